@@ -1,0 +1,38 @@
+/** Version of every message and frame this package defines. Bump on any incompatible change. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Hard ceilings that hold before a manifest is known. A manifest may only tighten them (see
+ * `limitsFromManifest`); decoders check every length, count and dimension against these.
+ */
+export const PROTOCOL_LIMITS = {
+  /** Gossipsub silently drops anything over 4 MiB; stay well below it. */
+  maxGossipFrameBytes: 1 << 20,
+  /** Frames sent over a stream protocol (weight sync, anti-entropy pulls). */
+  maxStreamFrameBytes: 256 << 20,
+  maxHeaderBytes: 64 << 10,
+  maxTensorsPerFrame: 1024,
+  maxTensorRank: 4,
+  maxTensorDim: 1 << 28,
+  maxNameLength: 200,
+  maxJobIdLength: 64,
+  maxPeersListed: 256,
+  maxSummaryEntries: 512,
+  maxRound: 2 ** 40,
+  maxParams: 1 << 28,
+} as const;
+
+export type ProtocolLimits = { -readonly [K in keyof typeof PROTOCOL_LIMITS]: number };
+
+/** libp2p protocol ids and gossip topics, namespaced by protocol version and job. */
+export const PROTOCOL_IDS = {
+  weightSync: `/slimswarm/weight-sync/${PROTOCOL_VERSION}.0.0`,
+  antiEntropy: `/slimswarm/anti-entropy/${PROTOCOL_VERSION}.0.0`,
+} as const;
+
+export const topics = {
+  deltas: (jobId: string): string => `/slimswarm/${PROTOCOL_VERSION}/${jobId}/deltas`,
+  heartbeat: (jobId: string): string => `/slimswarm/${PROTOCOL_VERSION}/${jobId}/heartbeat`,
+  summaries: (jobId: string): string => `/slimswarm/${PROTOCOL_VERSION}/${jobId}/summaries`,
+  manifest: (jobId: string): string => `/slimswarm/${PROTOCOL_VERSION}/${jobId}/manifest`,
+};

@@ -1,0 +1,330 @@
+import { z } from 'zod';
+import { PROTOCOL_LIMITS, PROTOCOL_VERSION } from './constants.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Primitives shared by several messages.
+// ---------------------------------------------------------------------------------------------------------
+
+/** Lower-case hex SHA-256 digest. */
+export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256 digest');
+export type Sha256Hex = z.infer<typeof Sha256Hex>;
+
+/** Job ids appear in gossip topics, so they are restricted to a safe alphabet. */
+export const JobId = z
+  .string()
+  .min(1)
+  .max(PROTOCOL_LIMITS.maxJobIdLength)
+  .regex(/^[A-Za-z0-9._-]+$/, 'job id may contain only letters, digits, ".", "_" and "-"');
+
+export const Round = z.number().int().min(0).max(PROTOCOL_LIMITS.maxRound);
+const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const FiniteNonNeg = z.number().finite().min(0);
+const Fraction = z.number().finite().gt(0).lte(1);
+const PositiveInt = (max: number) => z.number().int().min(1).max(max);
+
+/** The version every message carries. A newer version than ours is ignored (never rejected): see README. */
+export const Version = z.literal(PROTOCOL_VERSION);
+
+// ---------------------------------------------------------------------------------------------------------
+// Model, tokenizer and training configuration (embedded in the job manifest; also stored in checkpoints).
+// ---------------------------------------------------------------------------------------------------------
+
+/** When the FAVOR+ random projection ω is redrawn. Every redraw restarts the attention states. */
+export const FeatureRedraw = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('never') }).strict(),
+  z.object({ kind: z.literal('every-steps'), steps: PositiveInt(1_000_000) }).strict(),
+]);
+export type FeatureRedraw = z.infer<typeof FeatureRedraw>;
+
+/** Architecture of the causal Performer. Chunk size is not here: it changes memory, not the math. */
+export const ModelConfig = z
+  .object({
+    dModel: PositiveInt(8192),
+    nLayers: PositiveInt(128),
+    nHeads: PositiveInt(256),
+    /** Random features per head (M). */
+    nFeatures: PositiveInt(8192),
+    vocabSize: PositiveInt(1 << 20),
+    mlpRatio: PositiveInt(16),
+    ropeBase: z.number().finite().gt(1).default(10_000),
+    featureRedraw: FeatureRedraw.default({ kind: 'never' }),
+    /** Seeds parameter init and the random features, so every peer derives the same ω. */
+    seed: z.number().int().min(0).max(2 ** 32 - 1),
+  })
+  .strict()
+  .refine((c) => c.dModel % c.nHeads === 0, { message: 'dModel must be divisible by nHeads' })
+  .refine((c) => (c.dModel / c.nHeads) % 2 === 0, { message: 'head size must be even for rotary embedding' });
+export type ModelConfig = z.infer<typeof ModelConfig>;
+
+export const TokenizerSpec = z.discriminatedUnion('kind', [
+  /** UTF-8 bytes as tokens 0..255; vocabSize must be ≥ 256. */
+  z.object({ kind: z.literal('byte') }).strict(),
+]);
+export type TokenizerSpec = z.infer<typeof TokenizerSpec>;
+
+export const InnerOptimizer = z
+  .object({
+    kind: z.literal('adamw'),
+    lr: z.number().finite().gt(0).lte(1),
+    beta1: z.number().finite().min(0).lt(1).default(0.9),
+    beta2: z.number().finite().min(0).lt(1).default(0.999),
+    eps: z.number().finite().gt(0).default(1e-8),
+    weightDecay: z.number().finite().min(0).default(0),
+    /** Global-norm gradient clipping; 0 disables it. */
+    gradClip: z.number().finite().min(0).default(1),
+  })
+  .strict();
+export type InnerOptimizer = z.infer<typeof InnerOptimizer>;
+
+export const TrainingConfig = z
+  .object({
+    /** Tokens per training sequence (L). */
+    seqLen: PositiveInt(1 << 24),
+    /** Default chunk size C for the SLiM engine; peers may pick another without changing results. */
+    chunkSize: PositiveInt(1 << 16),
+    batchSize: PositiveInt(1024),
+    /** Local steps per round (H in DiLoCo). */
+    localSteps: PositiveInt(1_000_000),
+    inner: InnerOptimizer,
+  })
+  .strict();
+export type TrainingConfig = z.infer<typeof TrainingConfig>;
+
+/** Outer optimiser applied to the aggregated pseudo-gradient. */
+export const OuterOptimizer = z
+  .object({
+    kind: z.literal('nesterov'),
+    lr: z.number().finite().gt(0).lte(10),
+    momentum: z.number().finite().min(0).lt(1),
+  })
+  .strict();
+export type OuterOptimizer = z.infer<typeof OuterOptimizer>;
+
+export const CodecId = z.enum(['dense-f32', 'dense-f16', 'topk-int8']);
+export type CodecId = z.infer<typeof CodecId>;
+
+export const CompressionConfig = z
+  .object({
+    codec: CodecId,
+    /** Fraction of coordinates kept by top-k (ignored by dense codecs). */
+    topkFraction: Fraction.default(0.01),
+    /** Carry what was not sent into the next round's delta. */
+    errorFeedback: z.boolean().default(true),
+  })
+  .strict();
+export type CompressionConfig = z.infer<typeof CompressionConfig>;
+
+export const AggregationConfig = z.discriminatedUnion('rule', [
+  z
+    .object({
+      rule: z.literal('mean'),
+      normBound: z.number().finite().gt(0),
+    })
+    .strict(),
+  z
+    .object({
+      rule: z.literal('trimmed-mean'),
+      /** Deltas whose L2 norm exceeds this are rejected before aggregation. */
+      normBound: z.number().finite().gt(0),
+      /** Fraction trimmed from each end, per coordinate. */
+      trimFraction: z.number().finite().min(0).lt(0.5),
+    })
+    .strict(),
+  z
+    .object({
+      rule: z.literal('centered-clip'),
+      normBound: z.number().finite().gt(0),
+      tau: z.number().finite().gt(0),
+      iterations: PositiveInt(100),
+    })
+    .strict(),
+]);
+export type AggregationConfig = z.infer<typeof AggregationConfig>;
+
+export const RoundPolicy = z
+  .object({
+    /** A round closes once this fraction of known active peers has delivered a delta … */
+    quorumFraction: Fraction,
+    /** … or this long after the peer's own delta was published, whichever comes first. */
+    deadlineMs: PositiveInt(24 * 3600 * 1000),
+    /** Deltas needed before a round may close at all (1 lets a lone peer go on). */
+    minDeltas: PositiveInt(PROTOCOL_LIMITS.maxPeersListed),
+    /** A peer not heard from for this long is no longer counted as active. */
+    peerTimeoutMs: PositiveInt(24 * 3600 * 1000),
+  })
+  .strict();
+export type RoundPolicy = z.infer<typeof RoundPolicy>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages. Every message has a string `type` and the protocol `version`.
+// ---------------------------------------------------------------------------------------------------------
+
+export const JobManifest = z
+  .object({
+    type: z.literal('job-manifest'),
+    version: Version,
+    jobId: JobId,
+    /** Human-readable title for dashboards. */
+    title: z.string().max(200).default(''),
+    model: ModelConfig,
+    tokenizer: TokenizerSpec,
+    baseCheckpoint: z
+      .object({
+        sha256: Sha256Hex,
+        bytes: PositiveInt(2 ** 40),
+        params: PositiveInt(PROTOCOL_LIMITS.maxParams),
+      })
+      .strict(),
+    training: TrainingConfig,
+    outer: OuterOptimizer,
+    compression: CompressionConfig,
+    aggregation: AggregationConfig,
+    round: RoundPolicy,
+  })
+  .strict()
+  .refine((m) => m.tokenizer.kind !== 'byte' || m.model.vocabSize >= 256, {
+    message: 'a byte tokenizer needs vocabSize ≥ 256',
+  });
+export type JobManifest = z.infer<typeof JobManifest>;
+
+export const ContributorStats = z
+  .object({
+    tokens: Count,
+    steps: Count,
+    meanLoss: FiniteNonNeg,
+  })
+  .strict();
+export type ContributorStats = z.infer<typeof ContributorStats>;
+
+/**
+ * Announces a pseudo-gradient Δ = g_r − w_local for round r. The compressed tensors travel as the frame
+ * payload (see frame.ts); when they exceed the gossip limit they are split into `part.count` frames or
+ * fetched over the anti-entropy stream.
+ */
+export const DeltaAnnouncement = z
+  .object({
+    type: z.literal('delta-announce'),
+    version: Version,
+    jobId: JobId,
+    round: Round,
+    /** SHA-256 of the shared model g_r the delta was computed against. */
+    baseModelSha256: Sha256Hex,
+    stats: ContributorStats,
+    codec: CodecId,
+    /** Total encoded payload over all parts, and its digest: identifies the delta. */
+    payloadBytes: Count,
+    payloadSha256: Sha256Hex,
+    part: z
+      .object({ index: z.number().int().min(0), count: PositiveInt(4096) })
+      .strict()
+      .refine((p) => p.index < p.count, { message: 'part index must be below part count' }),
+  })
+  .strict();
+export type DeltaAnnouncement = z.infer<typeof DeltaAnnouncement>;
+
+export const PeerRole = z.enum(['worker', 'browser', 'coordinator', 'dashboard']);
+export type PeerRole = z.infer<typeof PeerRole>;
+
+export const PeerStatus = z.enum(['starting', 'syncing', 'training', 'merging', 'paused', 'idle', 'stopping']);
+export type PeerStatus = z.infer<typeof PeerStatus>;
+
+/** Periodic peer status for dashboards and liveness. Carries metrics only, never data. */
+export const Heartbeat = z
+  .object({
+    type: z.literal('heartbeat'),
+    version: Version,
+    jobId: JobId,
+    role: PeerRole,
+    status: PeerStatus,
+    round: Round,
+    modelSha256: Sha256Hex.nullable(),
+    step: Count,
+    tokensPerSec: FiniteNonNeg,
+    loss: FiniteNonNeg.nullable(),
+    memoryBytes: Count,
+    /** Peer ids this peer is connected to (for the topology view), bounded. */
+    connectedPeers: z.array(z.string().min(1).max(128)).max(PROTOCOL_LIMITS.maxPeersListed),
+    bytesIn: Count,
+    bytesOut: Count,
+    /** Sender's wall clock, ms since epoch; informational only. */
+    sentAt: Count,
+  })
+  .strict();
+export type Heartbeat = z.infer<typeof Heartbeat>;
+
+/** Asks a peer for the shared model: a specific hash, or whatever it holds now. */
+export const WeightSyncRequest = z
+  .object({
+    type: z.literal('weight-sync-request'),
+    version: Version,
+    jobId: JobId,
+    modelSha256: Sha256Hex.nullable(),
+  })
+  .strict();
+export type WeightSyncRequest = z.infer<typeof WeightSyncRequest>;
+
+/** Header in front of the model bytes (a safetensors file with weights and outer-optimiser state). */
+export const WeightSyncResponse = z
+  .object({
+    type: z.literal('weight-sync-response'),
+    version: Version,
+    jobId: JobId,
+    status: z.enum(['ok', 'not-found', 'busy']),
+    round: Round,
+    modelSha256: Sha256Hex.nullable(),
+    payloadBytes: Count,
+  })
+  .strict();
+export type WeightSyncResponse = z.infer<typeof WeightSyncResponse>;
+
+/** One accepted delta as named in summaries: the round, its author and its payload digest. */
+export const DeltaRef = z
+  .object({
+    round: Round,
+    peer: z.string().min(1).max(128),
+    payloadSha256: Sha256Hex,
+  })
+  .strict();
+export type DeltaRef = z.infer<typeof DeltaRef>;
+
+/**
+ * What a peer has, compactly: its current round and model hash, and the deltas it accepted for the open
+ * round(s). A peer that sees refs it lacks pulls them over the anti-entropy stream; one whose model hash
+ * disagrees with the majority of its neighbours at the same round resynchronises its weights.
+ */
+export const AntiEntropySummary = z
+  .object({
+    type: z.literal('anti-entropy-summary'),
+    version: Version,
+    jobId: JobId,
+    round: Round,
+    modelSha256: Sha256Hex,
+    deltas: z.array(DeltaRef).max(PROTOCOL_LIMITS.maxSummaryEntries),
+  })
+  .strict();
+export type AntiEntropySummary = z.infer<typeof AntiEntropySummary>;
+
+/** Pulls specific deltas named in a summary; the answer is one delta-announce frame per ref. */
+export const DeltaPullRequest = z
+  .object({
+    type: z.literal('delta-pull'),
+    version: Version,
+    jobId: JobId,
+    refs: z.array(DeltaRef).min(1).max(PROTOCOL_LIMITS.maxSummaryEntries),
+  })
+  .strict();
+export type DeltaPullRequest = z.infer<typeof DeltaPullRequest>;
+
+/** Every message that may appear as a frame header, told apart by its string `type`. */
+export const Message = z.discriminatedUnion('type', [
+  JobManifest,
+  DeltaAnnouncement,
+  Heartbeat,
+  WeightSyncRequest,
+  WeightSyncResponse,
+  AntiEntropySummary,
+  DeltaPullRequest,
+]);
+export type Message = z.infer<typeof Message>;
+export type MessageType = Message['type'];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
