@@ -1,32 +1,51 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { installNodePolyfills, withResolvers } from '../src/index.js';
 
+type WithResolvers = <T>() => { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void };
+const P = Promise as unknown as { withResolvers?: WithResolvers };
+const g = globalThis as { WebSocket?: unknown };
+const original = { withResolvers: P.withResolvers, WebSocket: g.WebSocket };
+
+afterEach(() => {
+  Object.defineProperty(Promise, 'withResolvers', {
+    value: original.withResolvers,
+    configurable: true,
+    writable: true,
+  });
+  Object.defineProperty(globalThis, 'WebSocket', {
+    value: original.WebSocket,
+    configurable: true,
+    writable: true,
+  });
+});
+
 describe('node-compat polyfills', () => {
-  it('provides Promise.withResolvers that resolves and rejects', async () => {
-    installNodePolyfills();
-    const P = Promise as unknown as { withResolvers<T>(): { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void } };
-    const ok = P.withResolvers<number>();
+  it('installs Promise.withResolvers when missing, and it resolves and rejects', async () => {
+    delete P.withResolvers;
+    expect(installNodePolyfills()).toContain('Promise.withResolvers');
+    const ok = P.withResolvers!<number>();
     ok.resolve(42);
     await expect(ok.promise).resolves.toBe(42);
-    const bad = P.withResolvers<number>();
+    const bad = P.withResolvers!<number>();
     bad.reject(new Error('nope'));
     await expect(bad.promise).rejects.toThrow('nope');
   });
 
-  it('the fallback implementation works when called detached from Promise', async () => {
+  it('works when called detached from Promise', async () => {
     const r = withResolvers<string>();
     r.resolve('x');
     await expect(r.promise).resolves.toBe('x');
   });
 
-  it('provides a global WebSocket class', () => {
-    installNodePolyfills();
-    const WS = (globalThis as { WebSocket?: { OPEN?: number } }).WebSocket;
+  it('installs a global WebSocket class when missing', () => {
+    delete g.WebSocket;
+    expect(installNodePolyfills()).toContain('WebSocket');
+    const WS = g.WebSocket as { OPEN?: number } | undefined;
     expect(typeof WS).toBe('function');
     expect(WS?.OPEN).toBe(1);
   });
 
-  it('is idempotent', () => {
+  it('installs nothing when both are present', () => {
     installNodePolyfills();
     expect(installNodePolyfills()).toEqual([]);
   });
