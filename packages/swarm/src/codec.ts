@@ -1,0 +1,236 @@
+/**
+ * Delta codecs. A delta is one flat f32 vector (P, see model.ts). Codecs turn it into a few named
+ * tensors (the payload) and back. Decoding is exact and deterministic: every peer reconstructs the same
+ * f32 bits from the same payload, which the bitwise-identical merge relies on.
+ *
+ *  - dense-f32: the vector as is.
+ *  - dense-f16: rounded to half precision.
+ *  - topk-int8: the k = ceil(fraction·P) largest-magnitude coordinates (ties broken by lower index),
+ *    indices as LEB128 varints of the gaps between ascending indices, values as int8 with one f32 scale
+ *    per block of QUANT_BLOCK kept values (scale = max|v|/127).
+ *
+ * Error feedback (Seide et al. 2014; Karimireddy et al. 2019): what a lossy codec did not send is kept
+ * as a residual and added to the next round's delta, so nothing is lost, only delayed.
+ */
+import type { CodecId } from '@slimswarm/protocol';
+import { f16BitsToF32, f32ToF16Bits } from './half.js';
+import { DeltaDecodeError } from './errors.js';
+
+/** Kept values per int8 scale. */
+export const QUANT_BLOCK = 64;
+
+export type CodecTensor =
+  | { name: string; dtype: 'f32'; shape: number[]; data: Float32Array }
+  | { name: string; dtype: 'f16'; shape: number[]; data: Uint16Array }
+  | { name: string; dtype: 'i8'; shape: number[]; data: Int8Array }
+  | { name: string; dtype: 'u8'; shape: number[]; data: Uint8Array }
+  | { name: string; dtype: 'u32'; shape: number[]; data: Uint32Array };
+
+export interface CodecOptions {
+  codec: CodecId;
+  /** Fraction of coordinates kept by topk-int8. */
+  topkFraction: number;
+}
+
+/** Encodes a delta (P) into payload tensors. */
+export function encodeDelta(delta: Float32Array, opts: CodecOptions): CodecTensor[] {
+  const size: CodecTensor = { name: 'size', dtype: 'u32', shape: [1], data: Uint32Array.of(delta.length) };
+  switch (opts.codec) {
+    case 'dense-f32':
+      return [size, { name: 'values', dtype: 'f32', shape: [delta.length], data: Float32Array.from(delta) }];
+    case 'dense-f16':
+      return [size, { name: 'values', dtype: 'f16', shape: [delta.length], data: f32ToF16Bits(delta) }];
+    case 'topk-int8':
+      return [size, ...encodeTopk(delta, topkCount(delta.length, opts.topkFraction))];
+  }
+}
+
+export function topkCount(size: number, fraction: number): number {
+  return Math.min(size, Math.max(1, Math.ceil(fraction * size)));
+}
+
+/**
+ * Decodes payload tensors into a delta of `size` values. Throws DeltaDecodeError on anything that does
+ * not fit: a peer never trusts lengths or indices it received.
+ */
+export function decodeDelta(codec: CodecId, tensors: readonly CodecTensor[], size: number): Float32Array {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const sizeT = byName.get('size');
+  if (sizeT?.dtype !== 'u32' || sizeT.data.length !== 1 || sizeT.data[0] !== size) {
+    throw new DeltaDecodeError(`payload is for a model of another size (expected ${size} parameters)`);
+  }
+  const expectNames = codec === 'topk-int8' ? ['index_gaps', 'scales', 'size', 'values'] : ['size', 'values'];
+  const names = [...byName.keys()].sort();
+  if (names.length !== tensors.length || names.join() !== expectNames.join()) {
+    throw new DeltaDecodeError(`${codec} payload must hold exactly the tensors ${expectNames.join(', ')}`);
+  }
+  const values = byName.get('values')!;
+  switch (codec) {
+    case 'dense-f32':
+      if (values.dtype !== 'f32' || values.data.length !== size) throw new DeltaDecodeError('dense-f32 values: expected f32 [P]');
+      return Float32Array.from(values.data);
+    case 'dense-f16':
+      if (values.dtype !== 'f16' || values.data.length !== size) throw new DeltaDecodeError('dense-f16 values: expected f16 [P]');
+      return f16BitsToF32(values.data);
+    case 'topk-int8': {
+      const gaps = byName.get('index_gaps')!;
+      const scales = byName.get('scales')!;
+      if (values.dtype !== 'i8' || gaps.dtype !== 'u8' || scales.dtype !== 'f32') {
+        throw new DeltaDecodeError('topk-int8 expects index_gaps u8, values i8, scales f32');
+      }
+      return decodeTopk(gaps.data, values.data, scales.data, size);
+    }
+  }
+}
+
+/** Index of the k largest |v| (ties: lower index first), ascending. */
+export function topkIndices(v: Float32Array, k: number): Uint32Array {
+  const n = v.length;
+  if (k >= n) return Uint32Array.from({ length: n }, (_, i) => i);
+  const mag = new Float32Array(n); // [P] |v|
+  for (let i = 0; i < n; i++) mag[i] = Math.abs(v[i]!);
+  const threshold = kthLargest(Float32Array.from(mag), k);
+  const out = new Uint32Array(k); // [k]
+  let above = 0;
+  for (let i = 0; i < n; i++) if (mag[i]! > threshold) above++;
+  // Everything strictly above the threshold is kept; the rest of the k slots go to the lowest indices at it.
+  let atBudget = k - above;
+  let j = 0;
+  for (let i = 0; i < n && j < k; i++) {
+    const m = mag[i]!;
+    if (m > threshold || (m === threshold && atBudget-- > 0)) out[j++] = i;
+  }
+  return out;
+}
+
+/** k-th largest value (1-based) by quickselect; reorders `a`. */
+function kthLargest(a: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  const target = k - 1;
+  // Deterministic pivot (median of three) keeps the result independent of randomness; the value is
+  // unique anyway, only the running time depends on pivots.
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const pivot = median3(a[lo]!, a[mid]!, a[hi]!);
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! > pivot) i++;
+      while (a[j]! < pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return a[target]!;
+  }
+  return a[target]!;
+}
+
+function median3(a: number, b: number, c: number): number {
+  return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+}
+
+function encodeTopk(v: Float32Array, k: number): CodecTensor[] {
+  const idx = topkIndices(v, k);
+  const gaps = new Uint8Array(5 * k); // worst case: 5 varint bytes per u32 gap
+  let g = 0;
+  let prev = 0;
+  for (let j = 0; j < k; j++) {
+    let gap = idx[j]! - prev;
+    prev = idx[j]!;
+    while (gap >= 0x80) {
+      gaps[g++] = (gap & 0x7f) | 0x80;
+      gap >>>= 7;
+    }
+    gaps[g++] = gap;
+  }
+  const nBlocks = Math.ceil(k / QUANT_BLOCK);
+  const scales = new Float32Array(nBlocks); // [ceil(k/B)]
+  const q = new Int8Array(k); // [k]
+  for (let b = 0; b < nBlocks; b++) {
+    const end = Math.min(k, (b + 1) * QUANT_BLOCK);
+    let max = 0;
+    for (let j = b * QUANT_BLOCK; j < end; j++) max = Math.max(max, Math.abs(v[idx[j]!]!));
+    const scale = Math.fround(max / 127);
+    scales[b] = scale;
+    for (let j = b * QUANT_BLOCK; j < end; j++) {
+      q[j] = scale === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(v[idx[j]!]! / scale)));
+    }
+  }
+  return [
+    { name: 'index_gaps', dtype: 'u8', shape: [g], data: gaps.slice(0, g) },
+    { name: 'scales', dtype: 'f32', shape: [nBlocks], data: scales },
+    { name: 'values', dtype: 'i8', shape: [k], data: q },
+  ];
+}
+
+function decodeTopk(gaps: Uint8Array, q: Int8Array, scales: Float32Array, size: number): Float32Array {
+  const k = q.length;
+  if (k < 1 || k > size) throw new DeltaDecodeError(`topk-int8: ${k} values for ${size} parameters`);
+  if (scales.length !== Math.ceil(k / QUANT_BLOCK)) throw new DeltaDecodeError('topk-int8: wrong number of scales');
+  for (const s of scales) if (!Number.isFinite(s) || s < 0) throw new DeltaDecodeError('topk-int8: scale not finite and ≥ 0');
+  const out = new Float32Array(size); // [P]
+  let pos = 0;
+  let index = 0;
+  for (let j = 0; j < k; j++) {
+    let gap = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= gaps.length) throw new DeltaDecodeError('topk-int8: index stream ends early');
+      if (shift > 28) throw new DeltaDecodeError('topk-int8: index varint too long');
+      const byte = gaps[pos++]!;
+      gap += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (byte < 0x80) break;
+    }
+    if (j > 0 && gap === 0) throw new DeltaDecodeError('topk-int8: indices must be strictly ascending');
+    index += gap;
+    if (index >= size) throw new DeltaDecodeError(`topk-int8: index ${index} out of range`);
+    out[index] = Math.fround(q[j]! * scales[Math.floor(j / QUANT_BLOCK)]!);
+  }
+  if (pos !== gaps.length) throw new DeltaDecodeError('topk-int8: trailing bytes in the index stream');
+  return out;
+}
+
+/**
+ * Codec with error feedback: encode(Δ) sends compress(residual + Δ) and keeps the part that was not
+ * sent. With errorFeedback off, the residual stays zero. Returns the payload tensors and the decoded
+ * vector every receiver will see.
+ */
+export class ErrorFeedbackEncoder {
+  private residual: Float32Array; // [P]
+
+  constructor(
+    size: number,
+    private readonly opts: CodecOptions & { errorFeedback: boolean },
+  ) {
+    this.residual = new Float32Array(size);
+  }
+
+  encode(delta: Float32Array): { tensors: CodecTensor[]; sent: Float32Array } {
+    const target = new Float32Array(delta.length); // [P] residual + Δ
+    for (let i = 0; i < delta.length; i++) target[i] = this.residual[i]! + delta[i]!;
+    const tensors = encodeDelta(target, this.opts);
+    const sent = decodeDelta(this.opts.codec, tensors, delta.length);
+    if (this.opts.errorFeedback) for (let i = 0; i < target.length; i++) this.residual[i] = target[i]! - sent[i]!;
+    return { tensors, sent };
+  }
+
+  /** The residual no longer fits after a resync to another model: start afresh. */
+  reset(): void {
+    this.residual.fill(0);
+  }
+
+  residualNorm(): number {
+    let s = 0;
+    for (const r of this.residual) s += r * r;
+    return Math.sqrt(s);
+  }
+}

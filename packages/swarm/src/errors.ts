@@ -1,0 +1,58 @@
+/**
+ * One error class per condition, each with a stable `name` that callers may check
+ * (the js-libp2p convention of packages/interface/src/errors.ts).
+ */
+
+/** The peer configuration failed validation. */
+export class InvalidPeerConfigError extends Error {
+  static override name = 'InvalidPeerConfigError';
+  override name = 'InvalidPeerConfigError';
+}
+
+/** The identity key file exists but cannot be read as a libp2p private key. */
+export class InvalidIdentityFileError extends Error {
+  static override name = 'InvalidIdentityFileError';
+  override name = 'InvalidIdentityFileError';
+}
+
+/** A delta payload does not decode under its codec (lengths, indices, counts). */
+export class DeltaDecodeError extends Error {
+  static override name = 'DeltaDecodeError';
+  override name = 'DeltaDecodeError';
+}
+
+/** Weights given to the swarm do not match the model layout (names, shapes, sizes). */
+export class ModelLayoutError extends Error {
+  static override name = 'ModelLayoutError';
+  override name = 'ModelLayoutError';
+}
+
+/** The initial weights do not hash to the manifest's base checkpoint. */
+export class BaseModelMismatchError extends Error {
+  static override name = 'BaseModelMismatchError';
+  override name = 'BaseModelMismatchError';
+}
+
+/** A weight-sync exchange failed: the remote had nothing, was busy, or sent a bad or mismatched model. */
+export class WeightSyncError extends Error {
+  static override name = 'WeightSyncError';
+  override name = 'WeightSyncError';
+}
+
+/** An anti-entropy pull failed or answered with something that was not asked for. */
+export class DeltaPullError extends Error {
+  static override name = 'DeltaPullError';
+  override name = 'DeltaPullError';
+}
+
+/** The injected trainer returned weights that do not fit the model or contain NaN/Inf. */
+export class InvalidTrainerOutputError extends Error {
+  static override name = 'InvalidTrainerOutputError';
+  override name = 'InvalidTrainerOutputError';
+}
+
+/** The service was used before start() or after stop(). */
+export class NotStartedError extends Error {
+  static override name = 'NotStartedError';
+  override name = 'NotStartedError';
+}
