@@ -10,10 +10,13 @@ export const PROTOCOL_LIMITS = {
   maxGossipFrameBytes: 1 << 20,
   /** Frames sent over a stream protocol (weight sync, anti-entropy pulls). */
   maxStreamFrameBytes: 256 << 20,
-  maxHeaderBytes: 64 << 10,
+  /** Frame header (message JSON + tensor table); a full anti-entropy summary needs ~130 KiB. */
+  maxHeaderBytes: 256 << 10,
   maxTensorsPerFrame: 1024,
   maxTensorRank: 4,
   maxTensorDim: 1 << 28,
+  /** Elements of one tensor; a manifest lowers it to the model's parameter count. */
+  maxTensorElements: 1 << 28,
   maxNameLength: 200,
   maxJobIdLength: 64,
   maxPeersListed: 256,

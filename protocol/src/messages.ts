@@ -49,7 +49,11 @@ export const ModelConfig = z
     ropeBase: z.number().finite().gt(1).default(10_000),
     featureRedraw: FeatureRedraw.default({ kind: 'never' }),
     /** Seeds parameter init and the random features, so every peer derives the same ω. */
-    seed: z.number().int().min(0).max(2 ** 32 - 1),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1),
   })
   .strict()
   .refine((c) => c.dModel % c.nHeads === 0, { message: 'dModel must be divisible by nHeads' })
@@ -225,7 +229,15 @@ export type DeltaAnnouncement = z.infer<typeof DeltaAnnouncement>;
 export const PeerRole = z.enum(['worker', 'browser', 'coordinator', 'dashboard']);
 export type PeerRole = z.infer<typeof PeerRole>;
 
-export const PeerStatus = z.enum(['starting', 'syncing', 'training', 'merging', 'paused', 'idle', 'stopping']);
+export const PeerStatus = z.enum([
+  'starting',
+  'syncing',
+  'training',
+  'merging',
+  'paused',
+  'idle',
+  'stopping',
+]);
 export type PeerStatus = z.infer<typeof PeerStatus>;
 
 /** Periodic peer status for dashboards and liveness. Carries metrics only, never data. */

@@ -1,0 +1,56 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { z } from 'zod';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { SchemaViolationError } from './errors.js';
+import { JobManifest } from './messages.js';
+
+/** Lower-case hex SHA-256 of the bytes (synchronous, and the same in browsers and Node). */
+export function sha256Hex(bytes: Uint8Array): string {
+  return bytesToHex(sha256(bytes));
+}
+
+/**
+ * JSON with object keys sorted by UTF-16 code unit at every level and no whitespace, so equal values give
+ * equal strings. Numbers use JavaScript's shortest round-trip form (so -0 becomes 0); `undefined` object
+ * members are left out as JSON.stringify does. Throws SchemaViolationError for what JSON cannot hold
+ * (NaN, ±Infinity, bigint, functions, undefined array items) instead of writing something lossy.
+ */
+export function canonicalJson(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw new SchemaViolationError(`canonical JSON cannot hold ${value}`);
+      return JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return `[${value.map((item: unknown) => canonicalJson(item)).join(',')}]`;
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new SchemaViolationError('canonical JSON holds only plain objects and arrays');
+      }
+      const record = value as Record<string, unknown>;
+      const members = Object.keys(record)
+        .sort()
+        .filter((key) => record[key] !== undefined)
+        .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
+      return `{${members.join(',')}}`;
+    }
+    default:
+      throw new SchemaViolationError(`canonical JSON cannot hold a ${typeof value}`);
+  }
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Digest that names a job manifest. The manifest is validated first and defaults are filled in, so a
+ * manifest that spells out a default and one that leaves it out get the same digest.
+ */
+export function manifestSha256(manifest: z.input<typeof JobManifest>): string {
+  const parsed = JobManifest.safeParse(manifest);
+  if (!parsed.success) throw new SchemaViolationError(`invalid job manifest: ${parsed.error.message}`);
+  return sha256Hex(utf8.encode(canonicalJson(parsed.data)));
+}
