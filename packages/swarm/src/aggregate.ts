@@ -21,7 +21,11 @@ export function meanAggregate(deltas: readonly Float32Array[], size: number): Fl
 }
 
 /** Coordinate-wise trimmed mean: drop floor(trim·N) smallest and largest values per coordinate. */
-export function trimmedMean(deltas: readonly Float32Array[], size: number, trimFraction: number): Float32Array {
+export function trimmedMean(
+  deltas: readonly Float32Array[],
+  size: number,
+  trimFraction: number,
+): Float32Array {
   const n = deltas.length;
   const cut = Math.floor(trimFraction * n);
   const out = new Float32Array(size); // [P]
@@ -98,7 +102,12 @@ export function aggregate(
  * Nesterov outer step on the pseudo-gradient a (DiLoCo): m ← μ·m + a; g ← g − lr·(a + μ·m).
  * Updates weights and momentum in place.
  */
-export function nesterovStep(weights: Float32Array, momentum: Float32Array, a: Float32Array, outer: OuterOptimizer): void {
+export function nesterovStep(
+  weights: Float32Array,
+  momentum: Float32Array,
+  a: Float32Array,
+  outer: OuterOptimizer,
+): void {
   const { lr, momentum: mu } = outer;
   for (let i = 0; i < weights.length; i++) {
     const m = Math.fround(mu * momentum[i]! + a[i]!);

@@ -12,19 +12,22 @@
  * Error feedback (Seide et al. 2014; Karimireddy et al. 2019): what a lossy codec did not send is kept
  * as a residual and added to the next round's delta, so nothing is lost, only delayed.
  */
-import type { CodecId } from '@slimswarm/protocol';
-import { f16BitsToF32, f32ToF16Bits } from './half.js';
+import {
+  f16BitsToF32,
+  f32ToF16Bits,
+  tensorFromTyped,
+  tensorToTyped,
+  type CodecId,
+  type DType,
+  type Tensor,
+} from '@slimswarm/protocol';
 import { DeltaDecodeError } from './errors.js';
 
 /** Kept values per int8 scale. */
 export const QUANT_BLOCK = 64;
 
-export type CodecTensor =
-  | { name: string; dtype: 'f32'; shape: number[]; data: Float32Array }
-  | { name: string; dtype: 'f16'; shape: number[]; data: Uint16Array }
-  | { name: string; dtype: 'i8'; shape: number[]; data: Int8Array }
-  | { name: string; dtype: 'u8'; shape: number[]; data: Uint8Array }
-  | { name: string; dtype: 'u32'; shape: number[]; data: Uint32Array };
+/** Payload tensors by name, in protocol form (dtype, shape, little-endian bytes). */
+export type CodecTensors = Record<string, Tensor>;
 
 export interface CodecOptions {
   codec: CodecId;
@@ -33,15 +36,15 @@ export interface CodecOptions {
 }
 
 /** Encodes a delta (P) into payload tensors. */
-export function encodeDelta(delta: Float32Array, opts: CodecOptions): CodecTensor[] {
-  const size: CodecTensor = { name: 'size', dtype: 'u32', shape: [1], data: Uint32Array.of(delta.length) };
+export function encodeDelta(delta: Float32Array, opts: CodecOptions): CodecTensors {
+  const size = tensorFromTyped('u32', [1], Uint32Array.of(delta.length));
   switch (opts.codec) {
     case 'dense-f32':
-      return [size, { name: 'values', dtype: 'f32', shape: [delta.length], data: Float32Array.from(delta) }];
+      return { size, values: tensorFromTyped('f32', [delta.length], delta) };
     case 'dense-f16':
-      return [size, { name: 'values', dtype: 'f16', shape: [delta.length], data: f32ToF16Bits(delta) }];
+      return { size, values: tensorFromTyped('f16', [delta.length], f32ToF16Bits(delta)) };
     case 'topk-int8':
-      return [size, ...encodeTopk(delta, topkCount(delta.length, opts.topkFraction))];
+      return { size, ...encodeTopk(delta, topkCount(delta.length, opts.topkFraction)) };
   }
 }
 
@@ -49,37 +52,55 @@ export function topkCount(size: number, fraction: number): number {
   return Math.min(size, Math.max(1, Math.ceil(fraction * size)));
 }
 
+const EXPECTED_TENSORS: Record<CodecId, Record<string, { dtype: DType; rank: number }>> = {
+  'dense-f32': { size: { dtype: 'u32', rank: 1 }, values: { dtype: 'f32', rank: 1 } },
+  'dense-f16': { size: { dtype: 'u32', rank: 1 }, values: { dtype: 'f16', rank: 1 } },
+  'topk-int8': {
+    size: { dtype: 'u32', rank: 1 },
+    index_gaps: { dtype: 'u8', rank: 1 },
+    scales: { dtype: 'f32', rank: 1 },
+    values: { dtype: 'i8', rank: 1 },
+  },
+};
+
 /**
  * Decodes payload tensors into a delta of `size` values. Throws DeltaDecodeError on anything that does
  * not fit: a peer never trusts lengths or indices it received.
  */
-export function decodeDelta(codec: CodecId, tensors: readonly CodecTensor[], size: number): Float32Array {
-  const byName = new Map(tensors.map((t) => [t.name, t]));
-  const sizeT = byName.get('size');
-  if (sizeT?.dtype !== 'u32' || sizeT.data.length !== 1 || sizeT.data[0] !== size) {
+export function decodeDelta(codec: CodecId, tensors: CodecTensors, size: number): Float32Array {
+  const expected = EXPECTED_TENSORS[codec];
+  const names = Object.keys(tensors).sort();
+  if (names.join() !== Object.keys(expected).sort().join()) {
+    throw new DeltaDecodeError(
+      `${codec} payload must hold exactly the tensors ${Object.keys(expected).join(', ')}`,
+    );
+  }
+  const typed = <D extends DType>(name: string, dtype: D) => {
+    const t = tensors[name]!;
+    if (t.dtype !== dtype || t.shape.length !== expected[name]!.rank) {
+      throw new DeltaDecodeError(
+        `${codec} tensor ${name}: expected ${dtype} of rank ${expected[name]!.rank}`,
+      );
+    }
+    return tensorToTyped(t as Tensor & { dtype: D });
+  };
+  const sizeT = typed('size', 'u32');
+  if (sizeT.length !== 1 || sizeT[0] !== size) {
     throw new DeltaDecodeError(`payload is for a model of another size (expected ${size} parameters)`);
   }
-  const expectNames = codec === 'topk-int8' ? ['index_gaps', 'scales', 'size', 'values'] : ['size', 'values'];
-  const names = [...byName.keys()].sort();
-  if (names.length !== tensors.length || names.join() !== expectNames.join()) {
-    throw new DeltaDecodeError(`${codec} payload must hold exactly the tensors ${expectNames.join(', ')}`);
-  }
-  const values = byName.get('values')!;
   switch (codec) {
-    case 'dense-f32':
-      if (values.dtype !== 'f32' || values.data.length !== size) throw new DeltaDecodeError('dense-f32 values: expected f32 [P]');
-      return Float32Array.from(values.data);
-    case 'dense-f16':
-      if (values.dtype !== 'f16' || values.data.length !== size) throw new DeltaDecodeError('dense-f16 values: expected f16 [P]');
-      return f16BitsToF32(values.data);
-    case 'topk-int8': {
-      const gaps = byName.get('index_gaps')!;
-      const scales = byName.get('scales')!;
-      if (values.dtype !== 'i8' || gaps.dtype !== 'u8' || scales.dtype !== 'f32') {
-        throw new DeltaDecodeError('topk-int8 expects index_gaps u8, values i8, scales f32');
-      }
-      return decodeTopk(gaps.data, values.data, scales.data, size);
+    case 'dense-f32': {
+      const values = typed('values', 'f32');
+      if (values.length !== size) throw new DeltaDecodeError('dense-f32 values: expected f32 [P]');
+      return values;
     }
+    case 'dense-f16': {
+      const values = typed('values', 'f16');
+      if (values.length !== size) throw new DeltaDecodeError('dense-f16 values: expected f16 [P]');
+      return f16BitsToF32(values);
+    }
+    case 'topk-int8':
+      return decodeTopk(typed('index_gaps', 'u8'), typed('values', 'i8'), typed('scales', 'f32'), size);
   }
 }
 
@@ -137,7 +158,7 @@ function median3(a: number, b: number, c: number): number {
   return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
 }
 
-function encodeTopk(v: Float32Array, k: number): CodecTensor[] {
+function encodeTopk(v: Float32Array, k: number): CodecTensors {
   const idx = topkIndices(v, k);
   const gaps = new Uint8Array(5 * k); // worst case: 5 varint bytes per u32 gap
   let g = 0;
@@ -164,18 +185,20 @@ function encodeTopk(v: Float32Array, k: number): CodecTensor[] {
       q[j] = scale === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(v[idx[j]!]! / scale)));
     }
   }
-  return [
-    { name: 'index_gaps', dtype: 'u8', shape: [g], data: gaps.slice(0, g) },
-    { name: 'scales', dtype: 'f32', shape: [nBlocks], data: scales },
-    { name: 'values', dtype: 'i8', shape: [k], data: q },
-  ];
+  return {
+    index_gaps: tensorFromTyped('u8', [g], gaps.slice(0, g)),
+    scales: tensorFromTyped('f32', [nBlocks], scales),
+    values: tensorFromTyped('i8', [k], q),
+  };
 }
 
 function decodeTopk(gaps: Uint8Array, q: Int8Array, scales: Float32Array, size: number): Float32Array {
   const k = q.length;
   if (k < 1 || k > size) throw new DeltaDecodeError(`topk-int8: ${k} values for ${size} parameters`);
-  if (scales.length !== Math.ceil(k / QUANT_BLOCK)) throw new DeltaDecodeError('topk-int8: wrong number of scales');
-  for (const s of scales) if (!Number.isFinite(s) || s < 0) throw new DeltaDecodeError('topk-int8: scale not finite and ≥ 0');
+  if (scales.length !== Math.ceil(k / QUANT_BLOCK))
+    throw new DeltaDecodeError('topk-int8: wrong number of scales');
+  for (const s of scales)
+    if (!Number.isFinite(s) || s < 0) throw new DeltaDecodeError('topk-int8: scale not finite and ≥ 0');
   const out = new Float32Array(size); // [P]
   let pos = 0;
   let index = 0;
@@ -214,13 +237,17 @@ export class ErrorFeedbackEncoder {
     this.residual = new Float32Array(size);
   }
 
-  encode(delta: Float32Array): { tensors: CodecTensor[]; sent: Float32Array } {
+  /** Compresses residual + Δ; the residual changes only when the caller commits (the delta was sent). */
+  encode(delta: Float32Array): { tensors: CodecTensors; sent: Float32Array; commit: () => void } {
     const target = new Float32Array(delta.length); // [P] residual + Δ
     for (let i = 0; i < delta.length; i++) target[i] = this.residual[i]! + delta[i]!;
     const tensors = encodeDelta(target, this.opts);
     const sent = decodeDelta(this.opts.codec, tensors, delta.length);
-    if (this.opts.errorFeedback) for (let i = 0; i < target.length; i++) this.residual[i] = target[i]! - sent[i]!;
-    return { tensors, sent };
+    const commit = () => {
+      if (!this.opts.errorFeedback) return;
+      for (let i = 0; i < target.length; i++) this.residual[i] = target[i]! - sent[i]!;
+    };
+    return { tensors, sent, commit };
   }
 
   /** The residual no longer fits after a resync to another model: start afresh. */

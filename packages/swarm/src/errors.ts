@@ -56,3 +56,33 @@ export class NotStartedError extends Error {
   static override name = 'NotStartedError';
   override name = 'NotStartedError';
 }
+
+/** contribute() was given a snapshot of a round that has already closed; the delta would be stale. */
+export class StaleContributionError extends Error {
+  static override name = 'StaleContributionError';
+  override name = 'StaleContributionError';
+}
+
+/** This peer already contributed a delta to the round; a second one would be an equivocation. */
+export class AlreadyContributedError extends Error {
+  static override name = 'AlreadyContributedError';
+  override name = 'AlreadyContributedError';
+}
+
+/** No connected peer could provide the current model. */
+export class NoSyncSourceError extends Error {
+  static override name = 'NoSyncSourceError';
+  override name = 'NoSyncSourceError';
+}
+
+/** The benchmark's command-line flags failed validation. */
+export class InvalidBenchFlagsError extends Error {
+  static override name = 'InvalidBenchFlagsError';
+  override name = 'InvalidBenchFlagsError';
+}
+
+/** This peer's own delta exceeds the manifest's norm bound, so every other peer would reject it. */
+export class DeltaNormExceededError extends Error {
+  static override name = 'DeltaNormExceededError';
+  override name = 'DeltaNormExceededError';
+}

@@ -55,7 +55,8 @@ export class ModelLayout {
     for (const t of this.tensors) {
       const w = weights[t.name];
       if (!(w instanceof Float32Array)) throw new ModelLayoutError(`missing f32 tensor ${t.name}`);
-      if (w.length !== t.size) throw new ModelLayoutError(`tensor ${t.name}: expected ${t.size} values, got ${w.length}`);
+      if (w.length !== t.size)
+        throw new ModelLayoutError(`tensor ${t.name}: expected ${t.size} values, got ${w.length}`);
       flat.set(w, t.offset);
     }
     return flat;
@@ -63,7 +64,8 @@ export class ModelLayout {
 
   /** Named views into a flat vector (no copy). */
   view(flat: Float32Array): Weights {
-    if (flat.length !== this.size) throw new ModelLayoutError(`expected ${this.size} values, got ${flat.length}`);
+    if (flat.length !== this.size)
+      throw new ModelLayoutError(`expected ${this.size} values, got ${flat.length}`);
     const out: Weights = {};
     for (const t of this.tensors) out[t.name] = flat.subarray(t.offset, t.offset + t.size);
     return out;

@@ -1,0 +1,138 @@
+/**
+ * A synthetic federated problem that needs no model code: every peer minimises its own diagonal
+ * least-squares objective f_i(w) = ½ Σ_j h_j (w_j − t_ij)², with heavy-tailed curvature h (a few stiff
+ * coordinates carry most of the loss, as in real networks) and per-peer targets t_i = t + σ·noise (data
+ * heterogeneity). The shared optimum is the mean target; `loss` is the excess global loss at w.
+ * Used by the tests and the benchmark so that both exercise the swarm with the same kind of trainer.
+ */
+import type { JobManifest } from '@slimswarm/protocol';
+import type { Weights } from '../src/model.js';
+
+/** Deterministic PRNG (mulberry32) so every run and every peer sees the same data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(next: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+}
+
+export interface SyntheticProblem {
+  /** Tensor names and shapes of the "model". */
+  shapes: Record<string, number[]>;
+  params: number;
+  curvature: Float32Array; // [P] h
+  target: Float32Array; // [P] t (mean of the peers' targets)
+  /** Peer i's targets (P). */
+  peerTarget(i: number): Float32Array;
+  /** Excess global loss ½ Σ h_j (w_j − t_j)², in f64. */
+  loss(flat: Float32Array): number;
+}
+
+export function syntheticProblem(params: number, seed: number, heterogeneity = 0.3): SyntheticProblem {
+  const half = Math.floor(params / 2);
+  const shapes = { 'layer0.weight': [half], 'layer1.weight': [params - half] };
+  const normal = gaussian(rng(seed));
+  const order = rng(seed + 1);
+  const curvature = new Float32Array(params);
+  const target = new Float32Array(params);
+  for (let j = 0; j < params; j++) {
+    // Power-law spectrum over a random ranking of the coordinates: h = (rank + 1)^-1.2, stiffest = 1.
+    const rank = Math.floor(order() * params);
+    curvature[j] = (rank + 1) ** -1.2;
+    target[j] = normal();
+  }
+  const cache = new Map<number, Float32Array>();
+  return {
+    shapes,
+    params,
+    curvature,
+    target,
+    peerTarget(i) {
+      let t = cache.get(i);
+      if (!t) {
+        const n = gaussian(rng(seed * 1000 + i + 7));
+        t = new Float32Array(params);
+        for (let j = 0; j < params; j++) t[j] = target[j]! + heterogeneity * n();
+        cache.set(i, t);
+      }
+      return t;
+    },
+    loss(w) {
+      let s = 0;
+      for (let j = 0; j < params; j++) {
+        const d = w[j]! - target[j]!;
+        s += curvature[j]! * d * d;
+      }
+      return s / 2;
+    },
+  };
+}
+
+/** H gradient steps of peer i from w (P), returned as a new vector. */
+export function localSteps(problem: SyntheticProblem, i: number, w: Float32Array, steps: number, lr: number) {
+  const t = problem.peerTarget(i);
+  const h = problem.curvature;
+  const out = Float32Array.from(w);
+  for (let s = 0; s < steps; s++)
+    for (let j = 0; j < out.length; j++) out[j] = out[j]! - lr * h[j]! * (out[j]! - t[j]!);
+  return out;
+}
+
+export function zeroWeights(problem: SyntheticProblem): Weights {
+  return Object.fromEntries(
+    Object.entries(problem.shapes).map(([name, shape]) => [name, new Float32Array(shape[0]!)]),
+  );
+}
+
+export interface ManifestOptions {
+  jobId?: string;
+  baseSha256: string;
+  params: number;
+  codec?: JobManifest['compression']['codec'];
+  topkFraction?: number;
+  aggregation?: JobManifest['aggregation'];
+  round?: Partial<JobManifest['round']>;
+  outer?: Partial<JobManifest['outer']>;
+}
+
+/** A schema-valid manifest for the synthetic problem (the model section is a placeholder the swarm ignores). */
+export function syntheticManifest(o: ManifestOptions): JobManifest {
+  return {
+    type: 'job-manifest',
+    version: 1,
+    jobId: o.jobId ?? 'synthetic',
+    title: 'synthetic least squares',
+    model: {
+      dModel: 64,
+      nLayers: 1,
+      nHeads: 2,
+      nFeatures: 16,
+      vocabSize: 256,
+      mlpRatio: 4,
+      ropeBase: 10_000,
+      featureRedraw: { kind: 'never' },
+      seed: 1,
+    },
+    tokenizer: { kind: 'byte' },
+    baseCheckpoint: { sha256: o.baseSha256, bytes: o.params * 4, params: o.params },
+    training: {
+      seqLen: 64,
+      chunkSize: 16,
+      batchSize: 1,
+      localSteps: 10,
+      inner: { kind: 'adamw', lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 },
+    },
+    outer: { kind: 'nesterov', lr: 0.7, momentum: 0.9, ...o.outer },
+    compression: { codec: o.codec ?? 'topk-int8', topkFraction: o.topkFraction ?? 0.05, errorFeedback: true },
+    aggregation: o.aggregation ?? { rule: 'trimmed-mean', normBound: 1e6, trimFraction: 0.125 },
+    round: { quorumFraction: 1, deadlineMs: 5_000, minDeltas: 1, peerTimeoutMs: 3_000, ...o.round },
+  };
+}

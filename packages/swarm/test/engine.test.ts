@@ -1,0 +1,232 @@
+import { describe, expect, it } from 'vitest';
+import { encodeDeltaPayload, modelSha256, sha256Hex } from '../src/wire.js';
+import { ErrorFeedbackEncoder, encodeDelta } from '../src/codec.js';
+import { RoundEngine, makeContribution, type ContributionPart } from '../src/engine.js';
+import { ModelLayout } from '../src/model.js';
+import { localSteps, syntheticManifest, syntheticProblem } from '../bench/synthetic.js';
+import type { DeltaAnnouncement, JobManifest } from '@slimswarm/protocol';
+
+const STATS = { tokens: 100, steps: 5, meanLoss: 1 };
+
+function setup(peers: number, manifestOverrides: Partial<Parameters<typeof syntheticManifest>[0]> = {}) {
+  const problem = syntheticProblem(2048, 11);
+  const layout = new ModelLayout(problem.shapes);
+  const w0 = new Float32Array(layout.size);
+  const manifest = syntheticManifest({
+    baseSha256: modelSha256(layout, w0),
+    params: layout.size,
+    ...manifestOverrides,
+  });
+  const engines = Array.from(
+    { length: peers },
+    () => new RoundEngine({ manifest, layout, weights: w0, maxPayloadBytes: 1 << 22 }),
+  );
+  const encoders = engines.map(() => new ErrorFeedbackEncoder(layout.size, manifest.compression));
+  return { problem, layout, manifest, engines, encoders };
+}
+
+function deliver(to: RoundEngine, from: string, parts: ContributionPart[]) {
+  return parts.map((p) => to.offer(from, p.header, p.bytes, 0));
+}
+
+describe('RoundEngine', () => {
+  it('8 peers that accept the same deltas hold bitwise-identical models, and the loss falls', () => {
+    const { problem, layout, engines, encoders } = setup(8, { codec: 'topk-int8', topkFraction: 0.1 });
+    const initialLoss = problem.loss(engines[0]!.weights);
+    for (let round = 0; round < 6; round++) {
+      const contributions = engines.map((e, i) =>
+        makeContribution(e, encoders[i]!, `p${i}`, localSteps(problem, i, e.weights, 5, 0.5), STATS, 300),
+      );
+      engines.forEach((e, i) => {
+        e.addOwn(contributions[i]!.delta, 0);
+        contributions.forEach((c, j) => {
+          if (j !== i) expect(deliver(e, `p${j}`, c.parts).map((v) => v.action)).not.toContain('reject');
+        });
+        expect(e.shouldClose(8, 0)).toBe(true);
+        e.close(0);
+      });
+      // The payload was split into several parts, and every engine reassembled it.
+      expect(contributions[0]!.parts.length).toBeGreaterThan(1);
+    }
+    const sha = engines[0]!.modelSha256;
+    for (const e of engines) {
+      expect(e.round).toBe(6);
+      expect(e.modelSha256).toBe(sha);
+      expect(Buffer.from(e.weights.buffer).equals(Buffer.from(engines[0]!.weights.buffer))).toBe(true);
+      expect(Buffer.from(e.momentum.buffer).equals(Buffer.from(engines[0]!.momentum.buffer))).toBe(true);
+    }
+    expect(modelSha256(layout, engines[0]!.weights)).toBe(sha);
+    expect(problem.loss(engines[0]!.weights)).toBeLessThan(0.5 * initialLoss);
+  });
+
+  it('merge order is canonical: delivery order does not change the bits', () => {
+    const { problem, engines, encoders } = setup(3, { codec: 'dense-f32' });
+    const cs = engines.map((e, i) =>
+      makeContribution(e, encoders[i]!, `p${i}`, localSteps(problem, i, e.weights, 3, 0.5), STATS, 1 << 20),
+    );
+    const [a, b, c] = engines as [RoundEngine, RoundEngine, RoundEngine];
+    a.addOwn(cs[0]!.delta, 0);
+    deliver(a, 'p1', cs[1]!.parts);
+    deliver(a, 'p2', cs[2]!.parts);
+    c.addOwn(cs[2]!.delta, 0);
+    deliver(c, 'p1', cs[1]!.parts);
+    deliver(c, 'p0', cs[0]!.parts);
+    a.close(0);
+    c.close(0);
+    expect(c.modelSha256).toBe(a.modelSha256);
+    // A peer that missed one delta disagrees, and adopting the majority model repairs it.
+    b.addOwn(cs[1]!.delta, 0);
+    deliver(b, 'p0', cs[0]!.parts);
+    b.close(0);
+    expect(b.modelSha256).not.toBe(a.modelSha256);
+    b.adopt(a.round, a.weights, a.momentum);
+    expect(b.modelSha256).toBe(a.modelSha256);
+  });
+
+  it('closes on quorum, or on the deadline with fewer deltas, never below minDeltas', () => {
+    const { problem, engines, encoders } = setup(3, {
+      round: { quorumFraction: 1, deadlineMs: 1000, minDeltas: 2 },
+    });
+    const [a] = engines as [RoundEngine];
+    const c0 = makeContribution(
+      a,
+      encoders[0]!,
+      'p0',
+      localSteps(problem, 0, a.weights, 1, 0.5),
+      STATS,
+      1 << 20,
+    );
+    a.addOwn(c0.delta, 100);
+    expect(a.shouldClose(3, 5000)).toBe(false); // below minDeltas even after the deadline
+    const c1 = makeContribution(
+      engines[1]!,
+      encoders[1]!,
+      'p1',
+      localSteps(problem, 1, a.weights, 1, 0.5),
+      STATS,
+      1 << 20,
+    );
+    deliver(a, 'p1', c1.parts);
+    expect(a.shouldClose(3, 500)).toBe(false); // 2 of 3 active, deadline not reached
+    expect(a.shouldClose(3, 1100)).toBe(true); // deadline
+    expect(a.shouldClose(2, 500)).toBe(true); // quorum once the third peer is no longer active
+  });
+
+  describe('rejects every invalid input class and stays unaffected', () => {
+    function fixture() {
+      const s = setup(2, { codec: 'dense-f32', aggregation: { rule: 'mean', normBound: 50 } });
+      const [a, b] = s.engines as [RoundEngine, RoundEngine];
+      const honest = makeContribution(
+        b,
+        s.encoders[1]!,
+        'p1',
+        localSteps(s.problem, 1, b.weights, 1, 0.1),
+        STATS,
+        1 << 20,
+      );
+      const before = a.modelSha256;
+      return { ...s, a, b, honest, before };
+    }
+    function forged(
+      m: JobManifest,
+      base: string,
+      round: number,
+      delta: Float32Array,
+      patch: Partial<DeltaAnnouncement> = {},
+    ) {
+      const payload = encodeDeltaPayload(
+        encodeDelta(delta, { codec: m.compression.codec, topkFraction: 0.1 }),
+      );
+      const header: DeltaAnnouncement = {
+        type: 'delta-announce',
+        version: 1,
+        jobId: m.jobId,
+        round,
+        baseModelSha256: base,
+        stats: STATS,
+        codec: m.compression.codec,
+        payloadBytes: payload.length,
+        payloadSha256: sha256Hex(payload),
+        part: { index: 0, count: 1 },
+        ...patch,
+      };
+      return { header, payload };
+    }
+
+    it('each reason', () => {
+      const { a, manifest, layout, honest, before } = fixture();
+      const small = new Float32Array(layout.size).fill(0.01);
+      const cases: [string, ReturnType<typeof forged>][] = [
+        ['wrong-job', forged(manifest, before, 0, small, { jobId: 'other-job' })],
+        ['wrong-codec', forged(manifest, before, 0, small, { codec: 'dense-f16' })],
+        ['wrong-round', forged(manifest, before, 5, small)],
+        ['unknown-base', forged(manifest, 'f'.repeat(64), 0, small)],
+        ['norm-bound', forged(manifest, before, 0, new Float32Array(layout.size).fill(10))],
+        ['oversize', forged(manifest, before, 0, small, { payloadBytes: 1 << 23 })],
+        ['bad-digest', forged(manifest, before, 0, small, { payloadSha256: 'a'.repeat(64) })],
+      ];
+      cases.forEach(([reason, f], i) =>
+        expect(a.offer(`x${i}`, f.header, f.payload, 0)).toEqual({ action: 'reject', reason }),
+      );
+      const nan = forged(manifest, before, 0, small);
+      new Float32Array(nan.payload.buffer, nan.payload.byteOffset + nan.payload.length - 4, 1)[0] = NaN;
+      expect(a.offer('y0', { ...nan.header, payloadSha256: sha256Hex(nan.payload) }, nan.payload, 0)).toEqual(
+        {
+          action: 'reject',
+          reason: 'non-finite',
+        },
+      );
+      const garbage = new Uint8Array(64).fill(7);
+      expect(
+        a.offer('y1', { ...nan.header, payloadBytes: 64, payloadSha256: sha256Hex(garbage) }, garbage, 0),
+      ).toEqual({
+        action: 'reject',
+        reason: 'malformed',
+      });
+      expect(a.offer('y2', nan.header, nan.payload.subarray(1), 0)).toEqual({
+        action: 'reject',
+        reason: 'malformed',
+      });
+      // The honest delta is accepted once; again while open it is a harmless duplicate; a different delta
+      // for the same round from the same author is an equivocation.
+      const p = honest.parts[0]!;
+      expect(a.offer('p1', p.header, p.bytes, 0).action).toBe('accept');
+      expect(a.offer('p1', p.header, p.bytes, 0)).toEqual({ action: 'ignore', reason: 'duplicate' });
+      const other = forged(manifest, before, 0, small);
+      expect(a.offer('p1', other.header, other.payload, 0)).toEqual({
+        action: 'reject',
+        reason: 'equivocation',
+      });
+      expect(a.acceptedCount()).toBe(1);
+      a.close(0);
+      // After the round closed: the same message again is late (ignored); once the author moved on, an old
+      // round from it is a replay.
+      expect(a.offer('p1', p.header, p.bytes, 0)).toEqual({ action: 'ignore', reason: 'late' });
+      const next = forged(manifest, a.modelSha256, 1, small);
+      expect(a.offer('p1', next.header, next.payload, 0).action).toBe('accept');
+      a.close(0);
+      expect(a.offer('p1', p.header, p.bytes, 0)).toEqual({ action: 'reject', reason: 'replay' });
+    });
+
+    it('honest peers that saw the garbage agree with one that did not', () => {
+      const { a, b, manifest, layout, honest, before, encoders, problem } = fixture();
+      const own = makeContribution(
+        a,
+        encoders[0]!,
+        'p0',
+        localSteps(problem, 0, a.weights, 1, 0.1),
+        STATS,
+        1 << 20,
+      );
+      a.addOwn(own.delta, 0);
+      deliver(a, 'p1', honest.parts);
+      const bad = forged(manifest, before, 0, new Float32Array(layout.size).fill(10));
+      expect(a.offer('evil', bad.header, bad.payload, 0).action).toBe('reject');
+      b.addOwn(honest.delta, 0);
+      deliver(b, 'p0', own.parts);
+      a.close(0);
+      b.close(0);
+      expect(a.modelSha256).toBe(b.modelSha256);
+    });
+  });
+});
