@@ -1,0 +1,254 @@
+// Legend: L tokens, D = H·E model, H heads, E head size, M random features.
+/**
+ * The attention layers of the naive reference: rotary embedding, FAVOR+ features and causal linear
+ * attention, as forward/backward pairs (backward ACCUMULATES into gradient buffers). A (L, D) buffer is
+ * read as (L, H, E): head hd owns columns [hd·E, (hd+1)·E) of every row. Feature buffers are (L, H, M).
+ */
+
+/**
+ * out = RoPE(scale · inp) at absolute positions 0..L−1: each pair (x_2p, x_2p+1) of every head is
+ * rotated by t·θ_p, θ_p = base^(−2p/E). `scale` is the E^(−1/4) query/key scaling, folded in here so the
+ * model needs no separate pass for it (both are linear, so the order does not matter).
+ */
+export function ropeForward(
+  out: Float64Array, // (L, D)
+  inp: Float64Array, // (L, D)
+  rows: number,
+  heads: number,
+  headSize: number,
+  base: number,
+  scale: number,
+): void {
+  forEachRotation(rows, heads, headSize, base, (i, cos, sin) => {
+    const x0 = scale * inp[i]!;
+    const x1 = scale * inp[i + 1]!;
+    out[i] = x0 * cos - x1 * sin;
+    out[i + 1] = x0 * sin + x1 * cos;
+  });
+}
+
+/** The transpose of the forward map: rotate back by −t·θ_p, then scale. */
+export function ropeBackward(
+  dinp: Float64Array, // (L, D) +=
+  dout: Float64Array, // (L, D)
+  rows: number,
+  heads: number,
+  headSize: number,
+  base: number,
+  scale: number,
+): void {
+  forEachRotation(rows, heads, headSize, base, (i, cos, sin) => {
+    const g0 = dout[i]!;
+    const g1 = dout[i + 1]!;
+    dinp[i]! += scale * (g0 * cos + g1 * sin);
+    dinp[i + 1]! += scale * (-g0 * sin + g1 * cos);
+  });
+}
+
+function forEachRotation(
+  rows: number,
+  heads: number,
+  headSize: number,
+  base: number,
+  visit: (index: number, cos: number, sin: number) => void,
+): void {
+  const half = headSize / 2;
+  const theta = Float64Array.from({ length: half }, (_, p) => base ** ((-2 * p) / headSize)); // (E/2)
+  for (let t = 0; t < rows; t++) {
+    for (let p = 0; p < half; p++) {
+      const angle = t * theta[p]!;
+      const cos = Math.cos(angle);
+      const sin = Math.sin(angle);
+      for (let hd = 0; hd < heads; hd++) visit((t * heads + hd) * headSize + 2 * p, cos, sin);
+    }
+  }
+}
+
+/**
+ * Which stabiliser the feature map subtracts inside the exp. Keys share one constant per layer (every key
+ * of a prefix-sum state must use the same one); a query subtracts its own max_j(ω_j·q − |q|²/2), which
+ * cancels between numerator and denominator and is held constant in backward (stop-gradient).
+ */
+export type FeatureStabiliser = { kind: 'key'; value: number } | { kind: 'query' };
+
+/** φ(x)_j = exp(ω_j·x − |x|²/2 − stabiliser) / √M for every token and head. */
+export function favorFeaturesForward(
+  phi: Float64Array, // (L, H, M)
+  x: Float64Array, // (L, D)
+  omega: Float64Array, // (M, E)
+  rows: number,
+  heads: number,
+  headSize: number,
+  features: number,
+  stabiliser: FeatureStabiliser,
+): void {
+  const invSqrtM = 1 / Math.sqrt(features);
+  for (let t = 0; t < rows; t++) {
+    for (let hd = 0; hd < heads; hd++) {
+      const xo = (t * heads + hd) * headSize;
+      const po = (t * heads + hd) * features;
+      let halfSq = 0;
+      for (let e = 0; e < headSize; e++) halfSq += x[xo + e]! ** 2;
+      halfSq /= 2;
+      // exponent_j = ω_j·x − |x|²/2, kept in phi until the stabiliser is known
+      let max = -Infinity;
+      for (let j = 0; j < features; j++) {
+        let dot = 0;
+        for (let e = 0; e < headSize; e++) dot += omega[j * headSize + e]! * x[xo + e]!;
+        phi[po + j] = dot - halfSq;
+        max = Math.max(max, dot - halfSq);
+      }
+      const s = stabiliser.kind === 'key' ? stabiliser.value : max;
+      for (let j = 0; j < features; j++) phi[po + j] = Math.exp(phi[po + j]! - s) * invSqrtM;
+    }
+  }
+}
+
+/**
+ * Both forms share this backward, because the stabiliser is a constant in both: ∂φ_j/∂x = φ_j·(ω_j − x),
+ * so dx += Σ_j dφ_j φ_j ω_j − (Σ_j dφ_j φ_j)·x.
+ */
+export function favorFeaturesBackward(
+  dx: Float64Array, // (L, D) +=
+  dphi: Float64Array, // (L, H, M)
+  phi: Float64Array, // (L, H, M)
+  x: Float64Array, // (L, D)
+  omega: Float64Array, // (M, E)
+  rows: number,
+  heads: number,
+  headSize: number,
+  features: number,
+): void {
+  for (let t = 0; t < rows; t++) {
+    for (let hd = 0; hd < heads; hd++) {
+      const xo = (t * heads + hd) * headSize;
+      const po = (t * heads + hd) * features;
+      let total = 0;
+      for (let j = 0; j < features; j++) {
+        const g = dphi[po + j]! * phi[po + j]!;
+        total += g;
+        for (let e = 0; e < headSize; e++) dx[xo + e]! += g * omega[j * headSize + e]!;
+      }
+      for (let e = 0; e < headSize; e++) dx[xo + e]! -= total * x[xo + e]!;
+    }
+  }
+}
+
+/**
+ * Causal (inclusive) linear attention per head, by prefix sums in O(L·M·E):
+ *   S_t = Σ_{τ≤t} φk_τ v_τᵀ (M, E),  z_t = Σ_{τ≤t} φk_τ (M),  o_t = φq_tᵀ S_t / (φq_tᵀ z_t + eps).
+ * Stores the denominators for backward; the states themselves are rebuilt there, not stored.
+ */
+export function causalLinearAttentionForward(
+  out: Float64Array, // (L, D)
+  den: Float64Array, // (L, H) φq_tᵀ z_t + eps
+  phiQ: Float64Array, // (L, H, M)
+  phiK: Float64Array, // (L, H, M)
+  v: Float64Array, // (L, D)
+  rows: number,
+  heads: number,
+  headSize: number,
+  features: number,
+  eps: number,
+): void {
+  const state = new Float64Array(features * headSize); // (M, E) S_t
+  const norm = new Float64Array(features); // (M) z_t
+  for (let hd = 0; hd < heads; hd++) {
+    state.fill(0);
+    norm.fill(0);
+    for (let t = 0; t < rows; t++) {
+      const vo = (t * heads + hd) * headSize;
+      const po = (t * heads + hd) * features;
+      for (let j = 0; j < features; j++) {
+        const k = phiK[po + j]!;
+        norm[j]! += k;
+        for (let e = 0; e < headSize; e++) state[j * headSize + e]! += k * v[vo + e]!;
+      }
+      let d = eps;
+      for (let j = 0; j < features; j++) d += phiQ[po + j]! * norm[j]!;
+      for (let e = 0; e < headSize; e++) out[vo + e] = 0;
+      for (let j = 0; j < features; j++) {
+        const q = phiQ[po + j]!;
+        for (let e = 0; e < headSize; e++) out[vo + e]! += q * state[j * headSize + e]!;
+      }
+      for (let e = 0; e < headSize; e++) out[vo + e]! /= d;
+      den[t * heads + hd] = d;
+    }
+  }
+}
+
+/**
+ * With dnum_t = do_t / den_t and dden_t = −(do_t · o_t) / den_t:
+ *   dφq_t = S_t dnum_t + z_t dden_t                                  (forward sweep, rebuilding S_t, z_t)
+ *   G_τ = Σ_{t≥τ} φq_t dnum_tᵀ,  g_τ = Σ_{t≥τ} φq_t dden_t           (reverse sweep, suffix sums)
+ *   dφk_τ = G_τ v_τ + g_τ,  dv_τ = G_τᵀ φk_τ
+ */
+export function causalLinearAttentionBackward(
+  dphiQ: Float64Array, // (L, H, M) +=
+  dphiK: Float64Array, // (L, H, M) +=
+  dv: Float64Array, // (L, D) +=
+  dout: Float64Array, // (L, D)
+  out: Float64Array, // (L, D)
+  den: Float64Array, // (L, H)
+  phiQ: Float64Array, // (L, H, M)
+  phiK: Float64Array, // (L, H, M)
+  v: Float64Array, // (L, D)
+  rows: number,
+  heads: number,
+  headSize: number,
+  features: number,
+): void {
+  const state = new Float64Array(features * headSize); // (M, E) S_t, then G_τ
+  const norm = new Float64Array(features); // (M) z_t, then g_τ
+  const dnum = new Float64Array(headSize); // (E)
+  const dnumOf = (t: number, hd: number): number => {
+    const vo = (t * heads + hd) * headSize;
+    const d = den[t * heads + hd]!;
+    let dden = 0;
+    for (let e = 0; e < headSize; e++) {
+      dnum[e] = dout[vo + e]! / d;
+      dden -= dout[vo + e]! * out[vo + e]!;
+    }
+    return dden / d;
+  };
+  for (let hd = 0; hd < heads; hd++) {
+    state.fill(0);
+    norm.fill(0);
+    for (let t = 0; t < rows; t++) {
+      const vo = (t * heads + hd) * headSize;
+      const po = (t * heads + hd) * features;
+      for (let j = 0; j < features; j++) {
+        const k = phiK[po + j]!;
+        norm[j]! += k;
+        for (let e = 0; e < headSize; e++) state[j * headSize + e]! += k * v[vo + e]!;
+      }
+      const dden = dnumOf(t, hd);
+      for (let j = 0; j < features; j++) {
+        let g = norm[j]! * dden;
+        for (let e = 0; e < headSize; e++) g += state[j * headSize + e]! * dnum[e]!;
+        dphiQ[po + j]! += g;
+      }
+    }
+    state.fill(0);
+    norm.fill(0);
+    for (let t = rows - 1; t >= 0; t--) {
+      const vo = (t * heads + hd) * headSize;
+      const po = (t * heads + hd) * features;
+      const dden = dnumOf(t, hd);
+      for (let j = 0; j < features; j++) {
+        const q = phiQ[po + j]!;
+        norm[j]! += q * dden;
+        for (let e = 0; e < headSize; e++) state[j * headSize + e]! += q * dnum[e]!;
+      }
+      for (let j = 0; j < features; j++) {
+        const k = phiK[po + j]!;
+        let g = norm[j]!;
+        for (let e = 0; e < headSize; e++) {
+          g += state[j * headSize + e]! * v[vo + e]!;
+          dv[vo + e]! += state[j * headSize + e]! * k;
+        }
+        dphiK[po + j]! += g;
+      }
+    }
+  }
+}
