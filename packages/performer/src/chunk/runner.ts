@@ -1,0 +1,233 @@
+/**
+ * Runs the chunk graphs (graphs.ts) with onnxruntime-web: one InferenceSession per graph kind, created
+ * once and reused, fixed chunk shapes (a short last chunk is padded and masked) so the wasm heap stops
+ * growing after the first chunk. This is the lower level the engines are built from; `forwardRange`
+ * carries states across any token range, which is what split-and-resume needs.
+ */
+import * as ort from 'onnxruntime-web';
+import type { ModelConfig } from '../model/config.js';
+import { dimsOf } from '../model/config.js';
+import type { LayerFeatures } from '../model/features.js';
+import type { Params } from '../model/params.js';
+import type { ChunkGraphKind, ParamSlot } from './graphs.js';
+import { buildChunkGraph, paramLayout, stateSize } from './graphs.js';
+import { InvalidFeaturesError, InvalidParamsError, InvalidStateError, InvalidTokensError } from './errors.js';
+
+export type Backend = 'wasm' | 'webgpu';
+
+/** A sequence checked and flattened once per call, shared by all its chunks. */
+export interface PreparedSequence {
+  /** L + 1 token ids. */
+  tokens: Int32Array;
+  /** [P] every parameter, paramShapes order. */
+  params: Float32Array;
+  /** [N, M·E + 1] ω and key stabiliser per layer. */
+  features: Float32Array;
+}
+
+export interface ChunkForward {
+  /** Σ lossScale · CE over the chunk's predictions. */
+  loss: number;
+  stateOut: Float32Array;
+}
+
+export interface ChunkBackward {
+  loss: number;
+  /** [P] ∂J/∂params of this chunk's surrogate. */
+  grads: Float32Array;
+  stateGradIn: Float32Array;
+  /** The state that entered the chunk (given, or rebuilt by subtraction). */
+  stateIn: Float32Array;
+}
+
+/** The state a backward chunk starts from: S_in itself, or S_out to subtract the chunk from. */
+export type BackwardState = { kind: 'given'; stateIn: Float32Array } | { kind: 'subtract'; stateOut: Float32Array };
+
+/** Sets the wasm thread count; onnxruntime reads it once, when the first session is created. */
+export function configureThreads(threads: number | undefined): void {
+  const available = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  ort.env.wasm.numThreads = threads ?? available ?? 1;
+}
+
+export class ChunkRunner {
+  readonly stateSize: number;
+  readonly paramCount: number;
+  private readonly slots: ParamSlot[];
+  private readonly sessions = new Map<ChunkGraphKind, Promise<ort.InferenceSession>>();
+  private readonly dims;
+  /** θ_p for p < E/2, in fp64. */
+  private readonly frequencies: Float64Array;
+  runs = 0;
+
+  constructor(
+    private readonly config: ModelConfig,
+    readonly chunk: number,
+    private readonly backend: Backend,
+  ) {
+    this.dims = dimsOf(config);
+    const layout = paramLayout(config);
+    this.slots = layout.slots;
+    this.paramCount = layout.total;
+    this.stateSize = stateSize(config);
+    const { e } = this.dims;
+    this.frequencies = Float64Array.from({ length: e / 2 }, (_, p) => config.ropeBase ** ((-2 * p) / e));
+  }
+
+  private session(kind: ChunkGraphKind): Promise<ort.InferenceSession> {
+    let made = this.sessions.get(kind);
+    if (!made) {
+      made = ort.InferenceSession.create(buildChunkGraph(this.config, this.chunk, kind), {
+        executionProviders: [this.backend],
+        graphOptimizationLevel: 'all',
+      });
+      this.sessions.set(kind, made);
+    }
+    return made;
+  }
+
+  /** Validates a call's inputs and flattens them for the graphs. */
+  prepare(params: Params, tokens: Int32Array, features: readonly LayerFeatures[]): PreparedSequence {
+    const { v, n, m, e } = this.dims;
+    if (!(tokens instanceof Int32Array) || tokens.length < 2) {
+      throw new InvalidTokensError('tokens must be an Int32Array of at least 2 ids (L + 1)');
+    }
+    for (const id of tokens) {
+      if (id < 0 || id >= v) throw new InvalidTokensError(`token id ${id} outside the vocabulary [0, ${v})`);
+    }
+    const flat = new Float32Array(this.paramCount);
+    for (const slot of this.slots) {
+      const value = params[slot.name];
+      if (!value || value.length !== slot.size) {
+        throw new InvalidParamsError(`${slot.name} must hold ${slot.size} values, got ${value?.length}`);
+      }
+      flat.set(value, slot.offset);
+    }
+    if (features.length !== n) throw new InvalidFeaturesError(`expected ${n} layers of features`);
+    const row = m * e + 1;
+    const packed = new Float32Array(n * row);
+    features.forEach((layer, i) => {
+      if (layer.omega.length !== m * e || !Number.isFinite(layer.keyStabiliser)) {
+        throw new InvalidFeaturesError(`layer ${i}: ω must be [${m}, ${e}] with a finite key stabiliser`);
+      }
+      packed.set(layer.omega, i * row);
+      packed[i * row + m * e] = layer.keyStabiliser;
+    });
+    return { tokens, params: flat, features: packed };
+  }
+
+  /** Feeds for tokens [start, end) of the sequence, end − start ≤ C (the rest is padding). */
+  private feeds(seq: PreparedSequence, start: number, end: number, lossScale: number): Record<string, ort.Tensor> {
+    const c = this.chunk;
+    const { e } = this.dims;
+    const count = end - start;
+    const ids = new Int32Array(2 * c);
+    const weights = new Float32Array(2 * c);
+    const rope = new Float32Array(2 * c * e);
+    for (let j = 0; j < count; j++) {
+      ids[j] = seq.tokens[start + j]!;
+      ids[c + j] = seq.tokens[start + j + 1]!;
+      weights[j] = 1;
+      weights[c + j] = lossScale;
+      const t = start + j;
+      for (let p = 0; p < e / 2; p++) {
+        const angle = t * this.frequencies[p]!;
+        const cos = Math.cos(angle);
+        const sin = Math.sin(angle);
+        rope[j * e + 2 * p] = rope[j * e + 2 * p + 1] = cos;
+        rope[(c + j) * e + 2 * p] = rope[(c + j) * e + 2 * p + 1] = sin;
+      }
+    }
+    const { n, h, m } = this.dims;
+    return {
+      params: new ort.Tensor('float32', seq.params, [this.paramCount]),
+      tokens: new ort.Tensor('int32', ids, [2, c]),
+      weights: new ort.Tensor('float32', weights, [2, c]),
+      rope: new ort.Tensor('float32', rope, [2, c, e]),
+      features: new ort.Tensor('float32', seq.features, [n, m * e + 1]),
+    };
+  }
+
+  private stateTensor(state: Float32Array): ort.Tensor {
+    if (state.length !== this.stateSize) {
+      throw new InvalidStateError(`state must hold ${this.stateSize} values, got ${state.length}`);
+    }
+    const { n, h, m, e } = this.dims;
+    return new ort.Tensor('float32', state, [n, h, m, e + 1]);
+  }
+
+  private checkRange(seq: PreparedSequence, start: number, end: number): void {
+    const length = seq.tokens.length - 1;
+    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start < end && end <= length)) {
+      throw new InvalidTokensError(`token range [${start}, ${end}) outside [0, ${length})`);
+    }
+  }
+
+  async forward(
+    seq: PreparedSequence,
+    start: number,
+    end: number,
+    stateIn: Float32Array,
+    lossScale: number,
+  ): Promise<ChunkForward> {
+    this.checkRange(seq, start, end);
+    if (end - start > this.chunk) throw new InvalidTokensError(`chunk of ${end - start} > ${this.chunk}`);
+    const session = await this.session('forward');
+    const out = await session.run({ ...this.feeds(seq, start, end, lossScale), state: this.stateTensor(stateIn) });
+    this.runs++;
+    return { loss: (out.loss!.data as Float32Array)[0]!, stateOut: out.stateOut!.data as Float32Array };
+  }
+
+  async backward(
+    seq: PreparedSequence,
+    start: number,
+    end: number,
+    state: BackwardState,
+    stateGradOut: Float32Array,
+    lossScale: number,
+  ): Promise<ChunkBackward> {
+    this.checkRange(seq, start, end);
+    if (end - start > this.chunk) throw new InvalidTokensError(`chunk of ${end - start} > ${this.chunk}`);
+    const session = await this.session(state.kind);
+    const out = await session.run({
+      ...this.feeds(seq, start, end, lossScale),
+      state: this.stateTensor(state.kind === 'given' ? state.stateIn : state.stateOut),
+      stateGradOut: this.stateTensor(stateGradOut),
+    });
+    this.runs++;
+    return {
+      loss: (out.loss!.data as Float32Array)[0]!,
+      grads: out.grads!.data as Float32Array,
+      stateGradIn: out.stateGradIn!.data as Float32Array,
+      stateIn: state.kind === 'given' ? state.stateIn : (out.stateIn!.data as Float32Array),
+    };
+  }
+
+  /**
+   * Forward over tokens [start, end) in chunks of C from `state` (zeros when omitted: the sequence start).
+   * Returns Σ lossScale·CE over those predictions and the states after token end − 1.
+   */
+  async forwardRange(
+    seq: PreparedSequence,
+    start: number,
+    end: number,
+    state: Float32Array | undefined,
+    lossScale: number,
+  ): Promise<ChunkForward> {
+    this.checkRange(seq, start, end);
+    let current = state ?? new Float32Array(this.stateSize);
+    let loss = 0;
+    for (let s = start; s < end; s += this.chunk) {
+      const step = await this.forward(seq, s, Math.min(s + this.chunk, end), current, lossScale);
+      loss += step.loss;
+      current = step.stateOut;
+    }
+    return { loss, stateOut: current };
+  }
+
+  async dispose(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(sessions.map(async (s) => (await s).release()));
+  }
+}
