@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import * as protocol from '../src/index.js';
 import { ProtocolError, UnsupportedVersionError, isProtocolError } from '../src/index.js';
 
-const errorClasses = Object.entries(protocol).filter(
-  (entry): entry is [string, new (...args: never[]) => ProtocolError] =>
-    typeof entry[1] === 'function' && entry[1].prototype instanceof ProtocolError,
+type ErrorClass = new (...args: unknown[]) => ProtocolError;
+
+const errorClasses = Object.entries(protocol as Record<string, unknown>).filter(
+  (entry): entry is [string, ErrorClass] =>
+    typeof entry[1] === 'function' && (entry[1] as { prototype: unknown }).prototype instanceof ProtocolError,
 );
 
 describe('protocol errors', () => {
@@ -12,7 +14,7 @@ describe('protocol errors', () => {
     expect(errorClasses.length).toBeGreaterThanOrEqual(13);
     const codes = new Set<string>();
     for (const [exportName, ErrorClass] of errorClasses) {
-      const error = new (ErrorClass as unknown as new (...args: unknown[]) => ProtocolError)('x', 1, 2);
+      const error = new ErrorClass('x', 1, 2);
       expect(error.name).toBe(exportName);
       expect(error.code).toMatch(/^ERR_[A-Z0-9_]+$/);
       expect(error).toBeInstanceOf(Error);

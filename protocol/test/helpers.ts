@@ -21,7 +21,7 @@ export function splitFrame(frame: Uint8Array): FrameParts {
 /** A frame with exactly this header text (no padding added) and payload, and a truthful length field. */
 export function buildFrame(
   headerText: string,
-  payload = new Uint8Array(0),
+  payload: Uint8Array = new Uint8Array(0),
   version = PROTOCOL_VERSION,
 ): Uint8Array {
   const header = new TextEncoder().encode(headerText);
