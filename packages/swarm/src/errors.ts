@@ -86,3 +86,9 @@ export class DeltaNormExceededError extends Error {
   static override name = 'DeltaNormExceededError';
   override name = 'DeltaNormExceededError';
 }
+
+/** The job manifest failed validation, or createSwarmReplica got neither weights nor syncFromPeers. */
+export class InvalidManifestError extends Error {
+  static override name = 'InvalidManifestError';
+  override name = 'InvalidManifestError';
+}

@@ -1,0 +1,96 @@
+/**
+ * The one configuration both peer factories take, validated with zod. Defaults suit a real deployment;
+ * tests shorten the timings and switch off IP-colocation scoring (all peers share 127.0.0.1).
+ */
+import { multiaddr } from '@multiformats/multiaddr';
+import { PROTOCOL_LIMITS, PeerRole } from '@slimswarm/protocol';
+import { z } from 'zod';
+import { InvalidPeerConfigError } from './errors.js';
+
+const Multiaddr = z.string().refine(
+  (s) => {
+    try {
+      multiaddr(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not a multiaddr' },
+);
+
+const Ms = z
+  .number()
+  .int()
+  .min(1)
+  .max(24 * 3600 * 1000);
+
+export const GossipConfig = z
+  .object({
+    /** Mesh degree and its bounds (gossipsub D, Dlo, Dhi). */
+    D: z.number().int().min(1).max(64).default(6),
+    Dlo: z.number().int().min(1).max(64).default(4),
+    Dhi: z.number().int().min(1).max(128).default(12),
+    heartbeatIntervalMs: Ms.default(1000),
+    /** How long gossipsub remembers message ids; replays after it are caught by the (peer, round) rule. */
+    seenTtlMs: Ms.default(120_000),
+    /** 0 in tests and behind one relay, where many honest peers share an address. */
+    ipColocationFactorWeight: z.number().finite().max(0).default(-53),
+  })
+  .strict()
+  .refine((g) => g.Dlo <= g.D && g.D <= g.Dhi, { message: 'need Dlo ≤ D ≤ Dhi' });
+export type GossipConfig = z.infer<typeof GossipConfig>;
+
+export const SwarmTimings = z
+  .object({
+    /** Period of this peer's heartbeat (liveness and dashboard metrics). */
+    heartbeatIntervalMs: Ms.default(5000),
+    /** Period of the anti-entropy summary. */
+    antiEntropyIntervalMs: Ms.default(3000),
+    /** How often the round-closing rule and the resync rule are evaluated. */
+    tickMs: Ms.default(200),
+    /** Give up on one weight-sync or delta-pull exchange after this long. */
+    streamTimeoutMs: Ms.default(30_000),
+    /** Largest delta payload slice per gossip message; larger payloads are split into parts. */
+    maxPartBytes: z
+      .number()
+      .int()
+      .min(256)
+      .max(PROTOCOL_LIMITS.maxGossipFrameBytes - 16 * 1024)
+      .default(PROTOCOL_LIMITS.maxGossipFrameBytes - 16 * 1024),
+  })
+  .strict();
+export type SwarmTimings = z.infer<typeof SwarmTimings>;
+
+export const PeerConfig = z
+  .object({
+    role: PeerRole.default('worker'),
+    identity: z
+      .discriminatedUnion('kind', [
+        /** Node: a libp2p private key (protobuf bytes) in a file, created on first start. */
+        z.object({ kind: z.literal('file'), path: z.string().min(1) }).strict(),
+        /** Browser (or any caller that stores the key itself): the protobuf-encoded private key. */
+        z.object({ kind: z.literal('bytes'), privateKey: z.instanceof(Uint8Array) }).strict(),
+        /** A fresh key every start (tests, dashboards). */
+        z.object({ kind: z.literal('ephemeral') }).strict(),
+      ])
+      .default({ kind: 'ephemeral' }),
+    listen: z.array(Multiaddr).max(16).default([]),
+    announce: z.array(Multiaddr).max(16).default([]),
+    bootstrap: z.array(Multiaddr).max(64).default([]),
+    gossip: GossipConfig.default(GossipConfig.parse({})),
+    swarm: SwarmTimings.default(SwarmTimings.parse({})),
+    /** Node only: offer circuit-relay reservations so browsers can reach each other through this peer. */
+    relayServer: z.boolean().default(false),
+    /** Browser only: allow ws:// and private addresses (local development and tests). */
+    allowInsecureLocal: z.boolean().default(false),
+  })
+  .strict();
+export type PeerConfig = z.infer<typeof PeerConfig>;
+export type PeerConfigInput = z.input<typeof PeerConfig>;
+
+export function parsePeerConfig(input: unknown): PeerConfig {
+  const parsed = PeerConfig.safeParse(input);
+  if (!parsed.success) throw new InvalidPeerConfigError(`invalid peer config: ${parsed.error.message}`);
+  return parsed.data;
+}

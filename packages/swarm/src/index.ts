@@ -1,0 +1,55 @@
+/**
+ * @slimswarm/swarm — libp2p peers that gossip compressed weight deltas and merge them, round by round,
+ * into bitwise-identical replicas (no central compute). The volunteer loop needs only:
+ *
+ *   const peer = await createNodePeer({ listen: ['/ip4/0.0.0.0/tcp/0'], bootstrap: [...] });
+ *   const replica = await createSwarmReplica({ peer, manifest, initialWeights });  // or syncFromPeers: true
+ *   for (;;) {
+ *     const base = replica.current();                          // { round, sha256, weights } (copies)
+ *     const local = await train(base.weights);                  // H local steps (client code)
+ *     await replica.contribute(base, local, { tokens, steps, meanLoss });
+ *     await replica.nextRound();                                // merged g_{r+1}
+ *   }
+ *   await replica.stop(); await peer.stop();
+ *
+ * Dashboards listen to `peer.services.swarm.events` (SwarmEventMap) and read `stats()`.
+ * The model hash is SHA-256 of the canonical safetensors of the weights (`modelSha256`); a base checkpoint
+ * written that way has the hash the manifest must name.
+ */
+export { PeerConfig, GossipConfig, SwarmTimings, parsePeerConfig, type PeerConfigInput } from './config.js';
+export { createNodePeer, createBrowserPeer, type SwarmPeer, type SwarmServices } from './peer.js';
+export {
+  deltaGossip,
+  DeltaGossip,
+  type DeltaGossipComponents,
+  type DeltaGossipInit,
+  type SwarmStats,
+} from './service.js';
+export {
+  createSwarmReplica,
+  SwarmReplica,
+  type CreateReplicaOptions,
+  type ReplicaSnapshot,
+  type ContributeResult,
+} from './replica.js';
+export { SwarmEvents, type SwarmEventMap, type SwarmEventName } from './events.js';
+export {
+  REJECT_REASONS,
+  IGNORE_REASONS,
+  RoundEngine,
+  type RejectReason,
+  type IgnoreReason,
+} from './engine.js';
+export {
+  ErrorFeedbackEncoder,
+  encodeDelta,
+  decodeDelta,
+  topkCount,
+  QUANT_BLOCK,
+  type CodecTensors,
+} from './codec.js';
+export { aggregate, nesterovStep, trimmedMean, centeredClip, meanAggregate } from './aggregate.js';
+export { ModelLayout, type Weights } from './model.js';
+export { modelSha256, encodeModelState, decodeModelState } from './wire.js';
+export { chooseResyncTarget, type PeerView, type ResyncTarget } from './resync.js';
+export * from './errors.js';

@@ -1,0 +1,117 @@
+/**
+ * Peer factories. Both build a libp2p node from one validated PeerConfig with noise, yamux, gossipsub
+ * (StrictSign), identify, ping, bootstrap and the swarm service:
+ *  - Node: TCP and WebSocket listeners, the in-memory transport (tests), identity from a file, optionally a
+ *    circuit-relay server for browsers;
+ *  - browser: WebSockets and the circuit-relay transport (WebRTC is not wired in yet), identity bytes from
+ *    the caller (e.g. IndexedDB).
+ */
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { bootstrap } from '@libp2p/bootstrap';
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import { identify, type Identify } from '@libp2p/identify';
+import type { PrivateKey } from '@libp2p/interface';
+import { memory } from '@libp2p/memory';
+import { ping, type Ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { webSockets } from '@libp2p/websockets';
+import { PROTOCOL_LIMITS } from '@slimswarm/protocol';
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p';
+import { parsePeerConfig, type PeerConfig, type PeerConfigInput } from './config.js';
+import { InvalidIdentityFileError, InvalidPeerConfigError } from './errors.js';
+import { deltaGossip, type DeltaGossip } from './service.js';
+
+export interface SwarmServices {
+  pubsub: GossipSub;
+  identify: Identify;
+  ping: Ping;
+  swarm: DeltaGossip;
+  [name: string]: unknown;
+}
+
+export type SwarmPeer = Libp2p<SwarmServices>;
+
+function baseServices(config: PeerConfig) {
+  const g = config.gossip;
+  return {
+    pubsub: gossipsub({
+      D: g.D,
+      Dlo: g.Dlo,
+      Dhi: g.Dhi,
+      heartbeatInterval: g.heartbeatIntervalMs,
+      seenTTL: g.seenTtlMs,
+      globalSignaturePolicy: 'StrictSign',
+      allowPublishToZeroTopicPeers: true,
+      ignoreDuplicatePublishError: true,
+      emitSelf: false,
+      maxInboundDataLength: PROTOCOL_LIMITS.maxGossipFrameBytes + 64 * 1024,
+      scoreParams: { IPColocationFactorWeight: g.ipColocationFactorWeight },
+    }),
+    identify: identify(),
+    ping: ping(),
+    swarm: deltaGossip({ role: config.role, timings: config.swarm }),
+  };
+}
+
+function peerDiscovery(config: PeerConfig): Libp2pOptions['peerDiscovery'] {
+  return config.bootstrap.length > 0 ? [bootstrap({ list: config.bootstrap, timeout: 100 })] : [];
+}
+
+/** A Node peer (worker, coordinator, dashboard backend). Call `start()` is not needed: it starts. */
+export async function createNodePeer(input: PeerConfigInput): Promise<SwarmPeer> {
+  const config = parsePeerConfig(input);
+  let privateKey: PrivateKey;
+  if (config.identity.kind === 'file') {
+    const { loadOrCreateIdentity } = await import('./identity.js');
+    privateKey = await loadOrCreateIdentity(config.identity.path);
+  } else privateKey = await keyFromConfig(config);
+  const services = baseServices(config);
+  return (await createLibp2p({
+    privateKey,
+    addresses: { listen: config.listen, announce: config.announce },
+    transports: [tcp(), webSockets(), memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: peerDiscovery(config),
+    connectionManager: { inboundConnectionThreshold: 100 },
+    // The relay server is an extra service the swarm never calls, hence the widening.
+    services: (config.relayServer
+      ? { ...services, relay: circuitRelayServer() }
+      : services) as typeof services,
+  })) as unknown as SwarmPeer;
+}
+
+/** A browser peer: dials out over WebSockets and listens through circuit-relay reservations. */
+export async function createBrowserPeer(input: PeerConfigInput): Promise<SwarmPeer> {
+  const config = parsePeerConfig(input);
+  if (config.identity.kind === 'file')
+    throw new InvalidPeerConfigError('browsers keep their key as bytes, not a file');
+  if (config.relayServer) throw new InvalidPeerConfigError('a browser cannot serve as a circuit relay');
+  return (await createLibp2p({
+    privateKey: await keyFromConfig(config),
+    addresses: {
+      listen: config.listen.length > 0 ? config.listen : ['/p2p-circuit'],
+      announce: config.announce,
+    },
+    transports: [webSockets(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: peerDiscovery(config),
+    connectionGater: config.allowInsecureLocal ? { denyDialMultiaddr: () => false } : {},
+    services: baseServices(config),
+  })) as unknown as SwarmPeer;
+}
+
+async function keyFromConfig(config: PeerConfig): Promise<PrivateKey> {
+  if (config.identity.kind !== 'bytes') return generateKeyPair('Ed25519');
+  try {
+    return privateKeyFromProtobuf(config.identity.privateKey);
+  } catch (err) {
+    throw new InvalidIdentityFileError(
+      `identity bytes are not a libp2p private key: ${(err as Error).message}`,
+    );
+  }
+}

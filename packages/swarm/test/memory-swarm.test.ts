@@ -1,0 +1,74 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic.js';
+import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
+import { ModelLayout } from '../src/model.js';
+import { modelSha256 } from '../src/wire.js';
+import type { SwarmPeer } from '../src/peer.js';
+import { memoryPeers, trainLoop, waitFor } from './harness.js';
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanup.map((c) => c()));
+  cleanup = [];
+});
+
+function setup(params: number, overrides: Partial<Parameters<typeof syntheticManifest>[0]> = {}) {
+  const problem = syntheticProblem(params, 5);
+  const layout = new ModelLayout(problem.shapes);
+  const w0 = zeroWeights(problem);
+  const manifest = syntheticManifest({
+    baseSha256: modelSha256(layout, layout.flatten(w0)),
+    params,
+    round: { quorumFraction: 1, deadlineMs: 3_000, minDeltas: 1, peerTimeoutMs: 1_500 },
+    ...overrides,
+  });
+  return { problem, layout, w0, manifest };
+}
+
+async function join(peers: SwarmPeer[], manifest: unknown, w0: Record<string, Float32Array>) {
+  const replicas = await Promise.all(
+    peers.map((peer) => createSwarmReplica({ peer, manifest, initialWeights: w0 })),
+  );
+  cleanup.push(async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    await Promise.all(peers.map((p) => p.stop()));
+  });
+  return replicas;
+}
+
+function sameModel(replicas: SwarmReplica[]): boolean {
+  const s = replicas.map((r) => r.current());
+  return s.every((x) => x.round === s[0]!.round && x.sha256 === s[0]!.sha256);
+}
+
+describe('swarm on the memory transport', () => {
+  it('8 peers training a synthetic problem reach bitwise-identical replicas', async () => {
+    const { problem, w0, manifest } = setup(4096, { codec: 'topk-int8', topkFraction: 0.05 });
+    const peers = await memoryPeers('eight', 8);
+    const replicas = await join(peers, manifest, w0);
+    await waitFor('everyone sees 8 active trainers', () =>
+      replicas.every((r) => r.activeContributors() === 8),
+    );
+    const rounds = 5;
+    const closed: number[] = [];
+    replicas[0]!.events.on('round:closed', (e) => closed.push(e.accepted));
+    await Promise.all(replicas.map((r, i) => trainLoop(r, problem, i, rounds, manifest)));
+    await waitFor('quiescence', () => sameModel(replicas));
+    const snapshots = replicas.map((r) => r.current());
+    for (const s of snapshots) {
+      for (const name of Object.keys(s.weights)) {
+        expect(
+          Buffer.from(s.weights[name]!.buffer).equals(Buffer.from(snapshots[0]!.weights[name]!.buffer)),
+        ).toBe(true);
+      }
+    }
+    expect(snapshots[0]!.round).toBe(rounds);
+    expect(closed).toEqual(Array(rounds).fill(8));
+    const stats = peers[0]!.services.swarm.stats();
+    expect(stats.accepted).toBeGreaterThanOrEqual(7 * rounds);
+    expect(Object.values(stats.rejected).every((n) => n === 0)).toBe(true);
+    expect(problem.loss(new Float32Array(4096))).toBeGreaterThan(
+      problem.loss(Float32Array.from(Object.values(snapshots[0]!.weights).flatMap((w) => [...w]))),
+    );
+  });
+});
