@@ -13,3 +13,4 @@ export {
   InvalidStateError,
   InvalidTokensError,
 } from './errors.js';
+export { maxGradRelativeError, relativeError } from './compare.js';
