@@ -32,6 +32,8 @@ export const REJECT_REASONS = [
   'replay',
   'equivocation',
   'bad-digest',
+  /** Counted from gossipsub, which checks StrictSign signatures before our validators run. */
+  'bad-signature',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -22,6 +22,7 @@ import { PROTOCOL_LIMITS } from '@slimswarm/protocol';
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p';
 import { parsePeerConfig, type PeerConfig, type PeerConfigInput } from './config.js';
 import { InvalidIdentityFileError, InvalidPeerConfigError } from './errors.js';
+import { GossipRejectTap } from './gossip-tap.js';
 import { deltaGossip, type DeltaGossip } from './service.js';
 
 export interface SwarmServices {
@@ -36,6 +37,7 @@ export type SwarmPeer = Libp2p<SwarmServices>;
 
 function baseServices(config: PeerConfig) {
   const g = config.gossip;
+  const rejectTap = new GossipRejectTap();
   return {
     pubsub: gossipsub({
       D: g.D,
@@ -49,10 +51,12 @@ function baseServices(config: PeerConfig) {
       emitSelf: false,
       maxInboundDataLength: PROTOCOL_LIMITS.maxGossipFrameBytes + 64 * 1024,
       scoreParams: { IPColocationFactorWeight: g.ipColocationFactorWeight },
+      metricsRegister: rejectTap.register,
+      metricsTopicStrToLabel: new Map(),
     }),
     identify: identify(),
     ping: ping(),
-    swarm: deltaGossip({ role: config.role, timings: config.swarm }),
+    swarm: deltaGossip({ role: config.role, timings: config.swarm, rejectTap }),
   };
 }
 

@@ -21,7 +21,6 @@ import {
   decodeFrame,
   encodeFrame,
   isProtocolError,
-  limitsFromManifest,
   tensorFromTyped,
   topics,
   type AntiEntropySummary,
@@ -31,7 +30,6 @@ import {
   type Message,
   type MessageInput,
   type PeerStatus,
-  type ProtocolLimits,
   type Tensor,
 } from '@slimswarm/protocol';
 import { ErrorFeedbackEncoder } from './codec.js';
@@ -130,7 +128,6 @@ export class SwarmReplica {
   readonly events: SwarmEvents;
   private engine: RoundEngine | null = null;
   private encoder: ErrorFeedbackEncoder | null = null;
-  private readonly limits: ProtocolLimits;
   private readonly topic: { deltas: string; heartbeat: string; summaries: string };
   private readonly selfId: string;
   private readonly log: { merge: Logger; sync: Logger; gossip: Logger; antiEntropy: Logger };
@@ -157,7 +154,6 @@ export class SwarmReplica {
   ) {
     this.manifest = manifest;
     this.events = swarm.events;
-    this.limits = limitsFromManifest(manifest);
     this.topic = {
       deltas: topics.deltas(manifest.jobId),
       heartbeat: topics.heartbeat(manifest.jobId),
@@ -314,7 +310,6 @@ export class SwarmReplica {
       const frame = decodeFrame(msg.data, {
         maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes,
         jobId: this.manifest.jobId,
-        limits: this.limits,
       });
       if (frame.message.type !== type) return { from, verdict: rejected('malformed') };
       return { from, frame };
@@ -532,7 +527,6 @@ export class SwarmReplica {
         const frame = decodeFrame(bytes, {
           maxBytes: PROTOCOL_LIMITS.maxStreamFrameBytes,
           jobId: this.manifest.jobId,
-          limits: this.limits,
         });
         const m = frame.message;
         const part = singleU8(frame.tensors, 'part');

@@ -20,6 +20,7 @@ import type { SwarmTimings } from './config.js';
 import { IGNORE_REASONS, REJECT_REASONS, type IgnoreReason, type RejectReason } from './engine.js';
 import { NotStartedError } from './errors.js';
 import { SwarmEvents } from './events.js';
+import type { GossipRejectTap } from './gossip-tap.js';
 import type { SwarmReplica } from './replica.js';
 
 /** The parts of the libp2p registrar and connection manager this service uses. */
@@ -46,6 +47,8 @@ export interface DeltaGossipComponents {
 export interface DeltaGossipInit {
   role: PeerRole;
   timings: SwarmTimings;
+  /** Passed to gossipsub as its metricsRegister too, to count messages refused for their signature. */
+  rejectTap?: GossipRejectTap;
 }
 
 /** Counters for dashboards and tests: one per rejection and ignore reason, bytes, rounds. */
@@ -81,6 +84,9 @@ export class DeltaGossip implements Startable {
     init: DeltaGossipInit,
   ) {
     this.role = init.role;
+    if (init.rejectTap)
+      init.rejectTap.onBadSignature = () =>
+        this.countVerdict('unknown', { action: 'reject', reason: 'bad-signature' });
     this.timings = init.timings;
     this.log = components.logger.forComponent('slimswarm:swarm');
     this.counters = {

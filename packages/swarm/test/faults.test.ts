@@ -1,0 +1,237 @@
+import { gossipsub } from '@libp2p/gossipsub';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { memory } from '@libp2p/memory';
+import { identify } from '@libp2p/identify';
+import { createLibp2p } from 'libp2p';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeFrame, sha256Hex, tensorFromTyped, topics, type DeltaAnnouncement } from '@slimswarm/protocol';
+import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic.js';
+import { encodeDelta } from '../src/codec.js';
+import { REJECT_REASONS } from '../src/engine.js';
+import { ModelLayout } from '../src/model.js';
+import { createNodePeer, type SwarmPeer } from '../src/peer.js';
+import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
+import { encodeDeltaPayload, modelSha256 } from '../src/wire.js';
+import { FAST, flat, memoryPeers, trainLoop, waitFor } from './harness.js';
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+function setup(params: number, overrides: Partial<Parameters<typeof syntheticManifest>[0]> = {}) {
+  const problem = syntheticProblem(params, 9);
+  const layout = new ModelLayout(problem.shapes);
+  const w0 = zeroWeights(problem);
+  const sha0 = modelSha256(layout, layout.flatten(w0));
+  const manifest = syntheticManifest({
+    baseSha256: sha0,
+    params,
+    round: { quorumFraction: 1, deadlineMs: 3_000, minDeltas: 1, peerTimeoutMs: 1_500 },
+    ...overrides,
+  });
+  return { problem, layout, w0, sha0, manifest };
+}
+
+async function join(peers: SwarmPeer[], manifest: unknown, w0: Record<string, Float32Array>) {
+  const replicas = await Promise.all(
+    peers.map((peer) => createSwarmReplica({ peer, manifest, initialWeights: w0 })),
+  );
+  cleanup.push(async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    await Promise.all(peers.map((p) => p.stop()));
+  });
+  return replicas;
+}
+
+function expectIdentical(replicas: SwarmReplica[]) {
+  const s = replicas.map((r) => r.current());
+  for (const x of s) {
+    expect(x.round).toBe(s[0]!.round);
+    expect(x.sha256).toBe(s[0]!.sha256);
+    for (const name of Object.keys(x.weights)) {
+      expect(Buffer.from(x.weights[name]!.buffer).equals(Buffer.from(s[0]!.weights[name]!.buffer))).toBe(
+        true,
+      );
+    }
+  }
+}
+
+describe('faults', () => {
+  it('a peer killed mid-round does not stall the others; a late joiner syncs and then contributes', async () => {
+    const { problem, w0, manifest } = setup(2048);
+    const peers = await memoryPeers('faults', 4);
+    const replicas = await join(peers, manifest, w0);
+    await waitFor('4 active trainers', () => replicas.every((r) => r.activeContributors() === 4));
+    const closedAt: { round: number; accepted: number; at: number }[] = [];
+    replicas[0]!.events.on('round:closed', (e) =>
+      closedAt.push({ round: e.round, accepted: e.accepted, at: Date.now() }),
+    );
+
+    const survivors = Promise.all(replicas.slice(0, 3).map((r, i) => trainLoop(r, problem, i, 3, manifest)));
+    // Peer 3 trains rounds 0 and 1, then dies without contributing to round 2.
+    await trainLoop(replicas[3]!, problem, 3, 2, manifest);
+    const killedAt = Date.now();
+    await replicas[3]!.stop();
+    await peers[3]!.stop();
+
+    await waitFor('round 2 closes without the dead peer', () => closedAt.some((c) => c.round === 2), 10_000);
+    const round2 = closedAt.find((c) => c.round === 2)!;
+    expect(round2.accepted).toBe(3);
+    // Bounded by the deadline (3 s) or the peer timeout (1.5 s), whichever the rule hits first.
+    expect(round2.at - killedAt).toBeLessThan(manifest.round.deadlineMs + 1_000);
+
+    await survivors;
+    // A new peer joins by weight sync from whoever is there, then trains with the others.
+    const late = await createNodePeer({ ...FAST, listen: ['/memory/faults-late'] });
+    for (const p of peers.slice(0, 3)) await late.dial(p.getMultiaddrs()[0]!);
+    const lateReplica = await createSwarmReplica({ peer: late, manifest, syncFromPeers: true });
+    cleanup.push(async () => {
+      await lateReplica.stop();
+      await late.stop();
+    });
+    const synced = lateReplica.current();
+    expect(synced.round).toBe(3);
+    expect(synced.sha256).toBe(replicas[0]!.current().sha256);
+    const lateId = late.peerId.toString();
+    let lateMerged = false;
+    replicas[0]!.events.on('round:closed', (e) => (lateMerged ||= e.peers.includes(lateId)));
+    await waitFor('the others count the newcomer', () =>
+      replicas.slice(0, 3).every((r) => r.activeContributors() === 4),
+    );
+    await Promise.all([
+      ...replicas.slice(0, 3).map((r, i) => trainLoop(r, problem, i, 6, manifest)),
+      trainLoop(lateReplica, problem, 4, 6, manifest),
+    ]);
+    const all = [...replicas.slice(0, 3), lateReplica];
+    await waitFor('quiescence', () =>
+      all.every((r) => r.current().sha256 === all[0]!.current().sha256 && r.current().round === 6),
+    );
+    expectIdentical(all);
+    expect(lateMerged).toBe(true);
+  });
+
+  it('rejects and counts every invalid input class; honest replicas stay identical', async () => {
+    const { problem, layout, w0, sha0, manifest } = setup(1024, {
+      codec: 'dense-f32',
+      aggregation: { rule: 'trimmed-mean', normBound: 100, trimFraction: 0.2 },
+    });
+    const peers = await memoryPeers('attack', 3);
+    const replicas = await join(peers, manifest, w0);
+    const attacker = await createNodePeer({ ...FAST, listen: ['/memory/attack-evil'] });
+    const unsigned = await createLibp2p({
+      addresses: { listen: ['/memory/attack-unsigned'] },
+      transports: [memory()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: {
+        identify: identify(),
+        pubsub: gossipsub({ globalSignaturePolicy: 'StrictNoSign', allowPublishToZeroTopicPeers: true }),
+      },
+    });
+    cleanup.push(async () => {
+      await attacker.stop();
+      await unsigned.stop();
+    });
+    for (const p of peers) {
+      await attacker.dial(p.getMultiaddrs()[0]!);
+      await unsigned.dial(p.getMultiaddrs()[0]!);
+    }
+    const topic = topics.deltas(manifest.jobId);
+    await waitFor('attackers see the topic', () =>
+      [attacker.services.pubsub, unsigned.services.pubsub].every(
+        (ps) => ps.getSubscribers(topic).length === 3,
+      ),
+    );
+
+    const small = new Float32Array(layout.size).fill(0.001);
+    const delta = (
+      values: Float32Array,
+      patch: Partial<DeltaAnnouncement> = {},
+      payloadPatch?: (p: Uint8Array) => void,
+    ) => {
+      const payload = encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 }));
+      payloadPatch?.(payload);
+      const header: DeltaAnnouncement = {
+        type: 'delta-announce',
+        version: 1,
+        jobId: manifest.jobId,
+        round: 0,
+        baseModelSha256: sha0,
+        stats: { tokens: 1, steps: 1, meanLoss: 0 },
+        codec: 'dense-f32',
+        payloadBytes: payload.length,
+        payloadSha256: sha256Hex(payload),
+        part: { index: 0, count: 1 },
+        ...patch,
+      };
+      return encodeFrame(header, { part: tensorFromTyped('u8', [payload.length], payload) });
+    };
+    const newer = delta(small);
+    newer[4] = 2; // protocol version byte
+    const nanPayload = (p: Uint8Array) =>
+      new DataView(p.buffer, p.byteOffset).setFloat32(p.length - 4, NaN, true);
+    const nanFrame = (() => {
+      const payload = encodeDeltaPayload(encodeDelta(small, { codec: 'dense-f32', topkFraction: 1 }));
+      nanPayload(payload);
+      return delta(small, { payloadSha256: sha256Hex(payload) }, nanPayload);
+    })();
+    const attacks: Uint8Array[] = [
+      new Uint8Array(100).fill(1), // malformed
+      delta(small, { jobId: 'another-job' }), // wrong-job
+      newer, // newer-version (ignored)
+      encodeFrame(
+        {
+          type: 'delta-announce',
+          version: 1,
+          jobId: manifest.jobId,
+          round: 0,
+          baseModelSha256: sha0,
+          stats: { tokens: 1, steps: 1, meanLoss: 0 },
+          codec: 'dense-f32',
+          payloadBytes: 1_100_000,
+          payloadSha256: sha0,
+          part: { index: 0, count: 1 },
+        },
+        { part: tensorFromTyped('u8', [1_100_000], new Uint8Array(1_100_000)) },
+      ), // oversize
+      delta(small, { round: 7 }), // wrong-round
+      delta(small, { baseModelSha256: 'e'.repeat(64) }), // unknown-base
+      nanFrame, // non-finite
+      delta(new Float32Array(layout.size).fill(50)), // norm-bound
+      delta(small, { payloadSha256: 'd'.repeat(64) }), // bad-digest
+      delta(small, { codec: 'topk-int8' }), // wrong-codec
+      delta(small), // a valid delta from the attacker, accepted …
+      delta(new Float32Array(layout.size).fill(0.002)), // … and a different one for the same round: equivocation
+      delta(small, { round: 1, baseModelSha256: 'c'.repeat(64) }), // round 1, held (its base is checked at close)
+      delta(new Float32Array(layout.size).fill(0.003)), // round 0 again after round 1: replay
+    ];
+    for (const frame of attacks) await attacker.services.pubsub.publish(topic, frame);
+    await unsigned.services.pubsub.publish(topic, delta(small)); // bad-signature
+
+    const expected = REJECT_REASONS.filter((r) => r !== 'unknown-base');
+    await waitFor('every honest peer counted every reason', () =>
+      peers.every((p) => {
+        const s = p.services.swarm.stats();
+        return (
+          expected.every((r) => s.rejected[r] >= 1) &&
+          s.ignored['newer-version'] >= 1 &&
+          s.rejected['unknown-base'] >= 1
+        );
+      }),
+    );
+    // Honest peers train two rounds; the held round-1 delta with a wrong base is dropped at the close.
+    await Promise.all(replicas.map((r, i) => trainLoop(r, problem, i, 2, manifest)));
+    await waitFor('quiescence', () =>
+      replicas.every((r) => r.current().round === 2 && r.current().sha256 === replicas[0]!.current().sha256),
+    );
+    expectIdentical(replicas);
+    for (const p of peers)
+      expect(p.services.swarm.stats().rejected['unknown-base']).toBeGreaterThanOrEqual(2);
+    expect(problem.loss(flat(replicas[0]!.current().weights, problem))).toBeLessThan(
+      problem.loss(new Float32Array(layout.size)),
+    );
+  });
+});
