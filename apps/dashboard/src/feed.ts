@@ -1,0 +1,198 @@
+/**
+ * The dashboard's network side: a passive browser peer (role `dashboard`; it never trains) that joins the
+ * job's gossip topics, validates every frame with the protocol's schemas, and feeds what it sees into a
+ * SwarmState. It also announces itself with a heartbeat so other dashboards can draw it.
+ */
+import { TopicValidatorResult } from '@libp2p/gossipsub';
+import type { Message as GossipMessage } from '@libp2p/gossipsub';
+import {
+  JobManifest,
+  PROTOCOL_LIMITS,
+  PROTOCOL_VERSION,
+  decodeFrame,
+  encodeFrame,
+  isProtocolError,
+  limitsFromManifest,
+  topics,
+  type DecodedFrame,
+} from '@slimswarm/protocol';
+import { createBrowserPeer, type SwarmPeer } from '@slimswarm/swarm';
+import { z } from 'zod';
+import { JobUnavailableError, NoBrowserAddressError } from './errors.js';
+import { SwarmState } from './state.js';
+
+/** What the coordinator answers at GET /api/job. */
+const JobListing = z
+  .object({ manifest: JobManifest, bootstrap: z.array(z.string().startsWith('/')).max(64) })
+  .strict();
+export type JobListing = z.infer<typeof JobListing>;
+
+export async function fetchJobListing(origin: string): Promise<JobListing> {
+  let body: unknown;
+  try {
+    const res = await fetch(new URL('/api/job', origin));
+    if (!res.ok) throw new Error(`answered ${res.status}`);
+    body = await res.json();
+  } catch (e) {
+    throw new JobUnavailableError(`cannot load the job from ${origin}: ${(e as Error).message}`);
+  }
+  const parsed = JobListing.safeParse(body);
+  if (!parsed.success) throw new JobUnavailableError(`invalid job listing: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** Browsers dial only WebSocket addresses; anything else in the listing would just fail. */
+export function browserDialable(addresses: readonly string[]): string[] {
+  return addresses.filter((a) => /\/wss?(\/|$)/.test(a) || a.includes('/tls/ws'));
+}
+
+/** The reason a frame failed validation, in the swarm's vocabulary where one fits. */
+export function rejectionReason(err: unknown): { action: 'reject' | 'ignore'; reason: string } {
+  if (!isProtocolError(err)) return { action: 'reject', reason: 'malformed' };
+  switch (err.name) {
+    case 'UnsupportedVersionError':
+      return (err as { newer?: boolean }).newer
+        ? { action: 'ignore', reason: 'newer-version' }
+        : { action: 'reject', reason: 'malformed' };
+    case 'WrongJobError':
+      return { action: 'reject', reason: 'wrong-job' };
+    case 'FrameTooLargeError':
+    case 'LimitExceededError':
+      return { action: 'reject', reason: 'oversize' };
+    case 'NonFiniteTensorError':
+      return { action: 'reject', reason: 'non-finite' };
+    default:
+      return { action: 'reject', reason: 'malformed' };
+  }
+}
+
+export interface FeedOptions {
+  listing: JobListing;
+  /** Loopback or LAN use: allow ws:// and private addresses and drop IP-colocation scoring. */
+  local: boolean;
+  heartbeatIntervalMs?: number;
+}
+
+export class SwarmFeed {
+  private readonly listeners = new Set<() => void>();
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+
+  private constructor(
+    readonly peer: SwarmPeer,
+    readonly manifest: JobManifest,
+    readonly state: SwarmState,
+  ) {}
+
+  static async connect(opts: FeedOptions): Promise<SwarmFeed> {
+    const bootstrap = browserDialable(opts.listing.bootstrap);
+    if (bootstrap.length === 0) {
+      throw new NoBrowserAddressError(`no WebSocket address among ${opts.listing.bootstrap.join(', ')}`);
+    }
+    const peer = await createBrowserPeer({
+      role: 'dashboard',
+      bootstrap,
+      allowInsecureLocal: opts.local,
+      ...(opts.local ? { gossip: { ipColocationFactorWeight: 0 } } : {}),
+    });
+    const manifest = opts.listing.manifest;
+    const feed = new SwarmFeed(
+      peer,
+      manifest,
+      new SwarmState(peer.peerId.toString(), manifest.round.peerTimeoutMs),
+    );
+    feed.start(opts.heartbeatIntervalMs ?? Math.max(1000, Math.floor(manifest.round.peerTimeoutMs / 3)));
+    return feed;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.peer.stop();
+  }
+
+  private start(heartbeatIntervalMs: number): void {
+    const pubsub = this.peer.services.pubsub;
+    const jobId = this.manifest.jobId;
+    const limits = limitsFromManifest(this.manifest);
+    const decode = (msg: GossipMessage): { from: string | null; frame: DecodedFrame | null } => {
+      const from = msg.type === 'signed' ? msg.from.toString() : null;
+      try {
+        return {
+          from,
+          frame: decodeFrame(msg.data, { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes, jobId, limits }),
+        };
+      } catch (err) {
+        const { action, reason } = rejectionReason(err);
+        this.state.reject(action === 'reject' ? from : null, reason);
+        this.changed();
+        return { from, frame: null };
+      }
+    };
+    const validator =
+      (expected: DecodedFrame['message']['type']) =>
+      (_peer: unknown, msg: GossipMessage): TopicValidatorResult => {
+        const { from, frame } = decode(msg);
+        if (!frame) return TopicValidatorResult.Reject;
+        const m = frame.message;
+        if (m.type !== expected || from === null) {
+          this.state.reject(from, 'malformed');
+          this.changed();
+          return TopicValidatorResult.Reject;
+        }
+        if (m.type === 'heartbeat') this.state.heartbeat(from, m, msg.data.length, Date.now());
+        else if (m.type === 'delta-announce') this.state.delta(from, m, msg.data.length);
+        else this.state.other(msg.data.length);
+        this.changed();
+        return TopicValidatorResult.Accept;
+      };
+    const watched = {
+      [topics.heartbeat(jobId)]: validator('heartbeat'),
+      [topics.deltas(jobId)]: validator('delta-announce'),
+      [topics.summaries(jobId)]: validator('anti-entropy-summary'),
+    };
+    for (const [topic, validate] of Object.entries(watched)) {
+      pubsub.topicValidators.set(topic, validate);
+      pubsub.subscribe(topic);
+    }
+    const events = this.peer.services.swarm.events;
+    const refreshConnections = () => {
+      this.state.connections(this.peer.getPeers().map((p) => p.toString()));
+      this.changed();
+    };
+    events.on('peer:connect', refreshConnections);
+    events.on('peer:disconnect', refreshConnections);
+    this.timers.push(setInterval(() => void this.publishHeartbeat(), heartbeatIntervalMs));
+    refreshConnections();
+  }
+
+  private async publishHeartbeat(): Promise<void> {
+    const connected = this.peer.getPeers().map((p) => p.toString());
+    const frame = encodeFrame({
+      type: 'heartbeat',
+      version: PROTOCOL_VERSION,
+      jobId: this.manifest.jobId,
+      role: 'dashboard',
+      status: 'idle',
+      round: 0,
+      modelSha256: null,
+      step: 0,
+      tokensPerSec: 0,
+      loss: null,
+      memoryBytes: 0,
+      connectedPeers: connected.slice(0, PROTOCOL_LIMITS.maxPeersListed),
+      bytesIn: 0,
+      bytesOut: 0,
+      sentAt: Date.now(),
+    });
+    // No subscriber yet is normal right after start; the next tick tries again.
+    await this.peer.services.pubsub.publish(topics.heartbeat(this.manifest.jobId), frame).catch(() => {});
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The volunteer page: picks files, starts the training worker and draws what it reports. Training, the
+ * network and the model live in the worker (worker.ts); this thread only handles the UI.
+ */
+import './style.css';
+import type { VolunteerEvent } from '@slimswarm/client';
+import { NoDataError } from './errors.js';
+import { LossChart } from './loss-chart.js';
+import { FromWorker, parseMessage, type TabState, type ToWorker } from './messages.js';
+import { VolunteerStorage, type StoredFile } from './storage.js';
+
+function element<T extends HTMLElement = HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`page is missing #${id}`);
+  return found as T;
+}
+
+const ui = {
+  state: element('tab-state'),
+  files: element<HTMLInputElement>('files'),
+  fileList: element('file-list'),
+  start: element<HTMLButtonElement>('start'),
+  pause: element<HTMLButtonElement>('pause'),
+  forget: element<HTMLButtonElement>('forget'),
+  message: element('message'),
+  loss: element('m-loss'),
+  tokensPerSec: element('m-tps'),
+  memory: element('m-memory'),
+  round: element('m-round'),
+  step: element('m-step'),
+  peers: element('m-peers'),
+  compute: element('f-compute'),
+  peer: element('f-peer'),
+  model: element('f-model'),
+  resumed: element('f-resumed'),
+};
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function say(text: string, kind: 'info' | 'error' = 'info'): void {
+  ui.message.textContent = text;
+  ui.message.dataset.kind = kind;
+}
+
+class VolunteerPage {
+  private worker: Worker | null = null;
+  private state: TabState = 'idle';
+  private files: StoredFile[] = [];
+  private lastStep = 0;
+  private readonly chart = new LossChart(element('loss-chart'));
+
+  constructor(private readonly storage: VolunteerStorage) {}
+
+  async init(): Promise<void> {
+    this.files = await this.storage.files();
+    this.showFiles();
+    ui.files.addEventListener('change', () => void this.pick([...(ui.files.files ?? [])]).catch(this.fail));
+    ui.start.addEventListener('click', () => void this.start().catch(this.fail));
+    ui.pause.addEventListener('click', () => void this.togglePause().catch(this.fail));
+    ui.forget.addEventListener('click', () => void this.forget().catch(this.fail));
+    const intent = await this.storage.intent();
+    if (intent.train && this.files.length > 0) {
+      say('Resuming with the files you chose earlier.');
+      await this.start(intent.paused);
+    }
+    this.render();
+  }
+
+  private readonly fail = (e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    say(`${err.name}: ${err.message}`, 'error');
+  };
+
+  private async pick(files: File[]): Promise<void> {
+    const usable = files.filter((f) => f.size > 0);
+    if (usable.length === 0) throw new NoDataError('the chosen files are empty');
+    this.files = await this.storage.setFiles(usable);
+    this.showFiles();
+    say(`${usable.length} file(s) ready. They stay in this browser.`);
+    this.render();
+  }
+
+  private showFiles(): void {
+    ui.fileList.replaceChildren(
+      ...this.files.map((f) => {
+        const item = document.createElement('li');
+        item.textContent = `${f.name} (${formatBytes(f.size)})`;
+        return item;
+      }),
+    );
+  }
+
+  private async start(paused = false): Promise<void> {
+    if (this.files.length === 0) throw new NoDataError('choose at least one non-empty text file first');
+    if (this.worker) return;
+    await this.storage.setIntent({ train: true, paused });
+    this.worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'trainer' });
+    this.worker.addEventListener('message', (e: MessageEvent<unknown>) => {
+      try {
+        this.receive(parseMessage(FromWorker, e.data));
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    this.worker.addEventListener('error', (e) =>
+      this.fail(new Error(e.message || 'the training worker failed')),
+    );
+    this.post({
+      type: 'start',
+      coordinator: location.origin,
+      ortWasmPrefix: new URL('ort/', document.baseURI).href,
+    });
+    if (paused) this.post({ type: 'pause' });
+    this.setState('joining');
+  }
+
+  private async togglePause(): Promise<void> {
+    const pausing = this.state !== 'paused';
+    this.post({ type: pausing ? 'pause' : 'resume' });
+    await this.storage.setIntent({ train: true, paused: pausing });
+  }
+
+  private async forget(): Promise<void> {
+    if (this.worker) {
+      this.post({ type: 'stop' });
+      this.worker.terminate();
+      this.worker = null;
+    }
+    await this.storage.forget();
+    this.files = [];
+    ui.files.value = '';
+    this.showFiles();
+    this.setState('idle');
+    say('Your files and checkpoints were deleted from this browser.');
+  }
+
+  private post(message: ToWorker): void {
+    this.worker?.postMessage(message);
+  }
+
+  private receive(message: FromWorker): void {
+    switch (message.type) {
+      case 'state':
+        this.setState(message.state);
+        break;
+      case 'backend': {
+        const c = message.compute;
+        ui.compute.textContent =
+          c.backend === 'webgpu'
+            ? 'WebGPU'
+            : `wasm, ${c.threads} thread${c.threads > 1 ? 's' : ''}` +
+              (c.crossOriginIsolated ? '' : ' (not cross-origin isolated)');
+        break;
+      }
+      case 'volunteer':
+        this.show(message.event);
+        break;
+    }
+  }
+
+  private show(e: VolunteerEvent): void {
+    switch (e.event) {
+      case 'ready':
+        ui.peer.textContent = e.peerId;
+        ui.resumed.textContent = e.resumedFromStep === null ? 'a fresh start' : `step ${e.resumedFromStep}`;
+        ui.resumed.dataset.step = String(e.resumedFromStep ?? '');
+        break;
+      case 'synced':
+        this.showModel(e.modelSha256);
+        ui.round.textContent = String(e.round);
+        break;
+      case 'step':
+        this.lastStep = e.step;
+        this.chart.addStep(e.step, e.loss);
+        ui.loss.textContent = e.loss.toFixed(3);
+        ui.tokensPerSec.textContent = e.tokensPerSec.toFixed(0);
+        ui.step.textContent = String(e.step);
+        ui.round.textContent = String(e.round);
+        break;
+      case 'round':
+        this.chart.addRound(this.lastStep, e.meanLoss);
+        ui.round.textContent = String(e.round);
+        ui.peers.textContent = String(e.peers);
+        ui.memory.textContent = formatBytes(e.memoryBytes);
+        this.showModel(e.modelSha256);
+        break;
+      case 'checkpoint':
+        say(`Checkpoint saved in this browser at step ${e.step}.`);
+        break;
+      case 'eval':
+        break;
+      case 'stopped':
+        say(`Stopped: ${e.reason}.`);
+        break;
+      case 'error':
+        say(`${e.name}: ${e.message}`, 'error');
+        break;
+    }
+  }
+
+  private showModel(sha256: string): void {
+    ui.model.textContent = sha256.slice(0, 16);
+    ui.model.dataset.sha256 = sha256;
+  }
+
+  private setState(state: TabState): void {
+    this.state = state;
+    if (state === 'stopped' || state === 'failed') {
+      this.worker?.terminate();
+      this.worker = null;
+    }
+    this.render();
+  }
+
+  private render(): void {
+    ui.state.textContent = this.state;
+    ui.state.dataset.state = this.state;
+    ui.start.disabled = this.files.length === 0 || this.worker !== null;
+    ui.pause.disabled = this.state !== 'training' && this.state !== 'paused';
+    ui.pause.textContent = this.state === 'paused' ? 'Resume' : 'Pause';
+  }
+}
+
+const storage = await VolunteerStorage.open();
+await new VolunteerPage(storage).init();

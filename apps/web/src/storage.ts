@@ -1,0 +1,112 @@
+/**
+ * The tab's IndexedDB: the text files the volunteer picked (so a reload can resume without asking
+ * again; they stay in this browser) and the latest checkpoint per job. Used by the page and by the
+ * training worker (IndexedDB works in both). Every record is validated on the way out, because a page of
+ * another version may have written it.
+ */
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { z } from 'zod';
+import { CorruptStorageError } from './errors.js';
+
+const DB_NAME = 'slimswarm-volunteer';
+const DB_VERSION = 1;
+
+export const StoredFile = z
+  .object({
+    name: z.string().min(1),
+    size: z.number().int().min(0),
+    lastModified: z.number().int().min(0),
+    blob: z.instanceof(Blob),
+  })
+  .strict();
+export type StoredFile = z.infer<typeof StoredFile>;
+
+export const StoredCheckpoint = z
+  .object({
+    jobId: z.string().min(1),
+    step: z.number().int().min(0),
+    round: z.number().int().min(0),
+    savedAt: z.number().int().min(0),
+    bytes: z.instanceof(Uint8Array),
+  })
+  .strict();
+export type StoredCheckpoint = z.infer<typeof StoredCheckpoint>;
+
+/** Whether the volunteer wants training to continue by itself after a reload. */
+export const StoredIntent = z.object({ train: z.boolean(), paused: z.boolean() }).strict();
+export type StoredIntent = z.infer<typeof StoredIntent>;
+
+interface VolunteerDb extends DBSchema {
+  files: { key: string; value: StoredFile };
+  checkpoints: { key: string; value: StoredCheckpoint };
+  settings: { key: string; value: unknown };
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success)
+    throw new CorruptStorageError(`stored ${what} is invalid: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+export class VolunteerStorage {
+  private constructor(private readonly db: IDBPDatabase<VolunteerDb>) {}
+
+  static async open(): Promise<VolunteerStorage> {
+    const db = await openDB<VolunteerDb>(DB_NAME, DB_VERSION, {
+      upgrade(db) {
+        db.createObjectStore('files', { keyPath: 'name' });
+        db.createObjectStore('checkpoints', { keyPath: 'jobId' });
+        db.createObjectStore('settings');
+      },
+    });
+    return new VolunteerStorage(db);
+  }
+
+  /** Replaces the stored files with `files` (one entry per name). */
+  async setFiles(files: readonly File[]): Promise<StoredFile[]> {
+    const stored = files.map((f) => ({ name: f.name, size: f.size, lastModified: f.lastModified, blob: f }));
+    const tx = this.db.transaction('files', 'readwrite');
+    await tx.store.clear();
+    for (const file of stored) await tx.store.put(file);
+    await tx.done;
+    return stored;
+  }
+
+  async files(): Promise<StoredFile[]> {
+    return (await this.db.getAll('files')).map((f) => parse(StoredFile, f, 'file'));
+  }
+
+  async saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    await this.db.put('checkpoints', parse(StoredCheckpoint, checkpoint, 'checkpoint'));
+  }
+
+  async checkpoint(jobId: string): Promise<StoredCheckpoint | null> {
+    const found = await this.db.get('checkpoints', jobId);
+    return found === undefined ? null : parse(StoredCheckpoint, found, 'checkpoint');
+  }
+
+  async intent(): Promise<StoredIntent> {
+    const found = await this.db.get('settings', 'intent');
+    return found === undefined ? { train: false, paused: false } : parse(StoredIntent, found, 'intent');
+  }
+
+  async setIntent(intent: StoredIntent): Promise<void> {
+    await this.db.put('settings', intent, 'intent');
+  }
+
+  /** Deletes the volunteer's files, checkpoints and intent: nothing of theirs is left in the browser. */
+  async forget(): Promise<void> {
+    const tx = this.db.transaction(['files', 'checkpoints', 'settings'], 'readwrite');
+    await Promise.all([
+      tx.objectStore('files').clear(),
+      tx.objectStore('checkpoints').clear(),
+      tx.objectStore('settings').clear(),
+    ]);
+    await tx.done;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
