@@ -15,7 +15,7 @@ import {
 } from '../src/index.js';
 import type { DecodedFrame, JobManifest, MessageInput, Tensor } from '../src/index.js';
 import { jobManifest, messagesByType, tensorSet } from './arbitraries.js';
-import { buildFrame, errorName, padHeader, splitFrame } from './helpers.js';
+import { buildFrame, errorName, padHeader, splitFrame, thrown } from './helpers.js';
 
 const gossip = { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes };
 
@@ -157,12 +157,7 @@ describe('frame decoder rejections', () => {
     for (const version of [PROTOCOL_VERSION + 1, 255, 0]) {
       const bad = frame.slice();
       bad[4] = version;
-      let error: unknown;
-      try {
-        decodeFrame(bad, gossip);
-      } catch (e) {
-        error = e;
-      }
+      const error = thrown(() => decodeFrame(bad, gossip));
       expect(error).toBeInstanceOf(UnsupportedVersionError);
       expect((error as UnsupportedVersionError).newer).toBe(version > PROTOCOL_VERSION);
       expect((error as UnsupportedVersionError).version).toBe(version);

@@ -41,12 +41,18 @@ export function padHeader(json: string): string {
   return json + ' '.repeat(padded - length);
 }
 
-/** Runs `fn` and returns the name of the error it throws (fails the test if it returns). */
-export function errorName(fn: () => unknown): string {
+/** Runs `fn` and returns what it throws (fails the test if it returns). */
+export function thrown(fn: () => unknown): unknown {
   try {
     fn();
   } catch (e) {
-    return e instanceof Error ? e.name : `non-Error ${String(e)}`;
+    return e;
   }
   throw new Error('expected a throw, got a result');
+}
+
+/** Runs `fn` and returns the name of the error it throws. */
+export function errorName(fn: () => unknown): string {
+  const e = thrown(fn);
+  return e instanceof Error ? e.name : `non-Error ${String(e)}`;
 }
