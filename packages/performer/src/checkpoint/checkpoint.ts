@@ -39,7 +39,11 @@ export interface Checkpoint {
   params: Params;
   /** Training steps taken (drives the feature-redraw schedule). */
   step: number;
-  /** Redraw epoch of the random features the weights were last trained with. */
+  /**
+   * Redraw epoch of the random features that go with these weights at `step` (what the next step and any
+   * evaluation use): featureEpoch(config, step) for a Trainer checkpoint, stored so readers need not know
+   * the schedule.
+   */
   featureEpoch: number;
   /** AdamW moments and update count; absent in weights-only checkpoints (e.g. a merged global model). */
   optimizer?: AdamWState;
