@@ -32,6 +32,7 @@ import { Message } from './messages.js';
 import type { JobManifest } from './messages.js';
 import { DTYPES, DTYPE_BYTES, checkFinite, checkTensorBytes, shapeElements } from './tensor.js';
 import type { Tensor } from './tensor.js';
+import { describeIssues, jsonWithinBounds } from './validation.js';
 
 /** "SLSW" */
 export const FRAME_MAGIC: Readonly<Uint8Array> = Uint8Array.of(0x53, 0x4c, 0x53, 0x57);
@@ -69,6 +70,18 @@ const TensorTableEntry = z
 type TensorTableEntry = z.infer<typeof TensorTableEntry>;
 
 const FrameHeader = z.object({ message: Message, tensors: z.array(TensorTableEntry) }).strict();
+
+/**
+ * Deepest nesting of a valid header: header → message → training → inner, header → message → deltas →
+ * ref, header → tensors → entry → shape. Checked before JSON.parse so hostile nesting costs nothing.
+ */
+const MAX_HEADER_DEPTH = 4;
+/** Longest array a valid header can hold (the tensor table; message lists are shorter). */
+const MAX_HEADER_ARRAY_ITEMS = Math.max(
+  PROTOCOL_LIMITS.maxTensorsPerFrame,
+  PROTOCOL_LIMITS.maxSummaryEntries,
+  PROTOCOL_LIMITS.maxPeersListed,
+);
 
 const SPACE = 0x20;
 const utf8Encoder = new TextEncoder();
@@ -128,6 +141,23 @@ function checkTableEntry(entry: TensorTableEntry, limits: ProtocolLimits): numbe
   return shapeElements(entry.shape, limits.maxTensorElements) * DTYPE_BYTES[entry.dtype];
 }
 
+/**
+ * Tensor count and ranks of a raw (not yet validated) table, checked before zod, which would otherwise
+ * validate every entry and dimension of an oversized table first.
+ */
+function checkTableSize(rawTable: unknown, limits: ProtocolLimits): void {
+  if (!Array.isArray(rawTable)) return;
+  if (rawTable.length > limits.maxTensorsPerFrame) {
+    throw new LimitExceededError('tensors per frame', rawTable.length, limits.maxTensorsPerFrame);
+  }
+  for (const entry of rawTable as unknown[]) {
+    const shape = (entry as { shape?: unknown } | null)?.shape;
+    if (Array.isArray(shape) && shape.length > limits.maxTensorRank) {
+      throw new LimitExceededError('tensor rank', shape.length, limits.maxTensorRank);
+    }
+  }
+}
+
 /** Header bytes (canonical JSON plus space padding) for a parsed message and a name-sorted table. */
 function encodeHeader(message: Message, table: readonly TensorTableEntry[]): Uint8Array {
   const json = utf8Encoder.encode(canonicalJson({ message, tensors: table }));
@@ -155,7 +185,7 @@ function layoutPayload(byteLengths: readonly number[]): { offsets: number[]; pay
  */
 export function encodeFrame(message: MessageInput, tensors: Record<string, Tensor> = {}): Uint8Array {
   const parsed = Message.safeParse(message);
-  if (!parsed.success) throw new SchemaViolationError(`invalid message: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new SchemaViolationError(`invalid message: ${describeIssues(parsed.error)}`);
   const limits = tightenLimits();
   const names = Object.keys(tensors).sort(compareCodeUnits);
   if (names.length > limits.maxTensorsPerFrame) {
@@ -167,7 +197,7 @@ export function encodeFrame(message: MessageInput, tensors: Record<string, Tenso
     const t = tensors[name]!;
     const entry = TensorTableEntry.safeParse({ dtype: t.dtype, name, shape: t.shape });
     if (!entry.success) {
-      throw new SchemaViolationError(`tensor ${JSON.stringify(name)}: ${z.prettifyError(entry.error)}`);
+      throw new SchemaViolationError(`tensor ${JSON.stringify(name)}: ${describeIssues(entry.error)}`);
     }
     checkTableEntry(entry.data, limits);
     checkTensorBytes(name, t);
@@ -231,22 +261,25 @@ export function decodeFrame(bytes: Uint8Array, opts: DecodeFrameOptions): Decode
   }
   const headerRegion = bytes.subarray(FRAME_PREAMBLE_BYTES, payloadStart);
 
+  if (!jsonWithinBounds(headerRegion, MAX_HEADER_DEPTH, MAX_HEADER_ARRAY_ITEMS)) {
+    throw new SchemaViolationError(
+      `frame header JSON nests deeper than ${MAX_HEADER_DEPTH} or has an array over ${MAX_HEADER_ARRAY_ITEMS} items`,
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(utf8Decoder.decode(headerRegion));
   } catch {
     throw new SchemaViolationError('frame header is not UTF-8 JSON');
   }
+  checkTableSize((json as { tensors?: unknown } | null)?.tensors, limits);
   const header = FrameHeader.safeParse(json);
   if (!header.success)
-    throw new SchemaViolationError(`invalid frame header: ${z.prettifyError(header.error)}`);
+    throw new SchemaViolationError(`invalid frame header: ${describeIssues(header.error)}`);
   const { message, tensors: table } = header.data;
   if (opts.jobId !== undefined && message.jobId !== opts.jobId)
     throw new WrongJobError(opts.jobId, message.jobId);
 
-  if (table.length > limits.maxTensorsPerFrame) {
-    throw new LimitExceededError('tensors per frame', table.length, limits.maxTensorsPerFrame);
-  }
   if (new Set(table.map((entry) => entry.name)).size !== table.length) {
     throw new SchemaViolationError('frame names a tensor twice');
   }

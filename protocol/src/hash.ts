@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { SchemaViolationError } from './errors.js';
 import { JobManifest } from './messages.js';
+import { describeIssues } from './validation.js';
 
 /** Lower-case hex SHA-256 of the bytes (synchronous, and the same in browsers and Node). */
 export function sha256Hex(bytes: Uint8Array): string {
@@ -26,17 +27,23 @@ export function canonicalJson(value: unknown): string {
       return JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
-      if (Array.isArray(value)) return `[${value.map((item: unknown) => canonicalJson(item)).join(',')}]`;
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalJson(value[i]);
+        return `${out}]`;
+      }
       const proto: unknown = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {
         throw new SchemaViolationError('canonical JSON holds only plain objects and arrays');
       }
       const record = value as Record<string, unknown>;
-      const members = Object.keys(record)
-        .sort()
-        .filter((key) => record[key] !== undefined)
-        .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
-      return `{${members.join(',')}}`;
+      let out = '{';
+      for (const key of Object.keys(record).sort()) {
+        const member = record[key];
+        if (member === undefined) continue;
+        out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${canonicalJson(member)}`;
+      }
+      return `${out}}`;
     }
     default:
       throw new SchemaViolationError(`canonical JSON cannot hold a ${typeof value}`);
@@ -51,6 +58,7 @@ const utf8 = new TextEncoder();
  */
 export function manifestSha256(manifest: z.input<typeof JobManifest>): string {
   const parsed = JobManifest.safeParse(manifest);
-  if (!parsed.success) throw new SchemaViolationError(`invalid job manifest: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new SchemaViolationError(`invalid job manifest: ${describeIssues(parsed.error)}`);
   return sha256Hex(utf8.encode(canonicalJson(parsed.data)));
 }

@@ -20,11 +20,17 @@ import {
 } from './errors.js';
 import { DTYPES, DTYPE_BYTES, checkFinite, checkTensorBytes, shapeElements } from './tensor.js';
 import type { DType, Tensor } from './tensor.js';
+import { describeIssues, jsonWithinBounds } from './validation.js';
 
 /** Header size limit when the caller gives none; Python's safetensors refuses headers over 100 MB. */
 export const SAFETENSORS_MAX_HEADER_BYTES = 16 << 20;
 
 const METADATA_KEY = '__metadata__';
+
+/** Deepest nesting of a valid header (header → entry → shape); checked before JSON.parse. */
+const MAX_HEADER_DEPTH = 3;
+/** Highest tensor rank accepted; real checkpoints stay far below it. */
+const MAX_RANK = 64;
 
 const FILE_DTYPE: Readonly<Record<DType, string>> = {
   f32: 'F32',
@@ -170,7 +176,7 @@ export function decodeSafetensors(
     }
     const entry = HeaderEntry.safeParse(raw);
     if (!entry.success) {
-      throw new SafetensorsFormatError(`tensor ${JSON.stringify(name)}: ${z.prettifyError(entry.error)}`);
+      throw new SafetensorsFormatError(`tensor ${JSON.stringify(name)}: ${describeIssues(entry.error)}`);
     }
     const {
       dtype: fileDType,
@@ -217,6 +223,11 @@ export function decodeSafetensors(
 }
 
 function parseHeaderJson(headerBytes: Uint8Array): Record<string, unknown> {
+  if (!jsonWithinBounds(headerBytes, MAX_HEADER_DEPTH, MAX_RANK)) {
+    throw new SafetensorsFormatError(
+      `safetensors header JSON nests deeper than ${MAX_HEADER_DEPTH} or has a shape of rank over ${MAX_RANK}`,
+    );
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(utf8Decoder.decode(headerBytes));

@@ -198,6 +198,31 @@ describe('frame decoder rejections', () => {
     expect(errorName(() => decodeFrame(invalidUtf8, gossip))).toBe('SchemaViolationError');
   });
 
+  it('rejects hostile nesting and oversized arrays before parsing them', () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const longShape = JSON.stringify({
+      ...header,
+      tensors: [{ dtype: 'u8', name: 'x', shape: Array(5000).fill(1) }],
+    });
+    const longPeers = JSON.stringify({
+      ...header,
+      message: { ...header.message, peers: Array(5000).fill('p') },
+    });
+    expect(errorName(() => decodeFrame(buildFrame(padHeader(deep)), gossip))).toBe('SchemaViolationError');
+    expect(errorName(() => decodeFrame(buildFrame(padHeader(longShape)), gossip))).toBe(
+      'SchemaViolationError',
+    );
+    expect(errorName(() => decodeFrame(buildFrame(padHeader(longPeers)), gossip))).toBe(
+      'SchemaViolationError',
+    );
+    const wideTable = JSON.stringify({ ...header, tensors: Array(1000).fill(header.tensors[0]) });
+    expect(
+      errorName(() =>
+        decodeFrame(buildFrame(padHeader(wideTable)), { ...gossip, limits: { maxTensorsPerFrame: 999 } }),
+      ),
+    ).toBe('LimitExceededError');
+  });
+
   it('rejects a tensor named twice', () => {
     const tensors = [header.tensors[0], header.tensors[0]];
     const text = JSON.stringify({ message: header.message, tensors });
