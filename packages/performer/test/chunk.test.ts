@@ -69,7 +69,12 @@ describe('SLiM engine gradients equal the float64 reference', () => {
     { label: 'L=13, C=5 (short last chunk)', config: small, length: 13, make: () => ({ chunk: 5 }) },
     { label: 'L=13, C=1', config: small, length: 13, make: () => ({ chunk: 1 }) },
     { label: 'L=13, C=L', config: small, length: 13, make: () => ({ chunk: 13 }) },
-    { label: 'L=13, C=3, stored boundaries', config: small, length: 13, make: () => ({ chunk: 3, storeEvery: 2 }) },
+    {
+      label: 'L=13, C=3, stored boundaries',
+      config: small,
+      length: 13,
+      make: () => ({ chunk: 3, storeEvery: 2 }),
+    },
     { label: 'one layer, L=10, C=4', config: oneLayer, length: 10, make: () => ({ chunk: 4 }) },
   ];
   for (const { label, config, length, make } of cases) {

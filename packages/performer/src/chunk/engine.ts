@@ -118,7 +118,9 @@ async function slimLossAndGrad(
   for (let k = chunks - 1; k >= 0; k--) {
     const [start, end] = range(k);
     const given = stored.get(k);
-    const from: BackwardState = given ? { kind: 'given', stateIn: given } : { kind: 'subtract', stateOut: state };
+    const from: BackwardState = given
+      ? { kind: 'given', stateIn: given }
+      : { kind: 'subtract', stateOut: state };
     const step = await runner.backward(seq, start, end, from, stateGrad, scale);
     loss += step.loss;
     for (let i = 0; i < grads.length; i++) grads[i]! += step.grads[i]!;
@@ -193,14 +195,22 @@ export async function createSlimEngine(config: ModelConfig, opts: SlimEngineOpti
   const { chunk, threads, backend, storeEvery } = parseOptions(SlimEngineOptions, opts);
   configureThreads(threads);
   const runner = new ChunkRunner(config, chunk, backend);
-  return new ChunkEngine(config, async () => runner, storeEvery, () => runner.dispose());
+  return new ChunkEngine(
+    config,
+    async () => runner,
+    storeEvery,
+    () => runner.dispose(),
+  );
 }
 
 /**
  * The same graphs with one chunk of the whole sequence (C = L), so onnxruntime keeps every activation:
  * the baseline for SLiM's time overhead. Graphs are rebuilt when L changes.
  */
-export async function createFullEngine(config: ModelConfig, opts: FullEngineOptions = {}): Promise<StatsEngine> {
+export async function createFullEngine(
+  config: ModelConfig,
+  opts: FullEngineOptions = {},
+): Promise<StatsEngine> {
   const { threads, backend } = parseOptions(FullEngineOptions, opts);
   configureThreads(threads);
   let current: ChunkRunner | undefined;

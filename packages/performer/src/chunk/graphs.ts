@@ -93,11 +93,20 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   const param = (name: string): Value => params.get(name)!;
 
   // Constants: vocabulary ids for one-hot rows, the causal-inclusive mask, RoPE pair rotation.
-  const vocabIds = b.constantInt32(Int32Array.from({ length: vocab }, (_, i) => i), [1, vocab]);
+  const vocabIds = b.constantInt32(
+    Int32Array.from({ length: vocab }, (_, i) => i),
+    [1, vocab],
+  );
   const oneHot = (row: number): Value =>
     b.cast(b.equal(b.reshape(b.slice(tokens, 0, row, row + 1), [c, 1]), vocabIds), 'float');
-  const columns = b.constant(Float32Array.from({ length: c }, (_, i) => i), [1, c]);
-  const rowsPlusHalf = b.constant(Float32Array.from({ length: c }, (_, i) => i + 0.5), [c, 1]);
+  const columns = b.constant(
+    Float32Array.from({ length: c }, (_, i) => i),
+    [1, c],
+  );
+  const rowsPlusHalf = b.constant(
+    Float32Array.from({ length: c }, (_, i) => i + 0.5),
+    [c, 1],
+  );
   const causalMask = b.cast(b.less(columns, rowsPlusHalf), 'float'); // [C, C], 1 where τ ≤ t
   const rotation = b.constant(pairRotation(e), [e, e]);
   const cos = b.reshape(b.slice(rope, 0, 0, 1), [c, 1, e]);

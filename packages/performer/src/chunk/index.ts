@@ -1,6 +1,6 @@
 export { createSlimEngine, createFullEngine, SlimEngineOptions, FullEngineOptions } from './engine.js';
 export type { EngineStats, StatsEngine } from './engine.js';
-export { ChunkRunner } from './runner.js';
+export { ChunkRunner, configureThreads } from './runner.js';
 export type { Backend, PreparedSequence, ChunkForward, ChunkBackward, BackwardState } from './runner.js';
 export { buildChunkGraph, paramLayout, stateSize } from './graphs.js';
 export type { ChunkGraphKind, ParamSlot } from './graphs.js';

@@ -41,7 +41,8 @@ export interface ChunkBackward {
 }
 
 /** The state a backward chunk starts from: S_in itself, or S_out to subtract the chunk from. */
-export type BackwardState = { kind: 'given'; stateIn: Float32Array } | { kind: 'subtract'; stateOut: Float32Array };
+export type BackwardState =
+  { kind: 'given'; stateIn: Float32Array } | { kind: 'subtract'; stateOut: Float32Array };
 
 /** Sets the wasm thread count; onnxruntime reads it once, when the first session is created. */
 export function configureThreads(threads: number | undefined): void {
@@ -117,7 +118,12 @@ export class ChunkRunner {
   }
 
   /** Feeds for tokens [start, end) of the sequence, end − start ≤ C (the rest is padding). */
-  private feeds(seq: PreparedSequence, start: number, end: number, lossScale: number): Record<string, ort.Tensor> {
+  private feeds(
+    seq: PreparedSequence,
+    start: number,
+    end: number,
+    lossScale: number,
+  ): Record<string, ort.Tensor> {
     const c = this.chunk;
     const { e } = this.dims;
     const count = end - start;
@@ -138,7 +144,7 @@ export class ChunkRunner {
         rope[(c + j) * e + 2 * p] = rope[(c + j) * e + 2 * p + 1] = sin;
       }
     }
-    const { n, h, m } = this.dims;
+    const { n, m } = this.dims;
     return {
       params: new ort.Tensor('float32', seq.params, [this.paramCount]),
       tokens: new ort.Tensor('int32', ids, [2, c]),
@@ -173,7 +179,10 @@ export class ChunkRunner {
     this.checkRange(seq, start, end);
     if (end - start > this.chunk) throw new InvalidTokensError(`chunk of ${end - start} > ${this.chunk}`);
     const session = await this.session('forward');
-    const out = await session.run({ ...this.feeds(seq, start, end, lossScale), state: this.stateTensor(stateIn) });
+    const out = await session.run({
+      ...this.feeds(seq, start, end, lossScale),
+      state: this.stateTensor(stateIn),
+    });
     this.runs++;
     return { loss: (out.loss!.data as Float32Array)[0]!, stateOut: out.stateOut!.data as Float32Array };
   }

@@ -27,69 +27,72 @@ function unbroadcast(b: GraphBuilder, grad: Value, shape: readonly number[]): Va
   return summed.shape.length === shape.length ? summed : b.reshape(summed, shape);
 }
 
-/** Gradient contributions of one node, one entry per operand (undefined: none). */
-function backwardOf(b: GraphBuilder, node: RecordedNode, g: Value): (Value | undefined)[] {
+type Contribution = (() => Value) | undefined;
+
+/**
+ * Gradient contributions of one node, one entry per operand (undefined: none). Thunks, so nothing is
+ * emitted for operands that need no gradient (constants, inputs, the one-hot rows).
+ */
+function backwardOf(b: GraphBuilder, node: RecordedNode, g: Value): Contribution[] {
   const { info, inputs, output: y } = node;
   const [x, w] = inputs as [Value, Value];
   switch (info.op) {
     case 'Add':
-      return [unbroadcast(b, g, x.shape), unbroadcast(b, g, w.shape)];
+      return [() => unbroadcast(b, g, x.shape), () => unbroadcast(b, g, w.shape)];
     case 'Sub':
-      return [unbroadcast(b, g, x.shape), unbroadcast(b, b.neg(g), w.shape)];
+      return [() => unbroadcast(b, g, x.shape), () => unbroadcast(b, b.neg(g), w.shape)];
     case 'Mul':
-      return [unbroadcast(b, b.mul(g, w), x.shape), unbroadcast(b, b.mul(g, x), w.shape)];
-    case 'Div': {
-      const gx = b.div(g, w);
-      return [unbroadcast(b, gx, x.shape), unbroadcast(b, b.neg(b.mul(gx, y)), w.shape)];
-    }
+      return [() => unbroadcast(b, b.mul(g, w), x.shape), () => unbroadcast(b, b.mul(g, x), w.shape)];
+    case 'Div':
+      return [
+        () => unbroadcast(b, b.div(g, w), x.shape),
+        () => unbroadcast(b, b.neg(b.div(b.mul(g, y), w)), w.shape),
+      ];
     case 'MatMul':
       return [
-        unbroadcast(b, b.matmul(g, b.transposeLast(w)), x.shape),
-        unbroadcast(b, b.matmul(b.transposeLast(x), g), w.shape),
+        () => unbroadcast(b, b.matmul(g, b.transposeLast(w)), x.shape),
+        () => unbroadcast(b, b.matmul(b.transposeLast(x), g), w.shape),
       ];
     case 'Neg':
-      return [b.neg(g)];
+      return [() => b.neg(g)];
     case 'Identity':
-      return [g];
+      return [() => g];
     case 'Exp':
-      return [b.mul(g, y)];
+      return [() => b.mul(g, y)];
     case 'Log':
-      return [b.div(g, x)];
+      return [() => b.div(g, x)];
     case 'Sqrt':
-      return [b.div(b.mul(g, b.scalar(0.5)), y)];
-    case 'Erf': {
+      return [() => b.div(b.mul(g, b.scalar(0.5)), y)];
+    case 'Erf':
       // d erf(x)/dx = 2/√π · exp(−x²)
-      const bell = b.exp(b.neg(b.mul(x, x)));
-      return [b.mul(g, b.mul(bell, b.scalar(2 / Math.sqrt(Math.PI))))];
-    }
+      return [() => b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), b.scalar(2 / Math.sqrt(Math.PI))))];
     case 'Reshape':
-      return [b.reshape(g, x.shape)];
+      return [() => b.reshape(g, x.shape)];
     case 'Transpose': {
       const inverse = new Array<number>(info.perm.length);
       info.perm.forEach((p, i) => (inverse[p] = i));
-      return [b.transpose(g, inverse)];
+      return [() => b.transpose(g, inverse)];
     }
     case 'ReduceSum':
-      return [b.expand(g, x.shape)];
+      return [() => b.expand(g, x.shape)];
     case 'ReduceMean': {
       const count = info.axes.reduce((n, a) => n * (x.shape[a] ?? 1), 1);
-      return [b.expand(b.mul(g, b.scalar(1 / count)), x.shape)];
+      return [() => b.expand(b.mul(g, b.scalar(1 / count)), x.shape)];
     }
     case 'Expand':
-      return [unbroadcast(b, g, x.shape)];
+      return [() => unbroadcast(b, g, x.shape)];
     case 'Slice': {
       const size = x.shape[info.axis] ?? 0;
-      return [b.pad(g, info.axis, info.start, size - info.end)];
+      return [() => b.pad(g, info.axis, info.start, size - info.end)];
     }
     case 'Pad':
-      return [b.slice(g, info.axis, info.before, (g.shape[info.axis] ?? 0) - info.after)];
+      return [() => b.slice(g, info.axis, info.before, (g.shape[info.axis] ?? 0) - info.after)];
     case 'Concat': {
       let start = 0;
       return inputs.map((input) => {
-        const end = start + (input.shape[info.axis] ?? 0);
-        const part = b.slice(g, info.axis, start, end);
-        start = end;
-        return part;
+        const from = start;
+        start += input.shape[info.axis] ?? 0;
+        return () => b.slice(g, info.axis, from, from + (input.shape[info.axis] ?? 0));
       });
     }
     case 'NoGradient':
@@ -130,8 +133,8 @@ export function gradients(
     if (!g) continue;
     const contributions = backwardOf(b, node, g);
     node.inputs.forEach((input, k) => {
-      const c = contributions[k];
-      if (c) accumulate(input, c);
+      const contribution = contributions[k];
+      if (contribution && needsGrad.has(input.name)) accumulate(input, contribution());
     });
   }
   return wrt.map((v) => {

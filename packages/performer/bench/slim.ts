@@ -1,0 +1,307 @@
+/**
+ * SLiM engine benchmark: peak memory and speed of one exact gradient step as the sequence grows, for the
+ * chunked engine (slim-ort) and the same graphs run as one chunk of L (full-ort), plus the fp32 matmul
+ * ceiling of onnxruntime-web (matmul-peak), one JSON object per line.
+ *
+ *   npm run bench:slim [-- --json] [-- --quick]
+ *
+ * Every (engine, L) runs in its own child process so peak memory is that measurement's alone: peak RSS is
+ * the kernel's high-water mark (resourceUsage().maxRSS), peak heap the largest JS heap + ArrayBuffer bytes
+ * sampled between session runs. The float64 reference gradient is computed after the measurement (it
+ * would otherwise own the peak), for L ≤ 4096.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ModelConfig } from '@slimswarm/protocol';
+import { z } from 'zod';
+import {
+  ChunkRunner,
+  configureThreads,
+  createFullEngine,
+  paramLayout,
+  createSlimEngine,
+  matmulPeakGflops,
+  maxGradRelativeError,
+  relativeError,
+} from '../src/chunk/index.js';
+import { dimsOf } from '../src/model/config.js';
+import { drawFeatures } from '../src/model/features.js';
+import { initParams, paramCount } from '../src/model/params.js';
+import { Rng } from '../src/model/random.js';
+import { naiveLossAndGrad } from '../src/naive/index.js';
+
+class BenchUsageError extends Error {
+  override readonly name = 'BenchUsageError';
+}
+
+class BenchChildError extends Error {
+  override readonly name = 'BenchChildError';
+}
+
+const CONFIG = ModelConfig.parse({
+  dModel: 128,
+  nLayers: 2,
+  nHeads: 4,
+  nFeatures: 64,
+  vocabSize: 256,
+  mlpRatio: 4,
+  seed: 2021,
+});
+const CHUNK = 256;
+const THREADS = 2;
+const REFERENCE_MAX_LENGTH = 4096;
+/** The full engine's [H, L, L] score tensors (and their gradients) outgrow memory beyond this. */
+const FULL_MAX_LENGTH = 4096;
+/** Timed steps stop after this long (at least one step); --quick shortens it. */
+const TIME_BUDGET_MS = { full: 4000, quick: 1000 };
+
+const Flags = z.object({ json: z.boolean(), quick: z.boolean(), child: z.string().optional() }).strict();
+
+function parseFlags(argv: readonly string[]): z.infer<typeof Flags> {
+  const flags: Record<string, unknown> = { json: false, quick: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--json' || arg === '--quick') flags[arg.slice(2)] = true;
+    else if (arg === '--child') flags.child = argv[++i];
+    else throw new BenchUsageError(`unknown argument ${arg} (flags: --json, --quick)`);
+  }
+  const parsed = Flags.safeParse(flags);
+  if (!parsed.success) throw new BenchUsageError(z.prettifyError(parsed.error));
+  return parsed.data;
+}
+
+const Job = z
+  .object({
+    engine: z.enum(['slim-ort', 'full-ort']),
+    seqLen: z.number().int().positive(),
+    quick: z.boolean(),
+  })
+  .strict();
+type Job = z.infer<typeof Job>;
+
+const Row = z
+  .object({
+    engine: z.enum(['slim-ort', 'full-ort']),
+    seqLen: z.number().int(),
+    chunk: z.number().int(),
+    params: z.number().int(),
+    peakRssBytes: z.number(),
+    peakHeapBytes: z.number(),
+    msPerStep: z.number(),
+    tokensPerSec: z.number(),
+    flopsPerToken: z.number(),
+    gflops: z.number(),
+    maxGradRelErr: z.number().nullable(),
+  })
+  .strict();
+type Row = z.infer<typeof Row>;
+
+/**
+ * Matmul FLOPs per token of one forward pass of a chunk of C (the within-chunk score matrices make it
+ * depend on C). A backward graph costs 3 of these (recompute + two matmuls per matmul), so a SLiM step is
+ * 4 (forward pass + backward graphs) and the full engine's single backward graph 3.
+ */
+function forwardFlopsPerToken(config: ModelConfig, chunk: number): number {
+  const { d, h, e, m, v, f, n } = dimsOf(config);
+  const perLayer =
+    4 * 2 * d * d + // q, k, v, o projections
+    2 * h * 2 * e * e + // RoPE pair rotation of q and k
+    2 * h * 2 * e * m + // feature logits of q and k
+    h * 2 * chunk * m + // Φq Φkᵀ within the chunk
+    h * 2 * chunk * (e + 1) + // scores @ [V, 1]
+    2 * h * 2 * m * (e + 1) + // Φq S_in and the chunk's state contribution
+    2 * 2 * d * f; // MLP
+  return n * perLayer + 2 * 2 * v * d; // one-hot embedding and tied logits
+}
+
+function sequence(length: number): Int32Array {
+  const rng = new Rng(CONFIG.seed, `bench/${length}`);
+  return Int32Array.from({ length: length + 1 }, () => Math.floor(rng.uniform() * CONFIG.vocabSize));
+}
+
+async function measure(job: Job): Promise<Row> {
+  const { engine: kind, seqLen, quick } = job;
+  let peakHeap = 0;
+  const sample = (): void => {
+    const usage = process.memoryUsage();
+    peakHeap = Math.max(peakHeap, usage.heapUsed + usage.external);
+  };
+  const sampler = setInterval(sample, 2);
+  const engine =
+    kind === 'slim-ort'
+      ? await createSlimEngine(CONFIG, { chunk: CHUNK, threads: THREADS })
+      : await createFullEngine(CONFIG, { threads: THREADS });
+  const params = initParams(CONFIG);
+  const features = drawFeatures(CONFIG, 0);
+  const tokens = sequence(seqLen);
+  // Warm-up: sessions are created and the wasm heap grows to its steady size (SLiM's chunk shapes are
+  // fixed, so two chunks suffice; the full engine's graph depends on L).
+  const warmLength = kind === 'slim-ort' ? Math.min(seqLen, 2 * CHUNK) : seqLen;
+  await engine.lossAndGrad(params, tokens.subarray(0, warmLength + 1), features);
+  let steps = 0;
+  let result;
+  const started = performance.now();
+  do {
+    result = await engine.lossAndGrad(params, tokens, features);
+    steps++;
+  } while (performance.now() - started < (quick ? TIME_BUDGET_MS.quick : TIME_BUDGET_MS.full));
+  const msPerStep = (performance.now() - started) / steps;
+  sample();
+  clearInterval(sampler);
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  await engine.dispose();
+
+  const maxGradRelErr =
+    seqLen <= REFERENCE_MAX_LENGTH
+      ? maxGradRelativeError(result.grads, naiveLossAndGrad(CONFIG, params, tokens, features).grads).error
+      : null;
+  const chunk = kind === 'slim-ort' ? CHUNK : seqLen;
+  const flopsPerToken = forwardFlopsPerToken(CONFIG, chunk) * (kind === 'slim-ort' ? 4 : 3);
+  const tokensPerSec = (seqLen * 1000) / msPerStep;
+  return Row.parse({
+    engine: kind,
+    seqLen,
+    chunk,
+    params: paramCount(CONFIG),
+    peakRssBytes,
+    peakHeapBytes: peakHeap,
+    msPerStep,
+    tokensPerSec,
+    flopsPerToken,
+    gflops: (flopsPerToken * tokensPerSec) / 1e9,
+    maxGradRelErr,
+  });
+}
+
+const RebuildRow = z
+  .object({
+    engine: z.literal('state-rebuild'),
+    seqLen: z.number().int(),
+    chunk: z.number().int(),
+    /** Worst chunk: entering state rebuilt by subtraction vs the one carried forward (fp32 both). */
+    maxStateRelErr: z.number(),
+    /** SLiM gradients with subtraction vs with every entering state stored. */
+    subtractVsStoredGradRelErr: z.number(),
+    /** Against the float64 reference (L ≤ 4096). */
+    subtractGradRelErr: z.number().nullable(),
+    storedGradRelErr: z.number().nullable(),
+  })
+  .strict();
+type RebuildRow = z.infer<typeof RebuildRow>;
+
+/**
+ * How exact is rebuilding S_in = S_out − (chunk contribution)? One forward keeps every entering state;
+ * the backward sweep is then run twice, rebuilding states by subtraction and from the kept states.
+ */
+async function rebuildStudy(seqLen: number): Promise<RebuildRow> {
+  configureThreads(THREADS);
+  const runner = new ChunkRunner(CONFIG, CHUNK, 'wasm');
+  const params = initParams(CONFIG);
+  const features = drawFeatures(CONFIG, 0);
+  const tokens = sequence(seqLen);
+  const seq = runner.prepare(params, tokens, features);
+  const chunks = Math.ceil(seqLen / CHUNK);
+  const range = (k: number): [number, number] => [k * CHUNK, Math.min((k + 1) * CHUNK, seqLen)];
+  const entering: Float32Array[] = [new Float32Array(runner.stateSize)];
+  for (let k = 0; k < chunks; k++) {
+    const [start, end] = range(k);
+    entering.push((await runner.forward(seq, start, end, entering[k]!, 1 / seqLen)).stateOut);
+  }
+  const sweep = async (subtract: boolean) => {
+    const grads = new Float64Array(runner.paramCount);
+    let stateGrad: Float32Array = new Float32Array(runner.stateSize);
+    let state = entering[chunks]!;
+    let maxStateRelErr = 0;
+    for (let k = chunks - 1; k >= 0; k--) {
+      const [start, end] = range(k);
+      const from =
+        subtract && k > 0
+          ? { kind: 'subtract' as const, stateOut: state }
+          : { kind: 'given' as const, stateIn: entering[k]! };
+      const step = await runner.backward(seq, start, end, from, stateGrad, 1 / seqLen);
+      if (k > 0) maxStateRelErr = Math.max(maxStateRelErr, relativeError(step.stateIn, entering[k]!));
+      for (let i = 0; i < grads.length; i++) grads[i]! += step.grads[i]!;
+      state = step.stateIn;
+      stateGrad = step.stateGradIn;
+    }
+    const named: Record<string, Float64Array> = {};
+    for (const slot of paramLayout(CONFIG).slots) {
+      named[slot.name] = grads.subarray(slot.offset, slot.offset + slot.size);
+    }
+    return { grads: named, maxStateRelErr };
+  };
+  const subtracted = await sweep(true);
+  const stored = await sweep(false);
+  await runner.dispose();
+  const reference =
+    seqLen <= REFERENCE_MAX_LENGTH ? naiveLossAndGrad(CONFIG, params, tokens, features).grads : undefined;
+  return RebuildRow.parse({
+    engine: 'state-rebuild',
+    seqLen,
+    chunk: CHUNK,
+    maxStateRelErr: subtracted.maxStateRelErr,
+    subtractVsStoredGradRelErr: maxGradRelativeError(subtracted.grads, stored.grads).error,
+    subtractGradRelErr: reference ? maxGradRelativeError(subtracted.grads, reference).error : null,
+    storedGradRelErr: reference ? maxGradRelativeError(stored.grads, reference).error : null,
+  });
+}
+
+function runChild(job: Job): Promise<Row> {
+  const script = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [...process.execArgv, script, '--child', JSON.stringify(job)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new BenchChildError(`${job.engine} L=${job.seqLen} exited with ${code}`));
+      else resolve(Row.parse(JSON.parse(out)));
+    });
+  });
+}
+
+const MIB = 2 ** 20;
+
+const exponential = (x: number | null): string => (x === null ? '-' : x.toExponential(1));
+
+function describe(row: Row | RebuildRow | { engine: 'matmul-peak'; gflops: number }): string {
+  if (row.engine === 'matmul-peak') return `matmul-peak  ${row.gflops.toFixed(1)} GFLOP/s`;
+  if (row.engine === 'state-rebuild') {
+    return [
+      `state-rebuild L=${row.seqLen} C=${row.chunk}:`,
+      `rebuilt state rel err ${exponential(row.maxStateRelErr)},`,
+      `grad rel err subtract vs stored ${exponential(row.subtractVsStoredGradRelErr)},`,
+      `vs fp64: subtract ${exponential(row.subtractGradRelErr)}, stored ${exponential(row.storedGradRelErr)}`,
+    ].join(' ');
+  }
+  return [
+    row.engine.padEnd(9),
+    `L=${row.seqLen}`.padEnd(8),
+    `C=${row.chunk}`.padEnd(8),
+    `rss ${(row.peakRssBytes / MIB).toFixed(0)} MiB`.padEnd(14),
+    `heap ${(row.peakHeapBytes / MIB).toFixed(0)} MiB`.padEnd(15),
+    `${row.msPerStep.toFixed(0)} ms/step`.padEnd(14),
+    `${row.tokensPerSec.toFixed(0)} tok/s`.padEnd(12),
+    `${row.gflops.toFixed(1)} GFLOP/s`.padEnd(15),
+    `grad rel err ${exponential(row.maxGradRelErr)}`,
+  ].join(' ');
+}
+
+const flags = parseFlags(process.argv.slice(2));
+if (flags.child !== undefined) {
+  process.stdout.write(JSON.stringify(await measure(Job.parse(JSON.parse(flags.child)))));
+} else {
+  const { quick } = flags;
+  const lengths = quick ? [512, 2048] : [1024, 4096, 16384, 65536];
+  const print = (row: Row | RebuildRow | { engine: 'matmul-peak'; gflops: number }): void => {
+    console.log(flags.json ? JSON.stringify(row) : describe(row));
+  };
+  print({ engine: 'matmul-peak', gflops: await matmulPeakGflops({ threads: THREADS }) });
+  for (const seqLen of lengths) {
+    print(await runChild({ engine: 'slim-ort', seqLen, quick }));
+    if (seqLen <= FULL_MAX_LENGTH) print(await runChild({ engine: 'full-ort', seqLen, quick }));
+  }
+  for (const seqLen of quick ? [2048] : [4096, 65536]) print(await rebuildStudy(seqLen));
+}
