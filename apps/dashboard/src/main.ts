@@ -65,7 +65,8 @@ class Dashboard {
     const state = this.feed.state;
     const now = Date.now();
     const connected = state.peers.get(state.selfId)?.connectedPeers.length ?? 0;
-    setLink('connected', `connected to ${connected} peer${connected === 1 ? '' : 's'}`);
+    if (connected === 0) setLink('connecting', 'looking for peers…');
+    else setLink('connected', `connected to ${connected} peer${connected === 1 ? '' : 's'}`);
     this.topology.update(state, now);
     this.drawPeers(state, now);
     this.drawAgreement(state, now);

@@ -6,6 +6,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
 const HEIGHT = 260;
+const STEP_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000];
 
 export class LossChart {
   private readonly steps: number[] = [];
@@ -20,7 +21,8 @@ export class LossChart {
         width: Math.max(container.clientWidth, 200),
         height: HEIGHT,
         scales: { x: { time: false } },
-        axes: [{ label: 'step' }, { label: 'loss (nats/token)' }],
+        // Steps are whole numbers: no ticks between them.
+        axes: [{ label: 'step', incrs: STEP_TICKS }, { label: 'loss (nats/token)' }],
         series: [
           { label: 'step' },
           { label: 'step loss', stroke: '#2f6fde', width: 1.5, spanGaps: true },

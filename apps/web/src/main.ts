@@ -33,7 +33,12 @@ const ui = {
   peer: element('f-peer'),
   model: element('f-model'),
   resumed: element('f-resumed'),
+  rounds: element('rounds'),
 };
+
+/** Rounds listed under "Merged rounds"; older ones are dropped from the page. */
+const ROUNDS_SHOWN = 50;
+const MEMORY_MEASURE_MS = 10_000;
 
 function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -164,6 +169,9 @@ class VolunteerPage {
       case 'volunteer':
         this.show(message.event);
         break;
+      case 'network':
+        ui.peers.textContent = String(message.peers);
+        break;
     }
   }
 
@@ -188,10 +196,10 @@ class VolunteerPage {
         break;
       case 'round':
         this.chart.addRound(this.lastStep, e.meanLoss);
-        ui.round.textContent = String(e.round);
-        ui.peers.textContent = String(e.peers);
-        ui.memory.textContent = formatBytes(e.memoryBytes);
+        ui.round.textContent = String(e.round + 1);
+        if (e.memoryBytes > 0) ui.memory.textContent = formatBytes(e.memoryBytes);
         this.showModel(e.modelSha256);
+        this.listRound(e);
         break;
       case 'checkpoint':
         say(`Checkpoint saved in this browser at step ${e.step}.`);
@@ -205,6 +213,36 @@ class VolunteerPage {
         say(`${e.name}: ${e.message}`, 'error');
         break;
     }
+  }
+
+  private listRound(e: Extract<VolunteerEvent, { event: 'round' }>): void {
+    const item = document.createElement('li');
+    item.value = e.round;
+    item.dataset.round = String(e.round);
+    item.dataset.sha256 = e.modelSha256;
+    const model = document.createElement('code');
+    model.textContent = e.modelSha256.slice(0, 12);
+    item.append(`${e.accepted} delta${e.accepted === 1 ? '' : 's'} merged → model `, model);
+    ui.rounds.prepend(item);
+    while (ui.rounds.children.length > ROUNDS_SHOWN) ui.rounds.lastElementChild?.remove();
+  }
+
+  /**
+   * Memory of the whole tab, the training worker and its wasm heap included. Chromium offers the
+   * measurement only to cross-origin-isolated pages; elsewhere the tile shows what the loop reports.
+   */
+  measureMemory(): void {
+    const measure = (
+      performance as { measureUserAgentSpecificMemory?: () => Promise<{ bytes: number }> }
+    ).measureUserAgentSpecificMemory?.bind(performance);
+    if (!measure || !crossOriginIsolated) return;
+    const update = () =>
+      measure().then(
+        (m) => (ui.memory.textContent = formatBytes(m.bytes)),
+        () => {},
+      );
+    void update();
+    setInterval(update, MEMORY_MEASURE_MS);
   }
 
   private showModel(sha256: string): void {
@@ -231,4 +269,6 @@ class VolunteerPage {
 }
 
 const storage = await VolunteerStorage.open();
-await new VolunteerPage(storage).init();
+const page = new VolunteerPage(storage);
+page.measureMemory();
+await page.init();

@@ -39,6 +39,8 @@ export const FromWorker = z.discriminatedUnion('type', [
   z.object({ type: z.literal('state'), state: TabState }).strict(),
   z.object({ type: z.literal('backend'), compute: ComputeBackend }).strict(),
   z.object({ type: z.literal('volunteer'), event: VolunteerEvent }).strict(),
+  /** Live peer count, more often than round events. */
+  z.object({ type: z.literal('network'), peers: z.number().int().min(0) }).strict(),
 ]);
 export type FromWorker = z.infer<typeof FromWorker>;
 

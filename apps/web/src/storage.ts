@@ -1,10 +1,11 @@
 /**
  * The tab's IndexedDB: the text files the volunteer picked (so a reload can resume without asking
- * again; they stay in this browser) and the latest checkpoint per job. Used by the page and by the
+ * again; they stay in this browser), the latest checkpoint per job, and whether to resume. Used by the page and by the
  * training worker (IndexedDB works in both). Every record is validated on the way out, because a page of
  * another version may have written it.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { VolunteerState, type SavedVolunteer, type VolunteerStore } from '@slimswarm/client';
 import { z } from 'zod';
 import { CorruptStorageError } from './errors.js';
 
@@ -21,15 +22,15 @@ export const StoredFile = z
   .strict();
 export type StoredFile = z.infer<typeof StoredFile>;
 
+/** The volunteer loop's saved state: the trainer checkpoint bytes and which job and round they belong to. */
 export const StoredCheckpoint = z
   .object({
     jobId: z.string().min(1),
-    step: z.number().int().min(0),
-    round: z.number().int().min(0),
-    savedAt: z.number().int().min(0),
-    bytes: z.instanceof(Uint8Array),
+    state: VolunteerState,
+    checkpoint: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes'),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.state.jobId === c.jobId, { message: 'state belongs to another job' });
 export type StoredCheckpoint = z.infer<typeof StoredCheckpoint>;
 
 /** Whether the volunteer wants training to continue by itself after a reload. */
@@ -79,6 +80,20 @@ export class VolunteerStorage {
 
   async saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     await this.db.put('checkpoints', parse(StoredCheckpoint, checkpoint, 'checkpoint'));
+  }
+
+  /** The volunteer loop's store for one job. */
+  volunteerStore(jobId: string): VolunteerStore {
+    return {
+      load: async () => {
+        const found = await this.checkpoint(jobId);
+        return found && { checkpoint: found.checkpoint, state: found.state };
+      },
+      save: async (saved: SavedVolunteer) => {
+        await this.saveCheckpoint({ jobId, ...saved });
+        return `this browser's IndexedDB (round ${saved.state.round})`;
+      },
+    };
   }
 
   async checkpoint(jobId: string): Promise<StoredCheckpoint | null> {

@@ -22,6 +22,8 @@ export class TopologyView {
   constructor(container: HTMLElement) {
     this.cy = cytoscape({
       container,
+      // A handful of peers would otherwise be zoomed to fill the box, labels and all.
+      maxZoom: 1.3,
       userZoomingEnabled: false,
       boxSelectionEnabled: false,
       style: [
