@@ -212,8 +212,9 @@ export function encodeFrame(message: MessageInput, tensors: Record<string, Tenso
   const { offsets, payloadBytes } = layoutPayload(byteLengths);
   const payloadStart = FRAME_PREAMBLE_BYTES + header.length;
   const frameBytes = payloadStart + payloadBytes;
-  if (frameBytes > limits.maxStreamFrameBytes)
+  if (frameBytes > limits.maxStreamFrameBytes) {
     throw new FrameTooLargeError(frameBytes, limits.maxStreamFrameBytes);
+  }
 
   const frame = new Uint8Array(frameBytes);
   frame.set(FRAME_MAGIC, 0);
@@ -225,24 +226,27 @@ export function encodeFrame(message: MessageInput, tensors: Record<string, Tenso
 }
 
 /**
- * Decodes and validates a frame: size, magic, version, header length, header JSON against the schema,
- * job, canonical form, limits, tensor bounds, padding and finiteness, in that order, so a cheap check
- * always runs before an expensive one. Whatever the bytes, throws only ProtocolError subclasses (a
+ * Decodes and validates a frame: size, magic, version, header length, header nesting and array lengths,
+ * JSON, table size, schema, job, tensor names and limits, canonical form, payload length, padding and
+ * finiteness, in that order, so a cheap check always runs before an expensive one. Whatever the bytes, throws only ProtocolError subclasses (a
  * RangeError only for a meaningless `maxBytes`); an UnsupportedVersionError with `newer: true` is a frame
  * to Ignore, not to punish.
  */
 export function decodeFrame(bytes: Uint8Array, opts: DecodeFrameOptions): DecodedFrame {
   // A NaN or negative limit is a caller bug that would otherwise switch the size check off.
-  if (!(opts.maxBytes >= 0))
+  if (!(opts.maxBytes >= 0)) {
     throw new RangeError(`maxBytes must be a non-negative number, got ${opts.maxBytes}`);
+  }
   const limits = tightenLimits(opts.limits);
   const maxBytes = Math.min(opts.maxBytes, limits.maxStreamFrameBytes);
   if (bytes.length > maxBytes) throw new FrameTooLargeError(bytes.length, maxBytes);
-  if (bytes.length < FRAME_MAGIC.length)
+  if (bytes.length < FRAME_MAGIC.length) {
     throw new TruncatedFrameError(`frame of ${bytes.length} bytes has no magic`);
+  }
   for (let i = 0; i < FRAME_MAGIC.length; i++) {
-    if (bytes[i] !== FRAME_MAGIC[i])
+    if (bytes[i] !== FRAME_MAGIC[i]) {
       throw new BadMagicError('input is not a slimswarm frame (bad magic bytes)');
+    }
   }
   if (bytes.length < FRAME_PREAMBLE_BYTES) {
     throw new TruncatedFrameError(`frame of ${bytes.length} bytes ends inside the preamble`);
@@ -274,11 +278,13 @@ export function decodeFrame(bytes: Uint8Array, opts: DecodeFrameOptions): Decode
   }
   checkTableSize((json as { tensors?: unknown } | null)?.tensors, limits);
   const header = FrameHeader.safeParse(json);
-  if (!header.success)
+  if (!header.success) {
     throw new SchemaViolationError(`invalid frame header: ${describeIssues(header.error)}`);
+  }
   const { message, tensors: table } = header.data;
-  if (opts.jobId !== undefined && message.jobId !== opts.jobId)
+  if (opts.jobId !== undefined && message.jobId !== opts.jobId) {
     throw new WrongJobError(opts.jobId, message.jobId);
+  }
 
   if (new Set(table.map((entry) => entry.name)).size !== table.length) {
     throw new SchemaViolationError('frame names a tensor twice');

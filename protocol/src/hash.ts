@@ -58,7 +58,8 @@ const utf8 = new TextEncoder();
  */
 export function manifestSha256(manifest: z.input<typeof JobManifest>): string {
   const parsed = JobManifest.safeParse(manifest);
-  if (!parsed.success)
+  if (!parsed.success) {
     throw new SchemaViolationError(`invalid job manifest: ${describeIssues(parsed.error)}`);
+  }
   return sha256Hex(utf8.encode(canonicalJson(parsed.data)));
 }

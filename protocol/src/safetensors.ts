@@ -103,8 +103,9 @@ export function encodeSafetensors(
   for (const name of names) {
     if (name === METADATA_KEY) throw new SchemaViolationError(`a tensor may not be named ${METADATA_KEY}`);
     const t = tensors[name]!;
-    if (!DTYPES.includes(t.dtype))
+    if (!DTYPES.includes(t.dtype)) {
       throw new SchemaViolationError(`tensor ${JSON.stringify(name)}: unknown dtype`);
+    }
     checkTensorBytes(name, t);
     const end = offset + t.data.length;
     members.push(
@@ -147,8 +148,9 @@ export function decodeSafetensors(
   const maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
   const maxHeaderBytes = opts.maxHeaderBytes ?? SAFETENSORS_MAX_HEADER_BYTES;
   if (bytes.length > maxBytes) throw new LimitExceededError('safetensors bytes', bytes.length, maxBytes);
-  if (bytes.length < 8)
+  if (bytes.length < 8) {
     throw new TruncatedError(`safetensors input of ${bytes.length} bytes has no header size`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const low = view.getUint32(0, true);
   const high = view.getUint32(4, true);
