@@ -32,7 +32,8 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 /** A dynamic route answers with bytes it computes; static mounts map a URL prefix onto a folder. */
-export type Route = () => { body: Uint8Array | string; contentType: string } | undefined;
+export type RouteAnswer = { body: Uint8Array | string; contentType: string } | undefined;
+export type Route = () => RouteAnswer | Promise<RouteAnswer>;
 
 export interface HttpInit {
   host: string;
@@ -92,7 +93,7 @@ async function handle(init: HttpInit, req: IncomingMessage, res: ServerResponse)
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   const route = init.routes[path];
   if (route !== undefined) {
-    const answer = route();
+    const answer = await route();
     if (answer === undefined) return send(res, 404, 'not found\n', 'text/plain');
     return send(res, 200, method === 'HEAD' ? '' : answer.body, answer.contentType);
   }

@@ -1,0 +1,83 @@
+/**
+ * The coordinator publishes a job and helps peers meet: bootstrap peer, circuit relay and WebSocket
+ * endpoint for browsers, and a static file server for the volunteer page and the dashboard. It runs no
+ * model compute — it never loads the model into an engine, never trains, never aggregates — it only
+ * forwards the job's gossip like any router of the mesh, so once peers have met they keep training
+ * without it.
+ */
+import { topics, type JobManifest } from '@slimswarm/protocol';
+import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
+import { logger } from '@libp2p/logger';
+import { startHttp, type HttpService } from './http.js';
+import { loadJob } from './job.js';
+import type { CoordinatorOptions } from './options.js';
+
+const log = logger('slimswarm:coordinator');
+
+/** How many peers' addresses /api/job hands out, so newcomers connect to the swarm, not only to us. */
+const MAX_LISTED_PEERS = 32;
+
+export interface Coordinator {
+  manifest: JobManifest;
+  peer: SwarmPeer;
+  http: HttpService;
+  /** Addresses of this node, with /p2p/<id>. */
+  multiaddrs(): string[];
+  stop(): Promise<void>;
+}
+
+export async function startCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
+  const job = await loadJob({
+    basePath: options.base,
+    ...(options.manifest !== undefined ? { manifest: options.manifest } : {}),
+  });
+  const peer = await createNodePeer({
+    role: 'coordinator',
+    listen: options.listen,
+    relayServer: true,
+    gossip: { ipColocationFactorWeight: 0 },
+  });
+  // Subscribing makes this node part of the job's gossip mesh (it forwards, it does not merge), so the
+  // first peers reach each other through it before they have dialled one another.
+  for (const topic of [topics.deltas, topics.heartbeat, topics.summaries]) {
+    peer.services.pubsub.subscribe(topic(job.manifest.jobId));
+  }
+  const multiaddrs = (): string[] => peer.getMultiaddrs().map((a) => a.toString());
+
+  /** Our addresses first, then the listen addresses (learnt by identify) of the peers connected to us. */
+  const bootstrapList = async (): Promise<string[]> => {
+    const others: string[] = [];
+    for (const remote of new Set(peer.getConnections().map((c) => c.remotePeer))) {
+      const known = await peer.peerStore.get(remote).catch(() => null);
+      for (const { multiaddr } of known?.addresses ?? []) {
+        const addr = multiaddr.toString();
+        if (!addr.includes('/p2p-circuit')) others.push(`${addr}/p2p/${remote.toString()}`);
+      }
+    }
+    return [...multiaddrs(), ...others].slice(0, MAX_LISTED_PEERS);
+  };
+
+  const http = await startHttp({
+    host: options.host,
+    port: options.port,
+    mounts: { '/': options.webDir, '/dashboard/': options.dashboardDir },
+    routes: {
+      '/api/job': async () => ({
+        body: JSON.stringify({ manifest: job.manifest, bootstrap: await bootstrapList() }),
+        contentType: 'application/json; charset=utf-8',
+      }),
+      '/api/base': () => ({ body: job.base, contentType: 'application/octet-stream' }),
+    },
+  });
+  log('job %s published at %s', job.manifest.jobId, http.url);
+  return {
+    manifest: job.manifest,
+    peer,
+    http,
+    multiaddrs,
+    async stop() {
+      await http.close();
+      await peer.stop();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+// The polyfills libp2p needs on Node 20 must be installed before anything imports libp2p.
+import '@slimswarm/node-compat';
+import { parseCoordinatorArgs, type CoordinatorOptions } from './options.js';
+import { startCoordinator } from './coordinator.js';
+import type { CoordinatorEvent } from './events.js';
+
+function print(options: CoordinatorOptions, event: CoordinatorEvent, human: string): void {
+  process.stdout.write(options.json ? JSON.stringify(event) + '\n' : human + '\n');
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options: CoordinatorOptions;
+  try {
+    options = parseCoordinatorArgs(argv);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.code === 'commander.helpDisplayed') return 0;
+    process.stderr.write(`slimswarm-coordinator: ${err.message}\n`);
+    return 2;
+  }
+  let coordinator;
+  try {
+    coordinator = await startCoordinator(options);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`slimswarm-coordinator: ${err.name}: ${err.message}\n`);
+    return 1;
+  }
+  const { manifest, http } = coordinator;
+  print(
+    options,
+    {
+      event: 'listening',
+      http: http.url,
+      peerId: coordinator.peer.peerId.toString(),
+      multiaddrs: coordinator.multiaddrs(),
+      jobId: manifest.jobId,
+      baseSha256: manifest.baseCheckpoint.sha256,
+    },
+    `job ${manifest.jobId} · volunteer page ${http.url} · dashboard ${http.url}dashboard/\n` +
+      coordinator
+        .multiaddrs()
+        .map((a) => `  libp2p ${a}`)
+        .join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await coordinator.stop();
+  print(options, { event: 'stopped', reason: 'signal' }, 'coordinator stopped');
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,67 @@
+/** Command-line flags of `slimswarm-coordinator`, parsed by commander and validated by zod. */
+import { Command } from 'commander';
+import { z } from 'zod';
+import { fileURLToPath } from 'node:url';
+
+/** A command-line flag failed validation. */
+export class InvalidOptionError extends Error {
+  static override name = 'InvalidOptionError';
+  override name = 'InvalidOptionError';
+}
+
+const DEFAULT_BASE = fileURLToPath(
+  new URL('../../../packages/default-job/assets/base.safetensors', import.meta.url),
+);
+const DEFAULT_WEB = fileURLToPath(new URL('../../web/dist', import.meta.url));
+const DEFAULT_DASHBOARD = fileURLToPath(new URL('../../dashboard/dist', import.meta.url));
+
+export const CoordinatorOptions = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65535),
+    listen: z.array(z.string().startsWith('/')).min(1),
+    base: z.string().min(1),
+    manifest: z.string().min(1).optional(),
+    webDir: z.string().min(1),
+    dashboardDir: z.string().min(1),
+    json: z.boolean(),
+  })
+  .strict();
+export type CoordinatorOptions = z.infer<typeof CoordinatorOptions>;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOptions {
+  const program = new Command('slimswarm-coordinator')
+    .description(
+      'Publish a job, bootstrap and relay peers, serve the web app and dashboard. Runs no model compute.',
+    )
+    .option('--host <host>', 'HTTP host', '127.0.0.1')
+    .option('--port <port>', 'HTTP port (0: any free port)', '8700')
+    .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
+    .option('--base <file>', 'base checkpoint (safetensors)', DEFAULT_BASE)
+    .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
+    .option('--web-dir <dir>', 'built volunteer page', DEFAULT_WEB)
+    .option('--dashboard-dir <dir>', 'built dashboard', DEFAULT_DASHBOARD)
+    .option('--json', 'print JSON lines', false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') throw e;
+    throw new InvalidOptionError((e as Error).message.replace(/^error: /, ''));
+  }
+  const raw = program.opts<Record<string, unknown>>();
+  const parsed = CoordinatorOptions.safeParse({
+    ...raw,
+    port: /^\d+$/.test(String(raw.port)) ? Number(raw.port) : NaN,
+    listen: raw.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InvalidOptionError(`--${String(issue.path[0] ?? '')}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,110 @@
+/**
+ * A whole swarm on this machine: one coordinator and N workers as separate OS processes on loopback, each
+ * worker on its own shard of the corpus (the default one, or the user's own text), worker 0 also scoring
+ * the shared model on the held-out split after every round.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CoordinatorEvent } from '@slimswarm/coordinator';
+import { VolunteerEvent } from '@slimswarm/client';
+import { writeCorpusSplit, writeDefaultCorpus, type CorpusSplit } from '@slimswarm/default-job';
+import { resolveDataFiles } from '@slimswarm/worker';
+import { spawnJsonChild, type JsonChild } from './processes.js';
+
+/**
+ * Splits the user's own text (files, dirs, globs), or by default the repository's docs and sources, into
+ * `shards` training files and a held-out file below `outDir`.
+ */
+export async function prepareCorpus(opts: {
+  data?: string[];
+  outDir: string;
+  shards: number;
+}): Promise<CorpusSplit> {
+  const split = { outDir: opts.outDir, shards: opts.shards };
+  return opts.data && opts.data.length > 0
+    ? writeCorpusSplit(await resolveDataFiles(opts.data), split)
+    : writeDefaultCorpus(split);
+}
+
+export interface LocalSwarmOptions {
+  /** Worker i trains on corpus.shards[i]. */
+  peers: number;
+  corpus: CorpusSplit;
+  /** Checkpoints go below this folder (emptied first). */
+  outDir: string;
+  /** Workers stop by themselves after this many rounds (default: run until stopped). */
+  rounds?: number;
+  /** HTTP port of the coordinator (0: any free port). */
+  port: number;
+  threadsPerWorker: number;
+  log?: (label: string, line: string) => void;
+}
+
+export interface LocalSwarm {
+  coordinator: JsonChild<CoordinatorEvent>;
+  workers: JsonChild<VolunteerEvent>[];
+  corpus: CorpusSplit;
+  /** The coordinator's HTTP address (volunteer page; the dashboard is below /dashboard/). */
+  url: string;
+  startWorker(index: number): JsonChild<VolunteerEvent>;
+  /** SIGINT to every worker, then the coordinator; waits for all to exit. */
+  stop(): Promise<void>;
+}
+
+const COORDINATOR_ENTRY = 'apps/coordinator/src/main.ts';
+const WORKER_ENTRY = 'apps/worker/src/main.ts';
+
+export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwarm> {
+  await rm(opts.outDir, { recursive: true, force: true });
+  const corpus = opts.corpus;
+
+  const coordinator = spawnJsonChild(CoordinatorEvent, {
+    label: 'coordinator',
+    entry: COORDINATOR_ENTRY,
+    args: ['--port', String(opts.port), '--json'],
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  const listening = await coordinator.waitFor(
+    (e): e is Extract<CoordinatorEvent, { event: 'listening' }> => e.event === 'listening',
+    60_000,
+  );
+
+  const startWorker = (index: number): JsonChild<VolunteerEvent> =>
+    spawnJsonChild(VolunteerEvent, {
+      label: `worker-${index}`,
+      entry: WORKER_ENTRY,
+      args: [
+        '--coordinator',
+        listening.http,
+        '--data',
+        corpus.shards[index]!,
+        '--checkpoint-dir',
+        join(opts.outDir, `worker-${index}`),
+        '--threads',
+        String(opts.threadsPerWorker),
+        '--name',
+        `worker-${index}`,
+        '--json',
+        ...(index === 0 ? ['--eval', corpus.heldOut] : []),
+        ...(opts.rounds !== undefined ? ['--rounds', String(opts.rounds)] : []),
+      ],
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+  const workers = Array.from({ length: opts.peers }, (_, i) => startWorker(i));
+
+  return {
+    coordinator,
+    workers,
+    corpus,
+    url: listening.http,
+    startWorker(index) {
+      const worker = startWorker(index);
+      workers[index] = worker;
+      return worker;
+    },
+    async stop() {
+      await Promise.all(workers.map((w) => w.stop()));
+      await coordinator.stop();
+    },
+  };
+}

@@ -1,0 +1,25 @@
+/** One error class per condition a worker reports to its user, each with a stable `name`. */
+
+/** A command-line flag failed validation. */
+export class InvalidOptionError extends Error {
+  static override name = 'InvalidOptionError';
+  override name = 'InvalidOptionError';
+}
+
+/** `--data` names nothing readable, or only empty files. */
+export class DataNotFoundError extends Error {
+  static override name = 'DataNotFoundError';
+  override name = 'DataNotFoundError';
+}
+
+/** The coordinator could not be reached or answered something that is not a valid job. */
+export class JobUnavailableError extends Error {
+  static override name = 'JobUnavailableError';
+  override name = 'JobUnavailableError';
+}
+
+/** The checkpoint in --checkpoint-dir belongs to another job or model. */
+export class IncompatibleCheckpointError extends Error {
+  static override name = 'IncompatibleCheckpointError';
+  override name = 'IncompatibleCheckpointError';
+}

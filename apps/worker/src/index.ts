@@ -1,0 +1,5 @@
+/** slimswarm-worker as a library: what the local launcher and tests reuse. */
+export { main, runWorker } from './worker.js';
+export { parseWorkerArgs, WorkerOptions } from './options.js';
+export { resolveDataFiles } from './data.js';
+export * from './errors.js';

@@ -1,0 +1,90 @@
+/**
+ * Command-line flags of `slimswarm-worker`, parsed by commander and validated by zod, so every bad value
+ * ends in one clear InvalidOptionError naming the flag.
+ */
+import { Command } from 'commander';
+import { multiaddr } from '@multiformats/multiaddr';
+import { z } from 'zod';
+import { InvalidOptionError } from './errors.js';
+
+const Multiaddr = z.string().refine(
+  (s) => {
+    try {
+      multiaddr(s);
+      return s.startsWith('/');
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not a multiaddr (expected e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo…)' },
+);
+
+export const WorkerOptions = z
+  .object({
+    data: z.array(z.string().min(1)).min(1, 'give at least one --data <file|dir|glob>'),
+    coordinator: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL of the coordinator' }),
+    bootstrap: z.array(Multiaddr).default([]),
+    checkpointDir: z.string().min(1),
+    threads: z.number().int().min(1).max(64),
+    json: z.boolean(),
+    eval: z.string().min(1).optional(),
+    rounds: z.number().int().min(1).optional(),
+    listen: z.array(Multiaddr).default(['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']),
+    name: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+export type WorkerOptions = z.infer<typeof WorkerOptions>;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function integer(flag: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value))
+      throw new InvalidOptionError(`${flag} expects a positive integer, got "${value}"`);
+    return Number(value);
+  };
+}
+
+export function parseWorkerArgs(argv: readonly string[], defaults: { threads: number }): WorkerOptions {
+  const program = new Command('slimswarm-worker')
+    .description('Train the shared model on local text; only compressed weight deltas leave this machine.')
+    .option('--data <file|dir|glob>', 'local training text (repeatable; never sent anywhere)', collect)
+    .option('--coordinator <url>', 'the job coordinator', 'http://127.0.0.1:8700')
+    .option('--bootstrap <multiaddr>', 'extra peer to dial (repeatable)', collect)
+    .option('--checkpoint-dir <dir>', 'where checkpoints are written', '.slimswarm/worker')
+    .option('--threads <n>', 'compute threads', integer('--threads'), defaults.threads)
+    .option('--json', 'print JSON lines instead of a progress display', false)
+    .option('--eval <file>', 'held-out text: report its loss after every round')
+    .option('--rounds <n>', 'stop after this many rounds', integer('--rounds'))
+    .option('--listen <multiaddr>', 'listen address (repeatable)', collect)
+    .option('--name <name>', 'a label shown on the dashboard')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof InvalidOptionError) throw e;
+    const code = (e as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') throw e;
+    throw new InvalidOptionError((e as Error).message.replace(/^error: /, ''));
+  }
+  const raw = program.opts<Record<string, unknown>>();
+  const parsed = WorkerOptions.safeParse({
+    data: raw.data ?? [],
+    coordinator: raw.coordinator,
+    bootstrap: raw.bootstrap,
+    checkpointDir: raw.checkpointDir,
+    threads: raw.threads,
+    json: raw.json,
+    eval: raw.eval,
+    rounds: raw.rounds,
+    listen: raw.listen,
+    name: raw.name,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new InvalidOptionError(`${flag}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,36 @@
+/** Local text files as training and held-out sequences, streamed piece by piece (memory flat in size). */
+import { streamSequences, type ByteSource } from '@slimswarm/performer';
+import { fileSource } from '@slimswarm/performer/node';
+
+/** The files one after another, as one stream of bytes. */
+export function filesSource(paths: readonly string[]): ByteSource {
+  return async function* () {
+    for (const path of paths) yield* fileSource(path)();
+  };
+}
+
+/** Endless training sequences of L + 1 ids, shuffled within a window, different order per worker. */
+export function trainingSequences(
+  paths: readonly string[],
+  seqLen: number,
+  seed: number,
+): AsyncIterator<Int32Array> {
+  const stream = streamSequences(filesSource(paths), {
+    seqLen,
+    epochs: Infinity,
+    shuffle: { bufferSize: 64, seed },
+  });
+  return (async function* () {
+    for await (const s of stream) yield s.tokens;
+  })();
+}
+
+/** The first `limit` sequences of the held-out file. */
+export async function heldOutSequences(path: string, seqLen: number, limit: number): Promise<Int32Array[]> {
+  const out: Int32Array[] = [];
+  for await (const s of streamSequences(fileSource(path), { seqLen, epochs: 1 })) {
+    out.push(s.tokens);
+    if (out.length >= limit) break;
+  }
+  return out;
+}

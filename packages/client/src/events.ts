@@ -1,0 +1,52 @@
+/**
+ * What the volunteer loop reports while it runs. The Node worker prints these as JSON lines (the local
+ * swarm launcher and tests read them back through the same schema); the browser tab draws them. Metrics
+ * only: no event ever carries text or token ids.
+ */
+import { z } from 'zod';
+
+const Finite = z.number().finite();
+const NonNeg = z.number().finite().min(0);
+const Count = z.number().int().min(0);
+
+export const VolunteerEvent = z.discriminatedUnion('event', [
+  z.object({
+    event: z.literal('ready'),
+    peerId: z.string(),
+    addresses: z.array(z.string()),
+    params: Count,
+    engine: z.string(),
+    localSteps: Count,
+    resumedFromStep: Count.nullable(),
+  }),
+  z.object({ event: z.literal('synced'), round: Count, modelSha256: z.string(), source: z.string() }),
+  z.object({ event: z.literal('eval'), round: Count, heldOutLoss: Finite, modelSha256: z.string() }),
+  z.object({
+    event: z.literal('step'),
+    round: Count,
+    step: Count,
+    localStep: Count,
+    loss: Finite,
+    gradNorm: NonNeg,
+    tokensPerSec: NonNeg,
+  }),
+  z.object({
+    event: z.literal('round'),
+    round: Count,
+    meanLoss: Finite,
+    tokens: Count,
+    tokensTotal: Count,
+    tokensPerSec: NonNeg,
+    accepted: Count,
+    contributors: z.array(z.string()),
+    peers: Count,
+    modelSha256: z.string(),
+    memoryBytes: Count,
+    wireBytesOut: Count,
+  }),
+  z.object({ event: z.literal('checkpoint'), path: z.string(), step: Count, round: Count }),
+  z.object({ event: z.literal('stopped'), reason: z.string(), round: Count, step: Count }),
+  z.object({ event: z.literal('error'), name: z.string(), message: z.string() }),
+]);
+export type VolunteerEvent = z.infer<typeof VolunteerEvent>;
+export type VolunteerEventOf<E extends VolunteerEvent['event']> = Extract<VolunteerEvent, { event: E }>;

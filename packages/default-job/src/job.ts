@@ -1,0 +1,47 @@
+/**
+ * The embedded default job: a small byte-level Performer, pretrained on generated prose (the committed
+ * base checkpoint in assets/), fine-tuned by the swarm on the repository's own docs and sources.
+ */
+import { JobManifest, PROTOCOL_VERSION, type ModelConfig } from '@slimswarm/protocol';
+
+export const DEFAULT_JOB_ID = 'slimswarm-default';
+
+/** Small enough that three workers and a coordinator share two cores and still learn within minutes. */
+export const DEFAULT_MODEL: ModelConfig = {
+  dModel: 64,
+  nLayers: 2,
+  nHeads: 4,
+  nFeatures: 32,
+  vocabSize: 256,
+  mlpRatio: 4,
+  ropeBase: 10_000,
+  featureRedraw: { kind: 'never' },
+  seed: 20211206,
+};
+
+export const DEFAULT_SEQ_LEN = 128;
+export const DEFAULT_CHUNK = 32;
+
+/** The manifest of the default job for a given base checkpoint. */
+export function defaultManifest(base: { sha256: string; bytes: number; params: number }): JobManifest {
+  return JobManifest.parse({
+    type: 'job-manifest',
+    version: PROTOCOL_VERSION,
+    jobId: DEFAULT_JOB_ID,
+    title: 'Fine-tune the base Performer on the slimswarm repository',
+    model: DEFAULT_MODEL,
+    tokenizer: { kind: 'byte' },
+    baseCheckpoint: base,
+    training: {
+      seqLen: DEFAULT_SEQ_LEN,
+      chunkSize: DEFAULT_CHUNK,
+      batchSize: 1,
+      localSteps: 8,
+      inner: { kind: 'adamw', lr: 3e-3, weightDecay: 0.01, gradClip: 1 },
+    },
+    outer: { kind: 'nesterov', lr: 0.7, momentum: 0.9 },
+    compression: { codec: 'topk-int8', topkFraction: 0.05, errorFeedback: true },
+    aggregation: { rule: 'trimmed-mean', normBound: 50, trimFraction: 0.2 },
+    round: { quorumFraction: 1, deadlineMs: 20_000, minDeltas: 1, peerTimeoutMs: 15_000 },
+  });
+}
