@@ -5,8 +5,10 @@
  * heterogeneity). The shared optimum is the mean target; `loss` is the excess global loss at w.
  * Used by the tests and the benchmark so that both exercise the swarm with the same kind of trainer.
  */
-import type { JobManifest } from '@slimswarm/protocol';
+import type { ContributorStats, JobManifest } from '@slimswarm/protocol';
+import { StaleContributionError } from '../src/errors.js';
 import type { Weights } from '../src/model.js';
+import type { SwarmReplica } from '../src/replica.js';
 
 /** Deterministic PRNG (mulberry32) so every run and every peer sees the same data. */
 export function rng(seed: number): () => number {
@@ -135,4 +137,72 @@ export function syntheticManifest(o: ManifestOptions): JobManifest {
     aggregation: o.aggregation ?? { rule: 'trimmed-mean', normBound: 1e6, trimFraction: 0.125 },
     round: { quorumFraction: 1, deadlineMs: 5_000, minDeltas: 1, peerTimeoutMs: 3_000, ...o.round },
   };
+}
+
+/** Named tensors (sorted by name, as ModelLayout orders them) to one flat vector. */
+export function flat(weights: Record<string, Float32Array>, problem: SyntheticProblem): Float32Array {
+  const out = new Float32Array(problem.params);
+  let offset = 0;
+  for (const name of Object.keys(problem.shapes).sort()) {
+    out.set(weights[name]!, offset);
+    offset += weights[name]!.length;
+  }
+  return out;
+}
+
+export function named(v: Float32Array, problem: SyntheticProblem): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  let offset = 0;
+  for (const name of Object.keys(problem.shapes).sort()) {
+    const size = problem.shapes[name]![0]!;
+    out[name] = v.slice(offset, offset + size);
+    offset += size;
+  }
+  return out;
+}
+
+export interface RoundReport {
+  round: number;
+  /** From this peer's publish to its merge of the round. */
+  publishToMergeMs: number;
+  wireBytes: number;
+}
+
+/**
+ * The volunteer loop with the synthetic trainer: H steps from g_r, contribute, wait for the merge; a stale
+ * round (closed without us, or resynced) restarts from the current model. Stops at `untilRound`.
+ */
+export async function trainLoop(
+  replica: SwarmReplica,
+  problem: SyntheticProblem,
+  index: number,
+  untilRound: number,
+  manifest: JobManifest,
+  onRound?: (r: RoundReport) => void,
+): Promise<void> {
+  for (;;) {
+    const base = replica.current();
+    if (base.round >= untilRound) return;
+    const local = localSteps(problem, index, flat(base.weights, problem), manifest.training.localSteps, 0.5);
+    const stats: ContributorStats = {
+      tokens: 1000,
+      steps: manifest.training.localSteps,
+      meanLoss: problem.loss(local),
+    };
+    const next = replica.nextRound();
+    let sent;
+    try {
+      sent = await replica.contribute(base, named(local, problem), stats);
+    } catch (err) {
+      if (!(err instanceof StaleContributionError)) throw err;
+      continue;
+    }
+    const publishedAt = performance.now();
+    await next;
+    onRound?.({
+      round: base.round,
+      publishToMergeMs: performance.now() - publishedAt,
+      wireBytes: sent.wireBytes,
+    });
+  }
 }

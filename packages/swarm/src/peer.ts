@@ -51,6 +51,9 @@ function baseServices(config: PeerConfig) {
       emitSelf: false,
       maxInboundDataLength: PROTOCOL_LIMITS.maxGossipFrameBytes + 64 * 1024,
       scoreParams: { IPColocationFactorWeight: g.ipColocationFactorWeight },
+      // Without a fast id every duplicate copy of a message is signature-checked again before the seen
+      // cache is consulted; from + seqno is what the default message id uses under StrictSign anyway.
+      fastMsgIdFn: (m) => (m.from && m.seqno ? hex(m.from) + hex(m.seqno) : ''),
       metricsRegister: rejectTap.register,
       metricsTopicStrToLabel: new Map(),
     }),
@@ -58,6 +61,12 @@ function baseServices(config: PeerConfig) {
     ping: ping(),
     swarm: deltaGossip({ role: config.role, timings: config.swarm, rejectTap }),
   };
+}
+
+function hex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
 }
 
 function peerDiscovery(config: PeerConfig): Libp2pOptions['peerDiscovery'] {
