@@ -70,7 +70,12 @@ export const PeerConfig = z
         /** Node: a libp2p private key (protobuf bytes) in a file, created on first start. */
         z.object({ kind: z.literal('file'), path: z.string().min(1) }).strict(),
         /** Browser (or any caller that stores the key itself): the protobuf-encoded private key. */
-        z.object({ kind: z.literal('bytes'), privateKey: z.instanceof(Uint8Array) }).strict(),
+        z
+          .object({
+            kind: z.literal('bytes'),
+            privateKey: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected protobuf key bytes'),
+          })
+          .strict(),
         /** A fresh key every start (tests, dashboards). */
         z.object({ kind: z.literal('ephemeral') }).strict(),
       ])

@@ -195,7 +195,12 @@ export class SwarmReplica {
     if (pubsub) {
       for (const t of Object.values(this.topic)) {
         pubsub.topicValidators.delete(t);
-        if (pubsub.getTopics().includes(t)) pubsub.unsubscribe(t);
+        try {
+          if (pubsub.getTopics().includes(t)) pubsub.unsubscribe(t);
+        } catch (err) {
+          // libp2p stops its services concurrently: gossipsub may already be down, with nothing left to undo.
+          this.log.gossip('unsubscribe from %s skipped: %e', t, err);
+        }
       }
     }
   }
