@@ -6,9 +6,11 @@
  *   npm run bench:slim [-- --json] [-- --quick]
  *
  * Every (engine, L) runs in its own child process so peak memory is that measurement's alone: peak RSS is
- * the kernel's high-water mark (resourceUsage().maxRSS), peak heap the largest JS heap + ArrayBuffer bytes
- * sampled between session runs. The float64 reference gradient is computed after the measurement (it
- * would otherwise own the peak), for L ≤ 4096.
+ * the kernel's high-water mark (resourceUsage().maxRSS); peak heap is the largest JS heap in use plus the
+ * size of onnxruntime's wasm linear memory (which only grows), sampled between session runs. Node's
+ * `external` does not follow wasm memory growth, so the WebAssembly.Memory objects are caught as they are
+ * constructed. The float64 reference gradient is computed after the measurement (it would otherwise own
+ * the peak), for L ≤ 4096.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -97,21 +99,27 @@ const Row = z
 type Row = z.infer<typeof Row>;
 
 /**
- * Matmul FLOPs per token of one forward pass of a chunk of C (the within-chunk score matrices make it
- * depend on C). A backward graph costs 3 of these (recompute + two matmuls per matmul), so a SLiM step is
- * 4 (forward pass + backward graphs) and the full engine's single backward graph 3.
+ * Matmul FLOPs per token (2·m·n·k per matmul; elementwise work not counted) of one gradient step.
+ * forward(C): the loss graph of a chunk of C (its within-chunk score matrices make it depend on C). A
+ * backward graph costs 3 forwards (the recompute, and two matmuls per matmul), so the full engine's step is
+ * 3·forward(L); a SLiM step adds the states-only forward pass, which stops at the last layer's keys and
+ * values: 3·forward(C) + states.
  */
-function forwardFlopsPerToken(config: ModelConfig, chunk: number): number {
+function flopsPerTokenOfStep(config: ModelConfig, engine: 'slim-ort' | 'full-ort', chunk: number): number {
   const { d, h, e, m, v, f, n } = dimsOf(config);
-  const perLayer =
-    4 * 2 * d * d + // q, k, v, o projections
-    2 * h * 2 * e * e + // RoPE pair rotation of q and k
-    2 * h * 2 * e * m + // feature logits of q and k
+  const keysValues = 2 * 2 * d * d + h * 2 * e * e + h * 2 * e * m + h * 2 * m * (e + 1);
+  const queriesOutput =
+    2 * 2 * d * d + // q and o projections
+    h * 2 * e * e + // RoPE pair rotation of q
+    h * 2 * e * m + // query feature logits
     h * 2 * chunk * m + // Φq Φkᵀ within the chunk
     h * 2 * chunk * (e + 1) + // scores @ [V, 1]
-    2 * h * 2 * m * (e + 1) + // Φq S_in and the chunk's state contribution
+    h * 2 * m * (e + 1) + // Φq S_in
     2 * 2 * d * f; // MLP
-  return n * perLayer + 2 * 2 * v * d; // one-hot embedding and tied logits
+  const embedding = 2 * v * d;
+  const forward = n * (keysValues + queriesOutput) + 2 * embedding; // + the tied logits
+  const states = n * keysValues + (n - 1) * queriesOutput + embedding;
+  return engine === 'slim-ort' ? 3 * forward + states : 3 * forward;
 }
 
 function sequence(length: number): Int32Array {
@@ -119,12 +127,33 @@ function sequence(length: number): Int32Array {
   return Int32Array.from({ length: length + 1 }, () => Math.floor(rng.uniform() * CONFIG.vocabSize));
 }
 
+/** The part of WebAssembly.Memory used here (the ES2023 lib has no WebAssembly types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+
+/** Records every WebAssembly.Memory created from now on (onnxruntime creates its heap lazily). */
+function watchWasmMemories(): WasmMemory[] {
+  const memories: WasmMemory[] = [];
+  const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: unknown) => WasmMemory } })
+    .WebAssembly;
+  wasm.Memory = new Proxy(wasm.Memory, {
+    construct(target, args: [unknown]) {
+      const memory = Reflect.construct(target, args) as WasmMemory;
+      memories.push(memory);
+      return memory;
+    },
+  });
+  return memories;
+}
+
 async function measure(job: Job): Promise<Row> {
   const { engine: kind, seqLen, quick } = job;
+  const memories = watchWasmMemories();
   let peakHeap = 0;
   const sample = (): void => {
-    const usage = process.memoryUsage();
-    peakHeap = Math.max(peakHeap, usage.heapUsed + usage.external);
+    const wasmBytes = memories.reduce((sum, memory) => sum + memory.buffer.byteLength, 0);
+    peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed + wasmBytes);
   };
   const sampler = setInterval(sample, 2);
   const engine =
@@ -156,7 +185,7 @@ async function measure(job: Job): Promise<Row> {
       ? maxGradRelativeError(result.grads, naiveLossAndGrad(CONFIG, params, tokens, features).grads).error
       : null;
   const chunk = kind === 'slim-ort' ? CHUNK : seqLen;
-  const flopsPerToken = forwardFlopsPerToken(CONFIG, chunk) * (kind === 'slim-ort' ? 4 : 3);
+  const flopsPerToken = flopsPerTokenOfStep(CONFIG, kind, chunk);
   const tokensPerSec = (seqLen * 1000) / msPerStep;
   return Row.parse({
     engine: kind,

@@ -104,7 +104,7 @@ async function slimLossAndGrad(
       meter.hold();
     }
     const [start, end] = range(k);
-    state = (await runner.forward(seq, start, end, state, scale)).stateOut;
+    state = await runner.states(seq, start, end, state);
   }
   if (lastStored && chunks > 1) {
     stored.set(chunks - 1, state);

@@ -14,6 +14,7 @@
  *   stateGradOut [N, H, M, E + 1] ∂J/∂(state after the chunk), backward graphs only
  *
  * Graph kinds:
+ *   states     (state = S_in)  → stateOut (SLiM's forward pass: stops at the last layer's keys/values)
  *   forward    (state = S_in)  → loss, stateOut
  *   given      (state = S_in)  → loss, grads [P], stateGradIn (∂J/∂S_in)
  *   subtract   (state = S_out) → loss, grads, stateGradIn, stateIn (S_out − the chunk's contribution)
@@ -27,7 +28,7 @@ import { gradients } from '../onnx/autodiff.js';
 import type { Value } from '../onnx/graph.js';
 import { GraphBuilder, sizeOf } from '../onnx/graph.js';
 
-export type ChunkGraphKind = 'forward' | 'given' | 'subtract';
+export type ChunkGraphKind = 'states' | 'forward' | 'given' | 'subtract';
 
 /** Parameter layout inside the flat params tensor. */
 export interface ParamSlot {
@@ -84,7 +85,8 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   const rope = b.input('rope', 'float', [2, c, e]);
   const features = b.input('features', 'float', [n, m * e + 1]);
   const state = b.input('state', 'float', stateShape);
-  const stateGrad = kind === 'forward' ? undefined : b.input('stateGradOut', 'float', stateShape);
+  const backward = kind === 'given' || kind === 'subtract';
+  const stateGrad = backward ? b.input('stateGradOut', 'float', stateShape) : undefined;
 
   const params = new Map<string, Value>();
   for (const slot of layout.slots) {
@@ -143,13 +145,9 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
     const keyStabiliser = b.reshape(b.slice(layerFeatures, 1, m * e, m * e + 1), [1, 1]);
 
     const a = layerNorm(b, hidden, p('ln1.weight'), p('ln1.bias'));
-    const q = rotary(b.mul(b.matmul(a, p('attn.wq')), qkScale));
     const k = rotary(b.mul(b.matmul(a, p('attn.wk')), qkScale));
     const values = b.concat([b.reshape(b.matmul(a, p('attn.wv')), [c, heads, e]), valueOnes], 2);
 
-    const queryLogits = featureLogits(q, omegaT);
-    const queryStabiliser = b.stopGradient(b.reduceMax(queryLogits, [1]));
-    const phiQ = headsFirst(b.mul(b.exp(b.sub(queryLogits, queryStabiliser)), featureScale), m);
     const phiKRows = b.mul(b.exp(b.sub(featureLogits(k, omegaT), keyStabiliser)), featureScale);
     const phiK = b.transpose(b.mul(b.reshape(phiKRows, [c, heads, m]), keyMask), [1, 0, 2]); // [H, C, M]
     const v = b.transpose(values, [1, 0, 2]); // [H, C, E + 1]
@@ -160,6 +158,13 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
     const stateIn = kind === 'subtract' ? b.stopGradient(b.sub(given, contribution)) : given;
     statesIn.push(stateIn);
     statesOut.push(b.add(stateIn, contribution));
+    // The states graph stops here: nothing above the last layer's keys and values feeds a state.
+    if (kind === 'states' && i === n - 1) break;
+
+    const q = rotary(b.mul(b.matmul(a, p('attn.wq')), qkScale));
+    const queryLogits = featureLogits(q, omegaT);
+    const queryStabiliser = b.stopGradient(b.reduceMax(queryLogits, [1]));
+    const phiQ = headsFirst(b.mul(b.exp(b.sub(queryLogits, queryStabiliser)), featureScale), m);
 
     const scores = b.mul(b.matmul(phiQ, b.transposeLast(phiK)), causalMask); // [H, C, C]
     const numDen = b.add(b.matmul(scores, v), b.matmul(phiQ, stateIn)); // [H, C, E + 1]
@@ -175,6 +180,16 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
     hidden = b.add(hidden, b.add(b.matmul(gelu, p('mlp.w2')), p('mlp.b2')));
   }
 
+  const stack = (perLayer: readonly Value[]): Value =>
+    b.concat(
+      perLayer.map((s) => b.reshape(s, [1, heads, m, e + 1])),
+      0,
+    );
+  if (kind === 'states') {
+    b.output(stack(statesOut), 'stateOut');
+    return b.build();
+  }
+
   const final = layerNorm(b, hidden, param('ln_f.weight'), param('ln_f.bias'));
   const logits = b.matmul(final, b.transposeLast(param('tok_emb'))); // [C, V]
   const maxLogit = b.stopGradient(b.reduceMax(logits, [1]));
@@ -182,12 +197,6 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   const targetLogit = b.reduceSum(b.mul(logits, oneHot(1)), [1]);
   const loss = b.reshape(b.reduceSum(b.mul(b.sub(logSumExp, targetLogit), lossWeight), [0, 1]), []);
   b.output(loss, 'loss');
-
-  const stack = (perLayer: readonly Value[]): Value =>
-    b.concat(
-      perLayer.map((s) => b.reshape(s, [1, heads, m, e + 1])),
-      0,
-    );
   if (!stateGrad) {
     b.output(stack(statesOut), 'stateOut');
     return b.build();

@@ -187,6 +187,21 @@ export class ChunkRunner {
     return { loss: (out.loss!.data as Float32Array)[0]!, stateOut: out.stateOut!.data as Float32Array };
   }
 
+  /** States after tokens [start, end) from the states before them (no loss: the cheapest forward). */
+  async states(
+    seq: PreparedSequence,
+    start: number,
+    end: number,
+    stateIn: Float32Array,
+  ): Promise<Float32Array> {
+    this.checkRange(seq, start, end);
+    if (end - start > this.chunk) throw new InvalidTokensError(`chunk of ${end - start} > ${this.chunk}`);
+    const session = await this.session('states');
+    const out = await session.run({ ...this.feeds(seq, start, end, 0), state: this.stateTensor(stateIn) });
+    this.runs++;
+    return out.stateOut!.data as Float32Array;
+  }
+
   async backward(
     seq: PreparedSequence,
     start: number,
