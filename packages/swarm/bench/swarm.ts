@@ -43,6 +43,7 @@ interface Row {
   params: number;
   codec: CodecId;
   topkFraction: number | null;
+  errorFeedback: boolean;
   aggregation: JobManifest['aggregation']['rule'];
   denseBytesPerDelta: number;
   wireBytesPerDelta: number;
@@ -53,6 +54,8 @@ interface Row {
   initialLoss: number;
   finalLoss: number;
   wallSeconds: number;
+  /** Loss of the shared model after each round (peer 0's replica), for the plot. */
+  lossByRound: number[];
 }
 
 const PEERS = 8;
@@ -63,17 +66,18 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function runCodec(codec: CodecId, rounds: number, seed: number): Promise<Row> {
+async function runCodec(codec: CodecId, rounds: number, seed: number, errorFeedback = true): Promise<Row> {
   const started = performance.now();
   const problem = syntheticProblem(PARAMS, seed);
   const layout = new ModelLayout(problem.shapes);
   const w0 = zeroWeights(problem);
   const manifest = syntheticManifest({
-    jobId: `bench-${codec}`,
+    jobId: `bench-${codec}-${errorFeedback ? 'ef' : 'noef'}`,
     baseSha256: modelSha256(layout, layout.flatten(w0)),
     params: PARAMS,
     codec,
     topkFraction: TOPK_FRACTION,
+    errorFeedback,
     aggregation: { rule: 'trimmed-mean', normBound: 1e6, trimFraction: 0.125 },
     round: { quorumFraction: 1, deadlineMs: 10_000, minDeltas: 1, peerTimeoutMs: 5_000 },
   });
@@ -81,7 +85,7 @@ async function runCodec(codec: CodecId, rounds: number, seed: number): Promise<R
   for (let i = 0; i < PEERS; i++) {
     peers.push(
       await createNodePeer({
-        listen: [`/memory/bench-${codec}-${i}`],
+        listen: [`/memory/bench-${codec}-${errorFeedback}-${i}`],
         gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 200, D: 4, Dlo: 3, Dhi: 6 },
         swarm: { heartbeatIntervalMs: 1000, antiEntropyIntervalMs: 1000, tickMs: 10 },
       }),
@@ -98,6 +102,10 @@ async function runCodec(codec: CodecId, rounds: number, seed: number): Promise<R
   while (!replicas.every((r) => r.activeContributors() === PEERS))
     await new Promise((r) => setTimeout(r, 20));
 
+  const lossByRound: number[] = [];
+  replicas[0]!.events.on('round:opened', () => {
+    lossByRound.push(Number(problem.loss(flat(replicas[0]!.current().weights, problem)).toFixed(4)));
+  });
   const reports: RoundReport[] = [];
   await Promise.all(
     replicas.map((r, i) => trainLoop(r, problem, i, rounds, manifest, (rep) => reports.push(rep))),
@@ -127,6 +135,7 @@ async function runCodec(codec: CodecId, rounds: number, seed: number): Promise<R
     params: PARAMS,
     codec,
     topkFraction: codec === 'topk-int8' ? TOPK_FRACTION : null,
+    errorFeedback: codec === 'topk-int8' ? errorFeedback : false,
     aggregation: manifest.aggregation.rule,
     denseBytesPerDelta: dense,
     wireBytesPerDelta: Math.round(wire),
@@ -137,17 +146,26 @@ async function runCodec(codec: CodecId, rounds: number, seed: number): Promise<R
     initialLoss: Number(problem.loss(new Float32Array(PARAMS)).toFixed(4)),
     finalLoss: Number(problem.loss(finals[0]!).toFixed(4)),
     wallSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+    lossByRound,
   };
 }
 
 const flags = parseFlags(process.argv.slice(2));
 const rounds = flags.quick ? 4 : 30;
-for (const codec of ['dense-f32', 'dense-f16', 'topk-int8'] as const) {
-  const row = await runCodec(codec, rounds, 42);
+// Same seed and data for every row; the last row shows what error feedback buys.
+const configs: [CodecId, boolean][] = [
+  ['dense-f32', true],
+  ['dense-f16', true],
+  ['topk-int8', true],
+  ['topk-int8', false],
+];
+for (const [codec, errorFeedback] of configs) {
+  const row = await runCodec(codec, rounds, 42, errorFeedback);
   if (flags.json) console.log(JSON.stringify(row));
   else {
     console.log(
-      `${row.codec.padEnd(10)} ${row.peers} peers, ${row.rounds} rounds, ${row.params} params: ` +
+      `${row.codec.padEnd(10)}${codec === 'topk-int8' && !errorFeedback ? ' (no error feedback)' : ''} ` +
+        `${row.peers} peers, ${row.rounds} rounds, ${row.params} params: ` +
         `${row.wireBytesPerDelta} B/delta (${row.compression}× vs dense f32), merge latency p50 ${row.roundLatencyMsP50} ms ` +
         `p95 ${row.roundLatencyMsP95} ms, max replica diff ${row.maxReplicaDiff}, loss ${row.initialLoss} → ${row.finalLoss}`,
     );

@@ -100,6 +100,7 @@ export interface ManifestOptions {
   params: number;
   codec?: JobManifest['compression']['codec'];
   topkFraction?: number;
+  errorFeedback?: boolean;
   aggregation?: JobManifest['aggregation'];
   round?: Partial<JobManifest['round']>;
   outer?: Partial<JobManifest['outer']>;
@@ -133,7 +134,11 @@ export function syntheticManifest(o: ManifestOptions): JobManifest {
       inner: { kind: 'adamw', lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 },
     },
     outer: { kind: 'nesterov', lr: 0.7, momentum: 0.9, ...o.outer },
-    compression: { codec: o.codec ?? 'topk-int8', topkFraction: o.topkFraction ?? 0.05, errorFeedback: true },
+    compression: {
+      codec: o.codec ?? 'topk-int8',
+      topkFraction: o.topkFraction ?? 0.05,
+      errorFeedback: o.errorFeedback ?? true,
+    },
     aggregation: o.aggregation ?? { rule: 'trimmed-mean', normBound: 1e6, trimFraction: 0.125 },
     round: { quorumFraction: 1, deadlineMs: 5_000, minDeltas: 1, peerTimeoutMs: 3_000, ...o.round },
   };
