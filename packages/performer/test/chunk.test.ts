@@ -10,6 +10,7 @@ import {
   createSlimEngine,
   maxGradRelativeError,
   relativeError,
+  stateSize,
 } from '../src/chunk/index.js';
 import type { StatsEngine } from '../src/chunk/index.js';
 import { drawFeatures } from '../src/model/features.js';
@@ -55,6 +56,10 @@ function randomTokens(config: ModelConfig, count: number, label: string): Int32A
 }
 
 const engines: StatsEngine[] = [];
+let sharedEngine: Promise<StatsEngine> | undefined;
+/** One C = 5 engine for several tests: its sessions are what takes time. */
+const chunkOfFive = (): Promise<StatsEngine> =>
+  (sharedEngine ??= track(createSlimEngine(small, { chunk: 5, threads: 1 })));
 async function track(made: Promise<StatsEngine>): Promise<StatsEngine> {
   const engine = await made;
   engines.push(engine);
@@ -64,33 +69,48 @@ afterAll(async () => {
   await Promise.all(engines.map((e) => e.dispose()));
 });
 
-describe('SLiM engine gradients equal the float64 reference', () => {
-  const cases = [
-    { label: 'L=13, C=5 (short last chunk)', config: small, length: 13, make: () => ({ chunk: 5 }) },
-    { label: 'L=13, C=1', config: small, length: 13, make: () => ({ chunk: 1 }) },
-    { label: 'L=13, C=L', config: small, length: 13, make: () => ({ chunk: 13 }) },
-    {
-      label: 'L=13, C=3, stored boundaries',
-      config: small,
-      length: 13,
-      make: () => ({ chunk: 3, storeEvery: 2 }),
-    },
-    { label: 'one layer, L=10, C=4', config: oneLayer, length: 10, make: () => ({ chunk: 4 }) },
-  ];
-  for (const { label, config, length, make } of cases) {
-    it(label, async () => {
-      const engine = await track(createSlimEngine(config, { ...make(), threads: 1 }));
-      const params = liveParams(config);
-      const features = drawFeatures(config, 1);
-      const tokens = randomTokens(config, length + 1, label);
-      const reference = naiveLossAndGrad(config, params, tokens, features);
-      const result = await engine.lossAndGrad(params, tokens, features);
-      expect(Math.abs(result.loss - reference.loss)).toBeLessThan(1e-5);
-      const worst = maxGradRelativeError(result.grads, reference.grads);
-      expect(worst.error, worst.name).toBeLessThan(1e-4);
-      expect(Math.abs((await engine.loss(params, tokens, features)) - reference.loss)).toBeLessThan(1e-5);
-    });
+/** `alsoForward`: check the forward-only loss too (one more session to create, so not everywhere). */
+async function expectExact(
+  engine: StatsEngine,
+  config: ModelConfig,
+  length: number,
+  label: string,
+  alsoForward = false,
+) {
+  const params = liveParams(config);
+  const features = drawFeatures(config, 1);
+  const tokens = randomTokens(config, length + 1, label);
+  const reference = naiveLossAndGrad(config, params, tokens, features);
+  const result = await engine.lossAndGrad(params, tokens, features);
+  expect(Math.abs(result.loss - reference.loss)).toBeLessThan(1e-5);
+  const worst = maxGradRelativeError(result.grads, reference.grads);
+  expect(worst.error, worst.name).toBeLessThan(1e-4);
+  if (alsoForward) {
+    expect(Math.abs((await engine.loss(params, tokens, features)) - reference.loss)).toBeLessThan(1e-5);
   }
+}
+
+describe('SLiM engine gradients equal the float64 reference', () => {
+  // Sessions are created per engine (the slow part), so one engine serves several lengths.
+  it('C=5: L=13 (short last chunk), L=5 (C = L), L=3 (one short chunk)', async () => {
+    const engine = await chunkOfFive();
+    for (const length of [13, 5, 3]) await expectExact(engine, small, length, `c5-${length}`, true);
+  });
+
+  it('C=1, L=13', async () => {
+    await expectExact(await track(createSlimEngine(small, { chunk: 1, threads: 1 })), small, 13, 'c1');
+  });
+
+  it('C=3 with every second entering state stored, L=13', async () => {
+    const engine = await track(createSlimEngine(small, { chunk: 3, storeEvery: 2, threads: 1 }));
+    await expectExact(engine, small, 13, 'stored');
+    // Chunks 2 and 4 of 5 stored, plus the carried state, its gradient and one run's two outputs.
+    expect(engine.stats.peakStateBytes).toBe(6 * stateSize(small) * 4);
+  });
+
+  it('one layer, C=4, L=10', async () => {
+    await expectExact(await track(createSlimEngine(oneLayer, { chunk: 4, threads: 1 })), oneLayer, 10, 'one');
+  });
 
   it('full engine (one chunk of L, everything stored)', async () => {
     const engine = await track(createFullEngine(small, { threads: 1 }));
@@ -125,14 +145,11 @@ describe('chunked forward', () => {
 
 describe('engine contract', () => {
   it('keeps the state memory flat in L', async () => {
-    const engine = await track(createSlimEngine(small, { chunk: 4, threads: 1 }));
+    const engine = await chunkOfFive();
     const params = liveParams(small);
-    const features = drawFeatures(small, 0);
-    await engine.lossAndGrad(params, randomTokens(small, 9, 'short'), features);
-    const short = engine.stats.peakStateBytes;
-    await engine.lossAndGrad(params, randomTokens(small, 41, 'long'), features);
-    expect(engine.stats.peakStateBytes).toBe(short);
-    expect(short).toBeGreaterThan(0);
+    await engine.lossAndGrad(params, randomTokens(small, 52, 'long'), drawFeatures(small, 0));
+    // The carried state and state gradient, and one backward run's two outputs: whatever L.
+    expect(engine.stats.peakStateBytes).toBe(4 * stateSize(small) * 4);
   });
 
   it('fails with typed errors', async () => {

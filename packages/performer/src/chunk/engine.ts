@@ -62,7 +62,10 @@ function unflatten(config: ModelConfig, flat: Float64Array): Params {
   return grads;
 }
 
-/** Tracks the bytes of state tensors alive at once. */
+/**
+ * Tracks the bytes of state tensors alive at once: the carried state and state gradient, stored entering
+ * states, and each session run's outputs while its inputs are still held.
+ */
 class StateMeter {
   private live = 0;
   peak = 0;
@@ -104,7 +107,9 @@ async function slimLossAndGrad(
       meter.hold();
     }
     const [start, end] = range(k);
+    meter.hold();
     state = await runner.states(seq, start, end, state);
+    meter.release();
   }
   if (lastStored && chunks > 1) {
     stored.set(chunks - 1, state);
@@ -121,7 +126,9 @@ async function slimLossAndGrad(
     const from: BackwardState = given
       ? { kind: 'given', stateIn: given }
       : { kind: 'subtract', stateOut: state };
+    meter.hold(2);
     const step = await runner.backward(seq, start, end, from, stateGrad, scale);
+    meter.release(2);
     loss += step.loss;
     for (let i = 0; i < grads.length; i++) grads[i]! += step.grads[i]!;
     state = step.stateIn;
@@ -177,9 +184,9 @@ class ChunkEngine implements StatsEngine {
     return this.withRunner(tokens, async (runner, meter) => {
       const seq = runner.prepare(params, tokens, features);
       const length = tokens.length - 1;
-      meter.hold();
+      meter.hold(2);
       const { loss } = await runner.forwardRange(seq, 0, length, undefined, 1 / length);
-      meter.release();
+      meter.release(2);
       return loss;
     });
   }
