@@ -46,6 +46,14 @@ export function browserDialable(addresses: readonly string[]): string[] {
   return addresses.filter((a) => /\/wss?(\/|$)/.test(a) || a.includes('/tls/ws'));
 }
 
+/**
+ * The coordinator's peer id: it lists its own addresses first in /api/job (the peers it knows come after),
+ * and it sends no heartbeat of its own.
+ */
+export function coordinatorPeerId(listing: JobListing): string | null {
+  return listing.bootstrap[0]?.match(/\/p2p\/([^/]+)$/)?.[1] ?? null;
+}
+
 /** The reason a frame failed validation, in the swarm's vocabulary where one fits. */
 export function rejectionReason(err: unknown): { action: 'reject' | 'ignore'; reason: string } {
   if (!isProtocolError(err)) return { action: 'reject', reason: 'malformed' };
@@ -100,6 +108,8 @@ export class SwarmFeed {
       manifest,
       new SwarmState(peer.peerId.toString(), manifest.round.peerTimeoutMs),
     );
+    const coordinator = coordinatorPeerId(opts.listing);
+    if (coordinator) feed.state.assumeRole(coordinator, 'coordinator');
     feed.start(opts.heartbeatIntervalMs ?? Math.max(1000, Math.floor(manifest.round.peerTimeoutMs / 3)));
     return feed;
   }

@@ -115,9 +115,12 @@ class Dashboard {
         return segment;
       }),
     );
-    text.textContent = agreement.agree
-      ? `all ${total} honest trainer(s) at round ${agreement.round} hold model ${agreement.groups[0]!.modelSha256.slice(0, 12)}`
-      : `${agreement.groups.length} different models among ${total} trainers at round ${agreement.round}`;
+    const elsewhere = agreement.elsewhere > 0 ? `; ${agreement.elsewhere} at other rounds` : '';
+    text.textContent =
+      (agreement.agree
+        ? `all ${total} honest trainer(s) at round ${agreement.round} hold model ${agreement.groups[0]!.modelSha256.slice(0, 12)}`
+        : `${agreement.groups.length} different models among ${total} trainers at round ${agreement.round}`) +
+      elsewhere;
   }
 
   private drawRound(state: SwarmState, now: number): void {

@@ -54,10 +54,12 @@ export interface HashGroup {
 }
 
 export interface Agreement {
-  /** The round compared: the newest round that every live honest trainer has reached. */
+  /** The round compared: the one most live honest trainers report. */
   round: number;
   groups: HashGroup[];
   agree: boolean;
+  /** Live honest trainers at another round, not compared. */
+  elsewhere: number;
 }
 
 export type RejectionReason = string;
@@ -116,6 +118,12 @@ export class SwarmState {
     }
   }
 
+  /** A role known from elsewhere (the job listing); a peer's own heartbeat overrides it. */
+  assumeRole(id: string, role: PeerRole): void {
+    const peer = this.peer(id);
+    if (peer.heardAt === null) peer.role = role;
+  }
+
   other(frameBytes: number): void {
     this.wireBytes.other += frameBytes;
   }
@@ -167,13 +175,15 @@ export class SwarmState {
   }
 
   /**
-   * Whether honest trainers hold the same model. Peers are compared at the lowest round any of them
-   * reports, among those already there: a peer one round ahead has merged and is not a disagreement.
+   * Whether honest trainers hold the same model. They are compared at the round most of them report (the
+   * newer one on a tie): a peer at another round is catching up or has just merged, not disagreeing.
    */
   agreement(now: number): Agreement | null {
     const trainers = this.honestTrainers(now).filter((p) => p.round !== null && p.modelSha256 !== null);
     if (trainers.length === 0) return null;
-    const round = Math.min(...trainers.map((p) => p.round!));
+    const perRound = new Map<number, number>();
+    for (const p of trainers) perRound.set(p.round!, (perRound.get(p.round!) ?? 0) + 1);
+    const [round] = [...perRound].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]!;
     const byHash = new Map<string, string[]>();
     for (const p of trainers.filter((t) => t.round === round)) {
       byHash.set(p.modelSha256!, [...(byHash.get(p.modelSha256!) ?? []), p.id]);
@@ -181,7 +191,7 @@ export class SwarmState {
     const groups = [...byHash.entries()]
       .map(([modelSha256, peers]) => ({ modelSha256, peers: peers.sort() }))
       .sort((a, b) => b.peers.length - a.peers.length || a.modelSha256.localeCompare(b.modelSha256));
-    return { round, groups, agree: groups.length === 1 };
+    return { round, groups, agree: groups.length === 1, elsewhere: trainers.length - perRound.get(round)! };
   }
 
   /** The newest round any live trainer reports, and how many live trainers have delivered a delta to it. */

@@ -7,7 +7,7 @@ import {
   encodeFrame,
 } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
-import { browserDialable, rejectionReason } from '../src/feed.js';
+import { browserDialable, coordinatorPeerId, rejectionReason, type JobListing } from '../src/feed.js';
 
 describe('browserDialable', () => {
   it('keeps only WebSocket multiaddrs', () => {
@@ -24,6 +24,18 @@ describe('browserDialable', () => {
       `/dns4/example.org/tcp/443/wss${id}`,
       `/dns4/example.org/tcp/443/tls/ws${id}`,
     ]);
+  });
+});
+
+describe('coordinatorPeerId', () => {
+  it('takes the peer of the first listed address, where the coordinator puts its own', () => {
+    const listing = (bootstrap: string[]) => ({ bootstrap }) as unknown as JobListing;
+    expect(
+      coordinatorPeerId(
+        listing(['/ip4/127.0.0.1/tcp/1/ws/p2p/12D3KooWA', '/ip4/127.0.0.1/tcp/2/p2p/12D3KooWB']),
+      ),
+    ).toBe('12D3KooWA');
+    expect(coordinatorPeerId(listing([]))).toBeNull();
   });
 });
 

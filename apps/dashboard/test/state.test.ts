@@ -64,6 +64,15 @@ describe('SwarmState', () => {
     expect(s.wireBytes.heartbeat).toBe(600);
   });
 
+  it('takes an assumed role until the peer speaks for itself', () => {
+    const s = new SwarmState('dash', TIMEOUT);
+    s.assumeRole('coord', 'coordinator');
+    expect(s.peers.get('coord')!.role).toBe('coordinator');
+    s.heartbeat('coord', heartbeat({ role: 'worker' }), 1, 1000);
+    s.assumeRole('coord', 'coordinator');
+    expect(s.peers.get('coord')!.role).toBe('worker');
+  });
+
   it('keeps time series only for trainers, bounded in length', () => {
     const s = new SwarmState('dash', TIMEOUT);
     for (let i = 0; i < 700; i++) s.heartbeat('w1', heartbeat({ loss: 3 - i / 1000 }), 100, i);
@@ -73,7 +82,7 @@ describe('SwarmState', () => {
     expect(s.samples.has('coord')).toBe(false);
   });
 
-  it('reports agreement among live honest trainers at the lowest common round', () => {
+  it('reports agreement among live honest trainers at the round most of them report', () => {
     const s = new SwarmState('dash', TIMEOUT);
     s.heartbeat('w1', heartbeat({ round: 3, modelSha256: HASH_A }), 1, 1000);
     s.heartbeat('tab1', heartbeat({ role: 'browser', round: 3, modelSha256: HASH_A }), 1, 1000);
@@ -83,6 +92,7 @@ describe('SwarmState', () => {
       round: 3,
       groups: [{ modelSha256: HASH_A, peers: ['tab1', 'w1'] }],
       agree: true,
+      elsewhere: 1,
     });
 
     s.heartbeat('w2', heartbeat({ round: 3, modelSha256: HASH_B }), 1, 1000);
@@ -94,6 +104,13 @@ describe('SwarmState', () => {
     s.reject('w2', 'malformed');
     expect(s.agreement(2000)!.agree).toBe(true);
     expect(s.agreement(1000 + TIMEOUT + 1)).toBeNull();
+  });
+
+  it('compares at the newer round when as many trainers are at each', () => {
+    const s = new SwarmState('dash', TIMEOUT);
+    s.heartbeat('w1', heartbeat({ round: 0, modelSha256: HASH_A }), 1, 1000);
+    s.heartbeat('tab1', heartbeat({ role: 'browser', round: 7, modelSha256: HASH_B }), 1, 1000);
+    expect(s.agreement(2000)).toMatchObject({ round: 7, agree: true, elsewhere: 1 });
   });
 
   it('counts a delta once its last part arrives and sums wire bytes of every part', () => {

@@ -33,6 +33,7 @@ const ui = {
   peer: element('f-peer'),
   model: element('f-model'),
   resumed: element('f-resumed'),
+  checkpoint: element('f-checkpoint'),
   rounds: element('rounds'),
 };
 
@@ -202,7 +203,8 @@ class VolunteerPage {
         this.listRound(e);
         break;
       case 'checkpoint':
-        say(`Checkpoint saved in this browser at step ${e.step}.`);
+        ui.checkpoint.textContent = `step ${e.step}, round ${e.round}`;
+        ui.checkpoint.dataset.step = String(e.step);
         break;
       case 'eval':
         break;

@@ -1,15 +1,16 @@
 /**
- * The training worker: everything heavy runs here, off the page's thread — the swarm peer (WebSockets to
- * the coordinator, circuit relay), the SLiM engine on onnxruntime-web and the volunteer loop. The text is
- * read from IndexedDB (where the page put the picked files) straight into the engine's token sequences;
- * nothing else here ever sees it.
+ * The training worker: the swarm peer (WebSockets to the coordinator, circuit relay) and the volunteer
+ * loop, off the page's thread; the gradients themselves are computed by the SLiM engine on onnxruntime-web
+ * in a compute worker of its own (remote-engine.ts), so this thread always answers the network. The text
+ * is read from IndexedDB (where the page put the picked files) into token sequences that only the
+ * engine sees.
  */
 import { fetchBase, fetchJob, runVolunteer, type VolunteerEvent } from '@slimswarm/client';
-import { blobSource, createSlimEngine, streamSequences } from '@slimswarm/performer';
+import { blobSource, streamSequences } from '@slimswarm/performer';
 import { createBrowserPeer, type SwarmPeer } from '@slimswarm/swarm';
-import * as ort from 'onnxruntime-web';
 import { NoDataError } from './errors.js';
 import { ToWorker, parseMessage, type ComputeBackend, type FromWorker, type TabState } from './messages.js';
+import { RemoteEngine } from './remote-engine.js';
 import { VolunteerStorage } from './storage.js';
 
 /** The parts of DedicatedWorkerGlobalScope used here (the project's DOM lib has no worker scope). */
@@ -95,11 +96,12 @@ async function train(start: Extract<ToWorker, { type: 'start' }>, gate: PauseGat
   const base = await fetchBase(coordinator, manifest);
   const compute = await chooseBackend();
   post({ type: 'backend', compute });
-  ort.env.wasm.wasmPaths = start.ortWasmPrefix;
-  const engine = await createSlimEngine(manifest.model, {
+  const engine = await RemoteEngine.create({
+    config: manifest.model,
     chunk: manifest.training.chunkSize,
     threads: compute.threads,
     backend: compute.backend,
+    ortWasmPrefix: start.ortWasmPrefix,
   });
   const local = isLocal(coordinator);
   let peer: SwarmPeer | null = null;

@@ -1,0 +1,244 @@
+/**
+ * The volunteer tab and the dashboard in a real Chromium, against the real coordinator and a real Node
+ * worker, over loopback: two tabs (each its own browser and profile) and the worker train together, agree
+ * on the model, show up on the dashboard; a reloaded tab resumes from IndexedDB; and the text the tabs
+ * train on never crosses the wire in any form.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VolunteerEvent } from '@slimswarm/client';
+import { syntheticProse } from '@slimswarm/default-job';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  WireRecorder,
+  buildPages,
+  gossipObserver,
+  indexOfBytes,
+  launchChromium,
+  markerForms,
+  removeDir,
+  scratchDir,
+  screenshot,
+  startCoordinator,
+  startWorker,
+  writeBase,
+} from './harness.js';
+
+const LAPTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+/** Rounds every participant must have merged, with equal hashes, before the swarm counts as agreeing. */
+const ROUNDS_TO_AGREE = 2;
+const MARKER = `private-${randomUUID()}`;
+
+type Tab = { page: Page; recorder: WireRecorder; browser: Browser };
+type Started = Awaited<ReturnType<typeof startCoordinator>>;
+
+let dir = '';
+let coordinator: Started | null = null;
+let worker: ReturnType<typeof startWorker> | null = null;
+let observer: Awaited<ReturnType<typeof gossipObserver>> | null = null;
+const browsers: Browser[] = [];
+const tabs: Tab[] = [];
+let dashboard: Page | null = null;
+let url = '';
+let tabData = '';
+
+async function text(page: Page, selector: string): Promise<string> {
+  return (await page.textContent(selector)) ?? '';
+}
+
+/** Round → model hash after that round's merge, as the tab lists it. */
+async function tabRounds(page: Page): Promise<Map<number, string>> {
+  const rows = await page.$$eval('#rounds li', (items) =>
+    items.map((li) => [Number((li as HTMLElement).dataset.round), (li as HTMLElement).dataset.sha256 ?? '']),
+  );
+  return new Map(rows as [number, string][]);
+}
+
+function workerRounds(events: readonly VolunteerEvent[]): Map<number, string> {
+  return new Map(events.flatMap((e) => (e.event === 'round' ? [[e.round, e.modelSha256] as const] : [])));
+}
+
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | null>,
+  explain: () => Promise<string> = async () => '',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}. ${await explain()}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function noHorizontalOverflow(page: Page): Promise<boolean> {
+  return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+}
+
+beforeAll(async () => {
+  dir = await scratchDir();
+  const [base] = await Promise.all([writeBase(dir), buildPages()]);
+  coordinator = await startCoordinator(base);
+  url = coordinator.listening.http;
+  // The tabs' text carries a unique marker line, repeated so that every training sequence sees it.
+  tabData = join(dir, 'tab.txt');
+  const prose = syntheticProse(7, 24_000);
+  await writeFile(tabData, prose.replace(/\n/g, `\n${MARKER}\n`));
+  const workerData = join(dir, 'worker.txt');
+  await writeFile(workerData, syntheticProse(11, 24_000));
+  worker = startWorker(url, workerData, join(dir, 'worker-state'));
+  observer = await gossipObserver(coordinator.listening.multiaddrs, coordinator.listening.jobId);
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all(browsers.map((b) => b.close()));
+  await observer?.peer.stop();
+  await worker?.stop(10_000);
+  await coordinator?.child.stop(10_000);
+  if (dir) await removeDir(dir);
+}, 60_000);
+
+describe('the volunteer tab and the dashboard in Chromium', () => {
+  it('serve pages that load without console errors at laptop and phone widths', async () => {
+    const browser = await launchChromium();
+    browsers.push(browser);
+    for (const path of ['/', '/dashboard/']) {
+      const context = await browser.newContext({ viewport: LAPTOP });
+      const recorder = new WireRecorder(context);
+      const page = await context.newPage();
+      await recorder.watch(page);
+      await page.goto(new URL(path, url).href);
+      await page.waitForLoadState('networkidle');
+      expect(await noHorizontalOverflow(page)).toBe(true);
+      await page.setViewportSize(PHONE);
+      await page.waitForTimeout(300);
+      expect(await noHorizontalOverflow(page)).toBe(true);
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+      expect(recorder.consoleErrors).toEqual([]);
+      await context.close();
+    }
+  }, 60_000);
+
+  it('trains in two tabs and a Node worker that agree on the model round after round', async () => {
+    dashboard = await (await browsers[0]!.newContext({ viewport: LAPTOP })).newPage();
+    await dashboard.goto(new URL('/dashboard/', url).href);
+    for (let i = 0; i < 2; i++) {
+      const browser = i === 0 ? browsers[0]! : await launchChromium();
+      if (i > 0) browsers.push(browser);
+      const context = await browser.newContext({ viewport: LAPTOP });
+      const recorder = new WireRecorder(context);
+      const page = await context.newPage();
+      await recorder.watch(page);
+      await page.goto(url);
+      await page.setInputFiles('#files', tabData);
+      await page.click('#start');
+      tabs.push({ page, recorder, browser });
+    }
+    // Peers that start alone merge alone until they find each other and resynchronise, so early rounds
+    // may differ; once the swarm has settled, the newest rounds everyone merged must have one hash.
+    const rounds = async () => [
+      workerRounds(worker!.events),
+      ...(await Promise.all(tabs.map((t) => tabRounds(t.page)))),
+    ];
+    const settled = await until(
+      'the newest common rounds to agree',
+      150_000,
+      async () => {
+        const maps = await rounds();
+        const common = [...maps[0]!.keys()].filter((r) => maps.every((m) => m.has(r))).sort((a, b) => a - b);
+        const newest = common.slice(-ROUNDS_TO_AGREE);
+        const agree = newest.every((r) => new Set(maps.map((m) => m.get(r))).size === 1);
+        return newest.length === ROUNDS_TO_AGREE && agree ? newest : null;
+      },
+      async () => {
+        const names = ['worker', 'tab 1', 'tab 2'];
+        const latest = (await rounds()).map((m, i) => {
+          const last = [...m].sort((a, b) => a[0] - b[0]).slice(-3);
+          return `${names[i]}: ${last.map(([r, h]) => `${r}→${h.slice(0, 8)}`).join(' ') || 'no round merged'}`;
+        });
+        return `Newest merged rounds — ${latest.join('; ')}`;
+      },
+    );
+    expect(settled).toHaveLength(ROUNDS_TO_AGREE);
+    for (const tab of tabs) {
+      expect(Number(await text(tab.page, '#m-step'))).toBeGreaterThan(0);
+      expect(await text(tab.page, '#tab-state')).toBe('training');
+    }
+  }, 180_000);
+
+  it('shows all four peers on the dashboard, told apart by role', async () => {
+    const page = dashboard!;
+    const tabIds = await Promise.all(tabs.map((t) => text(t.page, '#f-peer')));
+    const workerId = (worker!.events.find((e) => e.event === 'ready') as { peerId: string }).peerId;
+    const expected = new Map([
+      [coordinator!.listening.peerId, 'coordinator'],
+      [workerId, 'worker'],
+      [tabIds[0]!, 'browser'],
+      [tabIds[1]!, 'browser'],
+    ]);
+    await until('the dashboard to list every peer', 30_000, async () => {
+      const chips = await page.$$eval('#peers li', (items) =>
+        items.map((li) => [(li as HTMLElement).dataset.peerId, (li as HTMLElement).dataset.role]),
+      );
+      const roles = new Map(chips as [string, string][]);
+      return [...expected].every(([id, role]) => roles.get(id) === role) ? roles : null;
+    });
+    expect(await page.getAttribute('#agreement', 'data-agree')).toBe('true');
+  }, 60_000);
+
+  it('resumes a reloaded tab from its IndexedDB checkpoint at the step it had reached', async () => {
+    const { page } = tabs[0]!;
+    // Reload right after a checkpoint lands: the next one is a whole round away.
+    const before = Number((await page.getAttribute('#f-checkpoint', 'data-step')) ?? 0);
+    const saved = await until('a fresh checkpoint', 60_000, async () => {
+      const step = Number((await page.getAttribute('#f-checkpoint', 'data-step')) ?? 0);
+      return step > before ? step : null;
+    });
+    await page.reload();
+    const resumed = await until('the reloaded tab to resume', 60_000, async () => {
+      const step = await page.getAttribute('#f-resumed', 'data-step').catch(() => null);
+      return step ? Number(step) : null;
+    });
+    expect(resumed).toBe(saved);
+    await until('training to go on after the reload', 60_000, async () =>
+      Number(await text(page, '#m-step')) > resumed ? true : null,
+    );
+  }, 150_000);
+
+  it('never sends the volunteer text: not in WebSocket frames, request bodies or decrypted gossip', async () => {
+    const forms = markerForms(MARKER);
+    const tabIds = new Set(await Promise.all(tabs.map((t) => text(t.page, '#f-peer'))));
+    const fromTabs = observer!.messages.filter((m) => tabIds.has(m.from));
+    // The recorders and the observer did see the tabs' traffic, so finding nothing below means something.
+    for (const tab of tabs) expect(tab.recorder.frames.length).toBeGreaterThan(10);
+    expect(fromTabs.length).toBeGreaterThan(0);
+    const sent = [
+      ...tabs.flatMap((t) => [...t.recorder.frames, ...t.recorder.bodies]),
+      ...observer!.messages.map((m) => m.data),
+    ];
+    const leaks = sent.filter((bytes) => forms.some((form) => indexOfBytes(bytes, form) >= 0));
+    expect(leaks).toEqual([]);
+    for (const tab of tabs) expect(tab.recorder.consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('leaves screenshots of both pages at both widths', async () => {
+    for (const [name, page] of [
+      ['volunteer', tabs[1]!.page],
+      ['dashboard', dashboard!],
+    ] as const) {
+      await screenshot(page, `${name}-1280x800`);
+      await page.setViewportSize(PHONE);
+      await page.waitForTimeout(500);
+      expect(await noHorizontalOverflow(page)).toBe(true);
+      await screenshot(page, `${name}-390x844`);
+      await page.setViewportSize(LAPTOP);
+    }
+  }, 60_000);
+});

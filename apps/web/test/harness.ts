@@ -1,0 +1,209 @@
+/**
+ * What the browser end-to-end test needs around Chromium: building the pages, the coordinator and a Node
+ * worker as real processes, a Chromium per volunteer, a recorder of everything a browser context sends
+ * (its pages' and its workers' WebSocket frames, every request body), and a Node peer that sees the job's
+ * gossip in plaintext. Loopback only.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VolunteerEvent } from '@slimswarm/client';
+import { DEFAULT_MODEL, encodeBaseWeights } from '@slimswarm/default-job';
+import { initParams } from '@slimswarm/performer';
+import { topics } from '@slimswarm/protocol';
+import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { CoordinatorEvent } from '../../coordinator/src/events.js';
+import { spawnJsonChild, type JsonChild } from '../../local/src/processes.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'web-e2e');
+
+/** The flags NOTES.md lists for Debian's Chromium on these machines. */
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export async function buildPages(): Promise<void> {
+  for (const app of ['web', 'dashboard']) {
+    await build({ configFile: join(REPO_ROOT, 'apps', app, 'vite.config.ts'), logLevel: 'error' });
+  }
+}
+
+export async function scratchDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'slimswarm-web-e2e-'));
+}
+
+/** A base checkpoint of freshly initialised weights (the default model), so the test needs no asset. */
+export async function writeBase(dir: string): Promise<string> {
+  const path = join(dir, 'base.safetensors');
+  await writeFile(path, encodeBaseWeights(DEFAULT_MODEL, initParams(DEFAULT_MODEL)));
+  return path;
+}
+
+const log = (label: string, line: string) => {
+  if (process.env.SLIMSWARM_E2E_LOG) console.log(`[${label}] ${line}`);
+};
+
+export async function startCoordinator(base: string) {
+  const child = spawnJsonChild(CoordinatorEvent, {
+    label: 'coordinator',
+    entry: 'apps/coordinator/src/main.ts',
+    args: ['--port', '0', '--json', '--base', base],
+    log,
+  });
+  const listening = await child.waitFor(
+    (e): e is Extract<CoordinatorEvent, { event: 'listening' }> => e.event === 'listening',
+    30_000,
+  );
+  return { child, listening };
+}
+
+export function startWorker(
+  coordinator: string,
+  data: string,
+  checkpointDir: string,
+): JsonChild<VolunteerEvent> {
+  return spawnJsonChild(VolunteerEvent, {
+    label: 'worker',
+    entry: 'apps/worker/src/main.ts',
+    args: [
+      '--coordinator',
+      coordinator,
+      '--data',
+      data,
+      '--json',
+      '--threads',
+      '1',
+      '--checkpoint-dir',
+      checkpointDir,
+    ],
+    log,
+  });
+}
+
+export async function launchChromium(): Promise<Browser> {
+  // Playwright gives every launch a fresh temporary profile (--user-data-dir) and deletes it on close.
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** Everything one browser context sends, as bytes: WebSocket frames (pages and workers) and request bodies. */
+export class WireRecorder {
+  readonly frames: Uint8Array[] = [];
+  readonly bodies: Uint8Array[] = [];
+  readonly consoleErrors: string[] = [];
+  private nextId = 1_000_000;
+
+  constructor(private readonly context: BrowserContext) {
+    context.on('request', (request) => {
+      const body = request.postDataBuffer();
+      if (body) this.bodies.push(new Uint8Array(body));
+    });
+  }
+
+  /** Starts recording `page` and every worker it starts (auto-attached before they run). */
+  async watch(page: Page): Promise<void> {
+    page.on('console', (m) => {
+      if (m.type() === 'error') this.consoleErrors.push(`${page.url()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => this.consoleErrors.push(`${page.url()}: ${e.name}: ${e.message}`));
+    const cdp = await this.context.newCDPSession(page);
+    cdp.on('Network.webSocketFrameSent', (e) => this.frame(e.response));
+    await cdp.send('Network.enable');
+    await this.attachWorkers(cdp);
+  }
+
+  private frame(response: { opcode: number; payloadData: string }): void {
+    // CDP gives text frames as text and binary frames as base64.
+    this.frames.push(
+      response.opcode === 2
+        ? new Uint8Array(Buffer.from(response.payloadData, 'base64'))
+        : new TextEncoder().encode(response.payloadData),
+    );
+  }
+
+  /**
+   * Dedicated workers are separate CDP targets: the page session does not report their traffic. The
+   * (non-flat) auto-attach pauses each new worker until its Network domain is on, so no frame is missed.
+   */
+  private async attachWorkers(cdp: CDPSession): Promise<void> {
+    cdp.on('Target.attachedToTarget', (e) => {
+      const send = (method: string) =>
+        cdp.send('Target.sendMessageToTarget', {
+          sessionId: e.sessionId,
+          message: JSON.stringify({ id: this.nextId++, method, params: {} }),
+        });
+      void send('Network.enable')
+        .then(() => send('Runtime.runIfWaitingForDebugger'))
+        .catch(() => {});
+    });
+    cdp.on('Target.receivedMessageFromTarget', (e) => {
+      const message = JSON.parse(e.message) as { method?: string; params?: Record<string, unknown> };
+      if (message.method === 'Network.webSocketFrameSent') {
+        this.frame((message.params as { response: { opcode: number; payloadData: string } }).response);
+      }
+      if (message.method === 'Network.requestWillBeSent') {
+        const post = (message.params as { request: { postData?: string } }).request.postData;
+        if (post) this.bodies.push(new TextEncoder().encode(post));
+      }
+    });
+    await cdp.send('Target.setAutoAttach', {
+      autoAttach: true,
+      waitForDebuggerOnStart: true,
+      flatten: false,
+    });
+  }
+}
+
+/** A Node peer in the job's gossip mesh that keeps every message it receives, decrypted, with its sender. */
+export async function gossipObserver(bootstrap: string[], jobId: string) {
+  const peer: SwarmPeer = await createNodePeer({
+    role: 'dashboard',
+    bootstrap,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    gossip: { ipColocationFactorWeight: 0 },
+  });
+  const messages: { from: string; topic: string; data: Uint8Array }[] = [];
+  peer.services.pubsub.addEventListener('message', (e) => {
+    const m = e.detail;
+    messages.push({ from: m.type === 'signed' ? m.from.toString() : '', topic: m.topic, data: m.data });
+  });
+  for (const topic of [topics.heartbeat, topics.deltas, topics.summaries])
+    peer.services.pubsub.subscribe(topic(jobId));
+  return { peer, messages };
+}
+
+/** Where `needle` occurs in `haystack`, or -1. */
+export function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** The forms the marker could take on the wire: UTF-8 text, UTF-16 text, and byte-token ids as int32. */
+export function markerForms(marker: string): Uint8Array[] {
+  const utf8 = new TextEncoder().encode(marker);
+  const utf16 = new Uint8Array(new Uint16Array([...marker].map((c) => c.charCodeAt(0))).buffer);
+  const int32 = new Uint8Array(Int32Array.from(utf8).buffer);
+  return [utf8, utf16, int32];
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
