@@ -4,7 +4,7 @@
  */
 import { createSlimEngine, type GradientEngine } from '@slimswarm/performer';
 import * as ort from 'onnxruntime-web';
-import { FromCompute, ToCompute, parseCompute } from './compute-protocol.js';
+import { ToCompute, parseCompute, type FromCompute } from './compute-protocol.js';
 
 interface WorkerScope {
   postMessage(message: FromCompute, transfer?: Transferable[]): void;
