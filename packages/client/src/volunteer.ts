@@ -74,6 +74,20 @@ export function weightsFromSafetensors(bytes: Uint8Array): Params {
   return Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, tensorToF32(t)]));
 }
 
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
 async function join(opts: VolunteerOptions): Promise<{ replica: SwarmReplica; source: string }> {
   const shapes = paramShapes(opts.manifest.model);
   const timeout = AbortSignal.timeout(opts.joinTimeoutMs ?? 8_000);
@@ -97,6 +111,10 @@ async function join(opts: VolunteerOptions): Promise<{ replica: SwarmReplica; so
     shapes,
     initialWeights: weightsFromSafetensors(opts.base),
   });
+  // Peers starting together must know of each other before the first round can close, or each would
+  // close it alone (a quorum of the active peers it knows). Heartbeats announce trainers: wait for two.
+  const { heartbeatIntervalMs } = opts.peer.services.swarm.timings;
+  await sleep(Math.round(2.5 * heartbeatIntervalMs), opts.signal);
   return { replica, source: 'base checkpoint' };
 }
 

@@ -1,0 +1,106 @@
+/**
+ * The whole system as users run it: a coordinator and three workers as separate OS processes on loopback.
+ * Held-out loss falls below the base model's; a worker killed with SIGKILL restarts from its checkpoint
+ * and contributes again while the others never stop; the coordinator never contributes a delta.
+ * Every process's output and events go to artifacts/local-e2e.log, for whoever has to find out why.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { VolunteerEvent } from '@slimswarm/client';
+import { REPO_ROOT, type JsonChild } from '../src/processes.js';
+import { prepareCorpus, startLocalSwarm, type LocalSwarm } from '../src/swarm.js';
+
+type Of<E extends VolunteerEvent['event']> = Extract<VolunteerEvent, { event: E }>;
+const is =
+  <E extends VolunteerEvent['event']>(event: E, where: (e: Of<E>) => boolean = () => true) =>
+  (e: VolunteerEvent): e is Of<E> =>
+    e.event === event && where(e as Of<E>);
+
+describe('local swarm end to end', () => {
+  let swarm: LocalSwarm | undefined;
+  let dir: string | undefined;
+  const output: string[] = [];
+  const started = Date.now();
+  const record = (label: string, line: string): void => {
+    output.push(`${((Date.now() - started) / 1000).toFixed(1)}s [${label}] ${line}`);
+  };
+  const watch = (w: JsonChild<VolunteerEvent>): void =>
+    w.onEvent((e) => {
+      if (e.event !== 'step') record(w.label, JSON.stringify(e));
+    });
+
+  afterAll(async () => {
+    await swarm?.stop();
+    await mkdir(join(REPO_ROOT, 'artifacts'), { recursive: true });
+    await writeFile(join(REPO_ROOT, 'artifacts', 'local-e2e.log'), output.join('\n') + '\n');
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it(
+    'learns, survives kill -9 of a worker, and the coordinator computes nothing',
+    { timeout: 480_000 },
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), 'slimswarm-e2e-'));
+      const corpus = await prepareCorpus({ outDir: join(dir, 'corpus'), shards: 3 });
+      swarm = await startLocalSwarm({
+        peers: 3,
+        corpus,
+        outDir: join(dir, 'peers'),
+        port: 0,
+        threadsPerWorker: 1,
+        log: record,
+      });
+      swarm.workers.forEach(watch);
+      const [w0, w1, w2] = swarm.workers as [
+        JsonChild<VolunteerEvent>,
+        JsonChild<VolunteerEvent>,
+        JsonChild<VolunteerEvent>,
+      ];
+
+      const base = await w0.waitFor(
+        is('eval', (e) => e.round === 0),
+        120_000,
+      );
+      const learnt = await w0.waitFor(
+        is('eval', (e) => e.round >= 3),
+        180_000,
+      );
+      expect(learnt.heldOutLoss).toBeLessThan(base.heldOutLoss);
+
+      // Kill worker 2 without warning once it has a checkpoint on disk, then start it again.
+      const saved = await w2.waitFor(is('checkpoint'), 120_000);
+      const ready2 = await w2.waitFor(is('ready'), 1);
+      await w2.kill();
+      record('test', `killed worker-2 after its checkpoint at step ${saved.step}`);
+      const roundsBefore = w1.events.filter(is('round')).length;
+      const restarted = swarm.startWorker(2);
+      watch(restarted);
+      const resumed = await restarted.waitFor(is('ready'), 120_000);
+      expect(resumed.peerId).toBe(ready2.peerId); // same identity, read back from its checkpoint dir
+      expect(resumed.resumedFromStep).toBeGreaterThanOrEqual(saved.step);
+
+      // It rejoins and contributes: a later round merged by worker 0 lists it among the contributors.
+      const merged = await w0.waitFor(
+        is('round', (e) => e.contributors.includes(ready2.peerId) && e.round > saved.round),
+        180_000,
+      );
+      expect(merged.accepted).toBeGreaterThanOrEqual(2);
+      // The others never stopped: worker 1 kept closing rounds meanwhile.
+      expect(w1.events.filter(is('round')).length).toBeGreaterThan(roundsBefore);
+      expect(w0.process.exitCode).toBeNull();
+      expect(w1.process.exitCode).toBeNull();
+
+      // No round, on any worker, merged a delta from the coordinator.
+      const listening = swarm.coordinator.events.find((e) => e.event === 'listening');
+      const coordinatorId = listening?.event === 'listening' ? listening.peerId : '';
+      expect(coordinatorId).not.toBe('');
+      const contributors = swarm.workers.flatMap((w) =>
+        w.events.filter(is('round')).flatMap((e) => e.contributors),
+      );
+      expect(contributors.length).toBeGreaterThan(0);
+      expect(contributors).not.toContain(coordinatorId);
+    },
+  );
+});
