@@ -118,7 +118,7 @@ describe('runVolunteer', () => {
           emit: (e) => events[i]!.push(e),
         });
       const [ra, rb] = await Promise.all([run(a, 0), run(b, 1)]);
-    expect(ra.modelSha256).toBe(rb.modelSha256);
+      expect(ra.modelSha256).toBe(rb.modelSha256);
       const evals = events[0]!.filter((e) => e.event === 'eval');
       expect(evals.length).toBeGreaterThanOrEqual(2);
       expect(evals.at(-1)!.heldOutLoss).toBeLessThan(evals[0]!.heldOutLoss);
