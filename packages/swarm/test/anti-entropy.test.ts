@@ -83,7 +83,7 @@ describe('anti-entropy', () => {
   });
 
   it('a peer whose model disagrees with the majority resynchronises (weights and momentum)', async () => {
-    const { problem, w0, manifest } = setup(400);
+    const { problem, w0, manifest } = setup(1_500);
     const a = await peerWithReplica('rs-a', manifest, w0);
     const b = await peerWithReplica('rs-b', manifest, w0);
     const c = await peerWithReplica('rs-c', manifest, w0);

@@ -19,7 +19,8 @@ function setup(params: number, overrides: Partial<Parameters<typeof syntheticMan
   const manifest = syntheticManifest({
     baseSha256: modelSha256(layout, layout.flatten(w0)),
     params,
-    round: { quorumFraction: 1, deadlineMs: 3_000, minDeltas: 1, peerTimeoutMs: 1_500 },
+    // Generous: this test is about identical merges, not about the closing rule under a loaded CPU.
+    round: { quorumFraction: 1, deadlineMs: 15_000, minDeltas: 1, peerTimeoutMs: 10_000 },
     ...overrides,
   });
   return { problem, layout, w0, manifest };
