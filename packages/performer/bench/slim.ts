@@ -219,8 +219,9 @@ const RebuildRow = z
 type RebuildRow = z.infer<typeof RebuildRow>;
 
 /**
- * How exact is rebuilding S_in = S_out − (chunk contribution)? One forward keeps every entering state;
- * the backward sweep is then run twice, rebuilding states by subtraction and from the kept states.
+ * How exact is rebuilding S_in = S_out − Δ (the engine's scheme: fp64 carried states, fp32 graphs)? One
+ * forward keeps every entering state; the backward sweep then runs twice, rebuilding states by
+ * subtraction and from the kept states.
  */
 async function rebuildStudy(seqLen: number): Promise<RebuildRow> {
   configureThreads(THREADS);
@@ -231,10 +232,10 @@ async function rebuildStudy(seqLen: number): Promise<RebuildRow> {
   const seq = runner.prepare(params, tokens, features);
   const chunks = Math.ceil(seqLen / CHUNK);
   const range = (k: number): [number, number] => [k * CHUNK, Math.min((k + 1) * CHUNK, seqLen)];
-  const entering: Float32Array[] = [new Float32Array(runner.stateSize)];
+  const entering: Float64Array[] = [new Float64Array(runner.stateSize)];
   for (let k = 0; k < chunks; k++) {
     const [start, end] = range(k);
-    entering.push((await runner.forward(seq, start, end, entering[k]!, 1 / seqLen)).stateOut);
+    entering.push(await runner.advance(seq, start, end, entering[k]!));
   }
   const sweep = async (subtract: boolean) => {
     const grads = new Float64Array(runner.paramCount);

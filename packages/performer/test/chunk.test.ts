@@ -105,7 +105,7 @@ describe('SLiM engine gradients equal the float64 reference', () => {
     const engine = await track(createSlimEngine(small, { chunk: 3, storeEvery: 2, threads: 1 }));
     await expectExact(engine, small, 13, 'stored');
     // Chunks 2 and 4 of 5 stored, plus the carried state, its gradient and one run's two outputs.
-    expect(engine.stats.peakStateBytes).toBe(6 * stateSize(small) * 4);
+    expect(engine.stats.peakStateBytes).toBe(6 * stateSize(small) * 8);
   });
 
   it('one layer, C=4, L=10', async () => {
@@ -149,7 +149,7 @@ describe('engine contract', () => {
     const params = liveParams(small);
     await engine.lossAndGrad(params, randomTokens(small, 52, 'long'), drawFeatures(small, 0));
     // The carried state and state gradient, and one backward run's two outputs: whatever L.
-    expect(engine.stats.peakStateBytes).toBe(4 * stateSize(small) * 4);
+    expect(engine.stats.peakStateBytes).toBe(4 * stateSize(small) * 8);
   });
 
   it('fails with typed errors', async () => {

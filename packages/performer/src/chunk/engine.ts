@@ -92,11 +92,11 @@ async function slimLossAndGrad(
   const chunks = Math.ceil(length / c);
   const scale = 1 / length;
   const range = (k: number): [number, number] => [k * c, Math.min((k + 1) * c, length)];
-  const zero = new Float32Array(runner.stateSize);
+  const zero = new Float64Array(runner.stateSize);
 
   // Entering states kept for the backward pass; chunk 0 always starts from zeros.
-  const stored = new Map<number, Float32Array>([[0, zero]]);
-  let state: Float32Array = zero;
+  const stored = new Map<number, Float64Array>([[0, zero]]);
+  let state: Float64Array = zero;
   meter.hold();
   // The last chunk's forward only serves to rebuild its entering state, needless when that is stored.
   const lastStored = storeEvery > 0 && (chunks - 1) % storeEvery === 0;
@@ -108,7 +108,7 @@ async function slimLossAndGrad(
     }
     const [start, end] = range(k);
     meter.hold();
-    state = await runner.states(seq, start, end, state);
+    state = await runner.advance(seq, start, end, state);
     meter.release();
   }
   if (lastStored && chunks > 1) {
@@ -164,7 +164,8 @@ class ChunkEngine implements StatsEngine {
   ): Promise<T> {
     if (this.disposed) throw new EngineDisposedError('engine was disposed');
     const runner = await this.runnerFor(tokens.length - 1);
-    const meter = new StateMeter(runner.stateSize * 4);
+    // fp64 carried states are the larger kind: count every state at 8 bytes per value.
+    const meter = new StateMeter(runner.stateSize * 8);
     const runsBefore = runner.runs;
     try {
       return await work(runner, meter);

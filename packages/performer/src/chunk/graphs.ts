@@ -14,12 +14,15 @@
  *   stateGradOut [N, H, M, E + 1] ∂J/∂(state after the chunk), backward graphs only
  *
  * Graph kinds:
- *   states     (state = S_in)  → stateOut (SLiM's forward pass: stops at the last layer's keys/values)
- *   forward    (state = S_in)  → loss, stateOut
+ *   states     (state = S_in)  → contribution Δ = Σ_chunk φ(k)[v, 1]ᵀ (SLiM's forward pass: stops at the
+ *                                 last layer's keys and values)
+ *   forward    (state = S_in)  → loss, stateOut (evaluation)
  *   given      (state = S_in)  → loss, grads [P], stateGradIn (∂J/∂S_in)
- *   subtract   (state = S_out) → loss, grads, stateGradIn, stateIn (S_out − the chunk's contribution)
+ *   subtract   (state = S_out) → loss, grads, stateGradIn, contribution Δ; inside, S_in = S_out − Δ
  * where J = chunk loss + ⟨S_out, stateGradOut⟩ with S_in a leaf (the SLiM surrogate), so the gradients of
- * every chunk summed are the gradients of the whole sequence.
+ * every chunk summed are the gradients of the whole sequence. The engine carries the states across chunks
+ * in fp64 from the contributions (S_out = S_in + Δ forward, S_in = S_out − Δ backward), so rebuilding a
+ * state costs one fp32 rounding instead of one per later chunk.
  */
 import type { ModelConfig } from '../model/config.js';
 import { ATTN_EPS, LN_EPS, dimsOf } from '../model/config.js';
@@ -136,6 +139,7 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
 
   const statesIn: Value[] = [];
   const statesOut: Value[] = [];
+  const contributions: Value[] = [];
   let hidden = b.matmul(oneHot(0), param('tok_emb')); // [C, D]
   const qkScale = b.scalar(e ** -0.25);
   for (let i = 0; i < n; i++) {
@@ -158,6 +162,7 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
     const stateIn = kind === 'subtract' ? b.stopGradient(b.sub(given, contribution)) : given;
     statesIn.push(stateIn);
     statesOut.push(b.add(stateIn, contribution));
+    contributions.push(contribution);
     // The states graph stops here: nothing above the last layer's keys and values feeds a state.
     if (kind === 'states' && i === n - 1) break;
 
@@ -186,7 +191,7 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
       0,
     );
   if (kind === 'states') {
-    b.output(stack(statesOut), 'stateOut');
+    b.output(stack(contributions), 'contribution');
     return b.build();
   }
 
@@ -214,6 +219,6 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
     'grads',
   );
   b.output(stack(grads.slice(paramValues.length)), 'stateGradIn');
-  if (kind === 'subtract') b.output(stack(statesIn), 'stateIn');
+  if (kind === 'subtract') b.output(stack(contributions), 'contribution');
   return b.build();
 }

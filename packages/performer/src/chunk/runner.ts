@@ -36,13 +36,17 @@ export interface ChunkBackward {
   /** [P] ∂J/∂params of this chunk's surrogate. */
   grads: Float32Array;
   stateGradIn: Float32Array;
-  /** The state that entered the chunk (given, or rebuilt by subtraction). */
-  stateIn: Float32Array;
+  /** The state that entered the chunk: given, or rebuilt as S_out − Δ in fp64. */
+  stateIn: Float64Array;
 }
 
-/** The state a backward chunk starts from: S_in itself, or S_out to subtract the chunk from. */
+/**
+ * The state a backward chunk starts from: S_in itself, or S_out to subtract the chunk from. Carried in
+ * fp64 between chunks (rounded to fp32 for each run), so rebuilding by subtraction does not accumulate
+ * one fp32 rounding per chunk.
+ */
 export type BackwardState =
-  { kind: 'given'; stateIn: Float32Array } | { kind: 'subtract'; stateOut: Float32Array };
+  { kind: 'given'; stateIn: Float64Array } | { kind: 'subtract'; stateOut: Float64Array };
 
 /** Sets the wasm thread count; onnxruntime reads it once, when the first session is created. */
 export function configureThreads(threads: number | undefined): void {
@@ -154,12 +158,14 @@ export class ChunkRunner {
     };
   }
 
-  private stateTensor(state: Float32Array): ort.Tensor {
+  /** A state (fp64 ones rounded to fp32) as a graph input. */
+  private stateTensor(state: Float32Array | Float64Array): ort.Tensor {
     if (state.length !== this.stateSize) {
       throw new InvalidStateError(`state must hold ${this.stateSize} values, got ${state.length}`);
     }
     const { n, h, m, e } = this.dims;
-    return new ort.Tensor('float32', state, [n, h, m, e + 1]);
+    const data = state instanceof Float32Array ? state : Float32Array.from(state);
+    return new ort.Tensor('float32', data, [n, h, m, e + 1]);
   }
 
   private checkRange(seq: PreparedSequence, start: number, end: number): void {
@@ -187,19 +193,23 @@ export class ChunkRunner {
     return { loss: (out.loss!.data as Float32Array)[0]!, stateOut: out.stateOut!.data as Float32Array };
   }
 
-  /** States after tokens [start, end) from the states before them (no loss: the cheapest forward). */
-  async states(
+  /**
+   * States after tokens [start, end) from the states before them, S_in + Δ summed in fp64 (no loss: the
+   * cheapest forward).
+   */
+  async advance(
     seq: PreparedSequence,
     start: number,
     end: number,
-    stateIn: Float32Array,
-  ): Promise<Float32Array> {
+    stateIn: Float64Array,
+  ): Promise<Float64Array> {
     this.checkRange(seq, start, end);
     if (end - start > this.chunk) throw new InvalidTokensError(`chunk of ${end - start} > ${this.chunk}`);
     const session = await this.session('states');
     const out = await session.run({ ...this.feeds(seq, start, end, 0), state: this.stateTensor(stateIn) });
     this.runs++;
-    return out.stateOut!.data as Float32Array;
+    const contribution = out.contribution!.data as Float32Array;
+    return stateIn.map((s, i) => s + contribution[i]!);
   }
 
   async backward(
@@ -219,11 +229,17 @@ export class ChunkRunner {
       stateGradOut: this.stateTensor(stateGradOut),
     });
     this.runs++;
+    let stateIn: Float64Array;
+    if (state.kind === 'given') stateIn = state.stateIn;
+    else {
+      const contribution = out.contribution!.data as Float32Array;
+      stateIn = state.stateOut.map((s, i) => s - contribution[i]!);
+    }
     return {
       loss: (out.loss!.data as Float32Array)[0]!,
       grads: out.grads!.data as Float32Array,
       stateGradIn: out.stateGradIn!.data as Float32Array,
-      stateIn: state.kind === 'given' ? state.stateIn : (out.stateIn!.data as Float32Array),
+      stateIn,
     };
   }
 
