@@ -48,11 +48,15 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let baseLoss: number | null = null;
   const tokensPerSec = new Map<string, number>();
+  const merged = new Map<number, number>();
   swarm.workers.forEach((worker, index) =>
     worker.onEvent((e: VolunteerEvent) => {
       if (e.event === 'ready')
         say({ ...e, worker: index }, `worker-${index} ready (${e.peerId.slice(-8)}, ${e.engine})`);
-      if (e.event === 'round') tokensPerSec.set(worker.label, e.tokensPerSec);
+      if (e.event === 'round') {
+        tokensPerSec.set(worker.label, e.tokensPerSec);
+        merged.set(e.round, Math.max(merged.get(e.round) ?? 0, e.accepted));
+      }
       if (e.event === 'error')
         say({ ...e, worker: index }, `worker-${index} failed: ${e.name}: ${e.message}`);
       if (e.event !== 'eval') return;
@@ -68,7 +72,7 @@ async function main(argv: readonly string[]): Promise<number> {
         },
         e.round === 0 && tokensPerSec.size === 0
           ? `round 0 · held-out loss ${e.heldOutLoss.toFixed(4)} (base model)`
-          : `round ${e.round} · held-out loss ${e.heldOutLoss.toFixed(4)} (base ${baseLoss.toFixed(4)}) · ${total.toFixed(0)} tok/s total`,
+          : `round ${e.round} · held-out loss ${e.heldOutLoss.toFixed(4)} (base ${baseLoss.toFixed(4)}) · ${merged.get(e.round - 1) ?? 0} deltas merged · ${total.toFixed(0)} tok/s total`,
       );
     }),
   );

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createSlimEngine } from '@slimswarm/performer';
 import { createNodePeer } from '@slimswarm/swarm';
-import { fetchBase, fetchJob, runVolunteer, type VolunteerEvent } from '@slimswarm/client';
+import { connectToSwarm, fetchBase, fetchJob, runVolunteer, type VolunteerEvent } from '@slimswarm/client';
 import { parseWorkerArgs, type WorkerOptions } from './options.js';
 import { resolveDataFiles } from './data.js';
 import { heldOutSequences, trainingSequences } from './sequences.js';
@@ -43,27 +43,31 @@ export async function runWorker(
     bootstrap: [...bootstrap, ...options.bootstrap],
     gossip: { ipColocationFactorWeight: 0 },
   });
-  const engine = await createSlimEngine(manifest.model, {
-    chunk: manifest.training.chunkSize,
-    threads: options.threads,
-  });
   try {
-    await runVolunteer({
-      manifest,
-      peer,
-      engine,
-      engineName: `slim-ort wasm ×${options.threads}`,
-      base,
-      sequences: trainingSequences(files, seqLen, seedOf(peer.peerId.toString())),
-      ...(heldOut ? { heldOut } : {}),
-      store: fileStore(checkpointDir),
-      ...(options.rounds ? { rounds: options.rounds } : {}),
-      signal,
-      emit: (e) => display.show(e),
-      memoryBytes: () => process.memoryUsage().rss,
+    await connectToSwarm(peer, [...bootstrap, ...options.bootstrap]);
+    const engine = await createSlimEngine(manifest.model, {
+      chunk: manifest.training.chunkSize,
+      threads: options.threads,
     });
+    try {
+      await runVolunteer({
+        manifest,
+        peer,
+        engine,
+        engineName: `slim-ort wasm ×${options.threads}`,
+        base,
+        sequences: trainingSequences(files, seqLen, seedOf(peer.peerId.toString())),
+        ...(heldOut ? { heldOut } : {}),
+        store: fileStore(checkpointDir),
+        ...(options.rounds ? { rounds: options.rounds } : {}),
+        signal,
+        emit: (e) => display.show(e),
+        memoryBytes: () => process.memoryUsage().rss,
+      });
+    } finally {
+      await engine.dispose();
+    }
   } finally {
-    await engine.dispose();
     await peer.stop();
   }
 }

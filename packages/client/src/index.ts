@@ -3,3 +3,4 @@ export * from './events.js';
 export * from './job.js';
 export * from './store.js';
 export * from './volunteer.js';
+export * from './connect.js';
