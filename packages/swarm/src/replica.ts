@@ -147,6 +147,8 @@ export class SwarmReplica {
   private lastLoss: number | null = null;
   private tokensPerSec = 0;
   private lastContributionAt: number | null = null;
+  /** Round of the latest contribution not yet followed by nextRound(). */
+  private contributedRound: number | null = null;
 
   constructor(
     private readonly swarm: DeltaGossip,
@@ -258,6 +260,7 @@ export class SwarmReplica {
       this.swarm.timings.maxPartBytes,
     );
     e.addOwn(delta, now);
+    this.contributedRound = e.round;
     this.events.emit('delta:accepted', {
       peer: this.selfId,
       round: e.round,
@@ -288,8 +291,16 @@ export class SwarmReplica {
     return { round: delta.round, payloadSha256: delta.payloadSha256, wireBytes, parts: parts.length };
   }
 
-  /** Resolves with the next model: after this peer's round closes, or after a resync. */
+  /**
+   * Resolves with the next model: once the round of this peer's latest contribution has closed (at once
+   * if it already has — a lone or last contributor closes its round while contribute() is still
+   * publishing), otherwise at the next merge or resync.
+   */
   nextRound(signal?: AbortSignal): Promise<ReplicaSnapshot> {
+    const contributed = this.contributedRound;
+    this.contributedRound = null;
+    if (contributed !== null && this.engine && this.engine.round > contributed)
+      return Promise.resolve(this.current());
     return new Promise((resolve, reject) => {
       const done = (s: ReplicaSnapshot) => {
         signal?.removeEventListener('abort', onAbort);
@@ -440,6 +451,8 @@ export class SwarmReplica {
     const waiters = this.waiters;
     this.waiters = [];
     if (waiters.length > 0) {
+      // These calls already wait for this change: a later nextRound() must wait for the one after.
+      this.contributedRound = null;
       const snapshot = this.current();
       for (const w of waiters) w(snapshot);
     }

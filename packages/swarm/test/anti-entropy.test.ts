@@ -57,6 +57,17 @@ async function connect(a: SwarmPeer, b: SwarmPeer) {
   await a.dial(b.getMultiaddrs()[0]!);
 }
 
+describe('round boundary', () => {
+  it('nextRound() after contribute() resolves even if the round closed while contribute() was publishing', async () => {
+    const { problem, w0, manifest } = setup(10_000);
+    const solo = await peerWithReplica('solo', manifest, w0);
+    await contribute(solo.replica, problem, 0); // a lone trainer is its own quorum: the round closes at once
+    await waitFor('the round closed', () => solo.replica.current().round === 1);
+    const next = await solo.replica.nextRound(AbortSignal.timeout(2_000));
+    expect(next.round).toBe(1);
+  });
+});
+
 describe('anti-entropy', () => {
   it('a peer that missed a delta on gossip pulls it after a summary names it', async () => {
     const { problem, w0, manifest } = setup(10_000);
