@@ -13,6 +13,7 @@ interface Child {
   proc: ChildProcessWithoutNullStreams;
   addrs: Promise<string[]>;
   last: { round: number; sha256: string } | null;
+  connections: string[];
 }
 
 function start(index: number, peers: number, rounds: number): Child {
@@ -23,11 +24,17 @@ function start(index: number, peers: number, rounds: number): Child {
     JSON.stringify({ index, peers, rounds, params: 3000 }),
   ]);
   children.push(proc);
-  const child: Child = { proc, addrs: new Promise(() => {}), last: null };
+  const child: Child = { proc, addrs: new Promise(() => {}), last: null, connections: [] };
   child.addrs = new Promise((resolve) => {
     createInterface({ input: proc.stdout }).on('line', (line) => {
-      const msg = JSON.parse(line) as { addrs?: string[]; round?: number; sha256?: string };
+      const msg = JSON.parse(line) as {
+        addrs?: string[];
+        round?: number;
+        sha256?: string;
+        connections?: string[];
+      };
       if (msg.addrs) resolve(msg.addrs);
+      else if (msg.connections) child.connections = msg.connections;
       else if (msg.round !== undefined) child.last = { round: msg.round, sha256: msg.sha256! };
     });
   });
@@ -61,5 +68,8 @@ describe('separate OS processes over loopback TCP and WebSocket', () => {
           }),
       ),
     );
+    // Both transports carried the swarm: process 1 reached process 2 over WebSocket, the rest over TCP.
+    expect(kids[1]!.connections.some((a) => a.includes('/ws'))).toBe(true);
+    expect(kids[0]!.connections.filter((a) => a.includes('/tcp/') && !a.includes('/ws'))).toHaveLength(2);
   });
 });
