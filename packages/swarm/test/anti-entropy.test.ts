@@ -34,7 +34,12 @@ function setup(deadlineMs: number) {
 }
 
 async function peerWithReplica(name: string, manifest: unknown, w0: Record<string, Float32Array>) {
-  const peer = await createNodePeer({ ...FAST, listen: [`/memory/${name}`] });
+  // Small gossip parts, so that every delta here travels in several signed messages.
+  const peer = await createNodePeer({
+    ...FAST,
+    swarm: { ...FAST.swarm, maxPartBytes: 256 },
+    listen: [`/memory/${name}`],
+  });
   const replica = await createSwarmReplica({ peer, manifest, initialWeights: w0 });
   cleanup.push(async () => {
     await replica.stop();
@@ -76,6 +81,7 @@ describe('anti-entropy', () => {
     await connect(a.peer, b.peer);
     await waitFor('a and b see each other', () => a.replica.activeContributors() === 2);
     const sent = await contribute(a.replica, problem, 0);
+    expect(sent.parts).toBeGreaterThan(1);
     // c subscribes only now, after a's delta went out on gossip.
     const c = await peerWithReplica('ae-c', manifest, w0);
     const pulled: string[] = [];
