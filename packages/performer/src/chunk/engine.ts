@@ -6,9 +6,11 @@
  *   forward   chunks 0 … K−1 bottom-up, carrying only the states (and keeping the entering state of every
  *             `storeEvery`-th chunk, if asked);
  *   backward  chunks K−1 … 0: each backward graph re-runs its chunk, rebuilds the entering state (given
- *             when stored or zero, else S_out minus the chunk's own contribution), back-propagates the
+ *             when stored or zero, else S_out minus the chunk's own contribution Δ), back-propagates the
  *             surrogate chunk loss + ⟨S_out, G_out⟩ and hands ∂/∂S_in to the chunk before it.
- * Parameter gradients of the chunks are summed in fp64.
+ * States are carried between chunks in fp64 (S_out = S_in + Δ, S_in = S_out − Δ, with Δ from the graphs),
+ * so a rebuilt state is one fp32 rounding from the forward one however many chunks lie between
+ * (docs/benchmarks.md, "Rebuilding the state"). Parameter gradients of the chunks are summed in fp64.
  */
 import { z } from 'zod';
 import type { ModelConfig } from '../model/config.js';
@@ -24,7 +26,7 @@ export const SlimEngineOptions = z
   .object({
     /** Tokens per chunk (C). */
     chunk: z.number().int().positive().max(65_536),
-    /** wasm threads (onnxruntime reads this once per process); default: all cores. */
+    /** wasm threads (onnxruntime reads this once per process); default navigator.hardwareConcurrency, else 1. */
     threads: z.number().int().positive().max(256).optional(),
     backend: z.enum(['wasm', 'webgpu']).default('wasm'),
     /**
