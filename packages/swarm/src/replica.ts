@@ -243,7 +243,7 @@ export class SwarmReplica {
     base: Pick<ReplicaSnapshot, 'round' | 'sha256'>,
     localWeights: Weights,
     stats: ContributorStats,
-  ) {
+  ): Promise<ContributeResult> {
     const e = this.requireEngine();
     if (base.round !== e.round || base.sha256 !== e.modelSha256) {
       throw new StaleContributionError(`round ${base.round} is over; the replica is at round ${e.round}`);
