@@ -68,6 +68,7 @@ async function main(argv: readonly string[]): Promise<number> {
           round: e.round,
           heldOutLoss: e.heldOutLoss,
           heldOutLossBase: baseLoss,
+          deltasMerged: merged.get(e.round - 1) ?? 0,
           tokensPerSecTotal: total,
         },
         e.round === 0 && tokensPerSec.size === 0

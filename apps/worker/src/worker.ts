@@ -4,13 +4,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createSlimEngine } from '@slimswarm/performer';
 import { createNodePeer } from '@slimswarm/swarm';
 import { connectToSwarm, fetchBase, fetchJob, runVolunteer, type VolunteerEvent } from '@slimswarm/client';
 import { parseWorkerArgs, type WorkerOptions } from './options.js';
 import { resolveDataFiles } from './data.js';
 import { heldOutSequences, trainingSequences } from './sequences.js';
 import { fileStore } from './store.js';
+import { createThreadEngine } from './thread-engine.js';
 import { jsonDisplay, terminalDisplay, type Display } from './display.js';
 
 /** Held-out sequences evaluated after each round: enough for a stable number, few enough to be quick. */
@@ -45,16 +45,18 @@ export async function runWorker(
   });
   try {
     await connectToSwarm(peer, [...bootstrap, ...options.bootstrap]);
-    const engine = await createSlimEngine(manifest.model, {
+    const engine = await createThreadEngine({
+      config: manifest.model,
       chunk: manifest.training.chunkSize,
       threads: options.threads,
+      backend: 'wasm',
     });
     try {
       await runVolunteer({
         manifest,
         peer,
         engine,
-        engineName: `slim-ort wasm ×${options.threads}`,
+        engineName: `slim-ort wasm ×${options.threads} (engine thread)`,
         base,
         sequences: trainingSequences(files, seqLen, seedOf(peer.peerId.toString())),
         ...(heldOut ? { heldOut } : {}),

@@ -215,8 +215,11 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
         const sent = await replica.contribute(snapshot, trainer.getParams(), { tokens, steps, meanLoss });
         wireBytesOut = sent.wireBytes;
       } catch (e) {
-        // The swarm moved on while we trained (a resync): our steps started from an old model; drop them.
         if (!(e instanceof StaleContributionError)) throw e;
+        // The swarm moved on while we trained (a merge without us, or a resync): the steps started from
+        // an old model and are dropped; train again from the current one rather than wait a round idle.
+        snapshot = replica.current();
+        continue;
       }
       const next = await replica.nextRound(opts.signal);
       const closed = closedRounds.find((c) => c.round === snapshot.round);

@@ -14,3 +14,4 @@ export * from './optim/index.js';
 export * from './checkpoint/index.js';
 export * from './data/index.js';
 export * from './train/index.js';
+export * from './remote/index.js';

@@ -1,0 +1,63 @@
+/**
+ * Messages between a RemoteEngine (client.ts) and the thread or Web Worker that runs the real engine
+ * (server.ts). The engine gets a thread of its own because onnxruntime's wasm runs block the thread they
+ * run on for the whole step: beside libp2p they starve it (pings unanswered, connections dropped).
+ */
+import { ModelConfig } from '@slimswarm/protocol';
+import { z } from 'zod';
+
+const Floats = z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array');
+const Ints = z.custom<Int32Array>((v) => v instanceof Int32Array, 'expected an Int32Array');
+const Params = z.record(z.string(), Floats);
+const Features = z.array(z.object({ omega: Floats, keyStabiliser: z.number().finite() }).strict());
+const Id = z.number().int().min(0);
+
+export const EngineInit = z
+  .object({
+    config: ModelConfig,
+    chunk: z.number().int().min(1),
+    threads: z.number().int().min(1).max(64),
+    backend: z.enum(['wasm', 'webgpu']),
+    /** Where onnxruntime-web finds its .wasm files (browsers serving them from their own origin). */
+    wasmPaths: z.string().optional(),
+  })
+  .strict();
+export type EngineInit = z.infer<typeof EngineInit>;
+
+export const ToEngine = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('init'), init: EngineInit }).strict(),
+  z
+    .object({ type: z.literal('lossAndGrad'), id: Id, params: Params, tokens: Ints, features: Features })
+    .strict(),
+  z.object({ type: z.literal('loss'), id: Id, params: Params, tokens: Ints, features: Features }).strict(),
+  z.object({ type: z.literal('dispose') }).strict(),
+]);
+export type ToEngine = z.infer<typeof ToEngine>;
+
+export const FromEngine = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }).strict(),
+  z.object({ type: z.literal('loss'), id: Id, loss: z.number() }).strict(),
+  z.object({ type: z.literal('lossAndGrad'), id: Id, loss: z.number(), grads: Params }).strict(),
+  z.object({ type: z.literal('error'), id: Id, name: z.string(), message: z.string() }).strict(),
+  /** A failure that answers no request (initialisation, an unreadable message): the engine is unusable. */
+  z.object({ type: z.literal('failed'), name: z.string(), message: z.string() }).strict(),
+]);
+export type FromEngine = z.infer<typeof FromEngine>;
+
+/** The other side sent something that is not a message of this protocol, or reported a failure. */
+export class RemoteEngineError extends Error {
+  static override name = 'RemoteEngineError';
+  override name = 'RemoteEngineError';
+}
+
+export function parseMessage<T extends z.ZodType>(schema: T, data: unknown): z.output<T> {
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) throw new RemoteEngineError(`bad engine message: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** The two ends of a Worker / worker_threads channel, reduced to what both need. */
+export interface EnginePort {
+  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
+  onMessage(listener: (data: unknown) => void): void;
+}
