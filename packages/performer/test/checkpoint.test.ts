@@ -202,11 +202,11 @@ describe('checkpoint files', () => {
     await expect(writeCheckpointFile(path, { ...first, featureEpoch: -1 })).rejects.toMatchObject({
       name: 'CheckpointFormatError',
     });
-    await expect(writeCheckpointFile(join(dir, 'no-such-dir', 'x.safetensors'), first)).rejects.toMatchObject(
-      {
-        code: 'ENOENT',
-      },
-    );
+    // A parent that is a file, not a directory: the write fails before anything is renamed.
+    await writeFile(join(dir, 'not-a-dir'), 'x');
+    await expect(writeCheckpointFile(join(dir, 'not-a-dir', 'x.safetensors'), first)).rejects.toMatchObject({
+      code: expect.stringMatching(/^(EEXIST|ENOTDIR)$/),
+    });
     expect(await readFile(path)).toEqual(before);
     expect((await readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });

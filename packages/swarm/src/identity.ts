@@ -4,8 +4,8 @@
  */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
-import { open, readFile, rename, mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import { InvalidIdentityFileError } from './errors.js';
 
 export async function loadOrCreateIdentity(path: string): Promise<PrivateKey> {
@@ -25,19 +25,7 @@ export async function loadOrCreateIdentity(path: string): Promise<PrivateKey> {
     }
   }
   const key = await generateKeyPair('Ed25519');
-  await writeFileAtomic(path, privateKeyToProtobuf(key));
+  // Owner-only: the key is the peer's identity.
+  await writeFileAtomic(path, privateKeyToProtobuf(key), 0o600);
   return key;
-}
-
-async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
 }
