@@ -19,6 +19,11 @@ function fail(id: number | null, err: unknown): void {
   scope.postMessage(id === null ? { type: 'failed', name, message } : { type: 'error', id, name, message });
 }
 
+function initialised(): Promise<GradientEngine> {
+  if (!engine) throw new Error('the engine was not initialised');
+  return engine;
+}
+
 async function handle(message: ToCompute): Promise<void> {
   switch (message.type) {
     case 'init':
@@ -32,16 +37,13 @@ async function handle(message: ToCompute): Promise<void> {
       scope.postMessage({ type: 'ready' });
       return;
     case 'loss': {
-      if (!engine) throw new Error('the engine was not initialised');
-      const loss = await (await engine).loss(message.params, message.tokens, message.features);
+      const loss = await (await initialised()).loss(message.params, message.tokens, message.features);
       scope.postMessage({ type: 'loss', id: message.id, loss });
       return;
     }
     case 'lossAndGrad': {
-      if (!engine) throw new Error('the engine was not initialised');
-      const { loss, grads } = await (
-        await engine
-      ).lossAndGrad(message.params, message.tokens, message.features);
+      const ready = await initialised();
+      const { loss, grads } = await ready.lossAndGrad(message.params, message.tokens, message.features);
       const buffers = Object.values(grads).map((g) => g.buffer as ArrayBuffer);
       scope.postMessage({ type: 'lossAndGrad', id: message.id, loss, grads }, buffers);
       return;

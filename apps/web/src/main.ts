@@ -164,7 +164,8 @@ class VolunteerPage {
           c.backend === 'webgpu'
             ? 'WebGPU'
             : `wasm, ${c.threads} thread${c.threads > 1 ? 's' : ''}` +
-              (c.crossOriginIsolated ? '' : ' (not cross-origin isolated)');
+              (c.crossOriginIsolated ? '' : ' (not cross-origin isolated)') +
+              (c.fallbackReason ? ` — ${c.fallbackReason}` : '');
         break;
       }
       case 'volunteer':

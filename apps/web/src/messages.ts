@@ -31,6 +31,8 @@ export const ComputeBackend = z
     backend: z.enum(['wasm', 'webgpu']),
     threads: z.number().int().min(1),
     crossOriginIsolated: z.boolean(),
+    /** Why the preferred backend (WebGPU) could not start, when it could not. */
+    fallbackReason: z.string().nullable(),
   })
   .strict();
 export type ComputeBackend = z.infer<typeof ComputeBackend>;

@@ -6,7 +6,15 @@
  * engine sees.
  */
 import { fetchBase, fetchJob, runVolunteer, type VolunteerEvent } from '@slimswarm/client';
-import { blobSource, streamSequences } from '@slimswarm/performer';
+import {
+  blobSource,
+  createNaiveEngine,
+  drawFeatures,
+  initParams,
+  maxGradRelativeError,
+  streamSequences,
+} from '@slimswarm/performer';
+import type { ModelConfig } from '@slimswarm/protocol';
 import { createBrowserPeer, type SwarmPeer } from '@slimswarm/swarm';
 import { NoDataError } from './errors.js';
 import { ToWorker, parseMessage, type ComputeBackend, type FromWorker, type TabState } from './messages.js';
@@ -23,6 +31,10 @@ const scope = self as unknown as WorkerScope;
 /** Sequences buffered for shuffling: bounded memory, varied order. */
 const SHUFFLE_BUFFER = 64;
 const NETWORK_REPORT_MS = 2000;
+/** Longest a WebGPU engine may take for its first gradient step (session creation included). */
+const WEBGPU_PROBE_MS = 60_000;
+/** fp32 on a GPU against the float64 reference: loose enough for rounding, far below any real fault. */
+const PROBE_TOLERANCE = 1e-2;
 
 function post(message: FromWorker): void {
   scope.postMessage(message);
@@ -52,15 +64,81 @@ class PauseGate {
 }
 
 async function chooseBackend(): Promise<ComputeBackend> {
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (gpu) {
-    const adapter = await gpu.requestAdapter().catch(() => null);
-    if (adapter) return { backend: 'webgpu', threads: 1, crossOriginIsolated };
-  }
   // Threads need SharedArrayBuffer, i.e. cross-origin isolation; leave a core to the page and the network.
+  // They also serve the CPU parts of a WebGPU session.
   const cores = navigator.hardwareConcurrency || 1;
   const threads = crossOriginIsolated ? Math.max(1, Math.min(4, cores - 1)) : 1;
-  return { backend: 'wasm', threads, crossOriginIsolated };
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+  return { backend: adapter ? 'webgpu' : 'wasm', threads, crossOriginIsolated, fallbackReason: null };
+}
+
+/**
+ * A WebGPU engine must reproduce the float64 reference on one gradient step before it trains: an adapter
+ * can exist and still compute garbage (a kernel that failed validation leaves its outputs unwritten, and
+ * the run still resolves), or never finish.
+ */
+async function probe(
+  engine: RemoteEngine,
+  config: ModelConfig,
+  chunk: number,
+  seqLen: number,
+): Promise<void> {
+  // Two chunks, so that the state carried between chunks is exercised too.
+  const length = Math.min(seqLen, 2 * chunk);
+  const tokens = Int32Array.from({ length: length + 1 }, (_, i) => (i * 7919) % config.vocabSize);
+  const params = initParams(config);
+  const features = drawFeatures(config);
+  const reference = await createNaiveEngine(config).lossAndGrad(params, tokens, features);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no gradient step within ${WEBGPU_PROBE_MS} ms`)),
+      WEBGPU_PROBE_MS,
+    );
+  });
+  try {
+    const got = await Promise.race([engine.lossAndGrad(params, tokens, features), timeout]);
+    const lossError = Math.abs(got.loss - reference.loss) / Math.max(1, Math.abs(reference.loss));
+    const worst = maxGradRelativeError(got.grads, reference.grads);
+    if (!(lossError <= PROBE_TOLERANCE) || !(worst.error <= PROBE_TOLERANCE)) {
+      throw new Error(
+        `probe step disagrees with the reference: loss ${got.loss} vs ${reference.loss}, ` +
+          `gradient of ${worst.name} off by ${worst.error.toPrecision(3)} (relative)`,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The engine on the best backend the browser offers; WebGPU falls back to wasm if it cannot train. */
+async function startEngine(
+  config: ModelConfig,
+  training: { chunkSize: number; seqLen: number },
+  ortWasmPrefix: string,
+): Promise<{ compute: ComputeBackend; engine: RemoteEngine }> {
+  const preferred = await chooseBackend();
+  const start = (compute: ComputeBackend) =>
+    RemoteEngine.create({
+      config,
+      chunk: training.chunkSize,
+      threads: compute.threads,
+      backend: compute.backend,
+      ortWasmPrefix,
+    });
+  if (preferred.backend === 'wasm') return { compute: preferred, engine: await start(preferred) };
+  let engine: RemoteEngine | null = null;
+  try {
+    engine = await start(preferred);
+    await probe(engine, config, training.chunkSize, training.seqLen);
+    return { compute: preferred, engine };
+  } catch (err) {
+    await engine?.dispose();
+    const { name, message } = err instanceof Error ? err : new Error(String(err));
+    const compute = { ...preferred, backend: 'wasm' as const, fallbackReason: `WebGPU: ${name}: ${message}` };
+    return { compute, engine: await start(compute) };
+  }
 }
 
 /** Browsers dial only WebSocket multiaddrs. */
@@ -94,15 +172,8 @@ async function train(start: Extract<ToWorker, { type: 'start' }>, gate: PauseGat
 
   const { manifest, bootstrap } = await fetchJob(coordinator);
   const base = await fetchBase(coordinator, manifest);
-  const compute = await chooseBackend();
+  const { compute, engine } = await startEngine(manifest.model, manifest.training, start.ortWasmPrefix);
   post({ type: 'backend', compute });
-  const engine = await RemoteEngine.create({
-    config: manifest.model,
-    chunk: manifest.training.chunkSize,
-    threads: compute.threads,
-    backend: compute.backend,
-    ortWasmPrefix: start.ortWasmPrefix,
-  });
   const local = isLocal(coordinator);
   let peer: SwarmPeer | null = null;
   let networkReports: ReturnType<typeof setInterval> | undefined;
