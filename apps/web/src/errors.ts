@@ -17,9 +17,3 @@ export class NoDataError extends Error {
   static override name = 'NoDataError';
   override name = 'NoDataError';
 }
-
-/** The compute worker failed, or the engine it runs reported an error. */
-export class ComputeWorkerError extends Error {
-  static override name = 'ComputeWorkerError';
-  override name = 'ComputeWorkerError';
-}

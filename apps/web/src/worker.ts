@@ -12,13 +12,14 @@ import {
   drawFeatures,
   initParams,
   maxGradRelativeError,
+  RemoteEngine,
   streamSequences,
+  type EngineInit,
 } from '@slimswarm/performer';
 import type { ModelConfig } from '@slimswarm/protocol';
 import { createBrowserPeer, type SwarmPeer } from '@slimswarm/swarm';
 import { NoDataError } from './errors.js';
 import { ToWorker, parseMessage, type ComputeBackend, type FromWorker, type TabState } from './messages.js';
-import { RemoteEngine } from './remote-engine.js';
 import { VolunteerStorage } from './storage.js';
 
 /** The parts of DedicatedWorkerGlobalScope used here (the project's DOM lib has no worker scope). */
@@ -73,6 +74,23 @@ async function chooseBackend(): Promise<ComputeBackend> {
   return { backend: adapter ? 'webgpu' : 'wasm', threads, crossOriginIsolated, fallbackReason: null };
 }
 
+/** The gradient engine in a compute worker of its own (compute-worker.ts). */
+function startComputeWorker(init: EngineInit): Promise<RemoteEngine> {
+  const worker = new Worker(new URL('./compute-worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'compute',
+  });
+  return RemoteEngine.connect(
+    {
+      postMessage: (message, transfer) => worker.postMessage(message, transfer ?? []),
+      onMessage: (listener) => worker.addEventListener('message', (e) => listener(e.data)),
+      onError: (listener) => worker.addEventListener('error', (e) => listener(new Error(e.message))),
+      terminate: () => worker.terminate(),
+    },
+    init,
+  );
+}
+
 /**
  * A WebGPU engine must reproduce the float64 reference on one gradient step before it trains: an adapter
  * can exist and still compute garbage (a kernel that failed validation leaves its outputs unwritten, and
@@ -120,12 +138,12 @@ async function startEngine(
 ): Promise<{ compute: ComputeBackend; engine: RemoteEngine }> {
   const preferred = await chooseBackend();
   const start = (compute: ComputeBackend) =>
-    RemoteEngine.create({
+    startComputeWorker({
       config,
       chunk: training.chunkSize,
       threads: compute.threads,
       backend: compute.backend,
-      ortWasmPrefix,
+      wasmPaths: ortWasmPrefix,
     });
   if (preferred.backend === 'wasm') return { compute: preferred, engine: await start(preferred) };
   let engine: RemoteEngine | null = null;
