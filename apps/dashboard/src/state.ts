@@ -139,8 +139,10 @@ export class SwarmState {
     for (const p of peers) this.peer(p);
   }
 
+  /** Heard from recently, or connected to this dashboard (peers that send no heartbeat, e.g. the coordinator). */
   isLive(peer: PeerView, now: number): boolean {
-    return peer.id === this.selfId || (peer.heardAt !== null && now - peer.heardAt <= this.peerTimeoutMs);
+    if (peer.id === this.selfId || this.peers.get(this.selfId)!.connectedPeers.includes(peer.id)) return true;
+    return peer.heardAt !== null && now - peer.heardAt <= this.peerTimeoutMs;
   }
 
   /** Every peer known, the dashboard first, then by role and id. */

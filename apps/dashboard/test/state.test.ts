@@ -64,6 +64,20 @@ describe('SwarmState', () => {
     expect(s.wireBytes.heartbeat).toBe(600);
   });
 
+  it('counts a peer as live while heard recently or connected to the dashboard', () => {
+    const s = new SwarmState('dash', TIMEOUT);
+    s.heartbeat('w1', heartbeat(), 1, 1000);
+    s.assumeRole('coord', 'coordinator');
+    const live = (id: string, now: number) => s.isLive(s.peers.get(id)!, now);
+    expect([live('w1', 1000 + TIMEOUT), live('w1', 1001 + TIMEOUT), live('coord', 1000)]).toEqual([
+      true,
+      false,
+      false,
+    ]);
+    s.connections(['coord']);
+    expect(live('coord', 1000)).toBe(true);
+  });
+
   it('takes an assumed role until the peer speaks for itself', () => {
     const s = new SwarmState('dash', TIMEOUT);
     s.assumeRole('coord', 'coordinator');

@@ -16,9 +16,14 @@ export class RoundsChart {
       {
         width: this.width(),
         height: HEIGHT,
-        scales: { x: { time: false }, n: { range: (_u, _min, max) => [0, Math.max(1, max + 1)] } },
+        scales: {
+          x: { time: false },
+          y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
+          n: { range: (_u, _min, max) => [0, Math.max(1, max + 1)] },
+        },
         axes: [
-          { label: 'round' },
+          // Rounds are whole numbers: no ticks between them.
+          { label: 'round', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
           { label: 'KiB', size: 60 },
           { scale: 'n', side: 1, label: 'deltas', grid: { show: false } },
         ],
