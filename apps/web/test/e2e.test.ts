@@ -212,6 +212,26 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     );
   }, 150_000);
 
+  it('pauses between steps and resumes where it stopped', async () => {
+    const { page } = tabs[1]!;
+    await page.click('#pause');
+    await until('the tab to pause', 10_000, async () =>
+      (await text(page, '#tab-state')) === 'paused' ? true : null,
+    );
+    // A step already running finishes; after that the count must hold still.
+    await page.waitForTimeout(2_000);
+    const held = Number(await text(page, '#m-step'));
+    await page.waitForTimeout(3_000);
+    expect(Number(await text(page, '#m-step'))).toBe(held);
+    await page.click('#pause');
+    await until('the tab to resume', 10_000, async () =>
+      (await text(page, '#tab-state')) === 'training' ? true : null,
+    );
+    await until('training to go on after resuming', 30_000, async () =>
+      Number(await text(page, '#m-step')) > held ? true : null,
+    );
+  }, 60_000);
+
   it('never sends the volunteer text: not in WebSocket frames, request bodies or decrypted gossip', async () => {
     const forms = markerForms(MARKER);
     const tabIds = new Set(await Promise.all(tabs.map((t) => text(t.page, '#f-peer'))));
