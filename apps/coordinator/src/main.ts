@@ -1,6 +1,7 @@
 // The polyfills libp2p needs on Node 20 must be installed before anything imports libp2p.
 import '@slimswarm/node-compat';
 import { parseCoordinatorArgs, type CoordinatorOptions } from './options.js';
+import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { startCoordinator } from './coordinator.js';
 import type { CoordinatorEvent } from './events.js';
 
@@ -13,8 +14,8 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     options = parseCoordinatorArgs(argv);
   } catch (e) {
-    const err = e as Error & { code?: string };
-    if (err.code === 'commander.helpDisplayed') return 0;
+    if (isHelpExit(e)) return 0;
+    const err = e as Error;
     process.stderr.write(`slimswarm-coordinator: ${err.message}\n`);
     return 2;
   }

@@ -1,13 +1,10 @@
 /** Command-line flags of `slimswarm-coordinator`, parsed by commander and validated by zod. */
 import { Command } from 'commander';
+import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { z } from 'zod';
 import { fileURLToPath } from 'node:url';
 
-/** A command-line flag failed validation. */
-export class InvalidOptionError extends Error {
-  static override name = 'InvalidOptionError';
-  override name = 'InvalidOptionError';
-}
+export { InvalidOptionError };
 
 const DEFAULT_BASE = fileURLToPath(
   new URL('../../../packages/default-job/assets/base.safetensors', import.meta.url),
@@ -43,25 +40,10 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
     .option('--web-dir <dir>', 'built volunteer page', DEFAULT_WEB)
     .option('--dashboard-dir <dir>', 'built dashboard', DEFAULT_DASHBOARD)
-    .option('--json', 'print JSON lines', false)
-    .exitOverride()
-    .configureOutput({ writeErr: () => {} });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version') throw e;
-    throw new InvalidOptionError((e as Error).message.replace(/^error: /, ''));
-  }
-  const raw = program.opts<Record<string, unknown>>();
-  const parsed = CoordinatorOptions.safeParse({
+    .option('--json', 'print JSON lines', false);
+  return parseCommandLine(program, argv, CoordinatorOptions, (raw) => ({
     ...raw,
     port: /^\d+$/.test(String(raw.port)) ? Number(raw.port) : NaN,
     listen: raw.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
-  });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InvalidOptionError(`--${String(issue.path[0] ?? '')}: ${issue.message}`);
-  }
-  return parsed.data;
+  }));
 }

@@ -10,6 +10,7 @@ import '@slimswarm/node-compat';
 import { join } from 'node:path';
 import type { VolunteerEvent } from '@slimswarm/client';
 import { parseLaunchArgs, type LaunchOptions } from './options.js';
+import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { prepareCorpus, startLocalSwarm, type LocalSwarm } from './swarm.js';
 
 type EvalEvent = Extract<VolunteerEvent, { event: 'eval' }>;
@@ -36,8 +37,11 @@ async function runToEnd(
     );
   }
   const evals = swarm.workers[0]!.events.filter((e): e is EvalEvent => e.event === 'eval');
-  const rounds = swarm.workers.flatMap((w) => w.events.filter((e): e is RoundEvent => e.event === 'round'));
-  return { evals, rounds, seconds };
+  const rates = swarm.workers.map((w) => {
+    const rounds = w.events.filter((e): e is RoundEvent => e.event === 'round');
+    return rounds.reduce((sum, r) => sum + r.tokensPerSec, 0) / Math.max(1, rounds.length);
+  });
+  return { evals, rates };
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -45,7 +49,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     opts = parseLaunchArgs('demo', 'A bounded swarm-vs-solo experiment on loopback.', argv);
   } catch (e) {
-    if ((e as { code?: string }).code === 'commander.helpDisplayed') return 0;
+    if (isHelpExit(e)) return 0;
     process.stderr.write(`npm run demo: ${(e as Error).message}\n`);
     return 2;
   }
@@ -78,7 +82,8 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!base || !swarmLast || !soloLast || swarmLast.round === 0 || soloLast.round === 0) {
     throw new DemoFailedError('worker 0 did not report held-out losses for the base and the final model');
   }
-  const tokens = swarm.rounds.reduce((sum, r) => sum + r.tokens, 0);
+  // Each worker's rate over its rounds (tokens over the wall time of training and merging), summed.
+  const tokensPerSecTotal = swarm.rates.reduce((sum, r) => sum + r, 0);
   process.stdout.write(
     JSON.stringify({
       peers: opts.peers,
@@ -86,7 +91,7 @@ async function main(argv: readonly string[]): Promise<number> {
       heldOutLossBase: base.heldOutLoss,
       heldOutLossSwarm: swarmLast.heldOutLoss,
       heldOutLossSolo: soloLast.heldOutLoss,
-      tokensPerSecTotal: tokens / swarm.seconds,
+      tokensPerSecTotal,
     }) + '\n',
   );
   return 0;

@@ -1,15 +1,12 @@
 /** Flags shared by `npm start` and `npm run demo`, parsed by commander and validated by zod. */
 import { Command } from 'commander';
+import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './processes.js';
 
-/** A command-line flag failed validation. */
-export class InvalidOptionError extends Error {
-  static override name = 'InvalidOptionError';
-  override name = 'InvalidOptionError';
-}
+export { InvalidOptionError };
 
 export const LaunchOptions = z
   .object({
@@ -41,24 +38,9 @@ export function parseLaunchArgs(name: string, description: string, argv: readonl
     )
     .option('--threads <n>', 'compute threads per worker', '1')
     .option('--json', 'JSON lines only', false)
-    .option('--verbose', "show every process's own output", false)
-    .exitOverride()
-    .configureOutput({ writeErr: () => {} });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'commander.helpDisplayed') throw e;
-    throw new InvalidOptionError((e as Error).message.replace(/^error: /, ''));
-  }
-  const raw = program.opts<Record<string, unknown>>();
-  const parsed = LaunchOptions.safeParse({
+    .option('--verbose', "show every process's own output", false);
+  return parseCommandLine(program, argv, LaunchOptions, (raw) => ({
     ...raw,
     threads: raw.threads ?? Math.max(1, availableParallelism() >> 1),
-  });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InvalidOptionError(`--${String(issue.path[0] ?? '')}: ${issue.message}`);
-  }
-  return parsed.data;
+  }));
 }

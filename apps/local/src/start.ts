@@ -7,6 +7,7 @@ import '@slimswarm/node-compat';
  */
 import type { VolunteerEvent } from '@slimswarm/client';
 import { parseLaunchArgs, type LaunchOptions } from './options.js';
+import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { join } from 'node:path';
 import { prepareCorpus, startLocalSwarm } from './swarm.js';
 
@@ -15,7 +16,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     opts = parseLaunchArgs('start', 'Run a local slimswarm: a coordinator and N workers on loopback.', argv);
   } catch (e) {
-    if ((e as { code?: string }).code === 'commander.helpDisplayed') return 0;
+    if (isHelpExit(e)) return 0;
     process.stderr.write(`npm start: ${(e as Error).message}\n`);
     return 2;
   }

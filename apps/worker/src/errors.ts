@@ -1,10 +1,6 @@
 /** One error class per condition a worker reports to its user, each with a stable `name`. */
 
-/** A command-line flag failed validation. */
-export class InvalidOptionError extends Error {
-  static override name = 'InvalidOptionError';
-  override name = 'InvalidOptionError';
-}
+export { InvalidOptionError } from '@slimswarm/node-compat/cli';
 
 /** `--data` names nothing readable, or only empty files. */
 export class DataNotFoundError extends Error {

@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
 
 const Multiaddr = z.string().refine(
   (s) => {
@@ -57,34 +57,6 @@ export function parseWorkerArgs(argv: readonly string[], defaults: { threads: nu
     .option('--eval <file>', 'held-out text: report its loss after every round')
     .option('--rounds <n>', 'stop after this many rounds', integer('--rounds'))
     .option('--listen <multiaddr>', 'listen address (repeatable)', collect)
-    .option('--name <name>', 'a label shown on the dashboard')
-    .exitOverride()
-    .configureOutput({ writeErr: () => {} });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof InvalidOptionError) throw e;
-    const code = (e as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version') throw e;
-    throw new InvalidOptionError((e as Error).message.replace(/^error: /, ''));
-  }
-  const raw = program.opts<Record<string, unknown>>();
-  const parsed = WorkerOptions.safeParse({
-    data: raw.data ?? [],
-    coordinator: raw.coordinator,
-    bootstrap: raw.bootstrap,
-    checkpointDir: raw.checkpointDir,
-    threads: raw.threads,
-    json: raw.json,
-    eval: raw.eval,
-    rounds: raw.rounds,
-    listen: raw.listen,
-    name: raw.name,
-  });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    throw new InvalidOptionError(`${flag}: ${issue.message}`);
-  }
-  return parsed.data;
+    .option('--name <name>', 'a label shown on the dashboard');
+  return parseCommandLine(program, argv, WorkerOptions, (raw) => ({ ...raw, data: raw.data ?? [] }));
 }

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { createNodePeer } from '@slimswarm/swarm';
 import { connectToSwarm, fetchBase, fetchJob, runVolunteer, type VolunteerEvent } from '@slimswarm/client';
 import { parseWorkerArgs, type WorkerOptions } from './options.js';
+import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { resolveDataFiles } from './data.js';
 import { heldOutSequences, trainingSequences } from './sequences.js';
 import { fileStore } from './store.js';
@@ -80,8 +81,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     options = parseWorkerArgs(argv, { threads: Math.min(2, availableParallelism()) });
   } catch (e) {
-    const err = e as Error & { code?: string };
-    if (err.code === 'commander.helpDisplayed') return 0;
+    if (isHelpExit(e)) return 0;
+    const err = e as Error;
     process.stderr.write(`slimswarm-worker: ${err.message}\n`);
     return 2;
   }

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { createSlimEngine, Trainer, streamSequences, type ByteSource } from '@slimswarm/performer';
 import { sha256Hex } from '@slimswarm/protocol';
 import { writeFileAtomic } from '@slimswarm/node-compat/fs';
+import { isHelpExit, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { DEFAULT_CHUNK, DEFAULT_MODEL, DEFAULT_SEQ_LEN } from './job.js';
 import { syntheticProse } from './synthetic.js';
 import { DEFAULT_BASE_PATH, encodeBaseWeights } from './base.js';
@@ -25,20 +26,19 @@ const Options = z
   .strict();
 
 const program = new Command('pretrain')
+  .description('Pretrain the default model on generated prose and write the base checkpoint.')
   .option('--steps <n>', 'optimiser steps', '1500')
   .option('--out <file>', 'where to write the base checkpoint', DEFAULT_BASE_PATH)
   .option('--threads <n>', 'compute threads', '2')
   .option('--lr <lr>', 'AdamW learning rate', '0.003')
-  .option('--json', 'JSON lines', false)
-  .parse();
-const parsed = Options.safeParse(program.opts());
-if (!parsed.success) {
-  process.stderr.write(
-    `pretrain: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}\n`,
-  );
-  process.exit(2);
+  .option('--json', 'JSON lines', false);
+let opts: z.infer<typeof Options>;
+try {
+  opts = parseCommandLine(program, process.argv.slice(2), Options);
+} catch (e) {
+  if (!isHelpExit(e)) process.stderr.write(`pretrain: ${(e as Error).message}\n`);
+  process.exit(isHelpExit(e) ? 0 : 2);
 }
-const opts = parsed.data;
 const report = (o: Record<string, unknown>, human: string): void => {
   process.stdout.write((opts.json ? JSON.stringify(o) : human) + '\n');
 };
