@@ -22,12 +22,8 @@ export class DemoFailedError extends Error {
   override name = 'DemoFailedError';
 }
 
-async function runToEnd(
-  swarm: LocalSwarm,
-): Promise<{ evals: EvalEvent[]; rounds: RoundEvent[]; seconds: number }> {
-  const started = performance.now();
+async function runToEnd(swarm: LocalSwarm): Promise<{ evals: EvalEvent[]; rates: number[] }> {
   const codes = await Promise.all(swarm.workers.map((w) => w.exited));
-  const seconds = (performance.now() - started) / 1000;
   await swarm.coordinator.stop();
   const failed = codes.findIndex((c) => c !== 0);
   if (failed >= 0) {
