@@ -82,6 +82,27 @@ async function noHorizontalOverflow(page: Page): Promise<boolean> {
   return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 }
 
+/**
+ * Waits for a fresh checkpoint, then reopens the tab (`reopen` returns the page that now shows it): the
+ * next checkpoint is a whole round away, so the tab must resume at exactly that step and train on.
+ */
+async function resumesFromCheckpoint(tab: Tab, reopen: (page: Page) => Promise<Page>): Promise<void> {
+  const before = Number((await tab.page.getAttribute('#f-checkpoint', 'data-step')) ?? 0);
+  const saved = await until('a fresh checkpoint', 60_000, async () => {
+    const step = Number((await tab.page.getAttribute('#f-checkpoint', 'data-step')) ?? 0);
+    return step > before ? step : null;
+  });
+  tab.page = await reopen(tab.page);
+  const resumed = await until('the tab to resume', 60_000, async () => {
+    const step = await tab.page.getAttribute('#f-resumed', 'data-step').catch(() => null);
+    return step ? Number(step) : null;
+  });
+  expect(resumed).toBe(saved);
+  await until('training to go on after resuming', 60_000, async () =>
+    Number(await text(tab.page, '#m-step')) > resumed ? true : null,
+  );
+}
+
 beforeAll(async () => {
   dir = await scratchDir();
   const [base] = await Promise.all([writeBase(dir), buildPages()]);
@@ -194,22 +215,21 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
   }, 60_000);
 
   it('resumes a reloaded tab from its IndexedDB checkpoint at the step it had reached', async () => {
-    const { page } = tabs[0]!;
-    // Reload right after a checkpoint lands: the next one is a whole round away.
-    const before = Number((await page.getAttribute('#f-checkpoint', 'data-step')) ?? 0);
-    const saved = await until('a fresh checkpoint', 60_000, async () => {
-      const step = Number((await page.getAttribute('#f-checkpoint', 'data-step')) ?? 0);
-      return step > before ? step : null;
+    await resumesFromCheckpoint(tabs[0]!, async (page) => {
+      await page.reload();
+      return page;
     });
-    await page.reload();
-    const resumed = await until('the reloaded tab to resume', 60_000, async () => {
-      const step = await page.getAttribute('#f-resumed', 'data-step').catch(() => null);
-      return step ? Number(step) : null;
+  }, 150_000);
+
+  it('resumes a closed and reopened tab the same way', async () => {
+    await resumesFromCheckpoint(tabs[1]!, async (page) => {
+      const context = page.context();
+      await page.close();
+      const reopened = await context.newPage();
+      await tabs[1]!.recorder.watch(reopened);
+      await reopened.goto(url);
+      return reopened;
     });
-    expect(resumed).toBe(saved);
-    await until('training to go on after the reload', 60_000, async () =>
-      Number(await text(page, '#m-step')) > resumed ? true : null,
-    );
   }, 150_000);
 
   it('pauses between steps and resumes where it stopped', async () => {
