@@ -42,6 +42,7 @@ class Dashboard {
   private readonly topology = new TopologyView(element('topology'));
   private readonly loss = new PeerSeriesChart(element('loss'), 'nats/token', (s) => s.loss, this.colours);
   private readonly tps = new PeerSeriesChart(element('tps'), 'tokens/s', (s) => s.tokensPerSec, this.colours);
+  private readonly sent = new PeerSeriesChart(element('sent'), 'KiB', (s) => s.bytesOut / 1024, this.colours);
   private readonly rounds = new RoundsChart(element('rounds'));
   private pending = false;
 
@@ -74,6 +75,7 @@ class Dashboard {
     this.drawRejected(state);
     this.loss.update(state);
     this.tps.update(state);
+    this.sent.update(state);
     this.rounds.update(state);
   }
 

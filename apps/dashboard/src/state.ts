@@ -36,6 +36,8 @@ export interface Sample {
   at: number;
   loss: number | null;
   tokensPerSec: number;
+  /** Total frame bytes the peer has sent (gossip and streams), as its heartbeat reports. */
+  bytesOut: number;
 }
 
 export interface RoundView {
@@ -100,7 +102,7 @@ export class SwarmState {
     for (const other of hb.connectedPeers) this.peer(other);
     if (TRAINER_ROLES.has(hb.role)) {
       const list = this.samples.get(from) ?? [];
-      list.push({ at, loss: hb.loss, tokensPerSec: hb.tokensPerSec });
+      list.push({ at, loss: hb.loss, tokensPerSec: hb.tokensPerSec, bytesOut: hb.bytesOut });
       if (list.length > MAX_SAMPLES) list.splice(0, list.length - MAX_SAMPLES);
       this.samples.set(from, list);
     }
