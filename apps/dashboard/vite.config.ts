@@ -1,6 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
+/** In development the job API comes from a running coordinator (`npm start` of apps/coordinator). */
+const COORDINATOR = process.env.SLIMSWARM_COORDINATOR ?? 'http://127.0.0.1:8700';
+
 /** Same headers as the coordinator sends, so the dashboard behaves the same in dev. */
 const ISOLATION_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -11,7 +14,7 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   // Relative URLs: the coordinator serves this page under /dashboard/.
   base: './',
-  server: { headers: ISOLATION_HEADERS },
+  server: { headers: ISOLATION_HEADERS, proxy: { '/api': COORDINATOR } },
   preview: { headers: ISOLATION_HEADERS },
   build: { target: 'es2022', chunkSizeWarningLimit: 2048 },
 });

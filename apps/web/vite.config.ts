@@ -14,6 +14,9 @@ const ORT_DIST = fileURLToPath(new URL('../../node_modules/onnxruntime-web/dist/
 const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
 const ORT_URL_DIR = 'ort/';
 
+/** In development the job API comes from a running coordinator (`npm start` of apps/coordinator). */
+const COORDINATOR = process.env.SLIMSWARM_COORDINATOR ?? 'http://127.0.0.1:8700';
+
 /** Threads need cross-origin isolation (SharedArrayBuffer); the coordinator sends the same headers. */
 const ISOLATION_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -52,7 +55,7 @@ export default defineConfig({
   worker: { format: 'es' },
   plugins: [onnxruntimeFiles()],
   optimizeDeps: { exclude: ['onnxruntime-web'] },
-  server: { headers: ISOLATION_HEADERS },
+  server: { headers: ISOLATION_HEADERS, proxy: { '/api': COORDINATOR } },
   preview: { headers: ISOLATION_HEADERS },
   build: { target: 'es2022', chunkSizeWarningLimit: 2048 },
 });
