@@ -325,7 +325,7 @@ if (flags.child !== undefined) {
   process.stdout.write(JSON.stringify(await measure(Job.parse(JSON.parse(flags.child)))));
 } else {
   const { quick } = flags;
-  const lengths = quick ? [512, 2048] : [1024, 4096, 16384, 65536];
+  const lengths = quick ? [256, 1024] : [1024, 4096, 16384, 65536];
   const print = (row: Row | RebuildRow | { engine: 'matmul-peak'; gflops: number }): void => {
     console.log(flags.json ? JSON.stringify(row) : describe(row));
   };
@@ -334,5 +334,5 @@ if (flags.child !== undefined) {
     print(await runChild({ engine: 'slim-ort', seqLen, quick }));
     if (seqLen <= FULL_MAX_LENGTH) print(await runChild({ engine: 'full-ort', seqLen, quick }));
   }
-  for (const seqLen of quick ? [2048] : [4096, 65536]) print(await rebuildStudy(seqLen));
+  for (const seqLen of quick ? [1024] : [4096, 65536]) print(await rebuildStudy(seqLen));
 }
