@@ -205,6 +205,8 @@ export async function createSlimEngine(config: ModelConfig, opts: SlimEngineOpti
   const { chunk, threads, backend, storeEvery } = parseOptions(SlimEngineOptions, opts);
   configureThreads(threads);
   const runner = new ChunkRunner(config, chunk, backend);
+  // Ready means ready to train: a gradient step's sessions exist (evaluation's is made on first use).
+  await runner.createSessions(['states', 'given', 'subtract']);
   return new ChunkEngine(
     config,
     async () => runner,

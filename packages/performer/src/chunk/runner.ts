@@ -91,6 +91,11 @@ export class ChunkRunner {
     return made;
   }
 
+  /** Creates the sessions of these graph kinds now rather than on first use. */
+  async createSessions(kinds: readonly ChunkGraphKind[]): Promise<void> {
+    await Promise.all(kinds.map((kind) => this.session(kind)));
+  }
+
   /** Validates a call's inputs and flattens them for the graphs. */
   prepare(params: Params, tokens: Int32Array, features: readonly LayerFeatures[]): PreparedSequence {
     const { v, n, m, e } = this.dims;
