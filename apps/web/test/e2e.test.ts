@@ -78,8 +78,21 @@ async function until<T>(
   }
 }
 
-async function noHorizontalOverflow(page: Page): Promise<boolean> {
-  return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+/** Elements that stick out to the right of the viewport (none when the page fits its width). */
+async function overflowing(page: Page): Promise<string[]> {
+  const offenders = () =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+        .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${[...e.classList].join('.')}`),
+    );
+  // Charts follow their containers through ResizeObserver callbacks: give a resize a moment to settle.
+  return until(
+    'the page to fit its width',
+    5_000,
+    async () => ((await offenders()).length === 0 ? [] : null),
+    async () => `Overflowing: ${(await offenders()).join(', ')}`,
+  );
 }
 
 /**
@@ -137,10 +150,10 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
       await recorder.watch(page);
       await page.goto(new URL(path, url).href);
       await page.waitForLoadState('networkidle');
-      expect(await noHorizontalOverflow(page)).toBe(true);
+      expect(await overflowing(page)).toEqual([]);
       await page.setViewportSize(PHONE);
       await page.waitForTimeout(300);
-      expect(await noHorizontalOverflow(page)).toBe(true);
+      expect(await overflowing(page)).toEqual([]);
       expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
       expect(recorder.consoleErrors).toEqual([]);
       await context.close();
@@ -276,7 +289,7 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
       await screenshot(page, `${name}-1280x800`);
       await page.setViewportSize(PHONE);
       await page.waitForTimeout(500);
-      expect(await noHorizontalOverflow(page)).toBe(true);
+      expect(await overflowing(page)).toEqual([]);
       await screenshot(page, `${name}-390x844`);
       await page.setViewportSize(LAPTOP);
     }
