@@ -4,8 +4,9 @@ import '@slimswarm/node-compat';
  * `npm run demo -- --peers 3 --rounds R --json`: a bounded experiment that exits by itself.
  *   1. the swarm: a coordinator and N workers, each on its own shard, for R rounds;
  *   2. solo: worker 0 alone on the same shard for R rounds (the same number of its own tokens);
- * and prints one final line {peers, rounds, heldOutLossBase, heldOutLossSwarm, heldOutLossSolo,
- * tokensPerSecTotal}. Held-out loss is measured by worker 0 on the same held-out split in both runs.
+ * and prints each run's held-out loss per round ({run, round, heldOutLoss}), then one final line {peers,
+ * rounds, heldOutLossBase, heldOutLossSwarm, heldOutLossSolo, tokensPerSecTotal}. Held-out loss is
+ * measured by worker 0 on the same held-out split in both runs.
  */
 import { join } from 'node:path';
 import type { VolunteerEvent } from '@slimswarm/client';
@@ -72,6 +73,17 @@ async function main(argv: readonly string[]): Promise<number> {
     await startLocalSwarm({ ...common, peers: 1, outDir: join(opts.outDir, 'solo') }),
   );
 
+  // The held-out curve of both runs first, one line per evaluation; the summary is always the last line.
+  for (const [run, evals] of [
+    ['swarm', swarm.evals],
+    ['solo', solo.evals],
+  ] as const) {
+    for (const e of evals) {
+      const line = { run, round: e.round, heldOutLoss: e.heldOutLoss };
+      if (opts.json) process.stdout.write(JSON.stringify(line) + '\n');
+      else say(`${run} round ${e.round}: held-out loss ${e.heldOutLoss.toFixed(4)}`);
+    }
+  }
   const base = swarm.evals.find((e) => e.round === 0);
   const swarmLast = swarm.evals.at(-1);
   const soloLast = solo.evals.at(-1);

@@ -5,7 +5,7 @@
  *   node --import tsx packages/swarm/bench/plot.ts < rows.jsonl > docs/img/swarm-loss.svg
  */
 import { createInterface } from 'node:readline';
-import * as vega from 'vega';
+import { lineChartSvg } from '@slimswarm/plots';
 import { z } from 'zod';
 
 const Row = z.object({
@@ -24,43 +24,13 @@ for await (const line of createInterface({ input: process.stdin })) {
   [row.initialLoss, ...row.lossByRound].forEach((loss, round) => points.push({ round, loss, series }));
 }
 
-const spec: vega.Spec = {
-  width: 560,
-  height: 300,
-  padding: 8,
-  background: 'white',
-  title: { text: 'Shared-model loss per round, 8 peers, 131k params' },
-  data: [{ name: 'points', values: points }],
-  scales: [
-    { name: 'x', type: 'linear', domain: { data: 'points', field: 'round' }, range: 'width' },
-    { name: 'y', type: 'log', domain: { data: 'points', field: 'loss' }, range: 'height', nice: true },
-    { name: 'color', type: 'ordinal', domain: { data: 'points', field: 'series' }, range: 'category' },
-  ],
-  axes: [
-    { orient: 'bottom', scale: 'x', title: 'round' },
-    { orient: 'left', scale: 'y', title: 'excess loss (log)' },
-  ],
-  legends: [{ stroke: 'color', orient: 'top-right' }],
-  marks: [
-    {
-      type: 'group',
-      from: { facet: { name: 'series', data: 'points', groupby: 'series' } },
-      marks: [
-        {
-          type: 'line',
-          from: { data: 'series' },
-          encode: {
-            enter: {
-              x: { scale: 'x', field: 'round' },
-              y: { scale: 'y', field: 'loss' },
-              stroke: { scale: 'color', field: 'series' },
-              strokeWidth: { value: 2 },
-            },
-          },
-        },
-      ],
-    },
-  ],
-};
-
-process.stdout.write(await new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG());
+process.stdout.write(
+  await lineChartSvg({
+    title: 'Shared-model loss per round, 8 peers, 131k params',
+    points: points.map((p) => ({ series: p.series, x: p.round, y: p.loss })),
+    x: { title: 'round' },
+    y: { title: 'excess loss (log)', type: 'log' },
+    width: 560,
+    height: 300,
+  }),
+);
