@@ -45,6 +45,8 @@ function onnxruntimeFiles(): Plugin {
   };
 }
 
+const OWN_SOURCES = /\/(protocol|packages\/(client|performer|swarm))\/src\//;
+
 const conditions = ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions];
 
 export default defineConfig({
@@ -57,5 +59,11 @@ export default defineConfig({
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   server: { headers: ISOLATION_HEADERS, proxy: { '/api': COORDINATOR } },
   preview: { headers: ISOLATION_HEADERS },
-  build: { target: 'es2022', chunkSizeWarningLimit: 2048 },
+  build: {
+    target: 'es2022',
+    chunkSizeWarningLimit: 2048,
+    // Our packages' modules only define things, so what a thread does not use is left out of its bundle
+    // (the page would otherwise carry onnxruntime and libp2p, imported by the packages it takes schemas from).
+    rolldownOptions: { treeshake: { moduleSideEffects: (id: string) => !OWN_SOURCES.test(id) } },
+  },
 });
