@@ -1,7 +1,7 @@
 /**
  * The training worker: the swarm peer (WebSockets to the coordinator, circuit relay) and the volunteer
  * loop, off the page's thread; the gradients themselves are computed by the SLiM engine on onnxruntime-web
- * in a compute worker of its own (remote-engine.ts), so this thread always answers the network. The text
+ * in a compute worker of its own (compute-worker.ts), so this thread always answers the network. The text
  * is read from IndexedDB (where the page put the picked files) into token sequences that only the
  * engine sees.
  */
