@@ -15,8 +15,8 @@ import { topics } from '@slimswarm/protocol';
 import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { build } from 'vite';
-import { CoordinatorEvent } from '../../coordinator/src/events.js';
-import { spawnJsonChild, type JsonChild } from '../../local/src/processes.js';
+import { CoordinatorEvent } from '@slimswarm/coordinator';
+import { spawnJsonChild, type JsonChild } from '@slimswarm/local';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'web-e2e');

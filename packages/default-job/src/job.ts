@@ -39,7 +39,7 @@ export function defaultManifest(base: { sha256: string; bytes: number; params: n
       localSteps: 8,
       inner: { kind: 'adamw', lr: 3e-3, weightDecay: 0.01, gradClip: 1 },
     },
-    outer: { kind: 'nesterov', lr: 0.7, momentum: 0.9 },
+    outer: { kind: 'nesterov', lr: 0.7, momentum: 0.5 },
     compression: { codec: 'topk-int8', topkFraction: 0.05, errorFeedback: true },
     aggregation: { rule: 'trimmed-mean', normBound: 50, trimFraction: 0.2 },
     round: { quorumFraction: 1, deadlineMs: 20_000, minDeltas: 1, peerTimeoutMs: 15_000 },
