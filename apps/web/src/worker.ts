@@ -45,7 +45,7 @@ function setState(state: TabState): void {
   post({ type: 'state', state });
 }
 
-/** Holds training between steps while the volunteer has paused. */
+/** Holds training between steps while the volunteer has paused (runVolunteer tells the swarm). */
 class PauseGate {
   private resumeWaiters: (() => void)[] = [];
   paused = false;
@@ -168,17 +168,14 @@ function isLocal(url: URL): boolean {
   return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
 }
 
-async function* trainingTokens(blob: Blob, seqLen: number, gate: PauseGate): AsyncGenerator<Int32Array> {
+async function* trainingTokens(blob: Blob, seqLen: number): AsyncGenerator<Int32Array> {
   const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
   const sequences = streamSequences(blobSource(blob), {
     seqLen,
     epochs: Infinity,
     shuffle: { bufferSize: SHUFFLE_BUFFER, seed },
   });
-  for await (const sequence of sequences) {
-    await gate.wait();
-    yield sequence.tokens;
-  }
+  for await (const sequence of sequences) yield sequence.tokens;
 }
 
 async function train(start: Extract<ToWorker, { type: 'start' }>, gate: PauseGate, signal: AbortSignal) {
@@ -213,7 +210,8 @@ async function train(start: Extract<ToWorker, { type: 'start' }>, gate: PauseGat
       engine,
       engineName: `slim-ort ${compute.backend}${compute.backend === 'wasm' ? ` ×${compute.threads}` : ''}`,
       base,
-      sequences: trainingTokens(text, manifest.training.seqLen, gate),
+      sequences: trainingTokens(text, manifest.training.seqLen),
+      pause: gate,
       store: storage.volunteerStore(manifest.jobId),
       signal,
       emit: (event: VolunteerEvent) => {

@@ -53,11 +53,19 @@ export interface VolunteerOptions {
   rounds?: number;
   /** Abort to stop: the current step finishes, the state is saved, the loop returns. */
   signal?: AbortSignal;
+  /** Lets the volunteer pause between steps; the swarm is told, so nobody waits for this peer. */
+  pause?: PauseGate;
   emit: (event: VolunteerEvent) => void;
   /** Memory in use, for progress (Node: RSS; browser: what the page can tell). */
   memoryBytes?: () => number;
   /** How long to look for peers that are ahead before starting from the base model. */
   joinTimeoutMs?: number;
+}
+
+export interface PauseGate {
+  readonly paused: boolean;
+  /** Resolves when training may go on (at once when not paused). */
+  wait(): Promise<void>;
 }
 
 export interface VolunteerSummary {
@@ -192,6 +200,11 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
       let tokens = 0;
       const steps = manifest.training.localSteps;
       for (let h = 1; h <= steps && !opts.signal?.aborted; h++) {
+        if (opts.pause?.paused) {
+          replica.setPaused(true);
+          await opts.pause.wait();
+          replica.setPaused(false);
+        }
         const next = await opts.sequences.next();
         if (next.done) throw new Error('the training data ended'); // sources cycle; this is a bug if seen
         const result = await trainer.step(next.value);

@@ -187,6 +187,18 @@ export class SwarmReplica {
     void this.publishHeartbeat();
   }
 
+  /**
+   * A paused trainer says so in its heartbeats, so the closing rule stops counting it as an active
+   * contributor and the others do not wait for its delta until their deadline.
+   */
+  setPaused(paused: boolean): void {
+    if (this.stopped || !this.engine || !TRAINER_ROLES.has(this.swarm.role)) return;
+    const status = paused ? 'paused' : 'training';
+    if (this.status === status) return;
+    this.status = status;
+    void this.publishHeartbeat();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

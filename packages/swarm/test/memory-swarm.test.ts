@@ -72,4 +72,17 @@ describe('swarm on the memory transport', () => {
       problem.loss(Float32Array.from(Object.values(snapshots[0]!.weights).flatMap((w) => [...w]))),
     );
   });
+
+  it('a paused trainer is not waited for, and counts again when it resumes', async () => {
+    const { w0, manifest } = setup(256);
+    const peers = await memoryPeers('pause', 3);
+    const replicas = await join(peers, manifest, w0);
+    await waitFor('3 active trainers', () => replicas.every((r) => r.activeContributors() === 3));
+    replicas[2]!.setPaused(true);
+    await waitFor('the others count 2', () =>
+      replicas.slice(0, 2).every((r) => r.activeContributors() === 2),
+    );
+    replicas[2]!.setPaused(false);
+    await waitFor('3 again', () => replicas.every((r) => r.activeContributors() === 3));
+  });
 });
