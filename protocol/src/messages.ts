@@ -340,3 +340,17 @@ export const Message = z.discriminatedUnion('type', [
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+/**
+ * What a coordinator answers at `GET /api/job` (plain JSON over HTTP, not a frame): the job, the
+ * coordinator's own peer id (it sends no heartbeats), and addresses to dial — its own first, then the
+ * peers it is connected to, so newcomers mesh with the other trainers directly.
+ */
+export const JobListing = z
+  .object({
+    manifest: JobManifest,
+    coordinatorPeerId: z.string().min(1).max(128),
+    bootstrap: z.array(z.string().startsWith('/').max(1024)).max(64),
+  })
+  .strict();
+export type JobListing = z.infer<typeof JobListing>;

@@ -5,7 +5,7 @@
  * forwards the job's gossip like any router of the mesh, so once peers have met they keep training
  * without it.
  */
-import { topics, type JobManifest } from '@slimswarm/protocol';
+import { topics, type JobListing, type JobManifest } from '@slimswarm/protocol';
 import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
 import { logger } from '@libp2p/logger';
 import { startHttp, type HttpService } from './http.js';
@@ -63,7 +63,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     mounts: { '/': options.webDir, '/dashboard/': options.dashboardDir },
     routes: {
       '/api/job': async () => ({
-        body: JSON.stringify({ manifest: job.manifest, bootstrap: await bootstrapList() }),
+        body: JSON.stringify({
+          manifest: job.manifest,
+          coordinatorPeerId: peer.peerId.toString(),
+          bootstrap: await bootstrapList(),
+        } satisfies JobListing),
         contentType: 'application/json; charset=utf-8',
       }),
       '/api/base': () => ({ body: job.base, contentType: 'application/octet-stream' }),

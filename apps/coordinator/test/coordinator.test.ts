@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_BASE_PATH } from '@slimswarm/default-job';
-import { JobListing } from '@slimswarm/client';
-import { sha256Hex } from '@slimswarm/protocol';
+import { JobListing, sha256Hex } from '@slimswarm/protocol';
 import { readFile } from 'node:fs/promises';
 import { startCoordinator, type Coordinator } from '../src/coordinator.js';
 import { BaseCheckpointError, InvalidManifestError, loadJob } from '../src/job.js';
@@ -32,6 +31,7 @@ describe('coordinator', () => {
     const res = await fetch(new URL('/api/job', coordinator.http.url));
     const listing = JobListing.parse(await res.json());
     expect(listing.bootstrap.some((a) => a.includes('/ws/p2p/'))).toBe(true);
+    expect(listing.coordinatorPeerId).toBe(coordinator.peer.peerId.toString());
     const base = new Uint8Array(
       await (await fetch(new URL('/api/base', coordinator.http.url))).arrayBuffer(),
     );

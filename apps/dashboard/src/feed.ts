@@ -5,27 +5,21 @@
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { Message as GossipMessage } from '@libp2p/gossipsub';
+import type { JobManifest } from '@slimswarm/protocol';
 import {
-  JobManifest,
+  JobListing,
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   decodeFrame,
   encodeFrame,
-  isProtocolError,
   limitsFromManifest,
   topics,
   type DecodedFrame,
 } from '@slimswarm/protocol';
-import { createBrowserPeer, type SwarmPeer } from '@slimswarm/swarm';
+import { createBrowserPeer, verdictOfDecodeError, type SwarmPeer } from '@slimswarm/swarm';
 import { z } from 'zod';
 import { JobUnavailableError, NoBrowserAddressError } from './errors.js';
 import { SwarmState } from './state.js';
-
-/** What the coordinator answers at GET /api/job. */
-const JobListing = z
-  .object({ manifest: JobManifest, bootstrap: z.array(z.string().startsWith('/')).max(64) })
-  .strict();
-export type JobListing = z.infer<typeof JobListing>;
 
 export async function fetchJobListing(origin: string): Promise<JobListing> {
   let body: unknown;
@@ -44,34 +38,6 @@ export async function fetchJobListing(origin: string): Promise<JobListing> {
 /** Browsers dial only WebSocket addresses; anything else in the listing would just fail. */
 export function browserDialable(addresses: readonly string[]): string[] {
   return addresses.filter((a) => /\/wss?(\/|$)/.test(a) || a.includes('/tls/ws'));
-}
-
-/**
- * The coordinator's peer id: it lists its own addresses first in /api/job (the peers it knows come after),
- * and it sends no heartbeat of its own.
- */
-export function coordinatorPeerId(listing: JobListing): string | null {
-  return listing.bootstrap[0]?.match(/\/p2p\/([^/]+)$/)?.[1] ?? null;
-}
-
-/** The reason a frame failed validation, in the swarm's vocabulary where one fits. */
-export function rejectionReason(err: unknown): { action: 'reject' | 'ignore'; reason: string } {
-  if (!isProtocolError(err)) return { action: 'reject', reason: 'malformed' };
-  switch (err.name) {
-    case 'UnsupportedVersionError':
-      return (err as { newer?: boolean }).newer
-        ? { action: 'ignore', reason: 'newer-version' }
-        : { action: 'reject', reason: 'malformed' };
-    case 'WrongJobError':
-      return { action: 'reject', reason: 'wrong-job' };
-    case 'FrameTooLargeError':
-    case 'LimitExceededError':
-      return { action: 'reject', reason: 'oversize' };
-    case 'NonFiniteTensorError':
-      return { action: 'reject', reason: 'non-finite' };
-    default:
-      return { action: 'reject', reason: 'malformed' };
-  }
 }
 
 export interface FeedOptions {
@@ -108,8 +74,7 @@ export class SwarmFeed {
       manifest,
       new SwarmState(peer.peerId.toString(), manifest.round.peerTimeoutMs),
     );
-    const coordinator = coordinatorPeerId(opts.listing);
-    if (coordinator) feed.state.assumeRole(coordinator, 'coordinator');
+    feed.state.assumeRole(opts.listing.coordinatorPeerId, 'coordinator');
     feed.start(opts.heartbeatIntervalMs ?? Math.max(1000, Math.floor(manifest.round.peerTimeoutMs / 3)));
     return feed;
   }
@@ -136,7 +101,7 @@ export class SwarmFeed {
           frame: decodeFrame(msg.data, { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes, jobId, limits }),
         };
       } catch (err) {
-        const { action, reason } = rejectionReason(err);
+        const { action, reason } = verdictOfDecodeError(err);
         this.state.reject(action === 'reject' ? from : null, reason);
         this.changed();
         return { from, frame: null };

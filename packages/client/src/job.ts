@@ -3,8 +3,7 @@
  * origin for browser tabs). Both are validated here — the manifest by its zod schema, the checkpoint by
  * the SHA-256 the manifest names — so a volunteer never trains on something it cannot check.
  */
-import { JobManifest, sha256Hex } from '@slimswarm/protocol';
-import { z } from 'zod';
+import { JobListing, type JobManifest, sha256Hex } from '@slimswarm/protocol';
 
 /** The coordinator could not be reached, or answered with something that is not a valid job. */
 export class JobFetchError extends Error {
@@ -17,15 +16,6 @@ export class BaseHashMismatchError extends Error {
   static override name = 'BaseHashMismatchError';
   override name = 'BaseHashMismatchError';
 }
-
-export const JobListing = z
-  .object({
-    manifest: JobManifest,
-    /** Multiaddrs (with /p2p/<id>) of the coordinator's libp2p node. */
-    bootstrap: z.array(z.string().startsWith('/')).max(64),
-  })
-  .strict();
-export type JobListing = z.infer<typeof JobListing>;
 
 async function get(url: URL): Promise<Response> {
   let res: Response;

@@ -27,6 +27,7 @@ export {
 } from './service.js';
 export {
   createSwarmReplica,
+  verdictOfDecodeError,
   SwarmReplica,
   type CreateReplicaOptions,
   type ReplicaSnapshot,

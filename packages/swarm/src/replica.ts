@@ -743,12 +743,14 @@ function rejected(reason: RejectReason): { action: 'reject'; reason: RejectReaso
   return { action: 'reject', reason };
 }
 
-function ignored(reason: IgnoreReason): Verdict {
+function ignored(reason: IgnoreReason): { action: 'ignore'; reason: IgnoreReason } {
   return { action: 'ignore', reason };
 }
 
 /** Maps protocol decode errors to validation reasons; a newer protocol version is ignored, not blamed. */
-function verdictOfDecodeError(err: unknown): Verdict {
+export function verdictOfDecodeError(
+  err: unknown,
+): { action: 'reject'; reason: RejectReason } | { action: 'ignore'; reason: IgnoreReason } {
   if (!isProtocolError(err)) return rejected('malformed');
   switch (err.name) {
     case 'UnsupportedVersionError':
