@@ -17,6 +17,12 @@ export const JobId = z
   .regex(/^[A-Za-z0-9._-]+$/, 'job id may contain only letters, digits, ".", "_" and "-"');
 
 export const Round = z.number().int().min(0).max(PROTOCOL_LIMITS.maxRound);
+/** A 32-bit unsigned seed: every seeded stream (init, features, shuffles) takes one. */
+export const Seed = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 32 - 1);
 const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const FiniteNonNeg = z.number().finite().min(0);
 const Fraction = z.number().finite().gt(0).lte(1);
@@ -49,11 +55,7 @@ export const ModelConfig = z
     ropeBase: z.number().finite().gt(1).default(10_000),
     featureRedraw: FeatureRedraw.default({ kind: 'never' }),
     /** Seeds parameter init and the random features, so every peer derives the same ω. */
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 32 - 1),
+    seed: Seed,
   })
   .strict()
   .refine((c) => c.dModel % c.nHeads === 0, { message: 'dModel must be divisible by nHeads' })

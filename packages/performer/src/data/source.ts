@@ -8,6 +8,7 @@
  * consecutive sequences overlap by one token and every byte after the first is a target exactly once.
  */
 import { z } from 'zod';
+import { Seed } from '@slimswarm/protocol';
 import { Rng } from '../model/random.js';
 import { DataOptionsError, SourceTooShortError } from './errors.js';
 
@@ -38,11 +39,7 @@ export const SequenceOptions = z
       .object({
         take: z.enum(['train', 'heldout']),
         heldOutFraction: z.number().min(0).max(1),
-        seed: z
-          .number()
-          .int()
-          .min(0)
-          .max(2 ** 32 - 1),
+        seed: Seed,
       })
       .strict()
       .optional(),
@@ -57,11 +54,7 @@ export const SequenceOptions = z
           .int()
           .min(1)
           .max(1 << 20),
-        seed: z
-          .number()
-          .int()
-          .min(0)
-          .max(2 ** 32 - 1),
+        seed: Seed,
       })
       .strict()
       .optional(),
