@@ -37,6 +37,20 @@ describe('ONNX encoder and builder', () => {
     expect(Array.from(out.colMax!)).toEqual([4, 5, 6]);
   });
 
+  it('builds a wide concat as a tree of narrow ones (WebGPU binds every input as a buffer)', async () => {
+    const b = new GraphBuilder('wide');
+    const parts = Array.from({ length: 20 }, (_, i) => b.input(`p${i}`, 'float', [1, 2]));
+    b.output(b.concat(parts, 0), 'all');
+    const concats = b.nodes.filter((n) => n.info.op === 'Concat');
+    expect(concats.length).toBeGreaterThan(1);
+    expect(Math.max(...concats.map((n) => n.inputs.length))).toBeLessThanOrEqual(6);
+    const feeds = Object.fromEntries(
+      parts.map((_, i) => [`p${i}`, [Float32Array.of(i, -i), [1, 2]] as [Float32Array, number[]]]),
+    );
+    const out = await run(b.build(), feeds);
+    expect(Array.from(out.all!)).toEqual(parts.flatMap((_, i) => [i, -i]));
+  });
+
   it('rejects shapes that do not fit when the graph is built', () => {
     const b = new GraphBuilder('shapes');
     const x = b.input('x', 'float', [2, 3]);

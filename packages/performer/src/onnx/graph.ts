@@ -69,6 +69,9 @@ function int64Bytes(values: readonly number[]): Uint8Array {
   return new Uint8Array(BigInt64Array.from(values, (v) => BigInt(v)).buffer);
 }
 
+/** Inputs per Concat node (see GraphBuilder.concat). */
+const MAX_CONCAT_INPUTS = 6;
+
 export class GraphBuilder {
   readonly nodes: RecordedNode[] = [];
   private readonly specs: NodeSpec[] = [];
@@ -277,6 +280,15 @@ export class GraphBuilder {
     const first = xs[0];
     if (!first) throw new ShapeError('concat of nothing');
     const a = normaliseAxis(axis, first.shape.length);
+    // onnxruntime's WebGPU Concat binds every input as a storage buffer, and browsers allow as few as 8
+    // per shader stage: a wider Concat runs but writes garbage. Build wide ones as a tree of narrow ones.
+    if (xs.length > MAX_CONCAT_INPUTS) {
+      const groups: Value[] = [];
+      for (let i = 0; i < xs.length; i += MAX_CONCAT_INPUTS) {
+        groups.push(this.concat(xs.slice(i, i + MAX_CONCAT_INPUTS), a));
+      }
+      return this.concat(groups, a);
+    }
     const shape = first.shape.map((d, i) => (i === a ? xs.reduce((s, x) => s + (x.shape[i] ?? 0), 0) : d));
     for (const x of xs) {
       if (x.shape.some((d, i) => i !== a && d !== shape[i])) throw new ShapeError(`concat [${x.shape}]`);
