@@ -11,6 +11,7 @@ import { logger } from '@libp2p/logger';
 import { startHttp, type HttpService } from './http.js';
 import { loadJob } from './job.js';
 import type { CoordinatorOptions } from './options.js';
+import type { CoordinatorStats } from './events.js';
 
 const log = logger('slimswarm:coordinator');
 
@@ -39,9 +40,21 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   });
   // Subscribing makes this node part of the job's gossip mesh (it forwards, it does not merge), so the
   // first peers reach each other through it before they have dialled one another.
-  for (const topic of [topics.deltas, topics.heartbeat, topics.summaries]) {
-    peer.services.pubsub.subscribe(topic(job.manifest.jobId));
-  }
+  const jobTopics = {
+    deltas: topics.deltas(job.manifest.jobId),
+    heartbeats: topics.heartbeat(job.manifest.jobId),
+    summaries: topics.summaries(job.manifest.jobId),
+  } as const;
+  for (const topic of Object.values(jobTopics)) peer.services.pubsub.subscribe(topic);
+  const relayed = { deltas: 0, heartbeats: 0, summaries: 0, bytes: 0 };
+  peer.services.pubsub.addEventListener('message', (e) => {
+    const kind = (Object.keys(jobTopics) as (keyof typeof jobTopics)[]).find(
+      (k) => jobTopics[k] === e.detail.topic,
+    );
+    if (kind === undefined) return;
+    relayed[kind]++;
+    relayed.bytes += e.detail.data.byteLength;
+  });
   const multiaddrs = (): string[] => peer.getMultiaddrs().map((a) => a.toString());
 
   /** Our addresses first, then the listen addresses (learnt by identify) of the peers connected to us. */
@@ -71,6 +84,15 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
         contentType: 'application/json; charset=utf-8',
       }),
       '/api/base': () => ({ body: job.base, contentType: 'application/octet-stream' }),
+      '/api/stats': () => {
+        const { accepted, roundsClosed, resyncs } = peer.services.swarm.stats();
+        const stats: CoordinatorStats = {
+          relayed: { ...relayed },
+          swarm: { accepted, roundsClosed, resyncs },
+          connections: peer.getConnections().length,
+        };
+        return { body: JSON.stringify(stats), contentType: 'application/json; charset=utf-8' };
+      },
     },
   });
   log('job %s published at %s', job.manifest.jobId, http.url);

@@ -6,6 +6,7 @@ import { DEFAULT_BASE_PATH } from '@slimswarm/default-job';
 import { JobListing, sha256Hex } from '@slimswarm/protocol';
 import { readFile } from 'node:fs/promises';
 import { startCoordinator, type Coordinator } from '../src/coordinator.js';
+import { CoordinatorStats } from '../src/events.js';
 import { BaseCheckpointError, InvalidManifestError, loadJob } from '../src/job.js';
 import { parseCoordinatorArgs, InvalidOptionError } from '../src/options.js';
 import { resolveInside } from '../src/http.js';
@@ -37,6 +38,14 @@ describe('coordinator', () => {
     );
     expect(sha256Hex(base)).toBe(listing.manifest.baseCheckpoint.sha256);
     expect(base.byteLength).toBe(listing.manifest.baseCheckpoint.bytes);
+  });
+
+  it('reports its counters: no replica, so nothing merged or accepted', async () => {
+    const stats = CoordinatorStats.parse(
+      await (await fetch(new URL('/api/stats', coordinator.http.url))).json(),
+    );
+    expect(stats.swarm).toEqual({ accepted: 0, roundsClosed: 0, resyncs: 0 });
+    expect(stats.relayed.deltas).toBe(0);
   });
 
   it('serves pages cross-origin isolated (threads for onnxruntime-web) and 404s what is missing', async () => {

@@ -1,7 +1,8 @@
 /**
  * The whole system as users run it: a coordinator and three workers as separate OS processes on loopback.
  * Held-out loss falls below the base model's; a worker killed with SIGKILL restarts from its checkpoint
- * and contributes again while the others never stop; the coordinator never contributes a delta.
+ * and contributes again while the others never stop; the coordinator never contributes a delta, and its
+ * own counters show it relayed gossip without merging, accepting or resynchronising anything.
  * Every process's output and events go to artifacts/local-e2e.log, for whoever has to find out why.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VolunteerEvent } from '@slimswarm/client';
+import { CoordinatorStats } from '@slimswarm/coordinator';
 import { REPO_ROOT, type JsonChild } from '../src/processes.js';
 import { prepareCorpus, startLocalSwarm, type LocalSwarm } from '../src/swarm.js';
 
@@ -101,6 +103,12 @@ describe('local swarm end to end', () => {
       );
       expect(contributors.length).toBeGreaterThan(0);
       expect(contributors).not.toContain(coordinatorId);
+      // Its own counters: it relayed the job's deltas and heartbeats, and merged, accepted, resynced nothing.
+      const stats = CoordinatorStats.parse(await (await fetch(new URL('/api/stats', swarm.url))).json());
+      record('test', `coordinator stats ${JSON.stringify(stats)}`);
+      expect(stats.relayed.deltas).toBeGreaterThan(0);
+      expect(stats.relayed.heartbeats).toBeGreaterThan(0);
+      expect(stats.swarm).toEqual({ accepted: 0, roundsClosed: 0, resyncs: 0 });
     },
   );
 });
