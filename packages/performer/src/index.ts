@@ -8,6 +8,7 @@ export * from './model/random.js';
 export * from './model/params.js';
 export * from './model/features.js';
 export * from './model/engine.js';
+export * from './model/inputs.js';
 export * from './naive/index.js';
 export * from './chunk/index.js';
 export * from './optim/index.js';

@@ -5,12 +5,6 @@ export type { Backend, PreparedSequence, ChunkForward, ChunkBackward, BackwardSt
 export { buildChunkGraph, paramLayout, stateSize } from './graphs.js';
 export type { ChunkGraphKind, ParamSlot } from './graphs.js';
 export { matmulPeakGflops } from './matmul.js';
-export {
-  EngineDisposedError,
-  InvalidEngineOptionsError,
-  InvalidFeaturesError,
-  InvalidParamsError,
-  InvalidStateError,
-  InvalidTokensError,
-} from './errors.js';
+export { EngineDisposedError, InvalidEngineOptionsError, InvalidStateError } from './errors.js';
+export { InvalidFeaturesError, InvalidParamsError, InvalidTokensError } from '../model/inputs.js';
 export { maxGradRelativeError, relativeError } from './compare.js';

@@ -11,7 +11,8 @@ import type { LayerFeatures } from '../model/features.js';
 import type { Params } from '../model/params.js';
 import type { ChunkGraphKind, ParamSlot } from './graphs.js';
 import { buildChunkGraph, paramLayout, stateSize } from './graphs.js';
-import { InvalidFeaturesError, InvalidParamsError, InvalidStateError, InvalidTokensError } from './errors.js';
+import { InvalidStateError } from './errors.js';
+import { InvalidTokensError, checkEngineInputs } from '../model/inputs.js';
 
 export type Backend = 'wasm' | 'webgpu';
 
@@ -98,28 +99,13 @@ export class ChunkRunner {
 
   /** Validates a call's inputs and flattens them for the graphs. */
   prepare(params: Params, tokens: Int32Array, features: readonly LayerFeatures[]): PreparedSequence {
-    const { v, n, m, e } = this.dims;
-    if (!(tokens instanceof Int32Array) || tokens.length < 2) {
-      throw new InvalidTokensError('tokens must be an Int32Array of at least 2 ids (L + 1)');
-    }
-    for (const id of tokens) {
-      if (id < 0 || id >= v) throw new InvalidTokensError(`token id ${id} outside the vocabulary [0, ${v})`);
-    }
+    checkEngineInputs(this.config, params, tokens, features);
+    const { n, m, e } = this.dims;
     const flat = new Float32Array(this.paramCount);
-    for (const slot of this.slots) {
-      const value = params[slot.name];
-      if (!value || value.length !== slot.size) {
-        throw new InvalidParamsError(`${slot.name} must hold ${slot.size} values, got ${value?.length}`);
-      }
-      flat.set(value, slot.offset);
-    }
-    if (features.length !== n) throw new InvalidFeaturesError(`expected ${n} layers of features`);
+    for (const slot of this.slots) flat.set(params[slot.name]!, slot.offset);
     const row = m * e + 1;
     const packed = new Float32Array(n * row);
     features.forEach((layer, i) => {
-      if (layer.omega.length !== m * e || !Number.isFinite(layer.keyStabiliser)) {
-        throw new InvalidFeaturesError(`layer ${i}: ω must be [${m}, ${e}] with a finite key stabiliser`);
-      }
       packed.set(layer.omega, i * row);
       packed[i * row + m * e] = layer.keyStabiliser;
     });

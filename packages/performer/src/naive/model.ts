@@ -18,7 +18,7 @@ import {
   ropeBackward,
   ropeForward,
 } from './attention.js';
-import { FeatureShapeError, ParamShapeError, SequenceTooShortError, TokenOutOfRangeError } from './errors.js';
+import { checkEngineInputs } from '../model/inputs.js';
 import {
   crossEntropyBackward,
   crossEntropyForward,
@@ -40,34 +40,6 @@ export type Params64 = Record<string, Float64Array>;
 export interface NaiveLossAndGrad {
   loss: number;
   grads: Params64;
-}
-
-/** Throws the typed error for the first thing about the inputs that does not fit the config. */
-export function checkEngineInputs(
-  config: ModelConfig,
-  params: Readonly<Record<string, ArrayLike<number>>>,
-  tokens: Int32Array,
-  features: readonly LayerFeatures[],
-): void {
-  if (tokens.length < 2) throw new SequenceTooShortError(tokens.length);
-  for (let i = 0; i < tokens.length; i++) {
-    const id = tokens[i]!;
-    if (id < 0 || id >= config.vocabSize) throw new TokenOutOfRangeError(i, id, config.vocabSize);
-  }
-  for (const [name, shape] of Object.entries(paramShapes(config))) {
-    const expected = shape.reduce((a, b) => a * b, 1);
-    const actual = params[name]?.length;
-    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
-  }
-  const { e, m, n } = dimsOf(config);
-  if (features.length !== n) {
-    throw new FeatureShapeError(`expected random features for ${n} layers, got ${features.length}`);
-  }
-  features.forEach((f, layer) => {
-    if (f.omega.length !== m * e || !Number.isFinite(f.keyStabiliser)) {
-      throw new FeatureShapeError(`layer ${layer}: ω must be [${m}, ${e}] with a finite key stabiliser`);
-    }
-  });
 }
 
 /** Everything one block's backward needs (all of it kept: this is the reference). */
