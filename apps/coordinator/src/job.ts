@@ -11,7 +11,7 @@ import {
   isProtocolError,
   shapeElements,
 } from '@slimswarm/protocol';
-import { defaultManifest } from '@slimswarm/default-job';
+import { defaultManifest } from '@slimswarm/default-job/job';
 
 /** The base checkpoint is missing, unreadable or not a valid safetensors file. */
 export class BaseCheckpointError extends Error {

@@ -3,12 +3,10 @@ import { Command } from 'commander';
 import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { z } from 'zod';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_BASE_PATH } from '@slimswarm/default-job/job';
 
 export { InvalidOptionError };
 
-const DEFAULT_BASE = fileURLToPath(
-  new URL('../../../packages/default-job/assets/base.safetensors', import.meta.url),
-);
 const DEFAULT_WEB = fileURLToPath(new URL('../../web/dist', import.meta.url));
 const DEFAULT_DASHBOARD = fileURLToPath(new URL('../../dashboard/dist', import.meta.url));
 
@@ -36,7 +34,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     .option('--host <host>', 'HTTP host', '127.0.0.1')
     .option('--port <port>', 'HTTP port (0: any free port)', '8700')
     .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
-    .option('--base <file>', 'base checkpoint (safetensors)', DEFAULT_BASE)
+    .option('--base <file>', 'base checkpoint (safetensors)', DEFAULT_BASE_PATH)
     .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
     .option('--web-dir <dir>', 'built volunteer page', DEFAULT_WEB)
     .option('--dashboard-dir <dir>', 'built dashboard', DEFAULT_DASHBOARD)

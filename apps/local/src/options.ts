@@ -2,7 +2,6 @@
 import { Command } from 'commander';
 import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { z } from 'zod';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './processes.js';
 
@@ -39,8 +38,5 @@ export function parseLaunchArgs(name: string, description: string, argv: readonl
     .option('--threads <n>', 'compute threads per worker', '1')
     .option('--json', 'JSON lines only', false)
     .option('--verbose', "show every process's own output", false);
-  return parseCommandLine(program, argv, LaunchOptions, (raw) => ({
-    ...raw,
-    threads: raw.threads ?? Math.max(1, availableParallelism() >> 1),
-  }));
+  return parseCommandLine(program, argv, LaunchOptions);
 }

@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Rng } from '@slimswarm/performer';
 import { createNodePeer } from '@slimswarm/swarm';
 import { connectToSwarm, fetchBase, fetchJob, runVolunteer, type VolunteerEvent } from '@slimswarm/client';
 import { parseWorkerArgs, type WorkerOptions } from './options.js';
@@ -16,12 +17,6 @@ import { jsonDisplay, terminalDisplay, type Display } from './display.js';
 
 /** Held-out sequences evaluated after each round: enough for a stable number, few enough to be quick. */
 const HELD_OUT_SEQUENCES = 24;
-
-function seedOf(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-}
 
 export async function runWorker(
   options: WorkerOptions,
@@ -59,7 +54,11 @@ export async function runWorker(
         engine,
         engineName: `slim-ort wasm ×${options.threads} (engine thread)`,
         base,
-        sequences: trainingSequences(files, seqLen, seedOf(peer.peerId.toString())),
+        sequences: trainingSequences(
+          files,
+          seqLen,
+          new Rng(0, `data-order/${peer.peerId.toString()}`).nextU32(),
+        ),
         ...(heldOut ? { heldOut } : {}),
         store: fileStore(checkpointDir),
         ...(options.rounds ? { rounds: options.rounds } : {}),

@@ -109,9 +109,9 @@ async function join(opts: VolunteerOptions): Promise<{ replica: SwarmReplica; so
       signal,
     });
     return { replica, source: 'peers' };
-  } catch (err) {
+  } catch {
+    // Nobody is ahead (the first peers of a job): everyone starts from the same verified base.
     opts.signal?.throwIfAborted();
-    void err; // nobody is ahead (first peers of a job): everyone starts from the same verified base
   }
   const replica = await createSwarmReplica({
     peer: opts.peer,
@@ -163,7 +163,13 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
     localSteps: manifest.training.localSteps,
     resumedFromStep: saved ? trainer.stepCount : null,
   });
+  // The trainer always starts its local steps from the shared model it holds: adopt it whenever it moves.
   let snapshot = replica.current();
+  const adopt = (next: ReplicaSnapshot): void => {
+    snapshot = next;
+    trainer.setParams(next.weights);
+  };
+  adopt(snapshot);
   emit({ event: 'synced', round: snapshot.round, modelSha256: snapshot.sha256, source });
 
   const closedRounds: { round: number; peers: string[]; accepted: number }[] = [];
@@ -172,12 +178,13 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
   let heldOutLoss: number | null = null;
   const evaluate = async (snap: ReplicaSnapshot): Promise<void> => {
     if (!opts.heldOut || opts.heldOut.length === 0) return;
-    trainer.setParams(snap.weights);
     heldOutLoss = await trainer.evaluate(opts.heldOut);
     emit({ event: 'eval', round: snap.round, heldOutLoss, modelSha256: snap.sha256 });
   };
+  let savedStep: number | null = null;
   const save = async (snap: ReplicaSnapshot): Promise<void> => {
     if (!opts.store) return;
+    savedStep = trainer.stepCount;
     const path = await opts.store.save({
       checkpoint: encodeCheckpoint(trainer.toCheckpoint()),
       state: {
@@ -194,7 +201,6 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
   try {
     await evaluate(snapshot);
     while (!opts.signal?.aborted && (opts.rounds === undefined || rounds < opts.rounds)) {
-      trainer.setParams(snapshot.weights);
       const started = performance.now();
       let lossSum = 0;
       let tokens = 0;
@@ -231,7 +237,7 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
         if (!(e instanceof StaleContributionError)) throw e;
         // The swarm moved on while we trained (a merge without us, or a resync): the steps started from
         // an old model and are dropped; train again from the current one rather than wait a round idle.
-        snapshot = replica.current();
+        adopt(replica.current());
         continue;
       }
       const next = await replica.nextRound(opts.signal);
@@ -252,7 +258,7 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
         wireBytesOut,
       });
       closedRounds.length = 0;
-      snapshot = next;
+      adopt(next);
       await evaluate(snapshot);
       await save(snapshot);
     }
@@ -261,8 +267,12 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
   } finally {
     offClosed();
   }
-  trainer.setParams(snapshot.weights);
-  await save(snapshot);
+  // Stopped mid-round: the local steps since the last save are kept (optimiser state, step count), on
+  // top of the shared model, which the next start resynchronises anyway.
+  if (savedStep !== trainer.stepCount) {
+    trainer.setParams(snapshot.weights);
+    await save(snapshot);
+  }
   emit({
     event: 'stopped',
     reason: opts.signal?.aborted ? 'aborted' : 'rounds done',

@@ -5,9 +5,6 @@
  */
 import { encodeSafetensors, f32Tensor } from '@slimswarm/protocol';
 import { paramShapes, type ModelConfig, type Params } from '@slimswarm/performer';
-import { fileURLToPath } from 'node:url';
-
-export const DEFAULT_BASE_PATH = fileURLToPath(new URL('../assets/base.safetensors', import.meta.url));
 
 export function encodeBaseWeights(config: ModelConfig, params: Params): Uint8Array {
   const shapes = paramShapes(config);

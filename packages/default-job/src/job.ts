@@ -2,9 +2,13 @@
  * The embedded default job: a small byte-level Performer, pretrained on generated prose (the committed
  * base checkpoint in assets/), fine-tuned by the swarm on the repository's own docs and sources.
  */
+import { fileURLToPath } from 'node:url';
 import { JobManifest, PROTOCOL_VERSION, type ModelConfig } from '@slimswarm/protocol';
 
 export const DEFAULT_JOB_ID = 'slimswarm-default';
+
+/** The committed base checkpoint (`npm run pretrain` rebuilds it; see base.ts for its format). */
+export const DEFAULT_BASE_PATH = fileURLToPath(new URL('../assets/base.safetensors', import.meta.url));
 
 /** Small enough that three workers and a coordinator share two cores and still learn within minutes. */
 export const DEFAULT_MODEL: ModelConfig = {

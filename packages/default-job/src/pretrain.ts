@@ -11,9 +11,9 @@ import { createSlimEngine, Trainer, streamSequences, type ByteSource } from '@sl
 import { sha256Hex } from '@slimswarm/protocol';
 import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import { isHelpExit, parseCommandLine } from '@slimswarm/node-compat/cli';
-import { DEFAULT_CHUNK, DEFAULT_MODEL, DEFAULT_SEQ_LEN } from './job.js';
+import { DEFAULT_BASE_PATH, DEFAULT_CHUNK, DEFAULT_MODEL, DEFAULT_SEQ_LEN } from './job.js';
 import { syntheticProse } from './synthetic.js';
-import { DEFAULT_BASE_PATH, encodeBaseWeights } from './base.js';
+import { encodeBaseWeights } from './base.js';
 
 const Options = z
   .object({
