@@ -7,7 +7,6 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { VolunteerEvent } from '@slimswarm/client';
 import { DEFAULT_MODEL, encodeBaseWeights } from '@slimswarm/default-job';
 import { initParams } from '@slimswarm/performer';
@@ -16,9 +15,8 @@ import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { CoordinatorEvent } from '@slimswarm/coordinator';
-import { spawnJsonChild, type JsonChild } from '@slimswarm/local';
+import { REPO_ROOT, spawnJsonChild, type JsonChild } from '@slimswarm/local';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'web-e2e');
 
 /** The flags NOTES.md lists for Debian's Chromium on these machines. */
