@@ -20,6 +20,8 @@ export const PROTOCOL_LIMITS = {
   maxNameLength: 200,
   maxJobIdLength: 64,
   maxPeersListed: 256,
+  /** STUN/TURN servers a job listing may name for WebRTC between browsers. */
+  maxIceServers: 8,
   maxSummaryEntries: 512,
   maxRound: 2 ** 40,
   maxParams: 1 << 28,

@@ -57,14 +57,20 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   });
   const multiaddrs = (): string[] => peer.getMultiaddrs().map((a) => a.toString());
 
-  /** Our addresses first, then the listen addresses (learnt by identify) of the peers connected to us. */
+  /**
+   * Our addresses first, then the listen addresses (learnt by identify) of the peers connected to us.
+   * Of relayed addresses only the WebRTC ones are listed: a plain relayed connection is too limited to
+   * carry gossip, while a tab dialling another tab's `/p2p-circuit/webrtc` address only uses the relay
+   * for the handshake and then talks to it directly.
+   */
   const bootstrapList = async (): Promise<string[]> => {
     const others: string[] = [];
     for (const remote of new Set(peer.getConnections().map((c) => c.remotePeer))) {
       const known = await peer.peerStore.get(remote).catch(() => null);
       for (const { multiaddr } of known?.addresses ?? []) {
         const addr = multiaddr.toString();
-        if (!addr.includes('/p2p-circuit')) others.push(`${addr}/p2p/${remote.toString()}`);
+        if (!addr.includes('/p2p-circuit') || addr.endsWith('/p2p-circuit/webrtc'))
+          others.push(`${addr}/p2p/${remote.toString()}`);
       }
     }
     return [...multiaddrs(), ...others].slice(0, MAX_LISTED_PEERS);
@@ -80,6 +86,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
           manifest: job.manifest,
           coordinatorPeerId: peer.peerId.toString(),
           bootstrap: await bootstrapList(),
+          iceServers: options.iceServers,
         } satisfies JobListing),
         contentType: 'application/json; charset=utf-8',
       }),

@@ -1,6 +1,7 @@
 /** Command-line flags of `slimswarm-coordinator`, parsed by commander and validated by zod. */
 import { Command } from 'commander';
 import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
+import { IceServer, PROTOCOL_LIMITS } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_BASE_PATH } from '@slimswarm/default-job/job';
@@ -19,6 +20,8 @@ export const CoordinatorOptions = z
     manifest: z.string().min(1).optional(),
     webDir: z.string().min(1),
     dashboardDir: z.string().min(1),
+    /** STUN/TURN servers the job listing gives browser tabs for WebRTC between them. */
+    iceServers: z.array(IceServer).max(PROTOCOL_LIMITS.maxIceServers),
     json: z.boolean(),
   })
   .strict();
@@ -38,10 +41,16 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
     .option('--web-dir <dir>', 'built volunteer page', DEFAULT_WEB)
     .option('--dashboard-dir <dir>', 'built dashboard', DEFAULT_DASHBOARD)
+    .option(
+      '--ice-servers <url>',
+      'STUN/TURN URL tabs use to reach each other over WebRTC (repeatable; none: same network only)',
+      collect,
+    )
     .option('--json', 'print JSON lines', false);
   return parseCommandLine(program, argv, CoordinatorOptions, (raw) => ({
     ...raw,
     port: /^\d+$/.test(String(raw.port)) ? Number(raw.port) : NaN,
     listen: raw.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
+    iceServers: ((raw.iceServers as string[] | undefined) ?? []).map((urls) => ({ urls })),
   }));
 }

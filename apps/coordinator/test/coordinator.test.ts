@@ -33,6 +33,8 @@ describe('coordinator', () => {
     const listing = JobListing.parse(await res.json());
     expect(listing.bootstrap.some((a) => a.includes('/ws/p2p/'))).toBe(true);
     expect(listing.coordinatorPeerId).toBe(coordinator.peer.peerId.toString());
+    // No STUN servers unless the operator names some: tabs then use host candidates only.
+    expect(listing.iceServers).toEqual([]);
     const base = new Uint8Array(
       await (await fetch(new URL('/api/base', coordinator.http.url))).arrayBuffer(),
     );
@@ -93,5 +95,19 @@ describe('job loading and flags', () => {
   it('rejects bad flags by name', () => {
     expect(() => parseCoordinatorArgs(['--port', 'eighty'])).toThrow(InvalidOptionError);
     expect(() => parseCoordinatorArgs(['--listen', 'tcp:4001'])).toThrow(/--listen/);
+    expect(() => parseCoordinatorArgs(['--ice-servers', 'https://stun.example.org'])).toThrow(/--ice-servers/);
+  });
+
+  it('lists the STUN/TURN servers it is given for WebRTC between tabs', () => {
+    const options = parseCoordinatorArgs([
+      '--ice-servers',
+      'stun:stun.example.org:3478',
+      '--ice-servers',
+      'turn:turn.example.org',
+    ]);
+    expect(options.iceServers).toEqual([
+      { urls: 'stun:stun.example.org:3478' },
+      { urls: 'turn:turn.example.org' },
+    ]);
   });
 });

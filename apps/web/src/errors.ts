@@ -6,12 +6,6 @@ export class CorruptStorageError extends Error {
   override name = 'CorruptStorageError';
 }
 
-/** A message between the page and its training worker failed its schema. */
-export class InvalidWorkerMessageError extends Error {
-  static override name = 'InvalidWorkerMessageError';
-  override name = 'InvalidWorkerMessageError';
-}
-
 /** The volunteer tried to start without any non-empty text file. */
 export class NoDataError extends Error {
   static override name = 'NoDataError';

@@ -1,12 +1,12 @@
 /**
- * The volunteer page: picks files, starts the training worker and draws what it reports. Training, the
- * network and the model live in the worker (worker.ts); this thread only handles the UI.
+ * The volunteer page: picks files, starts a volunteer session (session.ts: the swarm peer and the
+ * volunteer loop; gradients in a compute worker) and draws what it reports.
  */
 import './style.css';
 import type { VolunteerEvent } from '@slimswarm/client';
 import { NoDataError } from './errors.js';
 import { LossChart } from './loss-chart.js';
-import { FromWorker, parseMessage, type TabState, type ToWorker } from './messages.js';
+import { VolunteerSession, type SessionUpdate, type TabState } from './session.js';
 import { VolunteerStorage, type StoredFile } from './storage.js';
 
 function element<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -58,7 +58,7 @@ function say(text: string, kind: 'info' | 'error' = 'info'): void {
 }
 
 class VolunteerPage {
-  private worker: Worker | null = null;
+  private session: VolunteerSession | null = null;
   private state: TabState = 'idle';
   private files: StoredFile[] = [];
   private lastStep = 0;
@@ -107,40 +107,26 @@ class VolunteerPage {
 
   private async start(paused = false): Promise<void> {
     if (this.files.length === 0) throw new NoDataError('choose at least one non-empty text file first');
-    if (this.worker) return;
+    if (this.session) return;
     await this.storage.setIntent({ train: true, paused });
-    this.worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'trainer' });
-    this.worker.addEventListener('message', (e: MessageEvent<unknown>) => {
-      try {
-        this.receive(parseMessage(FromWorker, e.data));
-      } catch (err) {
-        this.fail(err);
-      }
-    });
-    this.worker.addEventListener('error', (e) =>
-      this.fail(new Error(e.message || 'the training worker failed')),
+    this.session = new VolunteerSession((update) => this.receive(update));
+    this.session.start(
+      { coordinator: location.origin, ortWasmPrefix: new URL('ort/', document.baseURI).href },
+      paused,
     );
-    this.post({
-      type: 'start',
-      coordinator: location.origin,
-      ortWasmPrefix: new URL('ort/', document.baseURI).href,
-    });
-    if (paused) this.post({ type: 'pause' });
-    this.setState('joining');
   }
 
   private async togglePause(): Promise<void> {
     const pausing = this.state !== 'paused';
-    this.post({ type: pausing ? 'pause' : 'resume' });
+    if (pausing) this.session?.pause();
+    else this.session?.resume();
     await this.storage.setIntent({ train: true, paused: pausing });
   }
 
   private async forget(): Promise<void> {
-    if (this.worker) {
-      this.post({ type: 'stop' });
-      this.worker.terminate();
-      this.worker = null;
-    }
+    const session = this.session;
+    this.session = null;
+    await session?.stop();
     await this.storage.forget();
     this.files = [];
     ui.files.value = '';
@@ -149,11 +135,7 @@ class VolunteerPage {
     say('Your files and checkpoints were deleted from this browser.');
   }
 
-  private post(message: ToWorker): void {
-    this.worker?.postMessage(message);
-  }
-
-  private receive(message: FromWorker): void {
+  private receive(message: SessionUpdate): void {
     switch (message.type) {
       case 'state':
         this.setState(message.state);
@@ -171,9 +153,12 @@ class VolunteerPage {
       case 'volunteer':
         this.show(message.event);
         break;
-      case 'network':
-        ui.peers.textContent = String(message.peers);
+      case 'network': {
+        const direct = message.webRtcPeers.length;
+        ui.peers.textContent = direct > 0 ? `${message.peers} (${direct} by WebRTC)` : String(message.peers);
+        ui.peers.dataset.webrtcPeers = message.webRtcPeers.join(' ');
         break;
+      }
     }
   }
 
@@ -231,7 +216,7 @@ class VolunteerPage {
   }
 
   /**
-   * Memory of the whole tab, the training worker and its wasm heap included. Chromium offers the
+   * Memory of the whole tab, the compute worker and its wasm heap included. Chromium offers the
    * measurement only to cross-origin-isolated pages; elsewhere the tile shows what the loop reports.
    */
   measureMemory(): void {
@@ -255,17 +240,14 @@ class VolunteerPage {
 
   private setState(state: TabState): void {
     this.state = state;
-    if (state === 'stopped' || state === 'failed') {
-      this.worker?.terminate();
-      this.worker = null;
-    }
+    if (state === 'stopped' || state === 'failed') this.session = null;
     this.render();
   }
 
   private render(): void {
     ui.state.textContent = this.state;
     ui.state.dataset.state = this.state;
-    ui.start.disabled = this.files.length === 0 || this.worker !== null;
+    ui.start.disabled = this.files.length === 0 || this.session !== null;
     ui.pause.disabled = this.state !== 'training' && this.state !== 'paused';
     ui.pause.textContent = this.state === 'paused' ? 'Resume' : 'Pause';
   }

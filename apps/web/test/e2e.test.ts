@@ -1,8 +1,9 @@
 /**
  * The volunteer tab and the dashboard in a real Chromium, against the real coordinator and a real Node
- * worker, over loopback: two tabs (each its own browser and profile) and the worker train together, agree
- * on the model, show up on the dashboard; a reloaded tab resumes from IndexedDB; and the text the tabs
- * train on never crosses the wire in any form.
+ * worker, on this machine only: two tabs (each its own browser and profile) and the worker train
+ * together, agree on the model, show up on the dashboard; the tabs reach each other directly over WebRTC
+ * (the coordinator relays only the handshake); a reloaded tab resumes from IndexedDB; and the text the
+ * tabs train on never crosses the wire in any form.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -207,6 +208,28 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     }
   }, 180_000);
 
+  it('connects the two tabs directly over WebRTC and gossips over that channel', async () => {
+    const [one, two] = await Promise.all(tabs.map((t) => text(t.page, '#f-peer')));
+    const direct = (page: Page) =>
+      page.getAttribute('#m-peers', 'data-webrtc-peers').then((ids) => (ids ?? '').split(' '));
+    await until(
+      'each tab to list the other as a WebRTC peer',
+      60_000,
+      async () =>
+        (await direct(tabs[0]!.page)).includes(two!) && (await direct(tabs[1]!.page)).includes(one!)
+          ? true
+          : null,
+      async () => `WebRTC peers: ${JSON.stringify(await Promise.all(tabs.map((t) => direct(t.page))))}`,
+    );
+    // Gossip (deltas, heartbeats, summaries) flows over the channel, not just the handshake.
+    const sentOverWebRtc = (tab: Tab) => tab.recorder.dataChannelStreams().reduce((n, b) => n + b.length, 0);
+    const flowing = await until('gossip to flow over the data channels', 60_000, async () => {
+      const bytes = tabs.map(sentOverWebRtc);
+      return bytes.every((n) => n > 16 * 1024) ? bytes : null;
+    });
+    expect(flowing).toHaveLength(2);
+  }, 150_000);
+
   it('shows all four peers on the dashboard, told apart by role', async () => {
     const page = dashboard!;
     const tabIds = await Promise.all(tabs.map((t) => text(t.page, '#f-peer')));
@@ -265,15 +288,22 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     );
   }, 60_000);
 
-  it('never sends the volunteer text: not in WebSocket frames, request bodies or decrypted gossip', async () => {
+  it('never sends the volunteer text: not in WebSocket frames, data channels, request bodies or gossip', async () => {
     const forms = markerForms(MARKER);
     const tabIds = new Set(await Promise.all(tabs.map((t) => text(t.page, '#f-peer'))));
     const fromTabs = observer!.messages.filter((m) => tabIds.has(m.from));
     // The recorders and the observer did see the tabs' traffic, so finding nothing below means something.
-    for (const tab of tabs) expect(tab.recorder.frames.length).toBeGreaterThan(10);
+    for (const tab of tabs) {
+      expect(tab.recorder.frames.length).toBeGreaterThan(10);
+      expect(tab.recorder.dataChannelStreams().length).toBeGreaterThan(0);
+    }
     expect(fromTabs.length).toBeGreaterThan(0);
     const sent = [
-      ...tabs.flatMap((t) => [...t.recorder.frames, ...t.recorder.bodies]),
+      ...tabs.flatMap((t) => [
+        ...t.recorder.frames,
+        ...t.recorder.bodies,
+        ...t.recorder.dataChannelStreams(),
+      ]),
       ...observer!.messages.map((m) => m.data),
     ];
     const leaks = sent.filter((bytes) => forms.some((form) => indexOfBytes(bytes, form) >= 0));

@@ -1,8 +1,10 @@
 /**
  * What the browser end-to-end test needs around Chromium: building the pages, the coordinator and a Node
  * worker as real processes, a Chromium per volunteer, a recorder of everything a browser context sends
- * (its pages' and its workers' WebSocket frames, every request body), and a Node peer that sees the job's
- * gossip in plaintext. Loopback only.
+ * (its pages' and its workers' WebSocket frames, every request body, every WebRTC data-channel message
+ * before encryption), and a Node peer that sees the job's gossip in plaintext. Nothing leaves the machine:
+ * HTTP and WebSockets go to loopback, and WebRTC between tabs has only this machine's own addresses as
+ * candidates (no STUN servers are listed, so there are no others).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,6 +31,8 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // Host candidates as plain addresses rather than mDNS names, whose resolution multicasts on the LAN.
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
 export async function buildPages(): Promise<void> {
@@ -94,12 +98,47 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 
-/** Everything one browser context sends, as bytes: WebSocket frames (pages and workers) and request bodies. */
+/**
+ * Runs in every page before its own scripts: reports each message a data channel sends, as base64, under
+ * an id unique to the channel. DTLS encrypts below `send`, so this is the last point the bytes are
+ * readable. Messages are at most 16 KiB; a marker may straddle two, hence the per-channel id.
+ */
+function tapDataChannels(binding: string): void {
+  const load = Math.random().toString(36).slice(2);
+  const ids = new WeakMap<RTCDataChannel, string>();
+  const report = (globalThis as unknown as Record<string, (channel: string, base64: string) => void>)[
+    binding
+  ]!;
+  const send = RTCDataChannel.prototype.send;
+  RTCDataChannel.prototype.send = function (this: RTCDataChannel, data: never) {
+    const view = data as unknown;
+    if (ArrayBuffer.isView(view) || view instanceof ArrayBuffer) {
+      const bytes = ArrayBuffer.isView(view)
+        ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+        : new Uint8Array(view);
+      let text = '';
+      for (const b of bytes) text += String.fromCharCode(b);
+      if (!ids.has(this)) ids.set(this, `${load}/${Math.random().toString(36).slice(2)}`);
+      report(ids.get(this)!, btoa(text));
+    }
+    return send.call(this, data);
+  };
+}
+
+const DATA_CHANNEL_BINDING = '__slimswarmDataChannelSent';
+
+/**
+ * Everything one browser context sends, as bytes: WebSocket frames (pages and workers), request bodies,
+ * and WebRTC data-channel messages before encryption.
+ */
 export class WireRecorder {
   readonly frames: Uint8Array[] = [];
   readonly bodies: Uint8Array[] = [];
   readonly consoleErrors: string[] = [];
+  /** Data-channel messages in send order, by channel. */
+  private readonly channels = new Map<string, Uint8Array[]>();
   private nextId = 1_000_000;
+  private tapped = false;
 
   constructor(private readonly context: BrowserContext) {
     context.on('request', (request) => {
@@ -108,8 +147,22 @@ export class WireRecorder {
     });
   }
 
+  /** What each data channel sent, joined in order (one byte string per channel). */
+  dataChannelStreams(): Uint8Array[] {
+    return [...this.channels.values()].map((messages) => new Uint8Array(Buffer.concat(messages)));
+  }
+
   /** Starts recording `page` and every worker it starts (auto-attached before they run). */
   async watch(page: Page): Promise<void> {
+    if (!this.tapped) {
+      this.tapped = true;
+      await this.context.exposeBinding(DATA_CHANNEL_BINDING, (_source, channel: string, base64: string) => {
+        const messages = this.channels.get(channel) ?? [];
+        messages.push(new Uint8Array(Buffer.from(base64, 'base64')));
+        this.channels.set(channel, messages);
+      });
+      await this.context.addInitScript(tapDataChannels, DATA_CHANNEL_BINDING);
+    }
     page.on('console', (m) => {
       if (m.type() === 'error') this.consoleErrors.push(`${page.url()}: ${m.text()}`);
     });

@@ -5,8 +5,15 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '@slimswarm/performer';
-import { createNodePeer } from '@slimswarm/swarm';
-import { connectToSwarm, fetchBase, fetchJob, runVolunteer, type VolunteerEvent } from '@slimswarm/client';
+import { createNodePeer, dialableBy } from '@slimswarm/swarm';
+import {
+  connectToSwarm,
+  fetchBase,
+  fetchJob,
+  keepMeeting,
+  runVolunteer,
+  type VolunteerEvent,
+} from '@slimswarm/client';
 import { parseWorkerArgs, type WorkerOptions } from './options.js';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { resolveDataFiles } from './data.js';
@@ -17,6 +24,8 @@ import { jsonDisplay, terminalDisplay, type Display } from './display.js';
 
 /** Held-out sequences evaluated after each round: enough for a stable number, few enough to be quick. */
 const HELD_OUT_SEQUENCES = 24;
+/** How often the worker looks for peers that joined around the same time (see keepMeeting). */
+const MEET_INTERVAL_MS = 30_000;
 
 export async function runWorker(
   options: WorkerOptions,
@@ -32,15 +41,20 @@ export async function runWorker(
     : undefined;
 
   const checkpointDir = resolve(options.checkpointDir);
+  const dialable = [...bootstrap, ...options.bootstrap].filter(dialableBy('node'));
   const peer = await createNodePeer({
     role: 'worker',
     identity: { kind: 'file', path: join(checkpointDir, 'identity.key') },
     listen: options.listen,
-    bootstrap: [...bootstrap, ...options.bootstrap],
+    bootstrap: dialable,
     gossip: { ipColocationFactorWeight: 0 },
   });
+  const meeting = keepMeeting(peer, options.coordinator, {
+    intervalMs: MEET_INTERVAL_MS,
+    accept: dialableBy('node'),
+  });
   try {
-    await connectToSwarm(peer, [...bootstrap, ...options.bootstrap]);
+    await connectToSwarm(peer, dialable);
     const engine = await createThreadEngine({
       config: manifest.model,
       chunk: manifest.training.chunkSize,
@@ -70,6 +84,7 @@ export async function runWorker(
       await engine.dispose();
     }
   } finally {
+    meeting.stop();
     await peer.stop();
   }
 }

@@ -3,8 +3,12 @@
  * waiting for peer discovery, so a newcomer is in the gossip mesh with direct links to the other trainers
  * before its first round, and keeps those links if the coordinator goes away.
  */
+import { logger } from '@libp2p/logger';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { SwarmPeer } from '@slimswarm/swarm';
+import { fetchJob } from './job.js';
+
+const log = logger('slimswarm:client:connect');
 
 /** None of the listed peers could be reached. */
 export class NoPeersReachableError extends Error {
@@ -37,4 +41,40 @@ export async function connectToSwarm(
     );
   }
   return reached.size;
+}
+
+/**
+ * Keeps meeting newcomers: every `intervalMs` re-reads the coordinator's listing and dials the listed
+ * peers this peer has no full connection to. Peers that joined after us dial us themselves, but two that
+ * start at the same moment may each read a listing without the other — tabs in particular, whose WebRTC
+ * address exists only once their relay reservation is made. Failures wait for the next turn.
+ */
+export function keepMeeting(
+  peer: SwarmPeer,
+  coordinator: string | URL,
+  opts: { intervalMs: number; accept?: (address: string) => boolean },
+): { stop(): void } {
+  let busy = false;
+  const meet = async () => {
+    const { bootstrap } = await fetchJob(coordinator);
+    const connected = new Set(
+      peer
+        .getConnections()
+        .filter((c) => c.limits === undefined)
+        .map((c) => c.remotePeer.toString()),
+    );
+    const fresh = bootstrap.filter((a) => {
+      const id = /\/p2p\/([^/]+)$/.exec(a)?.[1] ?? null;
+      return id !== null && !connected.has(id) && (opts.accept?.(a) ?? true);
+    });
+    await connectToSwarm(peer, fresh);
+  };
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    meet()
+      .catch((err: unknown) => log('meeting newcomers failed: %s', (err as Error).message))
+      .finally(() => (busy = false));
+  }, opts.intervalMs);
+  return { stop: () => clearInterval(timer) };
 }

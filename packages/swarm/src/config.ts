@@ -3,7 +3,7 @@
  * tests shorten the timings and switch off IP-colocation scoring (all peers share 127.0.0.1).
  */
 import { multiaddr } from '@multiformats/multiaddr';
-import { PROTOCOL_LIMITS, PeerRole } from '@slimswarm/protocol';
+import { IceServer, PROTOCOL_LIMITS, PeerRole } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { InvalidPeerConfigError } from './errors.js';
 
@@ -87,6 +87,11 @@ export const PeerConfig = z
     swarm: SwarmTimings.default(SwarmTimings.parse({})),
     /** Node only: offer circuit-relay reservations so browsers can reach each other through this peer. */
     relayServer: z.boolean().default(false),
+    /**
+     * Browser only: STUN/TURN servers for WebRTC between tabs. Empty means host candidates only, which
+     * reach tabs on the same machine or network; tabs behind different NATs need the job's STUN servers.
+     */
+    iceServers: z.array(IceServer).max(PROTOCOL_LIMITS.maxIceServers).default([]),
     /** Browser only: allow ws:// and private addresses (local development and tests). */
     allowInsecureLocal: z.boolean().default(false),
   })

@@ -17,7 +17,7 @@
  * written that way has the hash the manifest must name.
  */
 export { PeerConfig, GossipConfig, SwarmTimings, parsePeerConfig, type PeerConfigInput } from './config.js';
-export { createNodePeer, createBrowserPeer, type SwarmPeer, type SwarmServices } from './peer.js';
+export { createNodePeer, createBrowserPeer, dialableBy, type SwarmPeer, type SwarmServices } from './peer.js';
 export {
   deltaGossip,
   DeltaGossip,

@@ -3,8 +3,10 @@
  * (StrictSign), identify, ping, bootstrap and the swarm service:
  *  - Node: TCP and WebSocket listeners, the in-memory transport (tests), identity from a file, optionally a
  *    circuit-relay server for browsers;
- *  - browser: WebSockets and the circuit-relay transport (WebRTC is not wired in yet), identity bytes from
- *    the caller (e.g. IndexedDB).
+ *  - browser: WebSockets, the circuit-relay transport and, where the page has RTCPeerConnection, WebRTC:
+ *    tabs reserve a slot on a relay (the coordinator), and other tabs dial them through it; the relay
+ *    only carries the SDP handshake, then the tabs talk over a direct data channel. Identity bytes come
+ *    from the caller (e.g. IndexedDB).
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -12,7 +14,7 @@ import { bootstrap } from '@libp2p/bootstrap';
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
 import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
-import { identify, type Identify } from '@libp2p/identify';
+import { identify, identifyPush, type Identify } from '@libp2p/identify';
 import type { PrivateKey } from '@libp2p/interface';
 import { memory } from '@libp2p/memory';
 import { ping, type Ping } from '@libp2p/ping';
@@ -58,6 +60,9 @@ function baseServices(config: PeerConfig) {
       metricsTopicStrToLabel: new Map(),
     }),
     identify: identify(),
+    // Tells connected peers when our addresses change — a tab's relayed WebRTC address exists only once
+    // its reservation is made, after the first identify — so the coordinator can list it to newcomers.
+    identifyPush: identifyPush(),
     ping: ping(),
     swarm: deltaGossip({ role: config.role, timings: config.swarm, rejectTap }),
   };
@@ -97,25 +102,51 @@ export async function createNodePeer(input: PeerConfigInput): Promise<SwarmPeer>
   })) as unknown as SwarmPeer;
 }
 
-/** A browser peer: dials out over WebSockets and listens through circuit-relay reservations. */
+/**
+ * A browser peer: dials out over WebSockets, listens through circuit-relay reservations and, on a page
+ * (RTCPeerConnection exists only on a window's thread, not in workers), accepts WebRTC from other tabs.
+ */
 export async function createBrowserPeer(input: PeerConfigInput): Promise<SwarmPeer> {
   const config = parsePeerConfig(input);
   if (config.identity.kind === 'file')
     throw new InvalidPeerConfigError('browsers keep their key as bytes, not a file');
   if (config.relayServer) throw new InvalidPeerConfigError('a browser cannot serve as a circuit relay');
+  const transports: NonNullable<Libp2pOptions['transports']> = [webSockets(), circuitRelayTransport()];
+  const listen = ['/p2p-circuit'];
+  if (typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === 'function') {
+    // Imported here so that Node processes never load it (its Node side needs a native module).
+    const { webRTC } = await import('@libp2p/webrtc');
+    // Always explicit: left out, the transport falls back to public STUN servers.
+    transports.push(webRTC({ rtcConfiguration: { iceServers: config.iceServers } }));
+    listen.push('/webrtc');
+  }
   return (await createLibp2p({
     privateKey: await keyFromConfig(config),
     addresses: {
-      listen: config.listen.length > 0 ? config.listen : ['/p2p-circuit'],
+      listen: config.listen.length > 0 ? config.listen : listen,
       announce: config.announce,
     },
-    transports: [webSockets(), circuitRelayTransport()],
+    transports,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: peerDiscovery(config),
     connectionGater: config.allowInsecureLocal ? { denyDialMultiaddr: () => false } : {},
     services: baseServices(config),
   })) as unknown as SwarmPeer;
+}
+
+/**
+ * Which listed addresses a peer of this kind can usefully dial. Node peers have no WebRTC and a plain
+ * relayed connection is too limited for gossip, so they skip relayed addresses; tabs can open neither
+ * TCP nor UDP sockets, so they take WebSocket endpoints and other tabs' relayed WebRTC addresses.
+ */
+export function dialableBy(kind: 'node' | 'browser'): (address: string) => boolean {
+  if (kind === 'node') return (address) => !address.includes('/p2p-circuit');
+  const webSocket = (address: string) => /\/wss?(\/|$)/.test(address) || address.includes('/tls/ws');
+  return (address) => {
+    const [relay, circuit] = address.split('/p2p-circuit');
+    return circuit === undefined ? webSocket(address) : circuit.startsWith('/webrtc') && webSocket(relay!);
+  };
 }
 
 async function keyFromConfig(config: PeerConfig): Promise<PrivateKey> {

@@ -1,0 +1,315 @@
+/**
+ * One volunteer session: the swarm peer (WebSockets to the coordinator, circuit relay, WebRTC to other
+ * tabs) and the volunteer loop. It runs on the page's thread because RTCPeerConnection exists only there
+ * (not in workers); the gradients — nearly all the work — are computed by the SLiM engine on
+ * onnxruntime-web in a compute worker (compute-worker.ts), so this thread stays free for the UI and the
+ * network. The text is read from IndexedDB (where the page put the picked files) into token sequences
+ * that only the engine sees.
+ */
+import {
+  connectToSwarm,
+  fetchBase,
+  fetchJob,
+  keepMeeting,
+  runVolunteer,
+  type VolunteerEvent,
+} from '@slimswarm/client';
+import {
+  blobSource,
+  createNaiveEngine,
+  drawFeatures,
+  initParams,
+  maxGradRelativeError,
+  RemoteEngine,
+  streamSequences,
+  type EngineInit,
+} from '@slimswarm/performer';
+import type { ModelConfig } from '@slimswarm/protocol';
+import { createBrowserPeer, dialableBy, type SwarmPeer } from '@slimswarm/swarm';
+import { NoDataError } from './errors.js';
+import { VolunteerStorage } from './storage.js';
+
+export type TabState = 'idle' | 'joining' | 'training' | 'paused' | 'stopped' | 'failed';
+
+export interface ComputeBackend {
+  backend: 'wasm' | 'webgpu';
+  threads: number;
+  crossOriginIsolated: boolean;
+  /** Why the preferred backend (WebGPU) could not start, when it could not. */
+  fallbackReason: string | null;
+}
+
+/** What a session reports to the page (same thread: plain values, the volunteer events already checked). */
+export type SessionUpdate =
+  | { type: 'state'; state: TabState }
+  | { type: 'backend'; compute: ComputeBackend }
+  | { type: 'volunteer'; event: VolunteerEvent }
+  /** Live network view, more often than round events; `webRtcPeers` are reached over a direct channel. */
+  | { type: 'network'; peers: number; webRtcPeers: string[] };
+
+/** Sequences buffered for shuffling: bounded memory, varied order. */
+const SHUFFLE_BUFFER = 64;
+const NETWORK_REPORT_MS = 2000;
+/** How often the tab looks for peers that joined after it (see keepMeeting). */
+const MEET_INTERVAL_MS = 10_000;
+/** Longest a WebGPU engine may take for its first gradient step (session creation included). */
+const WEBGPU_PROBE_MS = 60_000;
+/** fp32 on a GPU against the float64 reference: loose enough for rounding, far below any real fault. */
+const PROBE_TOLERANCE = 1e-2;
+
+/** Holds training between steps while the volunteer has paused (runVolunteer tells the swarm). */
+class PauseGate {
+  private resumeWaiters: (() => void)[] = [];
+  paused = false;
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const wake of this.resumeWaiters.splice(0)) wake();
+  }
+
+  wait(): Promise<void> {
+    return this.paused ? new Promise((resolve) => this.resumeWaiters.push(resolve)) : Promise.resolve();
+  }
+}
+
+async function chooseBackend(): Promise<ComputeBackend> {
+  // Threads need SharedArrayBuffer, i.e. cross-origin isolation; leave a core to the page and the network.
+  // They also serve the CPU parts of a WebGPU session.
+  const cores = navigator.hardwareConcurrency || 1;
+  const threads = crossOriginIsolated ? Math.max(1, Math.min(4, cores - 1)) : 1;
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+  return { backend: adapter ? 'webgpu' : 'wasm', threads, crossOriginIsolated, fallbackReason: null };
+}
+
+/** The gradient engine in a compute worker of its own (compute-worker.ts). */
+function startComputeWorker(init: EngineInit): Promise<RemoteEngine> {
+  const worker = new Worker(new URL('./compute-worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'compute',
+  });
+  return RemoteEngine.connect(
+    {
+      postMessage: (message, transfer) => worker.postMessage(message, transfer ?? []),
+      onMessage: (listener) => worker.addEventListener('message', (e) => listener(e.data)),
+      onError: (listener) => worker.addEventListener('error', (e) => listener(new Error(e.message))),
+      terminate: () => worker.terminate(),
+    },
+    init,
+  );
+}
+
+/**
+ * A WebGPU engine must reproduce the float64 reference on one gradient step before it trains: an adapter
+ * can exist and still compute garbage (a kernel that failed validation leaves its outputs unwritten, and
+ * the run still resolves), or never finish.
+ */
+async function probe(
+  engine: RemoteEngine,
+  config: ModelConfig,
+  chunk: number,
+  seqLen: number,
+): Promise<void> {
+  // Two chunks, so that the state carried between chunks is exercised too.
+  const length = Math.min(seqLen, 2 * chunk);
+  const tokens = Int32Array.from({ length: length + 1 }, (_, i) => (i * 7919) % config.vocabSize);
+  const params = initParams(config);
+  const features = drawFeatures(config);
+  const reference = await createNaiveEngine(config).lossAndGrad(params, tokens, features);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no gradient step within ${WEBGPU_PROBE_MS} ms`)),
+      WEBGPU_PROBE_MS,
+    );
+  });
+  try {
+    const got = await Promise.race([engine.lossAndGrad(params, tokens, features), timeout]);
+    const lossError = Math.abs(got.loss - reference.loss) / Math.max(1, Math.abs(reference.loss));
+    const worst = maxGradRelativeError(got.grads, reference.grads);
+    if (!(lossError <= PROBE_TOLERANCE) || !(worst.error <= PROBE_TOLERANCE)) {
+      throw new Error(
+        `probe step disagrees with the reference: loss ${got.loss} vs ${reference.loss}, ` +
+          `gradient of ${worst.name} off by ${worst.error.toPrecision(3)} (relative)`,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The engine on the best backend the browser offers; WebGPU falls back to wasm if it cannot train. */
+async function startEngine(
+  config: ModelConfig,
+  training: { chunkSize: number; seqLen: number },
+  ortWasmPrefix: string,
+): Promise<{ compute: ComputeBackend; engine: RemoteEngine }> {
+  const preferred = await chooseBackend();
+  const start = (compute: ComputeBackend) =>
+    startComputeWorker({
+      config,
+      chunk: training.chunkSize,
+      threads: compute.threads,
+      backend: compute.backend,
+      wasmPaths: ortWasmPrefix,
+    });
+  if (preferred.backend === 'wasm') return { compute: preferred, engine: await start(preferred) };
+  let engine: RemoteEngine | null = null;
+  try {
+    engine = await start(preferred);
+    await probe(engine, config, training.chunkSize, training.seqLen);
+    return { compute: preferred, engine };
+  } catch (err) {
+    await engine?.dispose();
+    const { name, message } = err instanceof Error ? err : new Error(String(err));
+    const compute = { ...preferred, backend: 'wasm' as const, fallbackReason: `WebGPU: ${name}: ${message}` };
+    return { compute, engine: await start(compute) };
+  }
+}
+
+/** Browsers dial only WebSocket multiaddrs. */
+function isLocal(url: URL): boolean {
+  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
+}
+
+async function* trainingTokens(blob: Blob, seqLen: number): AsyncGenerator<Int32Array> {
+  const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  const sequences = streamSequences(blobSource(blob), {
+    seqLen,
+    epochs: Infinity,
+    shuffle: { bufferSize: SHUFFLE_BUFFER, seed },
+  });
+  for await (const sequence of sequences) yield sequence.tokens;
+}
+
+/** Peers this tab reaches over a direct WebRTC data channel (not through a relay or a server). */
+function webRtcPeers(peer: SwarmPeer): string[] {
+  const direct = peer
+    .getConnections()
+    .filter((c) => c.status === 'open' && c.remoteAddr.toString().includes('/webrtc'))
+    .map((c) => c.remotePeer.toString());
+  return [...new Set(direct)].sort();
+}
+
+export interface SessionStart {
+  /** Origin of the coordinator (the page's own origin in production). */
+  coordinator: string;
+  /** Where onnxruntime-web's wasm files are served (our origin, never a CDN). */
+  ortWasmPrefix: string;
+}
+
+/** Trains in this tab until stopped; reports what the page shows through `report`. */
+export class VolunteerSession {
+  private readonly gate = new PauseGate();
+  private readonly abort = new AbortController();
+  private running: Promise<void> | null = null;
+
+  constructor(private readonly report: (update: SessionUpdate) => void) {}
+
+  start(start: SessionStart, paused = false): void {
+    if (this.running) return;
+    if (paused) this.gate.pause();
+    this.setState('joining');
+    this.running = this.train(start).then(
+      () => this.setState('stopped'),
+      (err: unknown) => {
+        this.reportError(err);
+        this.setState('failed');
+      },
+    );
+  }
+
+  pause(): void {
+    this.gate.pause();
+    if (this.running) this.setState('paused');
+  }
+
+  resume(): void {
+    this.gate.resume();
+    if (this.running) this.setState('training');
+  }
+
+  /** Stops training (the loop checkpoints what it has) and closes the peer and the engine. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.gate.resume();
+    await this.running;
+  }
+
+  private setState(state: TabState): void {
+    this.report({ type: 'state', state });
+  }
+
+  private reportError(err: unknown): void {
+    const { name, message } = err instanceof Error ? err : new Error(String(err));
+    this.report({ type: 'volunteer', event: { event: 'error', name, message } });
+  }
+
+  private async train(start: SessionStart): Promise<void> {
+    const coordinator = new URL(start.coordinator);
+    const storage = await VolunteerStorage.open();
+    const files = await storage.files();
+    if (files.length === 0) throw new NoDataError('no files were chosen');
+    const text = new Blob(files.map((f) => f.blob));
+
+    const { manifest, bootstrap, iceServers } = await fetchJob(coordinator);
+    const base = await fetchBase(coordinator, manifest);
+    const { compute, engine } = await startEngine(manifest.model, manifest.training, start.ortWasmPrefix);
+    this.report({ type: 'backend', compute });
+    const local = isLocal(coordinator);
+    let peer: SwarmPeer | null = null;
+    let networkReports: ReturnType<typeof setInterval> | undefined;
+    let meeting: { stop(): void } | undefined;
+    try {
+      const dialable = bootstrap.filter(dialableBy('browser'));
+      peer = await createBrowserPeer({
+        role: 'browser',
+        bootstrap: dialable,
+        iceServers,
+        allowInsecureLocal: local,
+        ...(local ? { gossip: { ipColocationFactorWeight: 0 } } : {}),
+      });
+      // The coordinator first (it relays the WebRTC handshakes), then the tabs and workers it listed.
+      await connectToSwarm(peer, dialable);
+      meeting = keepMeeting(peer, coordinator, {
+        intervalMs: MEET_INTERVAL_MS,
+        accept: dialableBy('browser'),
+      });
+      const connected = peer;
+      networkReports = setInterval(
+        () =>
+          this.report({
+            type: 'network',
+            peers: connected.getPeers().length,
+            webRtcPeers: webRtcPeers(connected),
+          }),
+        NETWORK_REPORT_MS,
+      );
+      await runVolunteer({
+        manifest,
+        peer,
+        engine,
+        engineName: `slim-ort ${compute.backend}${compute.backend === 'wasm' ? ` ×${compute.threads}` : ''}`,
+        base,
+        sequences: trainingTokens(text, manifest.training.seqLen),
+        pause: this.gate,
+        store: storage.volunteerStore(manifest.jobId),
+        signal: this.abort.signal,
+        emit: (event: VolunteerEvent) => {
+          if (event.event === 'ready') this.setState(this.gate.paused ? 'paused' : 'training');
+          this.report({ type: 'volunteer', event });
+        },
+      });
+    } finally {
+      clearInterval(networkReports);
+      meeting?.stop();
+      await peer?.stop();
+      await engine.dispose();
+      storage.close();
+    }
+  }
+}
