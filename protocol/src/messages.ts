@@ -138,6 +138,18 @@ export const AggregationConfig = z.discriminatedUnion('rule', [
     .strict(),
   z
     .object({
+      /**
+       * Trimmed mean over the peers that sent each coordinate (a non-zero value): drop ⌊trim·c⌋ per end
+       * of the c senders, average the rest, scale by c/N. Equal to `trimmed-mean` for dense deltas; for
+       * top-k deltas it keeps coordinates that few peers selected instead of trimming them to zero.
+       */
+      rule: z.literal('sparse-trimmed-mean'),
+      normBound: z.number().finite().gt(0),
+      trimFraction: z.number().finite().min(0).lt(0.5),
+    })
+    .strict(),
+  z
+    .object({
       rule: z.literal('centered-clip'),
       normBound: z.number().finite().gt(0),
       tau: z.number().finite().gt(0),

@@ -51,7 +51,7 @@ const modelConfig = fc.record({ nHeads: int(1, 16), headHalf: int(1, 64) }).chai
 const aggregation = fc.oneof(
   fc.record({ rule: fc.constant('mean' as const), normBound: double(0, 1e6, { minExcluded: true }) }),
   fc.record({
-    rule: fc.constant('trimmed-mean' as const),
+    rule: fc.constantFrom('trimmed-mean' as const, 'sparse-trimmed-mean' as const),
     normBound: double(0, 1e6, { minExcluded: true }),
     trimFraction: double(0, 0.5, { maxExcluded: true }),
   }),

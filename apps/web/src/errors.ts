@@ -6,6 +6,12 @@ export class CorruptStorageError extends Error {
   override name = 'CorruptStorageError';
 }
 
+/** Another tab of this browser is already volunteering (they would share files, checkpoints and identity). */
+export class AlreadyVolunteeringError extends Error {
+  static override name = 'AlreadyVolunteeringError';
+  override name = 'AlreadyVolunteeringError';
+}
+
 /** The volunteer tried to start without any non-empty text file. */
 export class NoDataError extends Error {
   static override name = 'NoDataError';

@@ -25,8 +25,8 @@ import {
   type EngineInit,
 } from '@slimswarm/performer';
 import type { ModelConfig } from '@slimswarm/protocol';
-import { createBrowserPeer, dialableBy, type SwarmPeer } from '@slimswarm/swarm';
-import { NoDataError } from './errors.js';
+import { createBrowserPeer, dialableBy, newIdentityBytes, type SwarmPeer } from '@slimswarm/swarm';
+import { AlreadyVolunteeringError, NoDataError } from './errors.js';
 import { VolunteerStorage } from './storage.js';
 
 export type TabState = 'idle' | 'joining' | 'training' | 'paused' | 'stopped' | 'failed';
@@ -50,6 +50,8 @@ export type SessionUpdate =
 /** Sequences buffered for shuffling: bounded memory, varied order. */
 const SHUFFLE_BUFFER = 64;
 const NETWORK_REPORT_MS = 2000;
+/** Held by the one tab of this browser that volunteers. */
+const VOLUNTEER_LOCK = 'slimswarm-volunteer';
 /** How often the tab looks for peers that joined after it (see keepMeeting). */
 const MEET_INTERVAL_MS = 10_000;
 /** Longest a WebGPU engine may take for its first gradient step (session creation included). */
@@ -214,7 +216,7 @@ export class VolunteerSession {
     if (this.running) return;
     if (paused) this.gate.pause();
     this.setState('joining');
-    this.running = this.train(start).then(
+    this.running = this.trainAlone(start).then(
       () => this.setState('stopped'),
       (err: unknown) => {
         this.reportError(err);
@@ -249,12 +251,24 @@ export class VolunteerSession {
     this.report({ type: 'volunteer', event: { event: 'error', name, message } });
   }
 
+  /**
+   * Trains while holding this browser's volunteer lock: tabs of one browser share its IndexedDB (files,
+   * checkpoints, identity), so a second tab must not join as the same peer. The lock goes with the tab.
+   */
+  private async trainAlone(start: SessionStart): Promise<void> {
+    await navigator.locks.request(VOLUNTEER_LOCK, { ifAvailable: true }, async (lock) => {
+      if (!lock) throw new AlreadyVolunteeringError('this browser is already volunteering in another tab');
+      await this.train(start);
+    });
+  }
+
   private async train(start: SessionStart): Promise<void> {
     const coordinator = new URL(start.coordinator);
     const storage = await VolunteerStorage.open();
     const files = await storage.files();
     if (files.length === 0) throw new NoDataError('no files were chosen');
     const text = new Blob(files.map((f) => f.blob));
+    const identity = await storage.identity(newIdentityBytes);
 
     const { manifest, bootstrap, iceServers } = await fetchJob(coordinator);
     const base = await fetchBase(coordinator, manifest);
@@ -268,6 +282,7 @@ export class VolunteerSession {
       const dialable = bootstrap.filter(dialableBy('browser'));
       peer = await createBrowserPeer({
         role: 'browser',
+        identity: { kind: 'bytes', privateKey: identity },
         bootstrap: dialable,
         iceServers,
         allowInsecureLocal: local,

@@ -1,8 +1,8 @@
 /**
  * The tab's IndexedDB: the text files the volunteer picked (so a reload can resume without asking
- * again; they stay in this browser), the latest checkpoint per job, and whether to resume. Used by the page and by the
- * training worker (IndexedDB works in both). Every record is validated on the way out, because a page of
- * another version may have written it.
+ * again; they stay in this browser), the latest checkpoint per job, whether to resume, and the peer's
+ * identity key (so a reloaded tab is the same peer to the swarm). Every record is validated on the way
+ * out, because a page of another version may have written it.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { VolunteerState, type SavedVolunteer, type VolunteerStore } from '@slimswarm/client';
@@ -36,6 +36,12 @@ export type StoredCheckpoint = z.infer<typeof StoredCheckpoint>;
 /** Whether the volunteer wants training to continue by itself after a reload. */
 export const StoredIntent = z.object({ train: z.boolean(), paused: z.boolean() }).strict();
 export type StoredIntent = z.infer<typeof StoredIntent>;
+
+/** The libp2p private key, protobuf-encoded (checked as a key when the peer is created). */
+const StoredIdentity = z.custom<Uint8Array>(
+  (v) => v instanceof Uint8Array && v.byteLength > 0,
+  'expected key bytes',
+);
 
 interface VolunteerDb extends DBSchema {
   files: { key: string; value: StoredFile };
@@ -110,7 +116,16 @@ export class VolunteerStorage {
     await this.db.put('settings', intent, 'intent');
   }
 
-  /** Deletes the volunteer's files, checkpoints and intent: nothing of theirs is left in the browser. */
+  /** This browser's peer identity, made by `create` the first time. */
+  async identity(create: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    const found = await this.db.get('settings', 'identity');
+    if (found !== undefined) return parse(StoredIdentity, found, 'identity');
+    const made = await create();
+    await this.db.put('settings', made, 'identity');
+    return made;
+  }
+
+  /** Deletes the volunteer's files, checkpoints, intent and identity: nothing of theirs is left. */
   async forget(): Promise<void> {
     const tx = this.db.transaction(['files', 'checkpoints', 'settings'], 'readwrite');
     await Promise.all([

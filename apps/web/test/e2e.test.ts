@@ -101,6 +101,7 @@ async function overflowing(page: Page): Promise<string[]> {
  * next checkpoint is a whole round away, so the tab must resume at exactly that step and train on.
  */
 async function resumesFromCheckpoint(tab: Tab, reopen: (page: Page) => Promise<Page>): Promise<void> {
+  const peerId = await text(tab.page, '#f-peer');
   const before = Number((await tab.page.getAttribute('#f-checkpoint', 'data-step')) ?? 0);
   const saved = await until('a fresh checkpoint', 60_000, async () => {
     const step = Number((await tab.page.getAttribute('#f-checkpoint', 'data-step')) ?? 0);
@@ -112,6 +113,8 @@ async function resumesFromCheckpoint(tab: Tab, reopen: (page: Page) => Promise<P
     return step ? Number(step) : null;
   });
   expect(resumed).toBe(saved);
+  // The identity comes back from IndexedDB too: the swarm sees the same peer, not a newcomer.
+  expect(await text(tab.page, '#f-peer')).toBe(peerId);
   await until('training to go on after resuming', 60_000, async () =>
     Number(await text(tab.page, '#m-step')) > resumed ? true : null,
   );
@@ -286,6 +289,18 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     await until('training to go on after resuming', 30_000, async () =>
       Number(await text(page, '#m-step')) > held ? true : null,
     );
+  }, 60_000);
+
+  it('lets one tab per browser volunteer: a second tab says so instead of joining as the same peer', async () => {
+    const { page } = tabs[0]!;
+    const second = await page.context().newPage();
+    await second.goto(url);
+    await until('the second tab to refuse', 30_000, async () =>
+      (await text(second, '#tab-state')) === 'failed' ? true : null,
+    );
+    expect(await text(second, '#message')).toContain('already volunteering in another tab');
+    await second.close();
+    expect(await text(page, '#tab-state')).toBe('training');
   }, 60_000);
 
   it('never sends the volunteer text: not in WebSocket frames, data channels, request bodies or gossip', async () => {

@@ -3,6 +3,8 @@
  *
  *   node --import tsx packages/swarm/bench/swarm.ts --json > rows.jsonl
  *   node --import tsx packages/swarm/bench/plot.ts < rows.jsonl > docs/img/swarm-loss.svg
+ *
+ * Rows of several runs (different --aggregation) may be concatenated: the rule then joins the labels.
  */
 import { createInterface } from 'node:readline';
 import { lineChartSvg } from '@slimswarm/plots';
@@ -12,15 +14,21 @@ const Row = z.object({
   codec: z.string(),
   errorFeedback: z.boolean(),
   compression: z.number(),
+  aggregation: z.string(),
   initialLoss: z.number(),
   lossByRound: z.array(z.number()),
 });
 
-const points: { round: number; loss: number; series: string }[] = [];
+const rows: z.infer<typeof Row>[] = [];
 for await (const line of createInterface({ input: process.stdin })) {
-  if (line.trim() === '') continue;
-  const row = Row.parse(JSON.parse(line));
-  const series = `${row.codec}${row.codec === 'topk-int8' && !row.errorFeedback ? ' no EF' : ''} (${row.compression}×)`;
+  if (line.trim() !== '') rows.push(Row.parse(JSON.parse(line)));
+}
+const byRule = new Set(rows.map((r) => r.aggregation)).size > 1;
+const points: { round: number; loss: number; series: string }[] = [];
+for (const row of rows) {
+  const series =
+    `${row.codec}${row.codec === 'topk-int8' && !row.errorFeedback ? ' no EF' : ''} (${row.compression}×)` +
+    (byRule ? `, ${row.aggregation}` : '');
   [row.initialLoss, ...row.lossByRound].forEach((loss, round) => points.push({ round, loss, series }));
 }
 

@@ -3,12 +3,13 @@
  * and merge) train the synthetic problem for R rounds, once per codec on the same seed and data. Prints one
  * JSON line per codec (with --json) or a readable line.
  *
- *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick]
+ *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>]
  */
 import '@slimswarm/node-compat';
+import { parseCommandLine } from '@slimswarm/node-compat/cli';
+import { Command } from 'commander';
 import { z } from 'zod';
 import type { CodecId, JobManifest } from '@slimswarm/protocol';
-import { InvalidBenchFlagsError } from '../src/errors.js';
 import { ModelLayout } from '../src/model.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica } from '../src/replica.js';
@@ -22,19 +23,31 @@ import {
   type RoundReport,
 } from './synthetic.js';
 
+/** The rules a run can merge with; trimmed ones trim 1/8 per end (one peer of 8). */
+const AGGREGATIONS = {
+  mean: { rule: 'mean', normBound: 1e6 },
+  'trimmed-mean': { rule: 'trimmed-mean', normBound: 1e6, trimFraction: 0.125 },
+  'sparse-trimmed-mean': { rule: 'sparse-trimmed-mean', normBound: 1e6, trimFraction: 0.125 },
+} as const satisfies Record<string, JobManifest['aggregation']>;
+
 const Flags = z
-  .object({ json: z.boolean(), quick: z.boolean() })
-  .strict()
-  .default({ json: false, quick: false });
+  .object({
+    json: z.boolean(),
+    quick: z.boolean(),
+    aggregation: z.enum(Object.keys(AGGREGATIONS) as [keyof typeof AGGREGATIONS]),
+  })
+  .strict();
 
 function parseFlags(argv: string[]): z.infer<typeof Flags> {
-  const known = new Set(['--json', '--quick']);
-  const unknown = argv.filter((a) => !known.has(a));
-  if (unknown.length > 0)
-    throw new InvalidBenchFlagsError(`unknown flags: ${unknown.join(' ')} (use --json, --quick)`);
-  const parsed = Flags.safeParse({ json: argv.includes('--json'), quick: argv.includes('--quick') });
-  if (!parsed.success) throw new InvalidBenchFlagsError(parsed.error.message);
-  return parsed.data;
+  const program = new Command('bench:swarm')
+    .option('--json', 'JSON lines only', false)
+    .option('--quick', 'smoke run: 2 rounds, no loss comparison', false)
+    .option(
+      '--aggregation <rule>',
+      `merge rule, one of ${Object.keys(AGGREGATIONS).join(', ')} (the norm bound, 1e6, never binds)`,
+      'mean',
+    );
+  return parseCommandLine(program, argv, Flags);
 }
 
 interface Row {
@@ -66,21 +79,25 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function runCodec(codec: CodecId, rounds: number, seed: number, errorFeedback = true): Promise<Row> {
+async function runCodec(
+  codec: CodecId,
+  rounds: number,
+  seed: number,
+  aggregation: JobManifest['aggregation'],
+  errorFeedback = true,
+): Promise<Row> {
   const started = performance.now();
   const problem = syntheticProblem(PARAMS, seed);
   const layout = new ModelLayout(problem.shapes);
   const w0 = zeroWeights(problem);
   const manifest = syntheticManifest({
-    jobId: `bench-${codec}-${errorFeedback ? 'ef' : 'noef'}`,
+    jobId: `bench-${codec}-${errorFeedback ? 'ef' : 'noef'}-${aggregation.rule}`,
     baseSha256: modelSha256(layout, layout.flatten(w0)),
     params: PARAMS,
     codec,
     topkFraction: TOPK_FRACTION,
     errorFeedback,
-    // Mean behind the per-delta norm bound: a coordinate-wise trimmed mean throws away coordinates that
-    // only a few peers' top-k picked (measured in docs/benchmarks.md), which is not what this compares.
-    aggregation: { rule: 'mean', normBound: 1e6 },
+    aggregation,
     round: { quorumFraction: 1, deadlineMs: 10_000, minDeltas: 1, peerTimeoutMs: 5_000 },
   });
   const peers: SwarmPeer[] = [];
@@ -163,7 +180,7 @@ const configs: [CodecId, boolean][] = [
   ...(flags.quick ? [] : [['topk-int8', false] as [CodecId, boolean]]),
 ];
 for (const [codec, errorFeedback] of configs) {
-  const row = await runCodec(codec, rounds, 42, errorFeedback);
+  const row = await runCodec(codec, rounds, 42, AGGREGATIONS[flags.aggregation], errorFeedback);
   if (flags.json) console.log(JSON.stringify(row));
   else {
     console.log(

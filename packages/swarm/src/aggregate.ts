@@ -49,6 +49,43 @@ export function trimmedMean(
 }
 
 /**
+ * Coordinate-wise trimmed mean over the deltas that sent each coordinate (non-zero values): of the c
+ * senders drop floor(trim·c) smallest and largest, average the rest, and scale by c/N, so that with
+ * nothing trimmed it equals the plain mean (where a peer that did not send a coordinate counts as 0).
+ * Top-k deltas overlap little; the dense rule treats every non-sender's 0 as a vote and trims the few
+ * real values away. The price: a value only one peer sent is never trimmed (the norm bound limits it).
+ */
+export function sparseTrimmedMean(
+  deltas: readonly Float32Array[],
+  size: number,
+  trimFraction: number,
+): Float32Array {
+  const n = deltas.length;
+  const out = new Float32Array(size); // [P]
+  const col = new Float64Array(n); // [N] the senders' values of one coordinate, sorted
+  for (let i = 0; i < size; i++) {
+    let c = 0;
+    for (let j = 0; j < n; j++) {
+      const x = deltas[j]![i]!;
+      if (x === 0) continue;
+      let k = c - 1;
+      while (k >= 0 && col[k]! > x) {
+        col[k + 1] = col[k]!;
+        k--;
+      }
+      col[k + 1] = x;
+      c++;
+    }
+    if (c === 0) continue;
+    const cut = Math.floor(trimFraction * c);
+    let s = 0;
+    for (let j = cut; j < c - cut; j++) s += col[j]!;
+    out[i] = (s / (c - 2 * cut)) * (c / n);
+  }
+  return out;
+}
+
+/**
  * CenteredClip (Karimireddy, He & Jaggi 2021): v ← v + (1/N)·Σ (xⱼ − v)·min(1, τ/‖xⱼ − v‖), started
  * from `start` (the caller passes the history: (1−μ)·outer momentum, an EMA of past aggregates).
  */
@@ -90,6 +127,8 @@ export function aggregate(
       return meanAggregate(deltas, size);
     case 'trimmed-mean':
       return trimmedMean(deltas, size, rule.trimFraction);
+    case 'sparse-trimmed-mean':
+      return sparseTrimmedMean(deltas, size, rule.trimFraction);
     case 'centered-clip': {
       const start = new Float32Array(size); // [P]
       for (let i = 0; i < size; i++) start[i] = (1 - outer.momentum) * momentum[i]!;

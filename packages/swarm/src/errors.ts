@@ -75,12 +75,6 @@ export class NoSyncSourceError extends Error {
   override name = 'NoSyncSourceError';
 }
 
-/** The benchmark's command-line flags failed validation. */
-export class InvalidBenchFlagsError extends Error {
-  static override name = 'InvalidBenchFlagsError';
-  override name = 'InvalidBenchFlagsError';
-}
-
 /** This peer's own delta exceeds the manifest's norm bound, so every other peer would reject it. */
 export class DeltaNormExceededError extends Error {
   static override name = 'DeltaNormExceededError';

@@ -17,7 +17,14 @@
  * written that way has the hash the manifest must name.
  */
 export { PeerConfig, GossipConfig, SwarmTimings, parsePeerConfig, type PeerConfigInput } from './config.js';
-export { createNodePeer, createBrowserPeer, dialableBy, type SwarmPeer, type SwarmServices } from './peer.js';
+export {
+  createNodePeer,
+  createBrowserPeer,
+  dialableBy,
+  newIdentityBytes,
+  type SwarmPeer,
+  type SwarmServices,
+} from './peer.js';
 export {
   deltaGossip,
   DeltaGossip,
@@ -49,7 +56,14 @@ export {
   QUANT_BLOCK,
   type CodecTensors,
 } from './codec.js';
-export { aggregate, nesterovStep, trimmedMean, centeredClip, meanAggregate } from './aggregate.js';
+export {
+  aggregate,
+  nesterovStep,
+  trimmedMean,
+  sparseTrimmedMean,
+  centeredClip,
+  meanAggregate,
+} from './aggregate.js';
 export { ModelLayout, type Weights } from './model.js';
 export { modelSha256, encodeModelState, decodeModelState } from './wire.js';
 export { chooseResyncTarget, type PeerView, type ResyncTarget } from './resync.js';

@@ -12,7 +12,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { bootstrap } from '@libp2p/bootstrap';
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
-import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys';
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { identify, identifyPush, type Identify } from '@libp2p/identify';
 import type { PrivateKey } from '@libp2p/interface';
@@ -26,6 +26,12 @@ import { parsePeerConfig, type PeerConfig, type PeerConfigInput } from './config
 import { InvalidIdentityFileError, InvalidPeerConfigError } from './errors.js';
 import { GossipRejectTap } from './gossip-tap.js';
 import { deltaGossip, type DeltaGossip } from './service.js';
+
+/**
+ * Reservations a relay server holds at once: every tab of the job keeps one on the coordinator so other
+ * tabs can reach it by WebRTC (libp2p's default, 15, would leave later tabs undialable).
+ */
+const RELAY_RESERVATIONS = 256;
 
 export interface SwarmServices {
   pubsub: GossipSub;
@@ -97,7 +103,7 @@ export async function createNodePeer(input: PeerConfigInput): Promise<SwarmPeer>
     connectionManager: { inboundConnectionThreshold: 100 },
     // The relay server is an extra service the swarm never calls, hence the widening.
     services: (config.relayServer
-      ? { ...services, relay: circuitRelayServer() }
+      ? { ...services, relay: circuitRelayServer({ reservations: { maxReservations: RELAY_RESERVATIONS } }) }
       : services) as typeof services,
   })) as unknown as SwarmPeer;
 }
@@ -147,6 +153,11 @@ export function dialableBy(kind: 'node' | 'browser'): (address: string) => boole
     const [relay, circuit] = address.split('/p2p-circuit');
     return circuit === undefined ? webSocket(address) : circuit.startsWith('/webrtc') && webSocket(relay!);
   };
+}
+
+/** A new peer identity as protobuf key bytes, for callers that store it themselves (a tab's IndexedDB). */
+export async function newIdentityBytes(): Promise<Uint8Array> {
+  return privateKeyToProtobuf(await generateKeyPair('Ed25519'));
 }
 
 async function keyFromConfig(config: PeerConfig): Promise<PrivateKey> {
