@@ -45,3 +45,23 @@ export function parseCommandLine<S extends z.ZodType>(
   }
   return parsed.data;
 }
+
+/**
+ * parseCommandLine for scripts without an error display of their own (benchmarks): a bad flag prints
+ * `<program>: <problem>` and exits with status 2, help exits with 0.
+ */
+export function parseCommandLineOrExit<S extends z.ZodType>(
+  program: Command,
+  argv: readonly string[],
+  schema: S,
+  prepare?: (options: Record<string, unknown>) => unknown,
+): z.output<S> {
+  try {
+    return parseCommandLine(program, argv, schema, prepare);
+  } catch (e) {
+    if (isHelpExit(e)) process.exit(0);
+    if (!(e instanceof InvalidOptionError)) throw e;
+    process.stderr.write(`${program.name()}: ${e.message}\n`);
+    process.exit(2);
+  }
+}

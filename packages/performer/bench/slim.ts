@@ -16,6 +16,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ModelConfig } from '@slimswarm/protocol';
 import { z } from 'zod';
+import { Command, Option } from 'commander';
+import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
 import {
   ChunkRunner,
   configureThreads,
@@ -31,10 +33,6 @@ import { drawFeatures } from '../src/model/features.js';
 import { initParams, paramCount } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
 import { naiveLossAndGrad } from '../src/naive/index.js';
-
-class BenchUsageError extends Error {
-  override readonly name = 'BenchUsageError';
-}
 
 class BenchChildError extends Error {
   override readonly name = 'BenchChildError';
@@ -60,16 +58,12 @@ const TIME_BUDGET_MS = { full: 8000, quick: 1000 };
 const Flags = z.object({ json: z.boolean(), quick: z.boolean(), child: z.string().optional() }).strict();
 
 function parseFlags(argv: readonly string[]): z.infer<typeof Flags> {
-  const flags: Record<string, unknown> = { json: false, quick: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--json' || arg === '--quick') flags[arg.slice(2)] = true;
-    else if (arg === '--child') flags.child = argv[++i];
-    else throw new BenchUsageError(`unknown argument ${arg} (flags: --json, --quick)`);
-  }
-  const parsed = Flags.safeParse(flags);
-  if (!parsed.success) throw new BenchUsageError(z.prettifyError(parsed.error));
-  return parsed.data;
+  const program = new Command('bench:slim')
+    .option('--json', 'JSON lines only', false)
+    .option('--quick', 'a short subset of lengths and time budgets', false)
+    // The parent runs every (engine, L) in a child process of its own, named by this flag.
+    .addOption(new Option('--child <job>').hideHelp());
+  return parseCommandLineOrExit(program, argv, Flags);
 }
 
 const Job = z

@@ -6,7 +6,7 @@
  *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>]
  */
 import '@slimswarm/node-compat';
-import { parseCommandLine } from '@slimswarm/node-compat/cli';
+import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
 import { Command } from 'commander';
 import { z } from 'zod';
 import type { CodecId, JobManifest } from '@slimswarm/protocol';
@@ -47,7 +47,7 @@ function parseFlags(argv: string[]): z.infer<typeof Flags> {
       `merge rule, one of ${Object.keys(AGGREGATIONS).join(', ')} (the norm bound, 1e6, never binds)`,
       'mean',
     );
-  return parseCommandLine(program, argv, Flags);
+  return parseCommandLineOrExit(program, argv, Flags);
 }
 
 interface Row {
