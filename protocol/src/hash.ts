@@ -2,7 +2,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import type { z } from 'zod';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { SchemaViolationError } from './errors.js';
-import { JobManifest } from './messages.js';
+import { JobManifest, type DeltaAnnouncement } from './messages.js';
 import { describeIssues } from './validation.js';
 
 /** Lower-case hex SHA-256 of the bytes (synchronous, and the same in browsers and Node). */
@@ -51,6 +51,17 @@ export function canonicalJson(value: unknown): string {
 }
 
 const utf8 = new TextEncoder();
+
+/**
+ * What a delta's author signs: a domain tag with the protocol version, then the canonical JSON of every
+ * header field that says what the delta is (not `part`, which differs per gossip slice, nor the
+ * signature itself). The payload is covered through `payloadSha256`.
+ */
+export function deltaSigningBytes(header: Omit<DeltaAnnouncement, 'part' | 'authorSignature'>): Uint8Array {
+  const { type, version, jobId, round, baseModelSha256, stats, codec, payloadBytes, payloadSha256 } = header;
+  const signed = { type, version, jobId, round, baseModelSha256, stats, codec, payloadBytes, payloadSha256 };
+  return utf8.encode(`slimswarm/delta-signature/${version}\n${canonicalJson(signed)}`);
+}
 
 /**
  * Digest that names a job manifest. The manifest is validated first and defaults are filled in, so a

@@ -232,6 +232,12 @@ export const DeltaAnnouncement = z
     /** Total encoded payload over all parts, and its digest: identifies the delta. */
     payloadBytes: Count,
     payloadSha256: Sha256Hex,
+    /**
+     * The author's Ed25519 signature (hex) over `deltaSigningBytes` of this header: it names the author
+     * wherever the delta travels, so a peer that hands it on over an anti-entropy pull cannot forge or
+     * re-attribute it (gossipsub's own signature covers only the gossip hop).
+     */
+    authorSignature: z.string().regex(/^[0-9a-f]{128}$/, 'expected a hex Ed25519 signature'),
     part: z
       .object({ index: z.number().int().min(0), count: PositiveInt(4096) })
       .strict()

@@ -3,7 +3,7 @@
  * defaulted fields left out, so round trips also exercise default filling.
  */
 import fc from 'fast-check';
-import { DTYPES, DTYPE_BYTES, PROTOCOL_LIMITS, isFloatDType } from '../src/index.js';
+import { DTYPES, DTYPE_BYTES, PROTOCOL_LIMITS, PROTOCOL_VERSION, isFloatDType } from '../src/index.js';
 import type { DType, MessageInput, MessageType, Tensor } from '../src/index.js';
 
 /** Doubles in [min, max] without -0 (canonical JSON writes -0 as 0, which is a different value). */
@@ -65,7 +65,7 @@ const aggregation = fc.oneof(
 
 export const jobManifest = fc.record({
   type: fc.constant('job-manifest' as const),
-  version: fc.constant(1 as const),
+  version: fc.constant(PROTOCOL_VERSION),
   jobId,
   title: fc.string({ maxLength: 100, unit: 'binary' }).filter((s) => s.length <= 200),
   model: modelConfig,
@@ -117,7 +117,7 @@ export const jobManifest = fc.record({
 
 export const deltaAnnouncement = fc.record({
   type: fc.constant('delta-announce' as const),
-  version: fc.constant(1 as const),
+  version: fc.constant(PROTOCOL_VERSION),
   jobId,
   round,
   baseModelSha256: sha256,
@@ -125,12 +125,13 @@ export const deltaAnnouncement = fc.record({
   codec: fc.constantFrom('dense-f32' as const, 'dense-f16' as const, 'topk-int8' as const),
   payloadBytes: count,
   payloadSha256: sha256,
+  authorSignature: fc.stringMatching(/^[0-9a-f]{128}$/),
   part: int(1, 4096).chain((c) => fc.record({ index: int(0, c - 1), count: fc.constant(c) })),
 });
 
 export const heartbeat = fc.record({
   type: fc.constant('heartbeat' as const),
-  version: fc.constant(1 as const),
+  version: fc.constant(PROTOCOL_VERSION),
   jobId,
   role: fc.constantFrom('worker' as const, 'browser' as const, 'coordinator' as const, 'dashboard' as const),
   status: fc.constantFrom(
@@ -156,14 +157,14 @@ export const heartbeat = fc.record({
 
 export const weightSyncRequest = fc.record({
   type: fc.constant('weight-sync-request' as const),
-  version: fc.constant(1 as const),
+  version: fc.constant(PROTOCOL_VERSION),
   jobId,
   modelSha256: fc.option(sha256, { nil: null }),
 });
 
 export const weightSyncResponse = fc.record({
   type: fc.constant('weight-sync-response' as const),
-  version: fc.constant(1 as const),
+  version: fc.constant(PROTOCOL_VERSION),
   jobId,
   status: fc.constantFrom('ok' as const, 'not-found' as const, 'busy' as const),
   round,
@@ -175,7 +176,7 @@ const deltaRef = fc.record({ round, peer: peerId, payloadSha256: sha256 });
 
 export const antiEntropySummary = fc.record({
   type: fc.constant('anti-entropy-summary' as const),
-  version: fc.constant(1 as const),
+  version: fc.constant(PROTOCOL_VERSION),
   jobId,
   round,
   modelSha256: sha256,
@@ -184,7 +185,7 @@ export const antiEntropySummary = fc.record({
 
 export const deltaPull = fc.record({
   type: fc.constant('delta-pull' as const),
-  version: fc.constant(1 as const),
+  version: fc.constant(PROTOCOL_VERSION),
   jobId,
   refs: fc.array(deltaRef, { minLength: 1, maxLength: 8 }),
 });

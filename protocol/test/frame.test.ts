@@ -21,7 +21,7 @@ const gossip = { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes };
 
 const request: MessageInput = {
   type: 'weight-sync-request',
-  version: 1,
+  version: 2,
   jobId: 'job-1',
   modelSha256: null,
 };
@@ -31,7 +31,7 @@ const sha = 'ab'.repeat(32);
 function announce(round = 3): MessageInput {
   return {
     type: 'delta-announce',
-    version: 1,
+    version: 2,
     jobId: 'job-1',
     round,
     baseModelSha256: sha,
@@ -39,6 +39,7 @@ function announce(round = 3): MessageInput {
     codec: 'dense-f32',
     payloadBytes: 16,
     payloadSha256: sha,
+    authorSignature: '5a'.repeat(64),
     part: { index: 0, count: 1 },
   };
 }
@@ -181,7 +182,7 @@ describe('frame decoder rejections', () => {
       JSON.stringify([header.message]),
       JSON.stringify({ message: header.message }),
       JSON.stringify({ ...header, extra: 1 }),
-      JSON.stringify({ ...header, message: { ...header.message, version: 2 } }),
+      JSON.stringify({ ...header, message: { ...header.message, version: 3 } }),
       JSON.stringify({ ...header, message: { ...header.message, round: -1 } }),
       JSON.stringify({ ...header, message: { ...header.message, type: 'delta-announce-v2' } }),
       JSON.stringify({ ...header, tensors: [{ ...header.tensors[0], dtype: 'f8' }] }),
@@ -352,13 +353,13 @@ describe('frame encoder', () => {
     const largest: MessageInput[] = [
       {
         type: 'anti-entropy-summary',
-        version: 1,
+        version: 2,
         jobId: 'j'.repeat(64),
         round: 1,
         modelSha256: sha,
         deltas: refs,
       },
-      { type: 'delta-pull', version: 1, jobId: 'j'.repeat(64), refs },
+      { type: 'delta-pull', version: 2, jobId: 'j'.repeat(64), refs },
       {
         ...fc.sample(messagesByType.heartbeat, { numRuns: 1, seed: 1 })[0]!,
         connectedPeers: Array.from({ length: PROTOCOL_LIMITS.maxPeersListed }, () => peer),

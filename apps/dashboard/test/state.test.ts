@@ -42,6 +42,7 @@ function announcement(
     codec: 'topk-int8',
     payloadBytes,
     payloadSha256: HASH_B,
+    authorSignature: '5a'.repeat(64),
     part,
   };
 }

@@ -5,7 +5,7 @@
  * heterogeneity). The shared optimum is the mean target; `loss` is the excess global loss at w.
  * Used by the tests and the benchmark so that both exercise the swarm with the same kind of trainer.
  */
-import type { ContributorStats, JobManifest } from '@slimswarm/protocol';
+import { PROTOCOL_VERSION, type ContributorStats, type JobManifest } from '@slimswarm/protocol';
 import { StaleContributionError } from '../src/errors.js';
 import type { Weights } from '../src/model.js';
 import type { SwarmReplica } from '../src/replica.js';
@@ -110,7 +110,7 @@ export interface ManifestOptions {
 export function syntheticManifest(o: ManifestOptions): JobManifest {
   return {
     type: 'job-manifest',
-    version: 1,
+    version: PROTOCOL_VERSION,
     jobId: o.jobId ?? 'synthetic',
     title: 'synthetic least squares',
     model: {

@@ -18,6 +18,7 @@ import { decodeDelta, type ErrorFeedbackEncoder } from './codec.js';
 import { DeltaDecodeError, DeltaNormExceededError, InvalidTrainerOutputError } from './errors.js';
 import { allFinite, compareCodeUnits, l2Norm, type ModelLayout } from './model.js';
 import { decodeDeltaPayload, encodeDeltaPayload, modelSha256, sha256Hex } from './wire.js';
+import type { DeltaSigner, UnsignedDelta } from './signature.js';
 
 /** Why a message was turned down. Every reason has its own counter in the stats. */
 export const REJECT_REASONS = [
@@ -350,6 +351,7 @@ export function makeContribution(
   localWeights: Float32Array,
   stats: ContributorStats,
   maxPartBytes: number,
+  sign: DeltaSigner,
 ): { delta: AcceptedDelta; parts: ContributionPart[] } {
   const g = engine.weights;
   if (localWeights.length !== g.length || !allFinite(localWeights)) {
@@ -369,7 +371,7 @@ export function makeContribution(
   const payloadSha256 = sha256Hex(payload);
   const count = Math.max(1, Math.ceil(payload.length / maxPartBytes));
   const partSize = Math.ceil(payload.length / count);
-  const base: Omit<DeltaAnnouncement, 'part'> = {
+  const unsigned: UnsignedDelta = {
     type: 'delta-announce',
     version: PROTOCOL_VERSION,
     jobId: engine.manifest.jobId,
@@ -380,6 +382,7 @@ export function makeContribution(
     payloadBytes: payload.length,
     payloadSha256,
   };
+  const base: Omit<DeltaAnnouncement, 'part'> = { ...unsigned, authorSignature: sign(unsigned) };
   const parts = Array.from({ length: count }, (_, index) => ({
     header: { ...base, part: { index, count } },
     bytes: payload.subarray(index * partSize, Math.min(payload.length, (index + 1) * partSize)),

@@ -15,6 +15,12 @@ export class InvalidIdentityFileError extends Error {
   override name = 'InvalidIdentityFileError';
 }
 
+/** The peer's key is not Ed25519, the only kind deltas are signed with. */
+export class UnsupportedKeyTypeError extends Error {
+  static override name = 'UnsupportedKeyTypeError';
+  override name = 'UnsupportedKeyTypeError';
+}
+
 /** A delta payload does not decode under its codec (lengths, indices, counts). */
 export class DeltaDecodeError extends Error {
   static override name = 'DeltaDecodeError';

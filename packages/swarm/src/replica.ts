@@ -51,6 +51,7 @@ import {
   WeightSyncError,
 } from './errors.js';
 import type { SwarmEvents } from './events.js';
+import { verifyDeltaAuthor } from './signature.js';
 import { ModelLayout, type Weights } from './model.js';
 import { chooseResyncTarget, type PeerView } from './resync.js';
 import type { DeltaGossip, SwarmStats } from './service.js';
@@ -270,6 +271,7 @@ export class SwarmReplica {
       e.layout.flatten(localWeights),
       stats,
       this.swarm.timings.maxPartBytes,
+      this.swarm.signDelta,
     );
     e.addOwn(delta, now);
     this.contributedRound = e.round;
@@ -360,6 +362,7 @@ export class SwarmReplica {
     if (!this.engine || this.syncing) return TopicValidatorResult.Ignore;
     const part = singleU8(frame.tensors, 'part');
     if (!part || frame.message.type !== 'delta-announce') return this.answer(from, rejected('malformed'));
+    if (!verifyDeltaAuthor(from, frame.message)) return this.answer(from, rejected('bad-signature'));
     return this.answer(from, this.offer(from, frame.message, part, 'gossip'));
   }
 
@@ -568,6 +571,11 @@ export class SwarmReplica {
           throw new DeltaPullError(`${source} answered a pull with something not asked for`);
         }
         if (!this.engine || this.syncing) break;
+        // The responder only holds the delta: it must carry its author's signature, or it is forged.
+        if (!verifyDeltaAuthor(ref.peer, m)) {
+          this.swarm.countVerdict(source, rejected('bad-signature'));
+          continue;
+        }
         const v = this.offer(ref.peer, m, part, 'pull');
         if (v.action !== 'accept') this.swarm.countVerdict(source, v);
       }

@@ -10,6 +10,7 @@ import type {
   Libp2pEvents,
   Logger,
   PeerId,
+  PrivateKey,
   Startable,
   Stream,
   TypedEventTarget,
@@ -22,10 +23,13 @@ import { NotStartedError } from './errors.js';
 import { SwarmEvents } from './events.js';
 import type { GossipRejectTap } from './gossip-tap.js';
 import type { SwarmReplica } from './replica.js';
+import { deltaSigner, type DeltaSigner } from './signature.js';
 
 /** The parts of the libp2p registrar and connection manager this service uses. */
 export interface DeltaGossipComponents {
   peerId: PeerId;
+  /** Signs this peer's deltas (see signature.ts). */
+  privateKey: PrivateKey;
   logger: ComponentLogger;
   events: TypedEventTarget<Libp2pEvents>;
   registrar: {
@@ -71,6 +75,8 @@ export class DeltaGossip implements Startable {
   readonly role: PeerRole;
   readonly timings: SwarmTimings;
   readonly log: Logger;
+  /** Signs this peer's delta headers. */
+  readonly signDelta: DeltaSigner;
   private readonly counters: SwarmStats;
   private started = false;
   private replica: SwarmReplica | null = null;
@@ -88,6 +94,7 @@ export class DeltaGossip implements Startable {
       init.rejectTap.onBadSignature = () =>
         this.countVerdict('unknown', { action: 'reject', reason: 'bad-signature' });
     this.timings = init.timings;
+    this.signDelta = deltaSigner(components.privateKey);
     this.log = components.logger.forComponent('slimswarm:swarm');
     this.counters = {
       rejected: Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>,

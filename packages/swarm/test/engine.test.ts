@@ -4,9 +4,11 @@ import { ErrorFeedbackEncoder, encodeDelta } from '../src/codec.js';
 import { RoundEngine, makeContribution, type ContributionPart } from '../src/engine.js';
 import { ModelLayout } from '../src/model.js';
 import { localSteps, syntheticManifest, syntheticProblem } from '../bench/synthetic.js';
-import type { DeltaAnnouncement, JobManifest } from '@slimswarm/protocol';
+import { PROTOCOL_VERSION, type DeltaAnnouncement, type JobManifest } from '@slimswarm/protocol';
 
 const STATS = { tokens: 100, steps: 5, meanLoss: 1 };
+/** The round engine never looks at signatures (the replica checks them before offering a delta). */
+const NOT_SIGNED = () => '00'.repeat(64);
 
 function setup(peers: number, manifestOverrides: Partial<Parameters<typeof syntheticManifest>[0]> = {}) {
   const problem = syntheticProblem(2048, 11);
@@ -35,7 +37,15 @@ describe('RoundEngine', () => {
     const initialLoss = problem.loss(engines[0]!.weights);
     for (let round = 0; round < 6; round++) {
       const contributions = engines.map((e, i) =>
-        makeContribution(e, encoders[i]!, `p${i}`, localSteps(problem, i, e.weights, 5, 0.5), STATS, 300),
+        makeContribution(
+          e,
+          encoders[i]!,
+          `p${i}`,
+          localSteps(problem, i, e.weights, 5, 0.5),
+          STATS,
+          300,
+          NOT_SIGNED,
+        ),
       );
       engines.forEach((e, i) => {
         e.addOwn(contributions[i]!.delta, 0);
@@ -62,7 +72,15 @@ describe('RoundEngine', () => {
   it('merge order is canonical: delivery order does not change the bits', () => {
     const { problem, engines, encoders } = setup(3, { codec: 'dense-f32' });
     const cs = engines.map((e, i) =>
-      makeContribution(e, encoders[i]!, `p${i}`, localSteps(problem, i, e.weights, 3, 0.5), STATS, 1 << 20),
+      makeContribution(
+        e,
+        encoders[i]!,
+        `p${i}`,
+        localSteps(problem, i, e.weights, 3, 0.5),
+        STATS,
+        1 << 20,
+        NOT_SIGNED,
+      ),
     );
     const [a, b, c] = engines as [RoundEngine, RoundEngine, RoundEngine];
     a.addOwn(cs[0]!.delta, 0);
@@ -95,6 +113,7 @@ describe('RoundEngine', () => {
       localSteps(problem, 0, a.weights, 1, 0.5),
       STATS,
       1 << 20,
+      NOT_SIGNED,
     );
     a.addOwn(c0.delta, 100);
     expect(a.shouldClose(3, 5000)).toBe(false); // below minDeltas even after the deadline
@@ -105,6 +124,7 @@ describe('RoundEngine', () => {
       localSteps(problem, 1, a.weights, 1, 0.5),
       STATS,
       1 << 20,
+      NOT_SIGNED,
     );
     deliver(a, 'p1', c1.parts);
     expect(a.shouldClose(3, 500)).toBe(false); // 2 of 3 active, deadline not reached
@@ -123,6 +143,7 @@ describe('RoundEngine', () => {
         localSteps(s.problem, 1, b.weights, 1, 0.1),
         STATS,
         1 << 20,
+        NOT_SIGNED,
       );
       const before = a.modelSha256;
       return { ...s, a, b, honest, before };
@@ -139,7 +160,7 @@ describe('RoundEngine', () => {
       );
       const header: DeltaAnnouncement = {
         type: 'delta-announce',
-        version: 1,
+        version: PROTOCOL_VERSION,
         jobId: m.jobId,
         round,
         baseModelSha256: base,
@@ -147,6 +168,7 @@ describe('RoundEngine', () => {
         codec: m.compression.codec,
         payloadBytes: payload.length,
         payloadSha256: sha256Hex(payload),
+        authorSignature: NOT_SIGNED(),
         part: { index: 0, count: 1 },
         ...patch,
       };
@@ -217,6 +239,7 @@ describe('RoundEngine', () => {
         localSteps(problem, 0, a.weights, 1, 0.1),
         STATS,
         1 << 20,
+        NOT_SIGNED,
       );
       a.addOwn(own.delta, 0);
       deliver(a, 'p1', honest.parts);

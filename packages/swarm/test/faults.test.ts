@@ -1,17 +1,28 @@
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { gossipsub } from '@libp2p/gossipsub';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { memory } from '@libp2p/memory';
 import { identify } from '@libp2p/identify';
+import { lpStream } from '@libp2p/utils';
 import { createLibp2p } from 'libp2p';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame, sha256Hex, tensorFromTyped, topics, type DeltaAnnouncement } from '@slimswarm/protocol';
+import {
+  PROTOCOL_IDS,
+  PROTOCOL_VERSION,
+  encodeFrame,
+  sha256Hex,
+  tensorFromTyped,
+  topics,
+  type DeltaAnnouncement,
+} from '@slimswarm/protocol';
 import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic.js';
 import { encodeDelta } from '../src/codec.js';
 import { REJECT_REASONS } from '../src/engine.js';
 import { ModelLayout } from '../src/model.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
+import { deltaSigner, type DeltaSigner } from '../src/signature.js';
 import { encodeDeltaPayload, modelSha256 } from '../src/wire.js';
 import { FAST, flat, memoryPeers, trainLoop, waitFor } from './harness.js';
 
@@ -120,7 +131,15 @@ describe('faults', () => {
     });
     const peers = await memoryPeers('attack', 3);
     const replicas = await join(peers, manifest, w0);
-    const attacker = await createNodePeer({ ...FAST, listen: ['/memory/attack-evil'] });
+    // The attacker signs its deltas with its own key, so each forgery below fails for its own reason.
+    const attackerKey = await generateKeyPair('Ed25519');
+    const sign = deltaSigner(attackerKey);
+    const signInAnotherName = deltaSigner(await generateKeyPair('Ed25519'));
+    const attacker = await createNodePeer({
+      ...FAST,
+      listen: ['/memory/attack-evil'],
+      identity: { kind: 'bytes', privateKey: privateKeyToProtobuf(attackerKey) },
+    });
     const unsigned = await createLibp2p({
       addresses: { listen: ['/memory/attack-unsigned'] },
       transports: [memory()],
@@ -151,12 +170,13 @@ describe('faults', () => {
       values: Float32Array,
       patch: Partial<DeltaAnnouncement> = {},
       payloadPatch?: (p: Uint8Array) => void,
+      signer: DeltaSigner = sign,
     ) => {
       const payload = encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 }));
       payloadPatch?.(payload);
-      const header: DeltaAnnouncement = {
+      const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
         type: 'delta-announce',
-        version: 1,
+        version: PROTOCOL_VERSION,
         jobId: manifest.jobId,
         round: 0,
         baseModelSha256: sha0,
@@ -167,10 +187,11 @@ describe('faults', () => {
         part: { index: 0, count: 1 },
         ...patch,
       };
+      const header = { ...unsigned, authorSignature: signer(unsigned) };
       return encodeFrame(header, { part: tensorFromTyped('u8', [payload.length], payload) });
     };
     const newer = delta(small);
-    newer[4] = 2; // protocol version byte
+    newer[4] = PROTOCOL_VERSION + 1; // protocol version byte
     const nanPayload = (p: Uint8Array) =>
       new DataView(p.buffer, p.byteOffset).setFloat32(p.length - 4, NaN, true);
     const nanFrame = (() => {
@@ -178,25 +199,27 @@ describe('faults', () => {
       nanPayload(payload);
       return delta(small, { payloadSha256: sha256Hex(payload) }, nanPayload);
     })();
+    const oversize: Omit<DeltaAnnouncement, 'authorSignature'> = {
+      type: 'delta-announce',
+      version: PROTOCOL_VERSION,
+      jobId: manifest.jobId,
+      round: 0,
+      baseModelSha256: sha0,
+      stats: { tokens: 1, steps: 1, meanLoss: 0 },
+      codec: 'dense-f32',
+      payloadBytes: 1_100_000,
+      payloadSha256: sha0,
+      part: { index: 0, count: 1 },
+    };
     const attacks: Uint8Array[] = [
       new Uint8Array(100).fill(1), // malformed
       delta(small, { jobId: 'another-job' }), // wrong-job
       newer, // newer-version (ignored)
       encodeFrame(
-        {
-          type: 'delta-announce',
-          version: 1,
-          jobId: manifest.jobId,
-          round: 0,
-          baseModelSha256: sha0,
-          stats: { tokens: 1, steps: 1, meanLoss: 0 },
-          codec: 'dense-f32',
-          payloadBytes: 1_100_000,
-          payloadSha256: sha0,
-          part: { index: 0, count: 1 },
-        },
+        { ...oversize, authorSignature: sign(oversize) },
         { part: tensorFromTyped('u8', [1_100_000], new Uint8Array(1_100_000)) },
       ), // oversize
+      delta(small, {}, undefined, signInAnotherName), // bad-signature: the author did not sign it
       delta(small, { round: 7 }), // wrong-round
       delta(small, { baseModelSha256: 'e'.repeat(64) }), // unknown-base
       nanFrame, // non-finite
@@ -233,5 +256,85 @@ describe('faults', () => {
     expect(problem.loss(flat(replicas[0]!.current().weights, problem))).toBeLessThan(
       problem.loss(new Float32Array(layout.size)),
     );
+  });
+
+  it("refuses a delta a pull responder forged in an honest peer's name, and still takes the real one", async () => {
+    const { problem, w0, sha0, manifest, layout } = setup(1024, { codec: 'dense-f32' });
+    const peers = await memoryPeers('forge', 2);
+    const replicas = await join(peers, manifest, w0);
+    const [a, b] = peers as [SwarmPeer, SwarmPeer];
+    // A peer that answers anti-entropy pulls with a delta it made itself but attributes to b.
+    const forgerKey = await generateKeyPair('Ed25519');
+    const forger = await createLibp2p({
+      privateKey: forgerKey,
+      addresses: { listen: ['/memory/forge-forger'] },
+      transports: [memory()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: {
+        identify: identify(),
+        pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true }),
+      },
+    });
+    cleanup.push(async () => {
+      await forger.stop();
+    });
+    const payload = encodeDeltaPayload(
+      encodeDelta(new Float32Array(layout.size).fill(0.01), { codec: 'dense-f32', topkFraction: 1 }),
+    );
+    const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
+      type: 'delta-announce',
+      version: PROTOCOL_VERSION,
+      jobId: manifest.jobId,
+      round: 0,
+      baseModelSha256: sha0,
+      stats: { tokens: 1, steps: 1, meanLoss: 0 },
+      codec: 'dense-f32',
+      payloadBytes: payload.length,
+      payloadSha256: sha256Hex(payload),
+      part: { index: 0, count: 1 },
+    };
+    const forged = encodeFrame(
+      { ...unsigned, authorSignature: deltaSigner(forgerKey)(unsigned) },
+      { part: tensorFromTyped('u8', [payload.length], payload) },
+    );
+    let pulls = 0;
+    await forger.handle(PROTOCOL_IDS.antiEntropy, async (stream) => {
+      const lp = lpStream(stream);
+      await lp.read();
+      pulls++;
+      await lp.write(forged);
+      await stream.close();
+    });
+    for (const p of peers) await forger.dial(p.getMultiaddrs()[0]!);
+    const summaries = topics.summaries(manifest.jobId);
+    await waitFor(
+      'the forger sees both peers',
+      () => forger.services.pubsub.getSubscribers(summaries).length === 2,
+    );
+    const ref = { round: 0, peer: b.peerId.toString(), payloadSha256: unsigned.payloadSha256 };
+    await forger.services.pubsub.publish(
+      summaries,
+      encodeFrame({
+        type: 'anti-entropy-summary',
+        version: PROTOCOL_VERSION,
+        jobId: manifest.jobId,
+        round: 0,
+        modelSha256: sha0,
+        deltas: [ref],
+      }),
+    );
+    await waitFor(
+      'a pulled and refused the forgery',
+      () => a.services.swarm.stats().rejected['bad-signature'] >= 1,
+    );
+    expect(pulls).toBeGreaterThanOrEqual(1);
+    // b's own delta for round 0 is not mistaken for an equivocation: both train on and agree.
+    await Promise.all(replicas.map((r, i) => trainLoop(r, problem, i, 2, manifest)));
+    await waitFor('quiescence', () =>
+      replicas.every((r) => r.current().round === 2 && r.current().sha256 === replicas[0]!.current().sha256),
+    );
+    expectIdentical(replicas);
+    expect(a.services.swarm.stats().rejected.equivocation).toBe(0);
   });
 });

@@ -18,14 +18,14 @@ export interface FrameVector {
 export const validFrames: FrameVector[] = [
   {
     file: 'weight-sync-request.bin',
-    message: { type: 'weight-sync-request', version: 1, jobId: 'tiny-shakespeare', modelSha256: null },
+    message: { type: 'weight-sync-request', version: 2, jobId: 'tiny-shakespeare', modelSha256: null },
     tensors: {},
   },
   {
     file: 'weight-sync-response.bin',
     message: {
       type: 'weight-sync-response',
-      version: 1,
+      version: 2,
       jobId: 'tiny-shakespeare',
       status: 'ok',
       round: 42,
@@ -38,7 +38,7 @@ export const validFrames: FrameVector[] = [
     file: 'heartbeat.bin',
     message: {
       type: 'heartbeat',
-      version: 1,
+      version: 2,
       jobId: 'tiny-shakespeare',
       role: 'browser',
       status: 'training',
@@ -59,7 +59,7 @@ export const validFrames: FrameVector[] = [
     file: 'delta-announce-dense-f32.bin',
     message: {
       type: 'delta-announce',
-      version: 1,
+      version: 2,
       jobId: 'tiny-shakespeare',
       round: 42,
       baseModelSha256: sha('0f'),
@@ -67,6 +67,7 @@ export const validFrames: FrameVector[] = [
       codec: 'dense-f32',
       payloadBytes: 28,
       payloadSha256: sha('a1'),
+      authorSignature: '5a'.repeat(64),
       part: { index: 0, count: 1 },
     },
     tensors: {
@@ -78,7 +79,7 @@ export const validFrames: FrameVector[] = [
     file: 'delta-announce-topk-int8.bin',
     message: {
       type: 'delta-announce',
-      version: 1,
+      version: 2,
       jobId: 'tiny-shakespeare',
       round: 43,
       baseModelSha256: sha('1e'),
@@ -86,6 +87,7 @@ export const validFrames: FrameVector[] = [
       codec: 'topk-int8',
       payloadBytes: 14,
       payloadSha256: sha('b2'),
+      authorSignature: '5a'.repeat(64),
       part: { index: 1, count: 3 },
     },
     tensors: {
@@ -101,7 +103,7 @@ export const validFrames: FrameVector[] = [
     // Defaults (title, ropeBase, featureRedraw, beta1, …) are left out: the frame holds them filled in.
     message: {
       type: 'job-manifest',
-      version: 1,
+      version: 2,
       jobId: 'tiny-shakespeare',
       model: { dModel: 64, nLayers: 2, nHeads: 4, nFeatures: 32, vocabSize: 256, mlpRatio: 4, seed: 1234 },
       tokenizer: { kind: 'byte' },
@@ -118,7 +120,7 @@ export const validFrames: FrameVector[] = [
     file: 'anti-entropy-summary.bin',
     message: {
       type: 'anti-entropy-summary',
-      version: 1,
+      version: 2,
       jobId: 'tiny-shakespeare',
       round: 43,
       modelSha256: sha('1e'),
@@ -133,7 +135,7 @@ export const validFrames: FrameVector[] = [
     file: 'delta-pull.bin',
     message: {
       type: 'delta-pull',
-      version: 1,
+      version: 2,
       jobId: 'tiny-shakespeare',
       refs: [{ round: 43, peer: '12D3KooWB', payloadSha256: sha('c3') }],
     },
@@ -141,7 +143,7 @@ export const validFrames: FrameVector[] = [
   },
   {
     file: 'all-dtypes.bin',
-    message: { type: 'weight-sync-request', version: 1, jobId: 'dtypes', modelSha256: sha('00') },
+    message: { type: 'weight-sync-request', version: 2, jobId: 'dtypes', modelSha256: sha('00') },
     tensors: {
       bf16: tensorFromTyped('bf16', [2], Uint16Array.of(0x3f80, 0xc040)), // 1, -3
       f16: tensorFromTyped('f16', [2, 1], Uint16Array.of(0x3c00, 0x7bff)), // 1, 65504
@@ -204,16 +206,16 @@ export const rejectFrames: RejectVector[] = [
     make: (valid) => edit(valid(dense), (b) => (b[3] = 0x58)),
   },
   {
-    file: 'reject-version-2.bin',
+    file: 'reject-version-3.bin',
     error: 'UnsupportedVersionError',
-    description: 'version byte 2 (newer: ignore, do not penalise)',
-    make: (valid) => edit(valid(dense), (b) => (b[4] = 2)),
+    description: 'version byte 3 (newer: ignore, do not penalise)',
+    make: (valid) => edit(valid(dense), (b) => (b[4] = 3)),
   },
   {
-    file: 'reject-version-0.bin',
+    file: 'reject-version-1.bin',
     error: 'UnsupportedVersionError',
-    description: 'version byte 0 (older: reject)',
-    make: (valid) => edit(valid(dense), (b) => (b[4] = 0)),
+    description: 'version byte 1 (older: reject; v1 deltas carried no author signature)',
+    make: (valid) => edit(valid(dense), (b) => (b[4] = 1)),
   },
   {
     file: 'reject-header-length.bin',
