@@ -276,6 +276,8 @@ export const Heartbeat = z
     memoryBytes: Count,
     /** Peer ids this peer is connected to (for the topology view), bounded. */
     connectedPeers: z.array(z.string().min(1).max(128)).max(PROTOCOL_LIMITS.maxPeersListed),
+    /** Those of `connectedPeers` reached over a direct WebRTC channel (tab to tab). */
+    webRtcPeers: z.array(z.string().min(1).max(128)).max(PROTOCOL_LIMITS.maxPeersListed),
     bytesIn: Count,
     bytesOut: Count,
     /** Sender's wall clock, ms since epoch; informational only. */

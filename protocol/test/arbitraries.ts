@@ -150,6 +150,7 @@ export const heartbeat = fc.record({
   loss: fc.option(double(0, 1e3), { nil: null }),
   memoryBytes: count,
   connectedPeers: fc.array(peerId, { maxLength: 8 }),
+  webRtcPeers: fc.array(peerId, { maxLength: 8 }),
   bytesIn: count,
   bytesOut: count,
   sentAt: count,

@@ -363,6 +363,7 @@ describe('frame encoder', () => {
       {
         ...fc.sample(messagesByType.heartbeat, { numRuns: 1, seed: 1 })[0]!,
         connectedPeers: Array.from({ length: PROTOCOL_LIMITS.maxPeersListed }, () => peer),
+        webRtcPeers: Array.from({ length: PROTOCOL_LIMITS.maxPeersListed }, () => peer),
       },
     ];
     for (const message of largest) {

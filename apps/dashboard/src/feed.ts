@@ -159,6 +159,7 @@ export class SwarmFeed {
       loss: null,
       memoryBytes: 0,
       connectedPeers: connected.slice(0, PROTOCOL_LIMITS.maxPeersListed),
+      webRtcPeers: [],
       bytesIn: 0,
       bytesOut: 0,
       sentAt: Date.now(),

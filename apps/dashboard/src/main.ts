@@ -80,6 +80,13 @@ class Dashboard {
   }
 
   private drawPeers(state: SwarmState, now: number): void {
+    const edges = state.edges();
+    const webRtc = edges.filter((e) => e.webRtc).length;
+    const links = element('links');
+    links.dataset.webrtc = String(webRtc);
+    links.textContent =
+      `${edges.length} connection${edges.length === 1 ? '' : 's'}` +
+      (webRtc > 0 ? `, ${webRtc} of them direct WebRTC between tabs (dashed)` : '');
     element('peers').replaceChildren(
       ...state.peerList().map((p) => {
         const chip = document.createElement('li');

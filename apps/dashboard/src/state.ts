@@ -11,6 +11,13 @@ const MAX_SAMPLES = 600;
 const MAX_ROUNDS = 200;
 const TRAINER_ROLES: ReadonlySet<PeerRole> = new Set(['worker', 'browser']);
 
+/** A connection between two peers (ids in code-unit order); `webRtc`: a direct tab-to-tab channel. */
+export interface Edge {
+  a: string;
+  b: string;
+  webRtc: boolean;
+}
+
 export interface PeerView {
   id: string;
   /** Null for a peer only known from someone else's connection list. */
@@ -23,6 +30,8 @@ export interface PeerView {
   memoryBytes: number;
   modelSha256: string | null;
   connectedPeers: readonly string[];
+  /** Those of `connectedPeers` this peer reaches over a direct WebRTC channel. */
+  webRtcPeers: readonly string[];
   bytesIn: number;
   bytesOut: number;
   /** When this dashboard last heard the peer's own heartbeat (ms since epoch), null if never. */
@@ -95,6 +104,7 @@ export class SwarmState {
       memoryBytes: hb.memoryBytes,
       modelSha256: hb.modelSha256,
       connectedPeers: hb.connectedPeers,
+      webRtcPeers: hb.webRtcPeers,
       bytesIn: hb.bytesIn,
       bytesOut: hb.bytesOut,
       heardAt: at,
@@ -155,20 +165,20 @@ export class SwarmState {
     );
   }
 
-  /** Undirected edges from everyone's connection lists, each once. */
-  edges(): [string, string][] {
-    const seen = new Set<string>();
-    const out: [string, string][] = [];
+  /** Undirected edges from everyone's connection lists, each once; WebRTC if either end says so. */
+  edges(): Edge[] {
+    const byKey = new Map<string, Edge>();
     for (const peer of this.peers.values()) {
       for (const other of peer.connectedPeers) {
         const [a, b] = peer.id < other ? [peer.id, other] : [other, peer.id];
-        const key = `${a} ${b}`;
-        if (a === b || seen.has(key)) continue;
-        seen.add(key);
-        out.push([a, b]);
+        if (a === b) continue;
+        const webRtc = peer.webRtcPeers.includes(other);
+        const known = byKey.get(`${a} ${b}`);
+        if (known) known.webRtc ||= webRtc;
+        else byKey.set(`${a} ${b}`, { a, b, webRtc });
       }
     }
-    return out;
+    return [...byKey.values()];
   }
 
   /** Live trainers that sent nothing invalid: the peers whose model hashes must agree. */
@@ -244,6 +254,7 @@ function emptyPeer(id: string): PeerView {
     memoryBytes: 0,
     modelSha256: null,
     connectedPeers: [],
+    webRtcPeers: [],
     bytesIn: 0,
     bytesOut: 0,
     heardAt: null,

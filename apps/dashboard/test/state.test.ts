@@ -20,6 +20,7 @@ function heartbeat(over: Partial<Heartbeat> = {}): Heartbeat {
     loss: 2.5,
     memoryBytes: 1 << 20,
     connectedPeers: [],
+    webRtcPeers: [],
     bytesIn: 0,
     bytesOut: 0,
     sentAt: 0,
@@ -51,17 +52,22 @@ describe('SwarmState', () => {
   it('knows itself as the dashboard and learns peers from heartbeats and connection lists', () => {
     const s = new SwarmState('dash', TIMEOUT);
     s.heartbeat('w1', heartbeat({ connectedPeers: ['coord', 'dash'] }), 300, 1000);
-    s.heartbeat('tab1', heartbeat({ role: 'browser', connectedPeers: ['coord'] }), 300, 1000);
+    s.heartbeat(
+      'tab1',
+      heartbeat({ role: 'browser', connectedPeers: ['coord', 'tab2'], webRtcPeers: ['tab2'] }),
+      300,
+      1000,
+    );
     s.connections(['coord']);
     const roles = Object.fromEntries(s.peerList().map((p) => [p.id, p.role]));
-    expect(roles).toEqual({ dash: 'dashboard', coord: null, w1: 'worker', tab1: 'browser' });
+    expect(roles).toEqual({ dash: 'dashboard', coord: null, w1: 'worker', tab1: 'browser', tab2: null });
     expect(s.peerList()[0]!.id).toBe('dash');
     expect(
       s
         .edges()
-        .map((e) => e.join('-'))
+        .map((e) => `${e.a}-${e.b}${e.webRtc ? ' webrtc' : ''}`)
         .sort(),
-    ).toEqual(['coord-dash', 'coord-tab1', 'coord-w1', 'dash-w1']);
+    ).toEqual(['coord-dash', 'coord-tab1', 'coord-w1', 'dash-w1', 'tab1-tab2 webrtc']);
     expect(s.wireBytes.heartbeat).toBe(600);
   });
 

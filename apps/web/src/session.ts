@@ -25,7 +25,13 @@ import {
   type EngineInit,
 } from '@slimswarm/performer';
 import type { ModelConfig } from '@slimswarm/protocol';
-import { createBrowserPeer, dialableBy, newIdentityBytes, type SwarmPeer } from '@slimswarm/swarm';
+import {
+  createBrowserPeer,
+  dialableBy,
+  newIdentityBytes,
+  webRtcPeers,
+  type SwarmPeer,
+} from '@slimswarm/swarm';
 import { AlreadyVolunteeringError, NoDataError } from './errors.js';
 import { VolunteerStorage } from './storage.js';
 
@@ -188,15 +194,6 @@ async function* trainingTokens(blob: Blob, seqLen: number): AsyncGenerator<Int32
   for await (const sequence of sequences) yield sequence.tokens;
 }
 
-/** Peers this tab reaches over a direct WebRTC data channel (not through a relay or a server). */
-function webRtcPeers(peer: SwarmPeer): string[] {
-  const direct = peer
-    .getConnections()
-    .filter((c) => c.status === 'open' && c.remoteAddr.toString().includes('/webrtc'))
-    .map((c) => c.remotePeer.toString());
-  return [...new Set(direct)].sort();
-}
-
 export interface SessionStart {
   /** Origin of the coordinator (the page's own origin in production). */
   coordinator: string;
@@ -300,7 +297,7 @@ export class VolunteerSession {
           this.report({
             type: 'network',
             peers: connected.getPeers().length,
-            webRtcPeers: webRtcPeers(connected),
+            webRtcPeers: webRtcPeers(connected.getConnections()),
           }),
         NETWORK_REPORT_MS,
       );

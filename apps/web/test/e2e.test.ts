@@ -201,7 +201,11 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
           const last = [...m].sort((a, b) => a[0] - b[0]).slice(-3);
           return `${names[i]}: ${last.map(([r, h]) => `${r}→${h.slice(0, 8)}`).join(' ') || 'no round merged'}`;
         });
-        return `Newest merged rounds — ${latest.join('; ')}`;
+        const last = worker!.events.filter((e) => e.event === 'round').at(-1);
+        const counts = last
+          ? `worker's last round: ${last.accepted} deltas, refused ${JSON.stringify(last.rejected)}, ${last.resyncs} resyncs`
+          : 'the worker merged no round';
+        return `Newest merged rounds — ${latest.join('; ')}. ${counts}`;
       },
     );
     expect(settled).toHaveLength(ROUNDS_TO_AGREE);
@@ -251,6 +255,10 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
       return [...expected].every(([id, role]) => roles.get(id) === role) ? roles : null;
     });
     expect(await page.getAttribute('#agreement', 'data-agree')).toBe('true');
+    // The tabs' heartbeats name their WebRTC link, and the graph draws it as one.
+    await until('the dashboard to show the WebRTC link', 30_000, async () =>
+      Number(await page.getAttribute('#links', 'data-webrtc')) >= 1 ? true : null,
+    );
   }, 60_000);
 
   it('resumes a reloaded tab from its IndexedDB checkpoint at the step it had reached', async () => {

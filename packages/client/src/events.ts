@@ -43,6 +43,10 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
     modelSha256: z.string(),
     memoryBytes: Count,
     wireBytesOut: Count,
+    /** Messages this peer refused so far, by reason (only reasons seen). */
+    rejected: z.record(z.string(), Count),
+    /** Times this peer replaced its model with its neighbours' so far. */
+    resyncs: Count,
   }),
   z.object({ event: z.literal('checkpoint'), path: z.string(), step: Count, round: Count }),
   z.object({ event: z.literal('stopped'), reason: z.string(), round: Count, step: Count }),

@@ -256,6 +256,7 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
         modelSha256: next.sha256,
         memoryBytes: opts.memoryBytes?.() ?? 0,
         wireBytesOut,
+        ...refusals(opts.peer),
       });
       closedRounds.length = 0;
       adopt(next);
@@ -281,4 +282,10 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
   });
   await replica.stop();
   return { rounds, steps: trainer.stepCount, tokens: tokensTotal, modelSha256: snapshot.sha256, heldOutLoss };
+}
+
+/** What the swarm service refused and how often it resynchronised, for the round event. */
+function refusals(peer: SwarmPeer): { rejected: Record<string, number>; resyncs: number } {
+  const { rejected, resyncs } = peer.services.swarm.stats();
+  return { rejected: Object.fromEntries(Object.entries(rejected).filter(([, n]) => n > 0)), resyncs };
 }

@@ -82,19 +82,4 @@ describe('meeting the swarm', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(job.reads()).toBe(reads);
   });
-
-  it('tells which addresses each kind of peer can use', () => {
-    const relay = '/ip4/127.0.0.1/tcp/4002/ws/p2p/12D3KooWRelay';
-    const tab = `${relay}/p2p-circuit/webrtc/p2p/12D3KooWTab`;
-    const worker = '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWWorker';
-    const node = dialableBy('node');
-    const browser = dialableBy('browser');
-    expect([relay, tab, worker, `${relay}/p2p-circuit/p2p/x`].map(node)).toEqual([true, false, true, false]);
-    expect([relay, tab, worker, `${relay}/p2p-circuit/p2p/x`].map(browser)).toEqual([
-      true,
-      true,
-      false,
-      false,
-    ]);
-  });
 });

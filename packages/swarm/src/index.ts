@@ -20,7 +20,6 @@ export { PeerConfig, GossipConfig, SwarmTimings, parsePeerConfig, type PeerConfi
 export {
   createNodePeer,
   createBrowserPeer,
-  dialableBy,
   newIdentityBytes,
   type SwarmPeer,
   type SwarmServices,
@@ -68,3 +67,4 @@ export { ModelLayout, type Weights } from './model.js';
 export { modelSha256, encodeModelState, decodeModelState } from './wire.js';
 export { chooseResyncTarget, type PeerView, type ResyncTarget } from './resync.js';
 export * from './errors.js';
+export { dialableBy, webRtcPeers } from './transports.js';

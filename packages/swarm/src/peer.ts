@@ -141,20 +141,6 @@ export async function createBrowserPeer(input: PeerConfigInput): Promise<SwarmPe
   })) as unknown as SwarmPeer;
 }
 
-/**
- * Which listed addresses a peer of this kind can usefully dial. Node peers have no WebRTC and a plain
- * relayed connection is too limited for gossip, so they skip relayed addresses; tabs can open neither
- * TCP nor UDP sockets, so they take WebSocket endpoints and other tabs' relayed WebRTC addresses.
- */
-export function dialableBy(kind: 'node' | 'browser'): (address: string) => boolean {
-  if (kind === 'node') return (address) => !address.includes('/p2p-circuit');
-  const webSocket = (address: string) => /\/wss?(\/|$)/.test(address) || address.includes('/tls/ws');
-  return (address) => {
-    const [relay, circuit] = address.split('/p2p-circuit');
-    return circuit === undefined ? webSocket(address) : circuit.startsWith('/webrtc') && webSocket(relay!);
-  };
-}
-
 /** A new peer identity as protobuf key bytes, for callers that store it themselves (a tab's IndexedDB). */
 export async function newIdentityBytes(): Promise<Uint8Array> {
   return privateKeyToProtobuf(await generateKeyPair('Ed25519'));

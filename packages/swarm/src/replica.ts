@@ -506,6 +506,7 @@ export class SwarmReplica {
       // What this replica holds: the model, its momentum and the encoder residual (f32 each).
       memoryBytes: e ? e.layout.size * 12 : 0,
       connectedPeers: connected.slice(0, PROTOCOL_LIMITS.maxPeersListed),
+      webRtcPeers: this.swarm.webRtcPeers().slice(0, PROTOCOL_LIMITS.maxPeersListed),
       bytesIn: stats.bytesIn,
       bytesOut: stats.bytesOut,
       sentAt: Date.now(),

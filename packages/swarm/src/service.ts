@@ -24,6 +24,7 @@ import { SwarmEvents } from './events.js';
 import type { GossipRejectTap } from './gossip-tap.js';
 import type { SwarmReplica } from './replica.js';
 import { deltaSigner, type DeltaSigner } from './signature.js';
+import { webRtcPeers } from './transports.js';
 
 /** The parts of the libp2p registrar and connection manager this service uses. */
 export interface DeltaGossipComponents {
@@ -184,6 +185,11 @@ export class DeltaGossip implements Startable {
     for (const c of this.components.connectionManager.getConnections())
       seen.set(c.remotePeer.toString(), c.remotePeer);
     return [...seen.values()];
+  }
+
+  /** Peers reached over a direct WebRTC channel. */
+  webRtcPeers(): string[] {
+    return webRtcPeers(this.components.connectionManager.getConnections());
   }
 
   /** Opens a length-prefixed stream to `peer` with the stream frame limit. */

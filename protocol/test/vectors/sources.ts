@@ -49,6 +49,7 @@ export const validFrames: FrameVector[] = [
       loss: 2.0625,
       memoryBytes: 268_435_456,
       connectedPeers: ['12D3KooWA', '12D3KooWB'],
+      webRtcPeers: ['12D3KooWB'],
       bytesIn: 1000,
       bytesOut: 2000,
       sentAt: 1_764_000_000_000,

@@ -1,6 +1,6 @@
 /**
  * The peer graph: one node per known peer (shape and colour by role, faded when silent), one edge per
- * connection any peer reports. The layout reruns only when nodes or edges change, so the picture holds
+ * connection any peer reports, drawn thick and dashed in the tabs' colour when it is a direct WebRTC link. The layout reruns only when nodes or edges change, so the picture holds
  * still between heartbeats.
  */
 import cytoscape, { type Core } from 'cytoscape';
@@ -44,6 +44,10 @@ export class TopologyView {
         { selector: 'node.silent', style: { opacity: 0.35 } },
         { selector: 'node.self', style: { 'border-width': 3, 'border-color': '#1b1f24' } },
         { selector: 'edge', style: { width: 2, 'line-color': '#a0a7b0', 'curve-style': 'straight' } },
+        {
+          selector: 'edge.webrtc',
+          style: { width: 3, 'line-color': ROLE_COLOURS.browser, 'line-style': 'dashed' },
+        },
       ],
     });
   }
@@ -67,14 +71,15 @@ export class TopologyView {
       current.toggleClass('silent', !state.isLive(peer, now));
       current.toggleClass('self', peer.id === state.selfId);
     }
-    const wanted = new Set(edges.map(([a, b]) => `${a}|${b}`));
+    const wanted = new Set(edges.map(({ a, b }) => `${a}|${b}`));
     this.cy.edges().forEach((e) => {
       if (!wanted.has(e.id())) e.remove();
     });
-    for (const [a, b] of edges) {
+    for (const { a, b, webRtc } of edges) {
       if (this.cy.getElementById(`${a}|${b}`).empty()) {
         this.cy.add({ group: 'edges', data: { id: `${a}|${b}`, source: a, target: b } });
       }
+      this.cy.getElementById(`${a}|${b}`).toggleClass('webrtc', webRtc);
     }
     const shape = `${peers.map((p) => p.id).join(',')};${[...wanted].sort().join(',')}`;
     if (shape !== this.shape) {
