@@ -1,4 +1,5 @@
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
+import type { PrivateKey } from '@libp2p/interface';
 import { gossipsub } from '@libp2p/gossipsub';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -9,7 +10,9 @@ import { createLibp2p } from 'libp2p';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   PROTOCOL_IDS,
+  PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
+  decodeFrame,
   encodeFrame,
   sha256Hex,
   tensorFromTyped,
@@ -55,6 +58,54 @@ async function join(peers: SwarmPeer[], manifest: unknown, w0: Record<string, Fl
     await Promise.all(peers.map((p) => p.stop()));
   });
   return replicas;
+}
+
+/** A libp2p node with gossipsub only, no swarm service: attackers speak the wire protocol by hand. */
+function bareNode(name: string, policy: 'StrictSign' | 'StrictNoSign', privateKey?: PrivateKey) {
+  return createLibp2p({
+    ...(privateKey ? { privateKey } : {}),
+    addresses: { listen: [`/memory/${name}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ globalSignaturePolicy: policy, allowPublishToZeroTopicPeers: true }),
+    },
+  });
+}
+
+/**
+ * A round-0 delta-announce frame of dense `values` against `base`, with `patch` applied to the header and
+ * `payloadPatch` to the payload, then signed by `sign` (so it fails only for what the patches break).
+ */
+function deltaFrame(
+  jobId: string,
+  base: string,
+  values: Float32Array,
+  sign: DeltaSigner,
+  patch: Partial<DeltaAnnouncement> = {},
+  payloadPatch?: (p: Uint8Array) => void,
+): Uint8Array {
+  const payload = encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 }));
+  payloadPatch?.(payload);
+  const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
+    type: 'delta-announce',
+    version: PROTOCOL_VERSION,
+    jobId,
+    round: 0,
+    baseModelSha256: base,
+    stats: { tokens: 1, steps: 1, meanLoss: 0 },
+    codec: 'dense-f32',
+    payloadBytes: payload.length,
+    payloadSha256: sha256Hex(payload),
+    part: { index: 0, count: 1 },
+    ...patch,
+  };
+  return encodeFrame(
+    { ...unsigned, authorSignature: sign(unsigned) },
+    { part: tensorFromTyped('u8', [payload.length], payload) },
+  );
 }
 
 function expectIdentical(replicas: SwarmReplica[]) {
@@ -140,16 +191,7 @@ describe('faults', () => {
       listen: ['/memory/attack-evil'],
       identity: { kind: 'bytes', privateKey: privateKeyToProtobuf(attackerKey) },
     });
-    const unsigned = await createLibp2p({
-      addresses: { listen: ['/memory/attack-unsigned'] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: {
-        identify: identify(),
-        pubsub: gossipsub({ globalSignaturePolicy: 'StrictNoSign', allowPublishToZeroTopicPeers: true }),
-      },
-    });
+    const unsigned = await bareNode('attack-unsigned', 'StrictNoSign');
     cleanup.push(async () => {
       await attacker.stop();
       await unsigned.stop();
@@ -171,25 +213,7 @@ describe('faults', () => {
       patch: Partial<DeltaAnnouncement> = {},
       payloadPatch?: (p: Uint8Array) => void,
       signer: DeltaSigner = sign,
-    ) => {
-      const payload = encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 }));
-      payloadPatch?.(payload);
-      const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
-        type: 'delta-announce',
-        version: PROTOCOL_VERSION,
-        jobId: manifest.jobId,
-        round: 0,
-        baseModelSha256: sha0,
-        stats: { tokens: 1, steps: 1, meanLoss: 0 },
-        codec: 'dense-f32',
-        payloadBytes: payload.length,
-        payloadSha256: sha256Hex(payload),
-        part: { index: 0, count: 1 },
-        ...patch,
-      };
-      const header = { ...unsigned, authorSignature: signer(unsigned) };
-      return encodeFrame(header, { part: tensorFromTyped('u8', [payload.length], payload) });
-    };
+    ) => deltaFrame(manifest.jobId, sha0, values, signer, patch, payloadPatch);
     const newer = delta(small);
     newer[4] = PROTOCOL_VERSION + 1; // protocol version byte
     const nanPayload = (p: Uint8Array) =>
@@ -265,39 +289,18 @@ describe('faults', () => {
     const [a, b] = peers as [SwarmPeer, SwarmPeer];
     // A peer that answers anti-entropy pulls with a delta it made itself but attributes to b.
     const forgerKey = await generateKeyPair('Ed25519');
-    const forger = await createLibp2p({
-      privateKey: forgerKey,
-      addresses: { listen: ['/memory/forge-forger'] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: {
-        identify: identify(),
-        pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true }),
-      },
-    });
+    const forger = await bareNode('forge-forger', 'StrictSign', forgerKey);
     cleanup.push(async () => {
       await forger.stop();
     });
-    const payload = encodeDeltaPayload(
-      encodeDelta(new Float32Array(layout.size).fill(0.01), { codec: 'dense-f32', topkFraction: 1 }),
+    const forged = deltaFrame(
+      manifest.jobId,
+      sha0,
+      new Float32Array(layout.size).fill(0.01),
+      deltaSigner(forgerKey),
     );
-    const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
-      type: 'delta-announce',
-      version: PROTOCOL_VERSION,
-      jobId: manifest.jobId,
-      round: 0,
-      baseModelSha256: sha0,
-      stats: { tokens: 1, steps: 1, meanLoss: 0 },
-      codec: 'dense-f32',
-      payloadBytes: payload.length,
-      payloadSha256: sha256Hex(payload),
-      part: { index: 0, count: 1 },
-    };
-    const forged = encodeFrame(
-      { ...unsigned, authorSignature: deltaSigner(forgerKey)(unsigned) },
-      { part: tensorFromTyped('u8', [payload.length], payload) },
-    );
+    const { message } = decodeFrame(forged, { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes });
+    if (message.type !== 'delta-announce') throw new Error('the forged frame is not a delta');
     let pulls = 0;
     await forger.handle(PROTOCOL_IDS.antiEntropy, async (stream) => {
       const lp = lpStream(stream);
@@ -312,7 +315,7 @@ describe('faults', () => {
       'the forger sees both peers',
       () => forger.services.pubsub.getSubscribers(summaries).length === 2,
     );
-    const ref = { round: 0, peer: b.peerId.toString(), payloadSha256: unsigned.payloadSha256 };
+    const ref = { round: 0, peer: b.peerId.toString(), payloadSha256: message.payloadSha256 };
     await forger.services.pubsub.publish(
       summaries,
       encodeFrame({
