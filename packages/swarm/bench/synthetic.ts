@@ -184,11 +184,15 @@ export async function trainLoop(
   untilRound: number,
   manifest: JobManifest,
   onRound?: (r: RoundReport) => void,
+  /** Milliseconds to stall before contributing to a round (a slow or busy peer), 0 by default. */
+  stallMs: (round: number) => number = () => 0,
 ): Promise<void> {
   for (;;) {
     const base = replica.current();
     if (base.round >= untilRound) return;
     const local = localSteps(problem, index, flat(base.weights, problem), manifest.training.localSteps, 0.5);
+    const stall = stallMs(base.round);
+    if (stall > 0) await new Promise((r) => setTimeout(r, stall));
     const stats: ContributorStats = {
       tokens: 1000,
       steps: manifest.training.localSteps,

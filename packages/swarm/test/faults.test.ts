@@ -340,4 +340,38 @@ describe('faults', () => {
     expectIdentical(replicas);
     expect(a.services.swarm.stats().rejected.equivocation).toBe(0);
   });
+
+  it('a peer whose delta missed a round (others closed it by deadline) comes back and contributes again', async () => {
+    const { problem, w0, manifest } = setup(1024, {
+      codec: 'dense-f32',
+      round: { quorumFraction: 1, deadlineMs: 1_000, minDeltas: 1, peerTimeoutMs: 5_000 },
+    });
+    // Heartbeats slower than rounds: what the others believe about a peer's status lags behind it.
+    const peers = await memoryPeers('phase', 3, {
+      swarm: { ...FAST.swarm, heartbeatIntervalMs: 1_000 },
+    });
+    const replicas = await join(peers, manifest, w0);
+    const late = peers[2]!.peerId.toString();
+    const withLate: number[] = [];
+    replicas[0]!.events.on('round:closed', (e) => {
+      if (e.peers.includes(late)) withLate.push(e.round);
+    });
+    const ROUNDS = 16;
+    const TRAIN_MS = 150; // every peer's local steps take a while, as real training does
+    await Promise.all([
+      trainLoop(replicas[0]!, problem, 0, ROUNDS, manifest, undefined, () => TRAIN_MS),
+      trainLoop(replicas[1]!, problem, 1, ROUNDS, manifest, undefined, () => TRAIN_MS),
+      // Busy once: its round-3 delta reaches the others after they closed round 3 by deadline.
+      trainLoop(replicas[2]!, problem, 2, ROUNDS, manifest, undefined, (r) => (r === 3 ? 1_600 : TRAIN_MS)),
+    ]);
+    await waitFor('quiescence', () =>
+      replicas.every(
+        (r) => r.current().round === ROUNDS && r.current().sha256 === replicas[0]!.current().sha256,
+      ),
+    );
+    expectIdentical(replicas);
+    // It fell out at round 3 and came back: most of the later rounds merged its delta again.
+    expect(withLate).not.toContain(3);
+    expect(withLate.filter((r) => r >= 8).length).toBeGreaterThanOrEqual(5);
+  }, 60_000);
 });
