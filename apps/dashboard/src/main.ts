@@ -5,7 +5,7 @@
 import './style.css';
 import 'uplot/dist/uPlot.min.css';
 import { SwarmFeed, fetchJobListing } from './feed.js';
-import type { SwarmState } from './state.js';
+import type { Edge, SwarmState } from './state.js';
 import { PeerColours, ROLE_COLOURS, shortId } from './views/palette.js';
 import { PeerSeriesChart } from './views/peer-series.js';
 import { RoundsChart } from './views/rounds-chart.js';
@@ -68,7 +68,9 @@ class Dashboard {
     const connected = state.peers.get(state.selfId)?.connectedPeers.length ?? 0;
     if (connected === 0) setLink('connecting', 'looking for peers…');
     else setLink('connected', `connected to ${connected} peer${connected === 1 ? '' : 's'}`);
-    this.topology.update(state, now);
+    const edges = state.edges();
+    this.topology.update(state, edges, now);
+    this.drawLinks(edges);
     this.drawPeers(state, now);
     this.drawAgreement(state, now);
     this.drawRound(state, now);
@@ -79,14 +81,16 @@ class Dashboard {
     this.rounds.update(state);
   }
 
-  private drawPeers(state: SwarmState, now: number): void {
-    const edges = state.edges();
+  private drawLinks(edges: readonly Edge[]): void {
     const webRtc = edges.filter((e) => e.webRtc).length;
     const links = element('links');
     links.dataset.webrtc = String(webRtc);
     links.textContent =
       `${edges.length} connection${edges.length === 1 ? '' : 's'}` +
       (webRtc > 0 ? `, ${webRtc} of them direct WebRTC between tabs (dashed)` : '');
+  }
+
+  private drawPeers(state: SwarmState, now: number): void {
     element('peers').replaceChildren(
       ...state.peerList().map((p) => {
         const chip = document.createElement('li');

@@ -27,7 +27,7 @@ import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import { deltaSigner, type DeltaSigner } from '../src/signature.js';
 import { encodeDeltaPayload, modelSha256 } from '../src/wire.js';
-import { FAST, flat, memoryPeers, trainLoop, waitFor } from './harness.js';
+import { FAST, flat, memoryPeers, trainLoop, waitFor, joinReplicas } from './harness.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -49,16 +49,8 @@ function setup(params: number, overrides: Partial<Parameters<typeof syntheticMan
   return { problem, layout, w0, sha0, manifest };
 }
 
-async function join(peers: SwarmPeer[], manifest: unknown, w0: Record<string, Float32Array>) {
-  const replicas = await Promise.all(
-    peers.map((peer) => createSwarmReplica({ peer, manifest, initialWeights: w0 })),
-  );
-  cleanup.push(async () => {
-    await Promise.all(replicas.map((r) => r.stop()));
-    await Promise.all(peers.map((p) => p.stop()));
-  });
-  return replicas;
-}
+const join = (peers: SwarmPeer[], manifest: unknown, w0: Record<string, Float32Array>) =>
+  joinReplicas(peers, manifest, w0, cleanup);
 
 /** A libp2p node with gossipsub only, no swarm service: attackers speak the wire protocol by hand. */
 function bareNode(name: string, policy: 'StrictSign' | 'StrictNoSign', privateKey?: PrivateKey) {

@@ -1,5 +1,6 @@
 /** Helpers for the multi-peer tests: fast timings, peers on one transport, waiting. */
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
+import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import type { PeerConfigInput } from '../src/config.js';
 
 export { flat, named, trainLoop } from '../bench/synthetic.js';
@@ -36,4 +37,21 @@ export async function waitFor(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Joins every peer to the job with the same initial weights; stopping them is added to `cleanup`. */
+export async function joinReplicas(
+  peers: SwarmPeer[],
+  manifest: unknown,
+  w0: Record<string, Float32Array>,
+  cleanup: (() => Promise<void>)[],
+): Promise<SwarmReplica[]> {
+  const replicas = await Promise.all(
+    peers.map((peer) => createSwarmReplica({ peer, manifest, initialWeights: w0 })),
+  );
+  cleanup.push(async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    await Promise.all(peers.map((p) => p.stop()));
+  });
+  return replicas;
 }

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic.js';
-import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
+import type { SwarmReplica } from '../src/replica.js';
 import { ModelLayout } from '../src/model.js';
 import { modelSha256 } from '../src/wire.js';
 import type { SwarmPeer } from '../src/peer.js';
-import { memoryPeers, trainLoop, waitFor } from './harness.js';
+import { memoryPeers, trainLoop, waitFor, joinReplicas } from './harness.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -26,16 +26,8 @@ function setup(params: number, overrides: Partial<Parameters<typeof syntheticMan
   return { problem, layout, w0, manifest };
 }
 
-async function join(peers: SwarmPeer[], manifest: unknown, w0: Record<string, Float32Array>) {
-  const replicas = await Promise.all(
-    peers.map((peer) => createSwarmReplica({ peer, manifest, initialWeights: w0 })),
-  );
-  cleanup.push(async () => {
-    await Promise.all(replicas.map((r) => r.stop()));
-    await Promise.all(peers.map((p) => p.stop()));
-  });
-  return replicas;
-}
+const join = (peers: SwarmPeer[], manifest: unknown, w0: Record<string, Float32Array>) =>
+  joinReplicas(peers, manifest, w0, cleanup);
 
 function sameModel(replicas: SwarmReplica[]): boolean {
   const s = replicas.map((r) => r.current());

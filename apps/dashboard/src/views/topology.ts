@@ -4,7 +4,7 @@
  * still between heartbeats.
  */
 import cytoscape, { type Core } from 'cytoscape';
-import type { SwarmState } from '../state.js';
+import type { Edge, SwarmState } from '../state.js';
 import { ROLE_COLOURS, shortId } from './palette.js';
 
 const SHAPES: Record<string, string> = {
@@ -52,9 +52,8 @@ export class TopologyView {
     });
   }
 
-  update(state: SwarmState, now: number): void {
+  update(state: SwarmState, edges: readonly Edge[], now: number): void {
     const peers = state.peerList();
-    const edges = state.edges();
     for (const peer of peers) {
       const role = peer.role ?? 'unknown';
       const data = {
