@@ -1,5 +1,5 @@
 /** Version of every message and frame this package defines. Bump on any incompatible change. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * Hard ceilings that hold before a manifest is known. A manifest may only tighten them (see
@@ -24,6 +24,8 @@ export const PROTOCOL_LIMITS = {
   maxIceServers: 8,
   maxSummaryEntries: 512,
   maxRound: 2 ** 40,
+  /** Rounds a delta's base may lag the round it joins (a manifest's `round.maxStaleness`). */
+  maxStaleness: 8,
   maxParams: 1 << 28,
 } as const;
 

@@ -58,8 +58,30 @@ const utf8 = new TextEncoder();
  * signature itself). The payload is covered through `payloadSha256`.
  */
 export function deltaSigningBytes(header: Omit<DeltaAnnouncement, 'part' | 'authorSignature'>): Uint8Array {
-  const { type, version, jobId, round, baseModelSha256, stats, codec, payloadBytes, payloadSha256 } = header;
-  const signed = { type, version, jobId, round, baseModelSha256, stats, codec, payloadBytes, payloadSha256 };
+  const {
+    type,
+    version,
+    jobId,
+    round,
+    baseRound,
+    baseModelSha256,
+    stats,
+    codec,
+    payloadBytes,
+    payloadSha256,
+  } = header;
+  const signed = {
+    type,
+    version,
+    jobId,
+    round,
+    baseRound,
+    baseModelSha256,
+    stats,
+    codec,
+    payloadBytes,
+    payloadSha256,
+  };
   return utf8.encode(`slimswarm/delta-signature/${version}\n${canonicalJson(signed)}`);
 }
 

@@ -163,12 +163,18 @@ export const RoundPolicy = z
   .object({
     /** A round closes once this fraction of known active peers has delivered a delta … */
     quorumFraction: Fraction,
-    /** … or this long after the peer's own delta was published, whichever comes first. */
+    /** … or this long after it received its first delta, whichever comes first. */
     deadlineMs: PositiveInt(24 * 3600 * 1000),
     /** Deltas needed before a round may close at all (1 lets a lone peer go on). */
     minDeltas: PositiveInt(PROTOCOL_LIMITS.maxPeersListed),
     /** A peer not heard from for this long is no longer counted as active. */
     peerTimeoutMs: PositiveInt(24 * 3600 * 1000),
+    /**
+     * How many rounds old a delta's base may be. A peer slower than the round (a phone tab beside Node
+     * workers) finishes its local steps after the round it started from closed; with staleness S its delta
+     * still joins the open round if it was computed from one of the last S models. 0: strictly synchronous.
+     */
+    maxStaleness: z.number().int().min(0).max(PROTOCOL_LIMITS.maxStaleness).default(1),
   })
   .strict();
 export type RoundPolicy = z.infer<typeof RoundPolicy>;
@@ -215,7 +221,8 @@ export const ContributorStats = z
 export type ContributorStats = z.infer<typeof ContributorStats>;
 
 /**
- * Announces a pseudo-gradient Δ = g_r − w_local for round r. The compressed tensors travel as the frame
+ * Announces a pseudo-gradient Δ = g_b − w_local for round r, computed from the model g_b of its base round
+ * b (b = r, or up to the job's `maxStaleness` rounds earlier). The compressed tensors travel as the frame
  * payload (see frame.ts); when they exceed the gossip limit they are split into `part.count` frames or
  * fetched over the anti-entropy stream.
  */
@@ -224,8 +231,11 @@ export const DeltaAnnouncement = z
     type: z.literal('delta-announce'),
     version: Version,
     jobId: JobId,
+    /** The round this delta is merged into. */
     round: Round,
-    /** SHA-256 of the shared model g_r the delta was computed against. */
+    /** The round whose model the local steps started from (≤ round). */
+    baseRound: Round,
+    /** SHA-256 of that model g_b. */
     baseModelSha256: Sha256Hex,
     stats: ContributorStats,
     codec: CodecId,
@@ -243,7 +253,8 @@ export const DeltaAnnouncement = z
       .strict()
       .refine((p) => p.index < p.count, { message: 'part index must be below part count' }),
   })
-  .strict();
+  .strict()
+  .refine((d) => d.baseRound <= d.round, { message: 'baseRound must not be after round' });
 export type DeltaAnnouncement = z.infer<typeof DeltaAnnouncement>;
 
 export const PeerRole = z.enum(['worker', 'browser', 'coordinator', 'dashboard']);
@@ -296,6 +307,15 @@ export const WeightSyncRequest = z
   })
   .strict();
 export type WeightSyncRequest = z.infer<typeof WeightSyncRequest>;
+
+/**
+ * The shared models of the rounds just before a weight-sync body's round (oldest first, at most
+ * `maxStaleness`): deltas may still be based on them. Canonical JSON in the body's `pastModels` metadata.
+ */
+export const PastModels = z
+  .array(z.object({ round: Round, modelSha256: Sha256Hex }).strict())
+  .max(PROTOCOL_LIMITS.maxStaleness);
+export type PastModels = z.infer<typeof PastModels>;
 
 /** Header in front of the model bytes (a safetensors file with weights and outer-optimiser state). */
 export const WeightSyncResponse = z

@@ -107,27 +107,34 @@ export const jobManifest = fc.record({
     ['topkFraction', 'errorFeedback'],
   ),
   aggregation,
-  round: fc.record({
-    quorumFraction: double(0, 1, { minExcluded: true }),
-    deadlineMs: int(1, 24 * 3600 * 1000),
-    minDeltas: int(1, PROTOCOL_LIMITS.maxPeersListed),
-    peerTimeoutMs: int(1, 24 * 3600 * 1000),
-  }),
+  round: withDefaults(
+    {
+      quorumFraction: double(0, 1, { minExcluded: true }),
+      deadlineMs: int(1, 24 * 3600 * 1000),
+      minDeltas: int(1, PROTOCOL_LIMITS.maxPeersListed),
+      peerTimeoutMs: int(1, 24 * 3600 * 1000),
+      maxStaleness: int(0, PROTOCOL_LIMITS.maxStaleness),
+    },
+    ['maxStaleness'],
+  ),
 });
 
-export const deltaAnnouncement = fc.record({
-  type: fc.constant('delta-announce' as const),
-  version: fc.constant(PROTOCOL_VERSION),
-  jobId,
-  round,
-  baseModelSha256: sha256,
-  stats: fc.record({ tokens: count, steps: count, meanLoss: double(0, 1e3) }),
-  codec: fc.constantFrom('dense-f32' as const, 'dense-f16' as const, 'topk-int8' as const),
-  payloadBytes: count,
-  payloadSha256: sha256,
-  authorSignature: fc.stringMatching(/^[0-9a-f]{128}$/),
-  part: int(1, 4096).chain((c) => fc.record({ index: int(0, c - 1), count: fc.constant(c) })),
-});
+export const deltaAnnouncement = fc
+  .record({
+    type: fc.constant('delta-announce' as const),
+    version: fc.constant(PROTOCOL_VERSION),
+    jobId,
+    round,
+    baseModelSha256: sha256,
+    stats: fc.record({ tokens: count, steps: count, meanLoss: double(0, 1e3) }),
+    codec: fc.constantFrom('dense-f32' as const, 'dense-f16' as const, 'topk-int8' as const),
+    payloadBytes: count,
+    payloadSha256: sha256,
+    authorSignature: fc.stringMatching(/^[0-9a-f]{128}$/),
+    part: int(1, 4096).chain((c) => fc.record({ index: int(0, c - 1), count: fc.constant(c) })),
+  })
+  // The base round is never after the round the delta joins.
+  .chain((d) => bigNat(d.round).map((baseRound) => ({ ...d, baseRound })));
 
 export const heartbeat = fc.record({
   type: fc.constant('heartbeat' as const),

@@ -21,7 +21,7 @@ const gossip = { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes };
 
 const request: MessageInput = {
   type: 'weight-sync-request',
-  version: 2,
+  version: 3,
   jobId: 'job-1',
   modelSha256: null,
 };
@@ -31,9 +31,10 @@ const sha = 'ab'.repeat(32);
 function announce(round = 3): MessageInput {
   return {
     type: 'delta-announce',
-    version: 2,
+    version: 3,
     jobId: 'job-1',
     round,
+    baseRound: round,
     baseModelSha256: sha,
     stats: { tokens: 1000, steps: 10, meanLoss: 2.5 },
     codec: 'dense-f32',
@@ -182,8 +183,9 @@ describe('frame decoder rejections', () => {
       JSON.stringify([header.message]),
       JSON.stringify({ message: header.message }),
       JSON.stringify({ ...header, extra: 1 }),
-      JSON.stringify({ ...header, message: { ...header.message, version: 3 } }),
+      JSON.stringify({ ...header, message: { ...header.message, version: PROTOCOL_VERSION + 1 } }),
       JSON.stringify({ ...header, message: { ...header.message, round: -1 } }),
+      JSON.stringify({ ...header, message: { ...header.message, baseRound: 4 } }), // after its round (3)
       JSON.stringify({ ...header, message: { ...header.message, type: 'delta-announce-v2' } }),
       JSON.stringify({ ...header, tensors: [{ ...header.tensors[0], dtype: 'f8' }] }),
       JSON.stringify({ ...header, tensors: [{ ...header.tensors[0], shape: [1.5] }] }),
@@ -353,13 +355,13 @@ describe('frame encoder', () => {
     const largest: MessageInput[] = [
       {
         type: 'anti-entropy-summary',
-        version: 2,
+        version: 3,
         jobId: 'j'.repeat(64),
         round: 1,
         modelSha256: sha,
         deltas: refs,
       },
-      { type: 'delta-pull', version: 2, jobId: 'j'.repeat(64), refs },
+      { type: 'delta-pull', version: 3, jobId: 'j'.repeat(64), refs },
       {
         ...fc.sample(messagesByType.heartbeat, { numRuns: 1, seed: 1 })[0]!,
         connectedPeers: Array.from({ length: PROTOCOL_LIMITS.maxPeersListed }, () => peer),

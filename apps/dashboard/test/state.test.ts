@@ -38,6 +38,7 @@ function announcement(
     version: PROTOCOL_VERSION,
     jobId: 'job',
     round,
+    baseRound: round,
     baseModelSha256: HASH_A,
     stats: { tokens: 1024, steps: 8, meanLoss: 2.4 },
     codec: 'topk-int8',

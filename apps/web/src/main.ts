@@ -211,6 +211,8 @@ class VolunteerPage {
     const model = document.createElement('code');
     model.textContent = e.modelSha256.slice(0, 12);
     item.append(`${e.accepted} delta${e.accepted === 1 ? '' : 's'} merged → model `, model);
+    // A slow tab's steps may have started from an earlier round's model (the job's maxStaleness).
+    if (e.baseRound < e.round) item.append(` · ours from round ${e.baseRound}`);
     ui.rounds.prepend(item);
     while (ui.rounds.children.length > ROUNDS_SHOWN) ui.rounds.lastElementChild?.remove();
   }

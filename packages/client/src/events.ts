@@ -32,7 +32,10 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
   }),
   z.object({
     event: z.literal('round'),
+    /** The round the delta joined … */
     round: Count,
+    /** … and the round whose model the local steps started from (earlier when the peer was slow). */
+    baseRound: Count,
     meanLoss: Finite,
     tokens: Count,
     tokensTotal: Count,

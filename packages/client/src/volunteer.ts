@@ -229,23 +229,25 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
       }
       if (opts.signal?.aborted) break;
       const meanLoss = lossSum / steps;
-      let wireBytesOut = 0;
+      let sent;
       try {
-        const sent = await replica.contribute(snapshot, trainer.getParams(), { tokens, steps, meanLoss });
-        wireBytesOut = sent.wireBytes;
+        // Rounds may have closed while we trained: the delta then joins the open round if the job's
+        // maxStaleness allows it.
+        sent = await replica.contribute(snapshot, trainer.getParams(), { tokens, steps, meanLoss });
       } catch (e) {
         if (!(e instanceof StaleContributionError)) throw e;
-        // The swarm moved on while we trained (a merge without us, or a resync): the steps started from
-        // an old model and are dropped; train again from the current one rather than wait a round idle.
+        // Too old (or resynced away): the steps are dropped; train again from the current model rather
+        // than wait a round idle.
         adopt(replica.current());
         continue;
       }
       const next = await replica.nextRound(opts.signal);
-      const closed = closedRounds.find((c) => c.round === snapshot.round);
+      const closed = closedRounds.find((c) => c.round === sent.round);
       rounds++;
       emit({
         event: 'round',
-        round: snapshot.round,
+        round: sent.round,
+        baseRound: snapshot.round,
         meanLoss,
         tokens,
         tokensTotal,
@@ -255,7 +257,7 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
         peers: opts.peer.getConnections().length,
         modelSha256: next.sha256,
         memoryBytes: opts.memoryBytes?.() ?? 0,
-        wireBytesOut,
+        wireBytesOut: sent.wireBytes,
         ...refusals(opts.peer),
       });
       closedRounds.length = 0;

@@ -140,7 +140,14 @@ export function syntheticManifest(o: ManifestOptions): JobManifest {
       errorFeedback: o.errorFeedback ?? true,
     },
     aggregation: o.aggregation ?? { rule: 'trimmed-mean', normBound: 1e6, trimFraction: 0.125 },
-    round: { quorumFraction: 1, deadlineMs: 5_000, minDeltas: 1, peerTimeoutMs: 3_000, ...o.round },
+    round: {
+      quorumFraction: 1,
+      deadlineMs: 5_000,
+      minDeltas: 1,
+      peerTimeoutMs: 3_000,
+      maxStaleness: 1,
+      ...o.round,
+    },
   };
 }
 

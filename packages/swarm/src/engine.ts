@@ -15,7 +15,12 @@ import {
 } from '@slimswarm/protocol';
 import { aggregate, nesterovStep } from './aggregate.js';
 import { decodeDelta, type ErrorFeedbackEncoder } from './codec.js';
-import { DeltaDecodeError, DeltaNormExceededError, InvalidTrainerOutputError } from './errors.js';
+import {
+  DeltaDecodeError,
+  DeltaNormExceededError,
+  InvalidTrainerOutputError,
+  StaleContributionError,
+} from './errors.js';
 import { allFinite, compareCodeUnits, l2Norm, type ModelLayout } from './model.js';
 import { decodeDeltaPayload, encodeDeltaPayload, modelSha256, sha256Hex } from './wire.js';
 import type { DeltaSigner, UnsignedDelta } from './signature.js';
@@ -66,8 +71,21 @@ export interface RoundClosed {
   accepted: number;
   /** Contributors in merge order. */
   peers: string[];
+  /** How many of the deltas were computed from an earlier round's model (see `maxStaleness`). */
+  stale: number;
   /** Hash of the new shared model g_{round+1}. */
   modelSha256: string;
+}
+
+/** A shared model of an earlier round that deltas may still be based on (the job's `maxStaleness`). */
+export interface PastModel {
+  round: number;
+  modelSha256: string;
+}
+
+interface PastModelHeld extends PastModel {
+  /** g_b (P), kept so this peer's own slow local steps can still become a delta; null if known by hash only. */
+  weights: Float32Array | null;
 }
 
 interface PartialPayload {
@@ -84,6 +102,8 @@ export interface EngineInit {
   /** Outer momentum (P); copied. Zeros when omitted. */
   momentum?: Float32Array;
   round?: number;
+  /** Models of the rounds just before `round` (a weight sync names them): deltas based on them are valid. */
+  pastModels?: readonly PastModel[];
   /** Largest payload accepted, in bytes (the payload is the sum of all parts). */
   maxPayloadBytes: number;
 }
@@ -96,13 +116,17 @@ export class RoundEngine {
   private weightsValue: Float32Array; // [P] g_r
   private momentumValue: Float32Array; // [P] outer Nesterov momentum
   private shaValue: string;
+  /** The last `maxStaleness` models before g_r, oldest first. */
+  private past: PastModelHeld[];
   /** round -> author -> delta, for the open round and the next one (peers close a little apart). */
   private readonly accepted = new Map<number, Map<string, AcceptedDelta>>();
   /** `${peer}/${round}` -> parts received so far. */
   private readonly partial = new Map<string, PartialPayload>();
   /** Highest round seen per author: gossipsub forgets duplicates after 2 minutes, this does not. */
   private readonly lastRoundByPeer = new Map<string, number>();
+  /** When the open round, and the next, got their first delta: each round's deadline runs from there. */
   private openedAt: number | null = null;
+  private nextOpenedAt: number | null = null;
 
   constructor(init: EngineInit) {
     this.manifest = init.manifest;
@@ -114,6 +138,7 @@ export class RoundEngine {
       ? Float32Array.from(init.momentum)
       : new Float32Array(init.layout.size);
     this.shaValue = modelSha256(this.layout, this.weightsValue);
+    this.past = this.pastFromHashes(init.pastModels ?? []);
   }
 
   get round(): number {
@@ -128,6 +153,46 @@ export class RoundEngine {
   }
   get momentum(): Float32Array {
     return this.momentumValue;
+  }
+
+  /** The models before g_r that deltas may still be based on, oldest first (for a weight sync). */
+  get pastModels(): PastModel[] {
+    return this.past.map(({ round, modelSha256 }) => ({ round, modelSha256 }));
+  }
+
+  /** Earlier models whose weights this peer keeps (each P floats). */
+  get pastWeightsHeld(): number {
+    return this.past.filter((p) => p.weights).length;
+  }
+
+  /**
+   * The weights of model `sha` of round `round`, if a delta computed from it may join round `target` (the
+   * open one or the next) and this peer holds them: g_r itself, or one of the last `maxStaleness` models.
+   */
+  baseWeights(round: number, sha: string, target = this.roundValue): Float32Array | null {
+    if (round > target || target - round > this.manifest.round.maxStaleness) return null;
+    if (round === this.roundValue) return sha === this.shaValue ? this.weightsValue : null;
+    const p = this.past.find((m) => m.round === round);
+    return p?.modelSha256 === sha ? p.weights : null;
+  }
+
+  /** A delta for the open round may be based on g_r or on one of the last `maxStaleness` models. */
+  private knowsBase(h: DeltaAnnouncement): boolean {
+    if (h.baseRound === this.roundValue) return h.baseModelSha256 === this.shaValue;
+    return this.past.some((m) => m.round === h.baseRound && m.modelSha256 === h.baseModelSha256);
+  }
+
+  private pastFromHashes(models: readonly PastModel[]): PastModelHeld[] {
+    const S = this.manifest.round.maxStaleness;
+    return models
+      .filter((m) => m.round < this.roundValue && m.round >= this.roundValue - S)
+      .map((m) => ({ round: m.round, modelSha256: m.modelSha256, weights: null }));
+  }
+
+  /** Whether a peer other than `self` already sent a delta for the next round, i.e. closed this one. */
+  othersMovedOn(self: string): boolean {
+    for (const peer of this.accepted.get(this.roundValue + 1)?.keys() ?? []) if (peer !== self) return true;
+    return false;
   }
 
   /** Deltas accepted for the open round. */
@@ -186,8 +251,7 @@ export class RoundEngine {
     if (header.round < this.roundValue) return ignore('late');
     if (header.round > this.roundValue + 1) return reject('wrong-round');
     // Deltas for the next round are held until this round closes and their base becomes known.
-    if (header.round === this.roundValue && header.baseModelSha256 !== this.shaValue)
-      return reject('unknown-base');
+    if (header.round === this.roundValue && !this.knowsBase(header)) return reject('unknown-base');
 
     const key = `${peer}/${header.round}`;
     let partial = this.partial.get(key);
@@ -238,6 +302,7 @@ export class RoundEngine {
     if (!byPeer) this.accepted.set(d.round, (byPeer = new Map()));
     byPeer.set(d.peer, d);
     if (d.round === this.roundValue) this.openedAt ??= now;
+    else this.nextOpenedAt ??= now;
   }
 
   /**
@@ -268,39 +333,54 @@ export class RoundEngine {
       this.momentumValue,
       this.manifest.outer,
     );
+    const S = this.manifest.round.maxStaleness;
+    if (S > 0) {
+      this.past.push({ round: r, modelSha256: this.shaValue, weights: Float32Array.from(this.weightsValue) });
+      this.past = this.past.slice(-S);
+    }
     nesterovStep(this.weightsValue, this.momentumValue, agg, this.manifest.outer);
     this.shaValue = modelSha256(this.layout, this.weightsValue);
+    const nextOpenedAt = this.nextOpenedAt;
     this.advanceTo(r + 1);
     const dropped: AcceptedDelta[] = [];
     const next = this.accepted.get(r + 1);
     for (const d of next?.values() ?? []) {
-      if (d.header.baseModelSha256 !== this.shaValue) {
+      if (!this.knowsBase(d.header)) {
         next!.delete(d.peer);
         dropped.push(d);
       }
     }
-    if ((next?.size ?? 0) > 0) this.openedAt = now;
+    // Its deadline runs from when its first delta arrived, as on the peers that closed this round earlier.
+    if ((next?.size ?? 0) > 0) this.openedAt = nextOpenedAt ?? now;
     return {
       round: r,
       accepted: deltas.length,
       peers: deltas.map((d) => d.peer),
+      stale: deltas.filter((d) => d.header.baseRound < r).length,
       modelSha256: this.shaValue,
       dropped,
     };
   }
 
   /** Replaces the state with a model fetched from another peer (resync or late join). */
-  adopt(round: number, weights: Float32Array, momentum: Float32Array): void {
+  adopt(
+    round: number,
+    weights: Float32Array,
+    momentum: Float32Array,
+    pastModels: readonly PastModel[],
+  ): void {
     this.weightsValue = Float32Array.from(weights);
     this.momentumValue = Float32Array.from(momentum);
     this.shaValue = modelSha256(this.layout, this.weightsValue);
     this.accepted.clear();
     this.advanceTo(round);
+    this.past = this.pastFromHashes(pastModels);
   }
 
   private advanceTo(round: number): void {
     this.roundValue = round;
     this.openedAt = null;
+    this.nextOpenedAt = null;
     for (const r of [...this.accepted.keys()]) if (r < round) this.accepted.delete(r);
     for (const [key, p] of this.partial) if (p.header.round < round) this.partial.delete(key);
   }
@@ -319,6 +399,7 @@ function sameDelta(a: DeltaAnnouncement, b: DeltaAnnouncement): boolean {
     a.payloadSha256 === b.payloadSha256 &&
     a.payloadBytes === b.payloadBytes &&
     a.part.count === b.part.count &&
+    a.baseRound === b.baseRound &&
     a.baseModelSha256 === b.baseModelSha256 &&
     a.codec === b.codec
   );
@@ -339,25 +420,43 @@ export interface ContributionPart {
   bytes: Uint8Array;
 }
 
+export interface ContributionInput {
+  encoder: ErrorFeedbackEncoder;
+  /** The author's peer id. */
+  peer: string;
+  /** The model the local steps started from; g_r when omitted. */
+  base?: { round: number; sha256: string };
+  /** The round the delta joins: the open round r (default) or r + 1. */
+  round?: number;
+  /** Flat weights after the local steps (P). */
+  localWeights: Float32Array;
+  stats: ContributorStats;
+  maxPartBytes: number;
+  sign: DeltaSigner;
+}
+
 /**
- * Builds this peer's delta for the open round: Δ = g_r − w_local in f32, compressed with error feedback,
- * as canonical payload bytes split into parts of at most `maxPartBytes`. The error-feedback residual is
- * updated only when this returns (the caller then publishes the parts).
+ * Builds this peer's delta for round t (the open round r or r + 1) from local steps that started at model
+ * `base` (g_r, or an earlier model within `maxStaleness` of t): Δ = g_b − w_local in f32, compressed with
+ * error feedback, as canonical payload bytes split into parts of at most `maxPartBytes`. The
+ * error-feedback residual is updated only when this returns (the caller then publishes the parts).
  */
 export function makeContribution(
   engine: RoundEngine,
-  encoder: ErrorFeedbackEncoder,
-  peer: string,
-  localWeights: Float32Array,
-  stats: ContributorStats,
-  maxPartBytes: number,
-  sign: DeltaSigner,
+  input: ContributionInput,
 ): { delta: AcceptedDelta; parts: ContributionPart[] } {
-  const g = engine.weights;
+  const { encoder, peer, localWeights, stats, maxPartBytes, sign } = input;
+  const base = input.base ?? { round: engine.round, sha256: engine.modelSha256 };
+  const round = input.round ?? engine.round;
+  if (round !== engine.round && round !== engine.round + 1) {
+    throw new RangeError(`a delta joins the open round ${engine.round} or the next, not ${round}`);
+  }
+  const g = engine.baseWeights(base.round, base.sha256, round); // [P] g_b
+  if (!g) throw new StaleContributionError(`round ${base.round}'s model cannot be a base for round ${round}`);
   if (localWeights.length !== g.length || !allFinite(localWeights)) {
     throw new InvalidTrainerOutputError('local weights do not fit the model or hold NaN/Inf');
   }
-  const raw = new Float32Array(g.length); // [P] g_r − w_local
+  const raw = new Float32Array(g.length); // [P] g_b − w_local
   for (let i = 0; i < g.length; i++) raw[i] = g[i]! - localWeights[i]!;
   const { tensors, sent, commit } = encoder.encode(raw);
   // Every receiver applies the norm bound to what it decodes; so does the sender, or it would merge a
@@ -375,23 +474,24 @@ export function makeContribution(
     type: 'delta-announce',
     version: PROTOCOL_VERSION,
     jobId: engine.manifest.jobId,
-    round: engine.round,
-    baseModelSha256: engine.modelSha256,
+    round,
+    baseRound: base.round,
+    baseModelSha256: base.sha256,
     stats,
     codec: engine.manifest.compression.codec,
     payloadBytes: payload.length,
     payloadSha256,
   };
-  const base: Omit<DeltaAnnouncement, 'part'> = { ...unsigned, authorSignature: sign(unsigned) };
+  const signed: Omit<DeltaAnnouncement, 'part'> = { ...unsigned, authorSignature: sign(unsigned) };
   const parts = Array.from({ length: count }, (_, index) => ({
-    header: { ...base, part: { index, count } },
+    header: { ...signed, part: { index, count } },
     bytes: payload.subarray(index * partSize, Math.min(payload.length, (index + 1) * partSize)),
   }));
   const delta: AcceptedDelta = {
     peer,
-    round: engine.round,
+    round,
     payloadSha256,
-    header: { ...base, part: { index: 0, count: 1 } },
+    header: { ...signed, part: { index: 0, count: 1 } },
     payload,
     delta: sent,
   };

@@ -63,7 +63,10 @@ export class NotStartedError extends Error {
   override name = 'NotStartedError';
 }
 
-/** contribute() was given a snapshot of a round that has already closed; the delta would be stale. */
+/**
+ * contribute() was given a snapshot older than the job's `maxStaleness` allows (or of a model this replica
+ * no longer holds, e.g. before a resync): the delta would be stale.
+ */
 export class StaleContributionError extends Error {
   static override name = 'StaleContributionError';
   override name = 'StaleContributionError';

@@ -10,11 +10,15 @@ export interface SwarmEventMap {
   'peer:disconnect': { peer: string };
   /** A new round began collecting deltas (after a merge, a resync or the join). */
   'round:opened': { round: number; modelSha256: string };
-  /** A round merged: `accepted` deltas from `peers` (in merge order) gave the model `modelSha256`. */
+  /**
+   * A round merged: `accepted` deltas from `peers` (in merge order) gave the model `modelSha256`; `stale`
+   * of them were computed from an earlier round's model.
+   */
   'round:closed': {
     round: number;
     accepted: number;
     peers: string[];
+    stale: number;
     modelSha256: string;
     durationMs: number;
   };

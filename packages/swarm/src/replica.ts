@@ -47,7 +47,6 @@ import {
   InvalidManifestError,
   NoSyncSourceError,
   NotStartedError,
-  StaleContributionError,
   WeightSyncError,
 } from './errors.js';
 import type { SwarmEvents } from './events.js';
@@ -249,8 +248,10 @@ export class SwarmReplica {
   }
 
   /**
-   * Publishes Δ = base − localWeights for the base's round. `base` is the snapshot the local steps started
-   * from; if the round has moved on since (merge or resync), the delta would be stale and is not sent.
+   * Publishes Δ = base − localWeights. `base` is the snapshot the local steps started from. The delta
+   * joins the open round r, or r + 1 where other peers already closed r (their r + 1 deltas are here: ours
+   * would reach them too late for r, and only the peers still collecting would merge it). A base older
+   * than that round allows (the job's `maxStaleness`), or resynced away, is stale: StaleContributionError.
    */
   async contribute(
     base: Pick<ReplicaSnapshot, 'round' | 'sha256'>,
@@ -258,26 +259,29 @@ export class SwarmReplica {
     stats: ContributorStats,
   ): Promise<ContributeResult> {
     const e = this.requireEngine();
-    if (base.round !== e.round || base.sha256 !== e.modelSha256) {
-      throw new StaleContributionError(`round ${base.round} is over; the replica is at round ${e.round}`);
-    }
-    if (e.has(this.selfId, e.round))
-      throw new AlreadyContributedError(`already contributed to round ${e.round}`);
+    // The closing timer may be due but not yet run (a busy event loop): a round past its deadline is over.
+    this.closeIfDue(Date.now());
+    const round =
+      e.othersMovedOn(this.selfId) && e.baseWeights(base.round, base.sha256, e.round + 1)
+        ? e.round + 1
+        : e.round;
+    if (e.has(this.selfId, round)) throw new AlreadyContributedError(`already contributed to round ${round}`);
     const now = Date.now();
-    const { delta, parts } = makeContribution(
-      e,
-      this.encoder!,
-      this.selfId,
-      e.layout.flatten(localWeights),
+    const { delta, parts } = makeContribution(e, {
+      encoder: this.encoder!,
+      peer: this.selfId,
+      base,
+      round,
+      localWeights: e.layout.flatten(localWeights),
       stats,
-      this.swarm.timings.maxPartBytes,
-      this.swarm.signDelta,
-    );
+      maxPartBytes: this.swarm.timings.maxPartBytes,
+      sign: this.swarm.signDelta,
+    });
     e.addOwn(delta, now);
-    this.contributedRound = e.round;
+    this.contributedRound = round;
     this.events.emit('delta:accepted', {
       peer: this.selfId,
-      round: e.round,
+      round,
       payloadSha256: delta.payloadSha256,
       via: 'self',
     });
@@ -297,7 +301,7 @@ export class SwarmReplica {
     this.swarm.countBytes(0, wireBytes);
     this.log.gossip(
       'published round %d delta %s in %d parts (%d bytes)',
-      e.round,
+      round,
       delta.payloadSha256,
       parts.length,
       wireBytes,
@@ -308,13 +312,14 @@ export class SwarmReplica {
   /**
    * Resolves with the next model: once the round of this peer's latest contribution has closed (at once
    * if it already has — a lone or last contributor closes its round while contribute() is still
-   * publishing), otherwise at the next merge or resync.
+   * publishing), otherwise at the next merge; at any resync.
    */
   nextRound(signal?: AbortSignal): Promise<ReplicaSnapshot> {
     const contributed = this.contributedRound;
-    this.contributedRound = null;
-    if (contributed !== null && this.engine && this.engine.round > contributed)
+    if (contributed !== null && this.engine && this.engine.round > contributed) {
+      this.contributedRound = null;
       return Promise.resolve(this.current());
+    }
     return new Promise((resolve, reject) => {
       const done = (s: ReplicaSnapshot) => {
         signal?.removeEventListener('abort', onAbort);
@@ -422,7 +427,7 @@ export class SwarmReplica {
     const e = this.engine;
     if (!e || this.syncing || this.stopped) return;
     const now = Date.now();
-    if (e.shouldClose(this.activeContributors(now), now)) this.closeRound(now);
+    this.closeIfDue(now);
     if (now - this.lastResyncCheck >= this.swarm.timings.antiEntropyIntervalMs) {
       this.lastResyncCheck = now;
       const target = chooseResyncTarget({
@@ -443,6 +448,11 @@ export class SwarmReplica {
     }
   }
 
+  private closeIfDue(now: number): void {
+    const e = this.engine;
+    if (e && !this.syncing && e.shouldClose(this.activeContributors(now), now)) this.closeRound(now);
+  }
+
   private closeRound(now: number): void {
     const e = this.engine!;
     const closed = e.close(now);
@@ -453,24 +463,27 @@ export class SwarmReplica {
       round: closed.round,
       accepted: closed.accepted,
       peers: closed.peers,
+      stale: closed.stale,
       modelSha256: closed.modelSha256,
       durationMs: now - this.roundSince,
     });
-    this.opened(now);
+    this.opened(now, false);
   }
 
-  private opened(now: number): void {
+  private opened(now: number, resynced: boolean): void {
     const e = this.engine!;
     this.roundSince = now;
     this.events.emit('round:opened', { round: e.round, modelSha256: e.modelSha256 });
+    if (this.waiters.length === 0) return;
+    // A delta that joined the next round (see contribute) waits for that round too; a resync replaced
+    // the rounds it was waiting for.
+    if (!resynced && this.contributedRound !== null && e.round <= this.contributedRound) return;
     const waiters = this.waiters;
     this.waiters = [];
-    if (waiters.length > 0) {
-      // These calls already wait for this change: a later nextRound() must wait for the one after.
-      this.contributedRound = null;
-      const snapshot = this.current();
-      for (const w of waiters) w(snapshot);
-    }
+    // These calls already waited for this change: a later nextRound() must wait for the one after.
+    this.contributedRound = null;
+    const snapshot = this.current();
+    for (const w of waiters) w(snapshot);
   }
 
   private async publish(
@@ -503,8 +516,8 @@ export class SwarmReplica {
       step: this.steps,
       tokensPerSec: this.tokensPerSec,
       loss: this.lastLoss,
-      // What this replica holds: the model, its momentum and the encoder residual (f32 each).
-      memoryBytes: e ? e.layout.size * 12 : 0,
+      // What this replica holds: the model, its momentum, the encoder residual and past models (f32 each).
+      memoryBytes: e ? e.layout.size * 4 * (3 + e.pastWeightsHeld) : 0,
       connectedPeers: connected.slice(0, PROTOCOL_LIMITS.maxPeersListed),
       webRtcPeers: this.swarm.webRtcPeers().slice(0, PROTOCOL_LIMITS.maxPeersListed),
       bytesIn: stats.bytesIn,
@@ -612,7 +625,14 @@ export class SwarmReplica {
     } else if (protocol === 'weightSync' && request.type === 'weight-sync-request') {
       const ok =
         e && !this.syncing && (request.modelSha256 === null || request.modelSha256 === e.modelSha256);
-      const body = ok ? encodeModelState(e.layout, e.weights, e.momentum, e.round) : new Uint8Array(0);
+      const body = ok
+        ? encodeModelState(e.layout, {
+            weights: e.weights,
+            momentum: e.momentum,
+            round: e.round,
+            pastModels: e.pastModels,
+          })
+        : new Uint8Array(0);
       this.log.sync('weight sync for %p: %s', remote, ok ? 'ok' : 'not-found');
       await send(
         encodeFrame(
@@ -692,7 +712,7 @@ export class SwarmReplica {
     if (got !== m.modelSha256)
       throw new WeightSyncError(`synced weights hash to ${got}, header says ${m.modelSha256}`);
     if (state.round !== m.round) throw new WeightSyncError('synced round differs from its header');
-    if (this.engine) this.engine.adopt(state.round, state.weights, state.momentum);
+    if (this.engine) this.engine.adopt(state.round, state.weights, state.momentum, state.pastModels);
     else {
       this.install(
         new RoundEngine({
@@ -701,6 +721,7 @@ export class SwarmReplica {
           weights: state.weights,
           momentum: state.momentum,
           round: state.round,
+          pastModels: state.pastModels,
           maxPayloadBytes: maxPayloadBytes(state.layout),
         }),
       );
@@ -710,7 +731,7 @@ export class SwarmReplica {
     this.swarm.countRound('resync');
     this.events.emit('resync', { from: peer.toString(), round: state.round, modelSha256: got, reason });
     this.log.sync('synced round %d %s from %p (%s)', state.round, got, peer, reason);
-    this.opened(Date.now());
+    this.opened(Date.now(), true);
   }
 
   /** Late join: wait for the first summaries, then fetch the model most peers announce. */

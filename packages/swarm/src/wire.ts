@@ -3,7 +3,15 @@
  * delta payload and the weight-sync state. Each is canonical safetensors, so equal content hashes equally
  * on every peer.
  */
-import { decodeSafetensors, encodeSafetensors, f32Tensor, sha256Hex, tensorToF32 } from '@slimswarm/protocol';
+import {
+  PastModels,
+  canonicalJson,
+  decodeSafetensors,
+  encodeSafetensors,
+  f32Tensor,
+  sha256Hex,
+  tensorToF32,
+} from '@slimswarm/protocol';
 import type { CodecTensors } from './codec.js';
 import { DeltaDecodeError, ModelLayoutError } from './errors.js';
 import { ModelLayout } from './model.js';
@@ -40,24 +48,27 @@ export function decodeDeltaPayload(bytes: Uint8Array): CodecTensors {
 const WEIGHT_PREFIX = 'model/';
 const MOMENTUM_PREFIX = 'outer_momentum/';
 
-/** Weight-sync body: the weights and the outer momentum (P each), with the round as metadata. */
-export function encodeModelState(
-  layout: ModelLayout,
-  weights: Float32Array,
-  momentum: Float32Array,
-  round: number,
-) {
-  return encodeSafetensors(
-    { ...tensorsOf(layout, weights, WEIGHT_PREFIX), ...tensorsOf(layout, momentum, MOMENTUM_PREFIX) },
-    { round: String(round) },
-  );
-}
-
 export interface ModelState {
   layout: ModelLayout;
   weights: Float32Array;
   momentum: Float32Array;
   round: number;
+  /** The models of the rounds before `round` that deltas may still be based on. */
+  pastModels: PastModels;
+}
+
+/**
+ * Weight-sync body: the weights and the outer momentum (P each), with the round and the past models'
+ * hashes as metadata.
+ */
+export function encodeModelState(layout: ModelLayout, state: Omit<ModelState, 'layout'>): Uint8Array {
+  return encodeSafetensors(
+    {
+      ...tensorsOf(layout, state.weights, WEIGHT_PREFIX),
+      ...tensorsOf(layout, state.momentum, MOMENTUM_PREFIX),
+    },
+    { round: String(state.round), pastModels: canonicalJson(state.pastModels) },
+  );
 }
 
 /**
@@ -80,6 +91,22 @@ export function decodeModelState(bytes: Uint8Array, maxBytes: number, layout?: M
   const round = Number(metadata.round);
   if (!Number.isSafeInteger(round) || round < 0)
     throw new ModelLayoutError('weight-sync body lacks a valid round');
+  const pastModels = PastModels.safeParse(parseJson(metadata.pastModels));
+  if (!pastModels.success) throw new ModelLayoutError('weight-sync body lacks valid pastModels');
   const l = layout ?? new ModelLayout(shapes);
-  return { layout: l, weights: l.flatten(weights), momentum: l.flatten(momentum), round };
+  return {
+    layout: l,
+    weights: l.flatten(weights),
+    momentum: l.flatten(momentum),
+    round,
+    pastModels: pastModels.data,
+  };
+}
+
+function parseJson(text: string | undefined): unknown {
+  try {
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

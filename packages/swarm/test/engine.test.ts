@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeDeltaPayload, modelSha256, sha256Hex } from '../src/wire.js';
 import { ErrorFeedbackEncoder, encodeDelta } from '../src/codec.js';
 import { RoundEngine, makeContribution, type ContributionPart } from '../src/engine.js';
+import { StaleContributionError } from '../src/errors.js';
 import { ModelLayout } from '../src/model.js';
 import { localSteps, syntheticManifest, syntheticProblem } from '../bench/synthetic.js';
 import { PROTOCOL_VERSION, type DeltaAnnouncement, type JobManifest } from '@slimswarm/protocol';
@@ -27,6 +28,26 @@ function setup(peers: number, manifestOverrides: Partial<Parameters<typeof synth
   return { problem, layout, manifest, engines, encoders };
 }
 
+/** A delta from `peer`'s local weights (unsigned: the engine never checks signatures). */
+function contribution(
+  engine: RoundEngine,
+  encoder: ErrorFeedbackEncoder,
+  peer: string,
+  localWeights: Float32Array,
+  maxPartBytes = 1 << 20,
+  base?: { round: number; sha256: string },
+) {
+  return makeContribution(engine, {
+    encoder,
+    peer,
+    base,
+    localWeights,
+    stats: STATS,
+    maxPartBytes,
+    sign: NOT_SIGNED,
+  });
+}
+
 function deliver(to: RoundEngine, from: string, parts: ContributionPart[]) {
   return parts.map((p) => to.offer(from, p.header, p.bytes, 0));
 }
@@ -37,15 +58,7 @@ describe('RoundEngine', () => {
     const initialLoss = problem.loss(engines[0]!.weights);
     for (let round = 0; round < 6; round++) {
       const contributions = engines.map((e, i) =>
-        makeContribution(
-          e,
-          encoders[i]!,
-          `p${i}`,
-          localSteps(problem, i, e.weights, 5, 0.5),
-          STATS,
-          300,
-          NOT_SIGNED,
-        ),
+        contribution(e, encoders[i]!, `p${i}`, localSteps(problem, i, e.weights, 5, 0.5), 300),
       );
       engines.forEach((e, i) => {
         e.addOwn(contributions[i]!.delta, 0);
@@ -72,15 +85,7 @@ describe('RoundEngine', () => {
   it('merge order is canonical: delivery order does not change the bits', () => {
     const { problem, engines, encoders } = setup(3, { codec: 'dense-f32' });
     const cs = engines.map((e, i) =>
-      makeContribution(
-        e,
-        encoders[i]!,
-        `p${i}`,
-        localSteps(problem, i, e.weights, 3, 0.5),
-        STATS,
-        1 << 20,
-        NOT_SIGNED,
-      ),
+      contribution(e, encoders[i]!, `p${i}`, localSteps(problem, i, e.weights, 3, 0.5)),
     );
     const [a, b, c] = engines as [RoundEngine, RoundEngine, RoundEngine];
     a.addOwn(cs[0]!.delta, 0);
@@ -97,7 +102,7 @@ describe('RoundEngine', () => {
     deliver(b, 'p0', cs[0]!.parts);
     b.close(0);
     expect(b.modelSha256).not.toBe(a.modelSha256);
-    b.adopt(a.round, a.weights, a.momentum);
+    b.adopt(a.round, a.weights, a.momentum, a.pastModels);
     expect(b.modelSha256).toBe(a.modelSha256);
   });
 
@@ -106,45 +111,90 @@ describe('RoundEngine', () => {
       round: { quorumFraction: 1, deadlineMs: 1000, minDeltas: 2 },
     });
     const [a] = engines as [RoundEngine];
-    const c0 = makeContribution(
-      a,
-      encoders[0]!,
-      'p0',
-      localSteps(problem, 0, a.weights, 1, 0.5),
-      STATS,
-      1 << 20,
-      NOT_SIGNED,
-    );
+    const c0 = contribution(a, encoders[0]!, 'p0', localSteps(problem, 0, a.weights, 1, 0.5));
     a.addOwn(c0.delta, 100);
     expect(a.shouldClose(3, 5000)).toBe(false); // below minDeltas even after the deadline
-    const c1 = makeContribution(
-      engines[1]!,
-      encoders[1]!,
-      'p1',
-      localSteps(problem, 1, a.weights, 1, 0.5),
-      STATS,
-      1 << 20,
-      NOT_SIGNED,
-    );
+    const c1 = contribution(engines[1]!, encoders[1]!, 'p1', localSteps(problem, 1, a.weights, 1, 0.5));
     deliver(a, 'p1', c1.parts);
     expect(a.shouldClose(3, 500)).toBe(false); // 2 of 3 active, deadline not reached
     expect(a.shouldClose(3, 1100)).toBe(true); // deadline
     expect(a.shouldClose(2, 500)).toBe(true); // quorum once the third peer is no longer active
   });
 
+  it('a delta computed from the previous model joins the open round (maxStaleness 1), an older one does not', () => {
+    const { problem, layout, engines, encoders } = setup(3, { codec: 'dense-f32', errorFeedback: false });
+    const [a, b, c] = engines as [RoundEngine, RoundEngine, RoundEngine];
+    const g0 = { round: 0, sha256: a.modelSha256 };
+    const w0 = Float32Array.from(c.weights);
+    // c is slow: it starts from g_0 but round 0 closes with a's and b's deltas only.
+    const slow = localSteps(problem, 2, w0, 3, 0.5);
+    const round0 = [a, b].map((e, i) =>
+      contribution(e, encoders[i]!, `p${i}`, localSteps(problem, i, e.weights, 3, 0.5)),
+    );
+    for (const e of engines) {
+      round0.forEach((r, i) => (e === engines[i] ? e.addOwn(r.delta, 0) : deliver(e, `p${i}`, r.parts)));
+      e.close(0);
+    }
+    // Round 1: a and b from g_1, c's delta from g_0, exactly g_0 − w_local.
+    const round1 = [a, b].map((e, i) =>
+      contribution(e, encoders[i]!, `p${i}`, localSteps(problem, i, e.weights, 3, 0.5)),
+    );
+    const stale = contribution(c, encoders[2]!, 'p2', slow, 1 << 20, g0);
+    expect(stale.delta.header).toMatchObject({ round: 1, baseRound: 0, baseModelSha256: g0.sha256 });
+    expect(stale.delta.delta).toEqual(w0.map((w, i) => w - slow[i]!));
+    // A peer that synced at round 1 learns g_0's hash with the weights and accepts it too.
+    const synced = new RoundEngine({
+      manifest: a.manifest,
+      layout,
+      weights: a.weights,
+      momentum: a.momentum,
+      round: a.round,
+      pastModels: a.pastModels,
+      maxPayloadBytes: 1 << 22,
+    });
+    const closed = [...engines, synced].map((e) => {
+      const all = [...round1, stale];
+      all.forEach((r, i) =>
+        e === engines[i]
+          ? e.addOwn(r.delta, 0)
+          : expect(deliver(e, `p${i}`, r.parts).map((v) => v.action)).toEqual(['accept']),
+      );
+      return e.close(0);
+    });
+    for (const r of closed) expect(r).toMatchObject({ round: 1, accepted: 3, stale: 1 });
+    expect(new Set(closed.map((r) => r.modelSha256)).size).toBe(1);
+    // Two rounds old is past maxStaleness: c cannot build on it, and nobody accepts it.
+    expect(() => contribution(c, encoders[2]!, 'p2', slow, 1 << 20, g0)).toThrow(StaleContributionError);
+    const old = contribution(a, encoders[0]!, 'p0', localSteps(problem, 0, a.weights, 1, 0.5));
+    const tooOld = { ...old.parts[0]!.header, baseRound: 0, baseModelSha256: g0.sha256 };
+    expect(b.offer('p0', tooOld, old.parts[0]!.bytes, 0)).toEqual({
+      action: 'reject',
+      reason: 'unknown-base',
+    });
+  });
+
+  it('with maxStaleness 0 rounds are strictly synchronous', () => {
+    const { problem, engines, encoders } = setup(2, {
+      codec: 'dense-f32',
+      round: { quorumFraction: 1, deadlineMs: 1000, minDeltas: 1, maxStaleness: 0 },
+    });
+    const [a, b] = engines as [RoundEngine, RoundEngine];
+    const g0 = { round: 0, sha256: a.modelSha256 };
+    const slow = localSteps(problem, 1, b.weights, 1, 0.5);
+    const first = contribution(a, encoders[0]!, 'p0', localSteps(problem, 0, a.weights, 1, 0.5));
+    a.addOwn(first.delta, 0);
+    deliver(b, 'p0', first.parts);
+    a.close(0);
+    b.close(0);
+    expect(b.pastModels).toEqual([]);
+    expect(() => contribution(b, encoders[1]!, 'p1', slow, 1 << 20, g0)).toThrow(StaleContributionError);
+  });
+
   describe('rejects every invalid input class and stays unaffected', () => {
     function fixture() {
       const s = setup(2, { codec: 'dense-f32', aggregation: { rule: 'mean', normBound: 50 } });
       const [a, b] = s.engines as [RoundEngine, RoundEngine];
-      const honest = makeContribution(
-        b,
-        s.encoders[1]!,
-        'p1',
-        localSteps(s.problem, 1, b.weights, 1, 0.1),
-        STATS,
-        1 << 20,
-        NOT_SIGNED,
-      );
+      const honest = contribution(b, s.encoders[1]!, 'p1', localSteps(s.problem, 1, b.weights, 1, 0.1));
       const before = a.modelSha256;
       return { ...s, a, b, honest, before };
     }
@@ -163,6 +213,7 @@ describe('RoundEngine', () => {
         version: PROTOCOL_VERSION,
         jobId: m.jobId,
         round,
+        baseRound: round,
         baseModelSha256: base,
         stats: STATS,
         codec: m.compression.codec,
@@ -232,15 +283,7 @@ describe('RoundEngine', () => {
 
     it('honest peers that saw the garbage agree with one that did not', () => {
       const { a, b, manifest, layout, honest, before, encoders, problem } = fixture();
-      const own = makeContribution(
-        a,
-        encoders[0]!,
-        'p0',
-        localSteps(problem, 0, a.weights, 1, 0.1),
-        STATS,
-        1 << 20,
-        NOT_SIGNED,
-      );
+      const own = contribution(a, encoders[0]!, 'p0', localSteps(problem, 0, a.weights, 1, 0.1));
       a.addOwn(own.delta, 0);
       deliver(a, 'p1', honest.parts);
       const bad = forged(manifest, before, 0, new Float32Array(layout.size).fill(10));

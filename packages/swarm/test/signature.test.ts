@@ -11,6 +11,7 @@ const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
   version: PROTOCOL_VERSION,
   jobId: 'job',
   round: 3,
+  baseRound: 3,
   baseModelSha256: 'a'.repeat(64),
   stats: { tokens: 512, steps: 8, meanLoss: 2.5 },
   codec: 'topk-int8',
@@ -32,6 +33,7 @@ describe('delta author signatures', () => {
     expect(verifyDeltaAuthor(other, header)).toBe(false);
     for (const patch of [
       { round: 4 },
+      { baseRound: 2 },
       { payloadSha256: 'c'.repeat(64) },
       { baseModelSha256: 'c'.repeat(64) },
       { stats: { ...unsigned.stats, meanLoss: 0.1 } },

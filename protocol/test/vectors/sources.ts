@@ -18,14 +18,14 @@ export interface FrameVector {
 export const validFrames: FrameVector[] = [
   {
     file: 'weight-sync-request.bin',
-    message: { type: 'weight-sync-request', version: 2, jobId: 'tiny-shakespeare', modelSha256: null },
+    message: { type: 'weight-sync-request', version: 3, jobId: 'tiny-shakespeare', modelSha256: null },
     tensors: {},
   },
   {
     file: 'weight-sync-response.bin',
     message: {
       type: 'weight-sync-response',
-      version: 2,
+      version: 3,
       jobId: 'tiny-shakespeare',
       status: 'ok',
       round: 42,
@@ -38,7 +38,7 @@ export const validFrames: FrameVector[] = [
     file: 'heartbeat.bin',
     message: {
       type: 'heartbeat',
-      version: 2,
+      version: 3,
       jobId: 'tiny-shakespeare',
       role: 'browser',
       status: 'training',
@@ -60,9 +60,10 @@ export const validFrames: FrameVector[] = [
     file: 'delta-announce-dense-f32.bin',
     message: {
       type: 'delta-announce',
-      version: 2,
+      version: 3,
       jobId: 'tiny-shakespeare',
       round: 42,
+      baseRound: 42,
       baseModelSha256: sha('0f'),
       stats: { tokens: 65_536, steps: 16, meanLoss: 2.25 },
       codec: 'dense-f32',
@@ -80,9 +81,10 @@ export const validFrames: FrameVector[] = [
     file: 'delta-announce-topk-int8.bin',
     message: {
       type: 'delta-announce',
-      version: 2,
+      version: 3,
       jobId: 'tiny-shakespeare',
       round: 43,
+      baseRound: 42,
       baseModelSha256: sha('1e'),
       stats: { tokens: 65_536, steps: 16, meanLoss: 2.125 },
       codec: 'topk-int8',
@@ -104,7 +106,7 @@ export const validFrames: FrameVector[] = [
     // Defaults (title, ropeBase, featureRedraw, beta1, …) are left out: the frame holds them filled in.
     message: {
       type: 'job-manifest',
-      version: 2,
+      version: 3,
       jobId: 'tiny-shakespeare',
       model: { dModel: 64, nLayers: 2, nHeads: 4, nFeatures: 32, vocabSize: 256, mlpRatio: 4, seed: 1234 },
       tokenizer: { kind: 'byte' },
@@ -121,7 +123,7 @@ export const validFrames: FrameVector[] = [
     file: 'anti-entropy-summary.bin',
     message: {
       type: 'anti-entropy-summary',
-      version: 2,
+      version: 3,
       jobId: 'tiny-shakespeare',
       round: 43,
       modelSha256: sha('1e'),
@@ -136,7 +138,7 @@ export const validFrames: FrameVector[] = [
     file: 'delta-pull.bin',
     message: {
       type: 'delta-pull',
-      version: 2,
+      version: 3,
       jobId: 'tiny-shakespeare',
       refs: [{ round: 43, peer: '12D3KooWB', payloadSha256: sha('c3') }],
     },
@@ -144,7 +146,7 @@ export const validFrames: FrameVector[] = [
   },
   {
     file: 'all-dtypes.bin',
-    message: { type: 'weight-sync-request', version: 2, jobId: 'dtypes', modelSha256: sha('00') },
+    message: { type: 'weight-sync-request', version: 3, jobId: 'dtypes', modelSha256: sha('00') },
     tensors: {
       bf16: tensorFromTyped('bf16', [2], Uint16Array.of(0x3f80, 0xc040)), // 1, -3
       f16: tensorFromTyped('f16', [2, 1], Uint16Array.of(0x3c00, 0x7bff)), // 1, 65504
@@ -207,16 +209,16 @@ export const rejectFrames: RejectVector[] = [
     make: (valid) => edit(valid(dense), (b) => (b[3] = 0x58)),
   },
   {
-    file: 'reject-version-3.bin',
+    file: 'reject-version-4.bin',
     error: 'UnsupportedVersionError',
-    description: 'version byte 3 (newer: ignore, do not penalise)',
-    make: (valid) => edit(valid(dense), (b) => (b[4] = 3)),
+    description: 'version byte 4 (newer: ignore, do not penalise)',
+    make: (valid) => edit(valid(dense), (b) => (b[4] = 4)),
   },
   {
-    file: 'reject-version-1.bin',
+    file: 'reject-version-2.bin',
     error: 'UnsupportedVersionError',
-    description: 'version byte 1 (older: reject; v1 deltas carried no author signature)',
-    make: (valid) => edit(valid(dense), (b) => (b[4] = 1)),
+    description: 'version byte 2 (older: reject; v2 deltas name no base round)',
+    make: (valid) => edit(valid(dense), (b) => (b[4] = 2)),
   },
   {
     file: 'reject-header-length.bin',
