@@ -342,9 +342,10 @@ export const DeltaRef = z
 export type DeltaRef = z.infer<typeof DeltaRef>;
 
 /**
- * What a peer has, compactly: its current round and model hash, and the deltas it accepted for the open
- * round(s). A peer that sees refs it lacks pulls them over the anti-entropy stream; one whose model hash
- * disagrees with the majority of its neighbours at the same round resynchronises its weights.
+ * What a peer has, compactly: its current round and model hash, the hashes of its models of the rounds
+ * just before, and the deltas it accepted for the open round(s). A peer that sees refs it lacks pulls
+ * them over the anti-entropy stream; one whose model hash disagrees with the majority of its neighbours
+ * for the same round (current or past) resynchronises its weights.
  */
 export const AntiEntropySummary = z
   .object({
@@ -353,6 +354,7 @@ export const AntiEntropySummary = z
     jobId: JobId,
     round: Round,
     modelSha256: Sha256Hex,
+    pastModels: PastModels,
     deltas: z.array(DeltaRef).max(PROTOCOL_LIMITS.maxSummaryEntries),
   })
   .strict();

@@ -188,6 +188,9 @@ export const antiEntropySummary = fc.record({
   jobId,
   round,
   modelSha256: sha256,
+  pastModels: fc.array(fc.record({ round, modelSha256: sha256 }), {
+    maxLength: PROTOCOL_LIMITS.maxStaleness,
+  }),
   deltas: fc.array(deltaRef, { maxLength: 8 }),
 });
 

@@ -357,8 +357,12 @@ describe('frame encoder', () => {
         type: 'anti-entropy-summary',
         version: 3,
         jobId: 'j'.repeat(64),
-        round: 1,
+        round: PROTOCOL_LIMITS.maxRound,
         modelSha256: sha,
+        pastModels: Array.from({ length: PROTOCOL_LIMITS.maxStaleness }, (_, i) => ({
+          round: PROTOCOL_LIMITS.maxRound - 1 - i,
+          modelSha256: sha,
+        })),
         deltas: refs,
       },
       { type: 'delta-pull', version: 3, jobId: 'j'.repeat(64), refs },

@@ -52,7 +52,7 @@ import {
 import type { SwarmEvents } from './events.js';
 import { verifyDeltaAuthor } from './signature.js';
 import { ModelLayout, type Weights } from './model.js';
-import { chooseResyncTarget, type PeerView } from './resync.js';
+import { chooseResyncTarget, mostAnnounced, type PeerView } from './resync.js';
 import type { DeltaGossip, SwarmStats } from './service.js';
 import { decodeModelState, encodeModelState, modelSha256 } from './wire.js';
 
@@ -405,7 +405,12 @@ export class SwarmReplica {
     const { from, frame, verdict } = this.decode(msg, 'anti-entropy-summary');
     if (!frame) return this.answer(from, verdict);
     const s = frame.message as AntiEntropySummary;
-    this.views.set(from, { round: s.round, modelSha256: s.modelSha256, at: Date.now() });
+    this.views.set(from, {
+      round: s.round,
+      modelSha256: s.modelSha256,
+      pastModels: s.pastModels,
+      at: Date.now(),
+    });
     const e = this.engine;
     if (e && !this.syncing) {
       const missing = s.deltas.filter(
@@ -535,6 +540,7 @@ export class SwarmReplica {
       jobId: this.manifest.jobId,
       round: e.round,
       modelSha256: e.modelSha256,
+      pastModels: e.pastModels,
       deltas: e.refs().slice(0, PROTOCOL_LIMITS.maxSummaryEntries),
     });
   }
@@ -741,7 +747,7 @@ export class SwarmReplica {
     let lastError: unknown = new NoSyncSourceError('no peer announced a model before the timeout');
     while (Date.now() < deadline) {
       signal?.throwIfAborted();
-      const best = bestAnnounced(this.views);
+      const best = this.views.size > 0 ? mostAnnounced([...this.views]) : null;
       if (best) {
         try {
           await this.syncFrom(best.peers, best.modelSha256, 'join');
@@ -803,19 +809,4 @@ function singleU8(tensors: Record<string, Tensor>, name: string): Uint8Array | n
   const t = tensors[name];
   if (names.length !== 1 || !t || t.dtype !== 'u8' || t.shape.length !== 1) return null;
   return t.data;
-}
-
-/** The (round, model) announced by most fresh peers (ties: the later round). */
-function bestAnnounced(
-  views: ReadonlyMap<string, PeerView>,
-): { modelSha256: string; peers: string[] } | null {
-  const groups = new Map<string, { round: number; sha: string; peers: string[] }>();
-  for (const [peer, v] of views) {
-    const key = `${v.round}/${v.modelSha256}`;
-    const g = groups.get(key) ?? { round: v.round, sha: v.modelSha256, peers: [] };
-    g.peers.push(peer);
-    groups.set(key, g);
-  }
-  const best = [...groups.values()].sort((a, b) => b.peers.length - a.peers.length || b.round - a.round)[0];
-  return best ? { modelSha256: best.sha, peers: best.peers } : null;
 }

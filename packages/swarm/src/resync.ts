@@ -7,6 +7,8 @@
 export interface PeerView {
   round: number;
   modelSha256: string;
+  /** Its models of the rounds just before `round` (the job's maxStaleness of them). */
+  pastModels: readonly { round: number; modelSha256: string }[];
   /** When the summary arrived (ms). */
   at: number;
 }
@@ -33,8 +35,11 @@ export interface ResyncInput {
 }
 
 /**
- * - disagreement: more fresh neighbours at this peer's round hold one other hash than hold ours (our own
- *   vote included), and at least two of them do: adopt the majority model;
+ * - disagreement: more fresh neighbours name one other hash for this peer's round than name ours (our own
+ *   vote included), and at least two of them do: adopt the model most of them hold now (ties: the later
+ *   round). A neighbour names a hash for our round when it is at that round, or past it and lists the
+ *   round among its past models — so a peer whose history split off is caught also while it trails the
+ *   others by a round (it never meets them at the same round);
  * - behind: a strict majority of fresh neighbours is past our round, and either some are two or more rounds
  *   ahead or our round has been open for longer than a round may take: adopt the most announced model
  *   among them (ties: the later round).
@@ -44,40 +49,41 @@ export function chooseResyncTarget(input: ResyncInput): ResyncTarget | null {
   const fresh = [...input.views].filter(([, v]) => input.now - v.at <= input.freshMs);
   if (fresh.length === 0) return null;
 
-  const sameRound = groupBy(fresh.filter(([, v]) => v.round === input.round));
-  const ours = (sameRound.get(input.modelSha256)?.length ?? 0) + 1;
-  let best: [string, string[]] | null = null;
-  for (const [sha, peers] of sameRound) {
-    if (sha !== input.modelSha256 && peers.length > ours && peers.length >= 2) {
-      if (!best || peers.length > best[1].length) best = [sha, peers];
+  const atOurRound = new Map<string, [string, PeerView][]>();
+  for (const entry of fresh) {
+    const sha = hashAt(entry[1], input.round);
+    if (sha !== undefined) atOurRound.set(sha, [...(atOurRound.get(sha) ?? []), entry]);
+  }
+  const ours = (atOurRound.get(input.modelSha256)?.length ?? 0) + 1;
+  let split: [string, PeerView][] | null = null;
+  for (const [sha, group] of atOurRound) {
+    if (sha !== input.modelSha256 && group.length > ours && group.length >= 2) {
+      if (!split || group.length > split.length) split = group;
     }
   }
-  if (best) return { round: input.round, modelSha256: best[0], peers: best[1], reason: 'disagreement' };
+  if (split) return { ...mostAnnounced(split), reason: 'disagreement' };
 
   const ahead = fresh.filter(([, v]) => v.round > input.round);
   const farAhead = ahead.some(([, v]) => v.round >= input.round + 2);
   if (ahead.length * 2 <= fresh.length + 1 || !(farAhead || input.roundAgeMs > input.stuckAfterMs))
     return null;
-  const byModel = new Map<string, { round: number; peers: string[] }>();
-  for (const [peer, v] of ahead) {
+  return { ...mostAnnounced(ahead), reason: 'behind' };
+}
+
+/** The model hash `v` names for `round`: its current one, or one of its past models. */
+function hashAt(v: PeerView, round: number): string | undefined {
+  if (v.round === round) return v.modelSha256;
+  return v.pastModels.find((m) => m.round === round)?.modelSha256;
+}
+
+/** The (round, model) most of `views` (at least one) hold now (ties: the later round), and who holds it. */
+export function mostAnnounced(views: [string, PeerView][]): Omit<ResyncTarget, 'reason'> {
+  const byModel = new Map<string, { round: number; modelSha256: string; peers: string[] }>();
+  for (const [peer, v] of views) {
     const key = `${v.round}/${v.modelSha256}`;
-    const entry = byModel.get(key) ?? { round: v.round, peers: [] };
+    const entry = byModel.get(key) ?? { round: v.round, modelSha256: v.modelSha256, peers: [] };
     entry.peers.push(peer);
     byModel.set(key, entry);
   }
-  const [key, entry] = [...byModel].sort(
-    ([, a], [, b]) => b.peers.length - a.peers.length || b.round - a.round,
-  )[0]!;
-  return {
-    round: entry.round,
-    modelSha256: key.slice(key.indexOf('/') + 1),
-    peers: entry.peers,
-    reason: 'behind',
-  };
-}
-
-function groupBy(views: [string, PeerView][]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const [peer, v] of views) out.set(v.modelSha256, [...(out.get(v.modelSha256) ?? []), peer]);
-  return out;
+  return [...byModel.values()].sort((a, b) => b.peers.length - a.peers.length || b.round - a.round)[0]!;
 }

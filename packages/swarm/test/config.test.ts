@@ -39,8 +39,19 @@ describe('identity file', () => {
 
 describe('resync rule', () => {
   const sha = (c: string) => c.repeat(64);
-  const views = (entries: [string, number, string][]) =>
-    new Map<string, PeerView>(entries.map(([p, round, s]) => [p, { round, modelSha256: s, at: 1000 }]));
+  /** Neighbours as [id, round, model hash, hash of their previous round's model?]. */
+  const views = (entries: [string, number, string, string?][]) =>
+    new Map<string, PeerView>(
+      entries.map(([p, round, s, previous]) => [
+        p,
+        {
+          round,
+          modelSha256: s,
+          pastModels: previous ? [{ round: round - 1, modelSha256: previous }] : [],
+          at: 1000,
+        },
+      ]),
+    );
   const base = {
     round: 5,
     modelSha256: sha('a'),
@@ -69,6 +80,26 @@ describe('resync rule', () => {
       ]),
     });
     expect(u).toMatchObject({ round: 5, modelSha256: sha('b'), reason: 'disagreement' });
+  });
+
+  it('sees a split history also while trailing the others by a round (their past models)', () => {
+    // p and q are at round 6; their round-5 model was b, ours is a: adopt what they hold now.
+    const split = views([
+      ['p', 6, sha('c'), sha('b')],
+      ['q', 6, sha('c'), sha('b')],
+    ]);
+    expect(chooseResyncTarget({ ...base, views: split })).toMatchObject({
+      round: 6,
+      modelSha256: sha('c'),
+      peers: ['p', 'q'],
+      reason: 'disagreement',
+    });
+    // Ahead by one on the same history: not a disagreement, and not yet behind.
+    const same = views([
+      ['p', 6, sha('c'), sha('a')],
+      ['q', 6, sha('c'), sha('a')],
+    ]);
+    expect(chooseResyncTarget({ ...base, views: same })).toBeNull();
   });
 
   it('catches up when most peers are ahead by two rounds, or ahead while our round is stuck', () => {

@@ -318,6 +318,7 @@ describe('faults', () => {
         jobId: manifest.jobId,
         round: 0,
         modelSha256: sha0,
+        pastModels: [],
         deltas: [ref],
       }),
     );

@@ -127,6 +127,7 @@ export const validFrames: FrameVector[] = [
       jobId: 'tiny-shakespeare',
       round: 43,
       modelSha256: sha('1e'),
+      pastModels: [{ round: 42, modelSha256: sha('0f') }],
       deltas: [
         { round: 43, peer: '12D3KooWA', payloadSha256: sha('b2') },
         { round: 43, peer: '12D3KooWB', payloadSha256: sha('c3') },
