@@ -166,11 +166,10 @@ export class RoundEngine {
   }
 
   /**
-   * The weights of model `sha` of round `round`, if a delta computed from it may join round `target` (the
-   * open one or the next) and this peer holds them: g_r itself, or one of the last `maxStaleness` models.
+   * The weights of model `sha` of round `round`, if a delta computed from it may still join the open
+   * round and this peer holds them: g_r itself, or one of the last `maxStaleness` models.
    */
-  baseWeights(round: number, sha: string, target = this.roundValue): Float32Array | null {
-    if (round > target || target - round > this.manifest.round.maxStaleness) return null;
+  baseWeights(round: number, sha: string): Float32Array | null {
     if (round === this.roundValue) return sha === this.shaValue ? this.weightsValue : null;
     const p = this.past.find((m) => m.round === round);
     return p?.modelSha256 === sha ? p.weights : null;
@@ -187,12 +186,6 @@ export class RoundEngine {
     return models
       .filter((m) => m.round < this.roundValue && m.round >= this.roundValue - S)
       .map((m) => ({ round: m.round, modelSha256: m.modelSha256, weights: null }));
-  }
-
-  /** Whether a peer other than `self` already sent a delta for the next round, i.e. closed this one. */
-  othersMovedOn(self: string): boolean {
-    for (const peer of this.accepted.get(this.roundValue + 1)?.keys() ?? []) if (peer !== self) return true;
-    return false;
   }
 
   /** Deltas accepted for the open round. */
@@ -426,8 +419,6 @@ export interface ContributionInput {
   peer: string;
   /** The model the local steps started from; g_r when omitted. */
   base?: { round: number; sha256: string };
-  /** The round the delta joins: the open round r (default) or r + 1. */
-  round?: number;
   /** Flat weights after the local steps (P). */
   localWeights: Float32Array;
   stats: ContributorStats;
@@ -436,10 +427,10 @@ export interface ContributionInput {
 }
 
 /**
- * Builds this peer's delta for round t (the open round r or r + 1) from local steps that started at model
- * `base` (g_r, or an earlier model within `maxStaleness` of t): Δ = g_b − w_local in f32, compressed with
- * error feedback, as canonical payload bytes split into parts of at most `maxPartBytes`. The
- * error-feedback residual is updated only when this returns (the caller then publishes the parts).
+ * Builds this peer's delta for the open round r from local steps that started at model `base` (g_r, or an
+ * earlier model within `maxStaleness`): Δ = g_b − w_local in f32, compressed with error feedback, as
+ * canonical payload bytes split into parts of at most `maxPartBytes`. The error-feedback residual is
+ * updated only when this returns (the caller then publishes the parts).
  */
 export function makeContribution(
   engine: RoundEngine,
@@ -447,11 +438,8 @@ export function makeContribution(
 ): { delta: AcceptedDelta; parts: ContributionPart[] } {
   const { encoder, peer, localWeights, stats, maxPartBytes, sign } = input;
   const base = input.base ?? { round: engine.round, sha256: engine.modelSha256 };
-  const round = input.round ?? engine.round;
-  if (round !== engine.round && round !== engine.round + 1) {
-    throw new RangeError(`a delta joins the open round ${engine.round} or the next, not ${round}`);
-  }
-  const g = engine.baseWeights(base.round, base.sha256, round); // [P] g_b
+  const round = engine.round;
+  const g = engine.baseWeights(base.round, base.sha256); // [P] g_b
   if (!g) throw new StaleContributionError(`round ${base.round}'s model cannot be a base for round ${round}`);
   if (localWeights.length !== g.length || !allFinite(localWeights)) {
     throw new InvalidTrainerOutputError('local weights do not fit the model or hold NaN/Inf');

@@ -248,10 +248,9 @@ export class SwarmReplica {
   }
 
   /**
-   * Publishes Δ = base − localWeights. `base` is the snapshot the local steps started from. The delta
-   * joins the open round r, or r + 1 where other peers already closed r (their r + 1 deltas are here: ours
-   * would reach them too late for r, and only the peers still collecting would merge it). A base older
-   * than that round allows (the job's `maxStaleness`), or resynced away, is stale: StaleContributionError.
+   * Publishes Δ = base − localWeights to the open round. `base` is the snapshot the local steps started
+   * from: if rounds closed since, the delta still joins while `base` is within the job's `maxStaleness`;
+   * older, or resynced away, it is stale (StaleContributionError).
    */
   async contribute(
     base: Pick<ReplicaSnapshot, 'round' | 'sha256'>,
@@ -261,17 +260,13 @@ export class SwarmReplica {
     const e = this.requireEngine();
     // The closing timer may be due but not yet run (a busy event loop): a round past its deadline is over.
     this.closeIfDue(Date.now());
-    const round =
-      e.othersMovedOn(this.selfId) && e.baseWeights(base.round, base.sha256, e.round + 1)
-        ? e.round + 1
-        : e.round;
+    const round = e.round;
     if (e.has(this.selfId, round)) throw new AlreadyContributedError(`already contributed to round ${round}`);
     const now = Date.now();
     const { delta, parts } = makeContribution(e, {
       encoder: this.encoder!,
       peer: this.selfId,
       base,
-      round,
       localWeights: e.layout.flatten(localWeights),
       stats,
       maxPartBytes: this.swarm.timings.maxPartBytes,
@@ -438,6 +433,7 @@ export class SwarmReplica {
       const target = chooseResyncTarget({
         round: e.round,
         modelSha256: e.modelSha256,
+        pastModels: e.pastModels,
         views: this.views,
         now,
         freshMs: this.manifest.round.peerTimeoutMs,

@@ -4,11 +4,15 @@
  * whether its own model has fallen out of step.
  */
 
-export interface PeerView {
+/** A peer's (round, model hash) and the hashes of its models of the rounds just before. */
+export interface ModelHistory {
   round: number;
   modelSha256: string;
-  /** Its models of the rounds just before `round` (the job's maxStaleness of them). */
+  /** The job's maxStaleness of them. */
   pastModels: readonly { round: number; modelSha256: string }[];
+}
+
+export interface PeerView extends ModelHistory {
   /** When the summary arrived (ms). */
   at: number;
 }
@@ -21,9 +25,7 @@ export interface ResyncTarget {
   reason: 'disagreement' | 'behind';
 }
 
-export interface ResyncInput {
-  round: number;
-  modelSha256: string;
+export interface ResyncInput extends ModelHistory {
   views: ReadonlyMap<string, PeerView>;
   now: number;
   /** Views older than this are not counted. */
@@ -35,11 +37,11 @@ export interface ResyncInput {
 }
 
 /**
- * - disagreement: more fresh neighbours name one other hash for this peer's round than name ours (our own
- *   vote included), and at least two of them do: adopt the model most of them hold now (ties: the later
- *   round). A neighbour names a hash for our round when it is at that round, or past it and lists the
- *   round among its past models — so a peer whose history split off is caught also while it trails the
- *   others by a round (it never meets them at the same round);
+ * - disagreement: compare each fresh neighbour with us at the later round both know a model of (the
+ *   earlier of the two current rounds, through the past models): if more neighbours hold another model
+ *   there than hold ours (our own vote included), and at least two do, adopt the model most of them hold
+ *   now (ties: the later round). Comparing through past models catches a peer whose history split off
+ *   while it runs a round ahead of or behind the others (it never meets them at the same round);
  * - behind: a strict majority of fresh neighbours is past our round, and either some are two or more rounds
  *   ahead or our round has been open for longer than a round may take: adopt the most announced model
  *   among them (ties: the later round).
@@ -49,19 +51,17 @@ export function chooseResyncTarget(input: ResyncInput): ResyncTarget | null {
   const fresh = [...input.views].filter(([, v]) => input.now - v.at <= input.freshMs);
   if (fresh.length === 0) return null;
 
-  const atOurRound = new Map<string, [string, PeerView][]>();
+  let agree = 1; // our own vote
+  const split: [string, PeerView][] = [];
   for (const entry of fresh) {
-    const sha = hashAt(entry[1], input.round);
-    if (sha !== undefined) atOurRound.set(sha, [...(atOurRound.get(sha) ?? []), entry]);
+    const round = Math.min(entry[1].round, input.round);
+    const theirs = hashAt(entry[1], round);
+    const ours = hashAt(input, round);
+    if (theirs === undefined || ours === undefined) continue; // no round in common that both remember
+    if (theirs === ours) agree++;
+    else split.push(entry);
   }
-  const ours = (atOurRound.get(input.modelSha256)?.length ?? 0) + 1;
-  let split: [string, PeerView][] | null = null;
-  for (const [sha, group] of atOurRound) {
-    if (sha !== input.modelSha256 && group.length > ours && group.length >= 2) {
-      if (!split || group.length > split.length) split = group;
-    }
-  }
-  if (split) return { ...mostAnnounced(split), reason: 'disagreement' };
+  if (split.length > agree && split.length >= 2) return { ...mostAnnounced(split), reason: 'disagreement' };
 
   const ahead = fresh.filter(([, v]) => v.round > input.round);
   const farAhead = ahead.some(([, v]) => v.round >= input.round + 2);
@@ -71,7 +71,7 @@ export function chooseResyncTarget(input: ResyncInput): ResyncTarget | null {
 }
 
 /** The model hash `v` names for `round`: its current one, or one of its past models. */
-function hashAt(v: PeerView, round: number): string | undefined {
+function hashAt(v: ModelHistory, round: number): string | undefined {
   if (v.round === round) return v.modelSha256;
   return v.pastModels.find((m) => m.round === round)?.modelSha256;
 }

@@ -55,6 +55,7 @@ describe('resync rule', () => {
   const base = {
     round: 5,
     modelSha256: sha('a'),
+    pastModels: [{ round: 4, modelSha256: sha('e') }],
     now: 1000,
     freshMs: 500,
     roundAgeMs: 0,
@@ -82,7 +83,7 @@ describe('resync rule', () => {
     expect(u).toMatchObject({ round: 5, modelSha256: sha('b'), reason: 'disagreement' });
   });
 
-  it('sees a split history also while trailing the others by a round (their past models)', () => {
+  it('sees a split history also a round behind or ahead of the others (through past models)', () => {
     // p and q are at round 6; their round-5 model was b, ours is a: adopt what they hold now.
     const split = views([
       ['p', 6, sha('c'), sha('b')],
@@ -100,6 +101,26 @@ describe('resync rule', () => {
       ['q', 6, sha('c'), sha('a')],
     ]);
     expect(chooseResyncTarget({ ...base, views: same })).toBeNull();
+    // p and q are a round behind us and hold another round-4 model than ours (e): go back to theirs.
+    const behindSplit = views([
+      ['p', 4, sha('f')],
+      ['q', 4, sha('f')],
+      ['r', 5, sha('a')],
+    ]);
+    expect(chooseResyncTarget({ ...base, views: behindSplit })).toBeNull(); // 2 against our 2
+    expect(
+      chooseResyncTarget({ ...base, views: new Map([...behindSplit].filter(([p]) => p !== 'r')) }),
+    ).toMatchObject({ round: 4, modelSha256: sha('f'), reason: 'disagreement' });
+    // Behind us on our own history: in step.
+    expect(
+      chooseResyncTarget({
+        ...base,
+        views: views([
+          ['p', 4, sha('e')],
+          ['q', 4, sha('e')],
+        ]),
+      }),
+    ).toBeNull();
   });
 
   it('catches up when most peers are ahead by two rounds, or ahead while our round is stuck', () => {
