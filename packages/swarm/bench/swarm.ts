@@ -1,9 +1,12 @@
 /**
  * Swarm benchmark: 8 in-process peers on the libp2p memory transport (real gossipsub, frames, validation
  * and merge) train the synthetic problem for R rounds, once per codec on the same seed and data. Prints one
- * JSON line per codec (with --json) or a readable line.
+ * JSON line per run (with --json) or a readable line.
  *
- *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>]
+ * With --slow-peer one of the 8 needs longer than a round for its local steps (a phone tab beside
+ * workers); top-k runs with maxStaleness 0 and 1 show what bounded staleness buys, beside all peers fast.
+ *
+ *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer]
  */
 import '@slimswarm/node-compat';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
@@ -35,6 +38,7 @@ const Flags = z
     json: z.boolean(),
     quick: z.boolean(),
     aggregation: z.enum(Object.keys(AGGREGATIONS) as [keyof typeof AGGREGATIONS]),
+    slowPeer: z.boolean(),
   })
   .strict();
 
@@ -46,7 +50,8 @@ function parseFlags(argv: string[]): z.infer<typeof Flags> {
       '--aggregation <rule>',
       `merge rule, one of ${Object.keys(AGGREGATIONS).join(', ')} (the norm bound, 1e6, never binds)`,
       'mean',
-    );
+    )
+    .option('--slow-peer', 'one peer slower than a round: maxStaleness 0 vs 1 (top-k)', false);
   return parseCommandLineOrExit(program, argv, Flags);
 }
 
@@ -58,6 +63,13 @@ interface Row {
   topkFraction: number | null;
   errorFeedback: boolean;
   aggregation: JobManifest['aggregation']['rule'];
+  maxStaleness: number;
+  /** The slow peer's stall before each delta (ms), or null when every peer is fast. */
+  slowPeerMs: number | null;
+  /** Rounds that merged the slow peer's delta. */
+  slowPeerMergedRounds: number | null;
+  /** Deltas merged from an earlier round's model, over all rounds. */
+  staleDeltas: number;
   denseBytesPerDelta: number;
   wireBytesPerDelta: number;
   compression: number;
@@ -79,32 +91,39 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function runCodec(
-  codec: CodecId,
-  rounds: number,
-  seed: number,
-  aggregation: JobManifest['aggregation'],
-  errorFeedback = true,
-): Promise<Row> {
+interface Run {
+  codec: CodecId;
+  rounds: number;
+  seed: number;
+  aggregation: JobManifest['aggregation'];
+  errorFeedback: boolean;
+  maxStaleness: number;
+  /** Peer PEERS − 1 stalls this long before each delta; null: nobody does. */
+  slowPeerMs: number | null;
+  deadlineMs: number;
+}
+
+async function runSwarm(run: Run): Promise<Row> {
+  const { codec, rounds, seed, aggregation, errorFeedback, maxStaleness, slowPeerMs, deadlineMs } = run;
   const started = performance.now();
   const problem = syntheticProblem(PARAMS, seed);
   const layout = new ModelLayout(problem.shapes);
   const w0 = zeroWeights(problem);
   const manifest = syntheticManifest({
-    jobId: `bench-${codec}-${errorFeedback ? 'ef' : 'noef'}-${aggregation.rule}`,
+    jobId: `bench-${codec}-${errorFeedback ? 'ef' : 'noef'}-${aggregation.rule}-s${maxStaleness}`,
     baseSha256: modelSha256(layout, layout.flatten(w0)),
     params: PARAMS,
     codec,
     topkFraction: TOPK_FRACTION,
     errorFeedback,
     aggregation,
-    round: { quorumFraction: 1, deadlineMs: 10_000, minDeltas: 1, peerTimeoutMs: 5_000 },
+    round: { quorumFraction: 1, deadlineMs, minDeltas: 1, peerTimeoutMs: 5_000, maxStaleness },
   });
   const peers: SwarmPeer[] = [];
   for (let i = 0; i < PEERS; i++) {
     peers.push(
       await createNodePeer({
-        listen: [`/memory/bench-${codec}-${errorFeedback}-${i}`],
+        listen: [`/memory/${manifest.jobId}-${slowPeerMs ?? 0}-${i}`],
         gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 200, D: 4, Dlo: 3, Dhi: 6 },
         swarm: { heartbeatIntervalMs: 1000, antiEntropyIntervalMs: 1000, tickMs: 10 },
       }),
@@ -125,9 +144,26 @@ async function runCodec(
   replicas[0]!.events.on('round:opened', () => {
     lossByRound.push(Number(problem.loss(flat(replicas[0]!.current().weights, problem)).toFixed(4)));
   });
+  const slowId = peers[PEERS - 1]!.peerId.toString();
+  let slowPeerMergedRounds = 0;
+  let staleDeltas = 0;
+  replicas[0]!.events.on('round:closed', (e) => {
+    if (e.peers.includes(slowId)) slowPeerMergedRounds++;
+    staleDeltas += e.stale;
+  });
   const reports: RoundReport[] = [];
   await Promise.all(
-    replicas.map((r, i) => trainLoop(r, problem, i, rounds, manifest, (rep) => reports.push(rep))),
+    replicas.map((r, i) =>
+      trainLoop(
+        r,
+        problem,
+        i,
+        rounds,
+        manifest,
+        (rep) => reports.push(rep),
+        () => (i === PEERS - 1 ? (slowPeerMs ?? 0) : 0),
+      ),
+    ),
   );
   // Quiescence: every replica at the last round with one model hash.
   const deadline = Date.now() + 30_000;
@@ -156,6 +192,10 @@ async function runCodec(
     topkFraction: codec === 'topk-int8' ? TOPK_FRACTION : null,
     errorFeedback: codec === 'topk-int8' ? errorFeedback : false,
     aggregation: manifest.aggregation.rule,
+    maxStaleness,
+    slowPeerMs,
+    slowPeerMergedRounds: slowPeerMs === null ? null : slowPeerMergedRounds,
+    staleDeltas,
     denseBytesPerDelta: dense,
     wireBytesPerDelta: Math.round(wire),
     compression: Number((dense / wire).toFixed(1)),
@@ -170,24 +210,45 @@ async function runCodec(
 }
 
 const flags = parseFlags(process.argv.slice(2));
-// --quick is a smoke run (each codec once, a few rounds), not a loss comparison.
-const rounds = flags.quick ? 2 : 30;
-// Same seed and data for every row; the last row shows what error feedback buys.
-const configs: [CodecId, boolean][] = [
-  ['dense-f32', true],
-  ['dense-f16', true],
-  ['topk-int8', true],
-  ...(flags.quick ? [] : [['topk-int8', false] as [CodecId, boolean]]),
-];
-for (const [codec, errorFeedback] of configs) {
-  const row = await runCodec(codec, rounds, 42, AGGREGATIONS[flags.aggregation], errorFeedback);
+// --quick is a smoke run (each configuration once, a few rounds), not a loss comparison.
+const rounds = flags.quick ? (flags.slowPeer ? 4 : 2) : 30;
+const base: Run = {
+  codec: 'topk-int8',
+  rounds,
+  seed: 42,
+  aggregation: AGGREGATIONS[flags.aggregation],
+  errorFeedback: true,
+  maxStaleness: 1,
+  slowPeerMs: null,
+  deadlineMs: 10_000,
+};
+// Same seed and data for every row. Codecs: the last row shows what error feedback buys. Slow peer: its
+// local steps take 2.5 s while a round closes 1.5 s after the first delta.
+const runs: Run[] = flags.slowPeer
+  ? [
+      { ...base, deadlineMs: 1_500 },
+      { ...base, deadlineMs: 1_500, slowPeerMs: 2_500, maxStaleness: 0 },
+      { ...base, deadlineMs: 1_500, slowPeerMs: 2_500, maxStaleness: 1 },
+    ]
+  : [
+      { ...base, codec: 'dense-f32' },
+      { ...base, codec: 'dense-f16' },
+      base,
+      ...(flags.quick ? [] : [{ ...base, errorFeedback: false }]),
+    ];
+for (const run of runs) {
+  const row = await runSwarm(run);
   if (flags.json) console.log(JSON.stringify(row));
   else {
+    const slow =
+      row.slowPeerMs === null
+        ? ''
+        : `, slow peer (${row.slowPeerMs} ms) merged in ${row.slowPeerMergedRounds} rounds (maxStaleness ${row.maxStaleness})`;
     console.log(
-      `${row.codec.padEnd(10)}${codec === 'topk-int8' && !errorFeedback ? ' (no error feedback)' : ''} ` +
+      `${row.codec.padEnd(10)}${run.codec === 'topk-int8' && !run.errorFeedback ? ' (no error feedback)' : ''} ` +
         `${row.peers} peers, ${row.rounds} rounds, ${row.params} params: ` +
         `${row.wireBytesPerDelta} B/delta (${row.compression}× vs dense f32), merge latency p50 ${row.roundLatencyMsP50} ms ` +
-        `p95 ${row.roundLatencyMsP95} ms, max replica diff ${row.maxReplicaDiff}, loss ${row.initialLoss} → ${row.finalLoss}`,
+        `p95 ${row.roundLatencyMsP95} ms, max replica diff ${row.maxReplicaDiff}, loss ${row.initialLoss} → ${row.finalLoss}${slow}, ${row.wallSeconds} s`,
     );
   }
 }
