@@ -52,37 +52,28 @@ export function canonicalJson(value: unknown): string {
 
 const utf8 = new TextEncoder();
 
+/** Named one by one, so that whatever else a header object carries (its `part`) is never signed. */
+const SIGNED_DELTA_FIELDS = [
+  'type',
+  'version',
+  'jobId',
+  'round',
+  'baseRound',
+  'baseModelSha256',
+  'stats',
+  'codec',
+  'payloadBytes',
+  'payloadSha256',
+] as const;
+
 /**
  * What a delta's author signs: a domain tag with the protocol version, then the canonical JSON of every
  * header field that says what the delta is (not `part`, which differs per gossip slice, nor the
  * signature itself). The payload is covered through `payloadSha256`.
  */
 export function deltaSigningBytes(header: Omit<DeltaAnnouncement, 'part' | 'authorSignature'>): Uint8Array {
-  const {
-    type,
-    version,
-    jobId,
-    round,
-    baseRound,
-    baseModelSha256,
-    stats,
-    codec,
-    payloadBytes,
-    payloadSha256,
-  } = header;
-  const signed = {
-    type,
-    version,
-    jobId,
-    round,
-    baseRound,
-    baseModelSha256,
-    stats,
-    codec,
-    payloadBytes,
-    payloadSha256,
-  };
-  return utf8.encode(`slimswarm/delta-signature/${version}\n${canonicalJson(signed)}`);
+  const signed = Object.fromEntries(SIGNED_DELTA_FIELDS.map((field) => [field, header[field]]));
+  return utf8.encode(`slimswarm/delta-signature/${header.version}\n${canonicalJson(signed)}`);
 }
 
 /**
