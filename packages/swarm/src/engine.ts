@@ -13,7 +13,7 @@ import {
   type DeltaRef,
   type JobManifest,
 } from '@slimswarm/protocol';
-import { aggregate, nesterovStep } from './aggregate.js';
+import { aggregate, compactDelta, heldDeltaBytes, nesterovStep, type HeldDelta } from './aggregate.js';
 import { decodeDelta, type ErrorFeedbackEncoder } from './codec.js';
 import {
   DeltaDecodeError,
@@ -61,8 +61,8 @@ export interface AcceptedDelta {
   header: DeltaAnnouncement;
   /** Canonical payload bytes (what payloadSha256 hashes). */
   payload: Uint8Array;
-  /** Decoded delta (P). */
-  delta: Float32Array;
+  /** Decoded delta, dense (P) or sparse (top-k). */
+  delta: HeldDelta;
 }
 
 export interface RoundClosed {
@@ -188,6 +188,14 @@ export class RoundEngine {
       .map((m) => ({ round: m.round, modelSha256: m.modelSha256, weights: null }));
   }
 
+  /** Bytes of the deltas held for the open and the next round (decoded, and as received). */
+  heldBytes(): number {
+    let bytes = 0;
+    for (const byPeer of this.accepted.values())
+      for (const d of byPeer.values()) bytes += heldDeltaBytes(d.delta) + d.payload.byteLength;
+    return bytes;
+  }
+
   /** Deltas accepted for the open round. */
   acceptedCount(): number {
     return this.accepted.get(this.roundValue)?.size ?? 0;
@@ -278,7 +286,7 @@ export class RoundEngine {
       payloadSha256: header.payloadSha256,
       header: { ...partial.header, part: { index: 0, count: 1 } },
       payload,
-      delta,
+      delta: compactDelta(delta),
     };
     this.store(d, now);
     return { action: 'accept', completed: d };
@@ -481,7 +489,7 @@ export function makeContribution(
     payloadSha256,
     header: { ...signed, part: { index: 0, count: 1 } },
     payload,
-    delta: sent,
+    delta: compactDelta(sent),
   };
   return { delta, parts };
 }

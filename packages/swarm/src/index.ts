@@ -62,6 +62,10 @@ export {
   sparseTrimmedMean,
   centeredClip,
   meanAggregate,
+  compactDelta,
+  densify,
+  type HeldDelta,
+  type SparseDelta,
 } from './aggregate.js';
 export { ModelLayout, type Weights } from './model.js';
 export { modelSha256, encodeModelState, decodeModelState } from './wire.js';

@@ -517,8 +517,9 @@ export class SwarmReplica {
       step: this.steps,
       tokensPerSec: this.tokensPerSec,
       loss: this.lastLoss,
-      // What this replica holds: the model, its momentum, the encoder residual and past models (f32 each).
-      memoryBytes: e ? e.layout.size * 4 * (3 + e.pastWeightsHeld) : 0,
+      // What this replica holds: the model, its momentum, the encoder residual and past models (f32 each),
+      // and the deltas of the open rounds.
+      memoryBytes: e ? e.layout.size * 4 * (3 + e.pastWeightsHeld) + e.heldBytes() : 0,
       connectedPeers: connected.slice(0, PROTOCOL_LIMITS.maxPeersListed),
       webRtcPeers: this.swarm.webRtcPeers().slice(0, PROTOCOL_LIMITS.maxPeersListed),
       bytesIn: stats.bytesIn,

@@ -1,7 +1,20 @@
-/** The robust rules on small hand-made inputs, and the sparse rule against the dense one. */
+/**
+ * The robust rules on small hand-made inputs, the sparse rule against the dense one, and the column-wise
+ * implementations (dense or sparse held deltas) against the dense reference, bit for bit.
+ */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { meanAggregate, sparseTrimmedMean, trimmedMean } from '../src/aggregate.js';
+import {
+  centeredClip,
+  compactDelta,
+  densify,
+  heldDeltaBytes,
+  meanAggregate,
+  sparseTrimmedMean,
+  trimmedMean,
+  type HeldDelta,
+} from '../src/aggregate.js';
+import { naiveMean, naiveSparseTrimmedMean, naiveTrimmedMean } from './aggregate.reference.js';
 
 const f32 = (...xs: number[]) => Float32Array.from(xs);
 
@@ -42,6 +55,50 @@ describe('trimmed means', () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('held deltas', () => {
+  // Few distinct values, so that columns hold ties, zeros (of both signs) and values on both sides of 0.
+  const value = fc.constantFrom(0, 0, 0, -0, 1, -1, 0.5, -2.25, 3, 1e-7, -1e-7, 7.5);
+  const vectors = fc
+    .record({ n: fc.integer({ min: 1, max: 9 }), size: fc.integer({ min: 1, max: 40 }) })
+    .chain(({ n, size }) =>
+      fc.array(
+        fc.array(value, { minLength: size, maxLength: size }).map((xs) => Float32Array.from(xs)),
+        { minLength: n, maxLength: n },
+      ),
+    );
+
+  it('compact to sparse below half non-zero, and densify back exactly', () => {
+    fc.assert(
+      fc.property(vectors, (dense) => {
+        for (const d of dense) {
+          const held = compactDelta(d);
+          // Sparse form drops the zeros, -0 included: densified they come back as +0.
+          expect(densify(held)).toEqual(held instanceof Float32Array ? d : d.map((x) => (x === 0 ? 0 : x)));
+          const nnz = d.filter((x) => x !== 0).length;
+          expect(held instanceof Float32Array).toBe(nnz * 2 >= d.length);
+          expect(heldDeltaBytes(held)).toBe(held instanceof Float32Array ? 4 * d.length : 8 * nnz);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('every rule gives the dense reference bits, whichever form each delta is held in', () => {
+    fc.assert(
+      fc.property(vectors, fc.double({ min: 0, max: 0.49, noNaN: true }), (dense, trim) => {
+        const size = dense[0]!.length;
+        const held: HeldDelta[] = dense.map((d, j) => (j % 2 === 0 ? compactDelta(d) : d));
+        expect(meanAggregate(held, size)).toEqual(naiveMean(dense, size));
+        expect(trimmedMean(held, size, trim)).toEqual(naiveTrimmedMean(dense, size, trim));
+        expect(sparseTrimmedMean(held, size, trim)).toEqual(naiveSparseTrimmedMean(dense, size, trim));
+        const start = Float32Array.from({ length: size }, (_, i) => (i % 3) - 1);
+        expect(centeredClip(held, start, 1.5, 3)).toEqual(centeredClip(dense, start, 1.5, 3));
+      }),
+      { numRuns: 300 },
     );
   });
 });
