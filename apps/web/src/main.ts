@@ -155,7 +155,9 @@ class VolunteerPage {
         break;
       case 'network': {
         const direct = message.webRtcPeers.length;
-        ui.peers.textContent = direct > 0 ? `${message.peers} (${direct} by WebRTC)` : String(message.peers);
+        const count = message.peers.length;
+        ui.peers.textContent = direct > 0 ? `${count} (${direct} by WebRTC)` : String(count);
+        ui.peers.dataset.peers = message.peers.join(' ');
         ui.peers.dataset.webrtcPeers = message.webRtcPeers.join(' ');
         break;
       }

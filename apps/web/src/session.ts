@@ -51,7 +51,7 @@ export type SessionUpdate =
   | { type: 'backend'; compute: ComputeBackend }
   | { type: 'volunteer'; event: VolunteerEvent }
   /** Live network view, more often than round events; `webRtcPeers` are reached over a direct channel. */
-  | { type: 'network'; peers: number; webRtcPeers: string[] };
+  | { type: 'network'; peers: string[]; webRtcPeers: string[] };
 
 /** Sequences buffered for shuffling: bounded memory, varied order. */
 const SHUFFLE_BUFFER = 64;
@@ -296,7 +296,7 @@ export class VolunteerSession {
         () =>
           this.report({
             type: 'network',
-            peers: connected.getPeers().length,
+            peers: connected.getPeers().map((p) => p.toString()),
             webRtcPeers: webRtcPeers(connected.getConnections()),
           }),
         NETWORK_REPORT_MS,

@@ -235,6 +235,19 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
       return bytes.every((n) => n > 16 * 1024) ? bytes : null;
     });
     expect(flowing).toHaveLength(2);
+    // Each tab also reaches the Node worker directly, on the WebSocket address the coordinator lists.
+    const workerId = (worker!.events.find((e) => e.event === 'ready') as { peerId: string }).peerId;
+    const peersOf = (page: Page) =>
+      page.getAttribute('#m-peers', 'data-peers').then((ids) => (ids ?? '').split(' '));
+    await until(
+      'each tab to be connected to the worker',
+      60_000,
+      async () =>
+        (await Promise.all(tabs.map((t) => peersOf(t.page)))).every((ids) => ids.includes(workerId))
+          ? true
+          : null,
+      async () => `tabs' peers: ${JSON.stringify(await Promise.all(tabs.map((t) => peersOf(t.page))))}`,
+    );
   }, 150_000);
 
   it('shows all four peers on the dashboard, told apart by role', async () => {
