@@ -53,6 +53,8 @@ export interface RoundView {
   round: number;
   /** Authors of complete delta announcements seen for this round. */
   contributors: Set<string>;
+  /** Those of them whose delta started from an earlier round's model (slower than a round). */
+  stale: Set<string>;
   /** Encoded delta size per contributor (all parts). */
   deltaBytes: Map<string, number>;
   /** Gossip frame bytes of this round's deltas as they arrived here. */
@@ -126,6 +128,7 @@ export class SwarmState {
     round.wireBytes += frameBytes;
     if (announcement.part.index === announcement.part.count - 1) {
       round.contributors.add(from);
+      if (announcement.baseRound < announcement.round) round.stale.add(from);
       round.deltaBytes.set(from, announcement.payloadBytes);
     }
   }
@@ -231,7 +234,7 @@ export class SwarmState {
   private round(round: number): RoundView {
     let view = this.rounds.get(round);
     if (!view) {
-      view = { round, contributors: new Set(), deltaBytes: new Map(), wireBytes: 0 };
+      view = { round, contributors: new Set(), stale: new Set(), deltaBytes: new Map(), wireBytes: 0 };
       this.rounds.set(round, view);
       for (const old of [...this.rounds.keys()].sort((a, b) => a - b)) {
         if (this.rounds.size <= MAX_ROUNDS) break;

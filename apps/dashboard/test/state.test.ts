@@ -32,13 +32,14 @@ function announcement(
   round: number,
   part: { index: number; count: number },
   payloadBytes = 4000,
+  baseRound = round,
 ): DeltaAnnouncement {
   return {
     type: 'delta-announce',
     version: PROTOCOL_VERSION,
     jobId: 'job',
     round,
-    baseRound: round,
+    baseRound,
     baseModelSha256: HASH_A,
     stats: { tokens: 1024, steps: 8, meanLoss: 2.4 },
     codec: 'topk-int8',
@@ -142,9 +143,10 @@ describe('SwarmState', () => {
     s.delta('w1', announcement(5, { index: 0, count: 2 }, 9000), 5000);
     expect(s.roundProgress(1000)).toEqual({ round: 5, delivered: 0, trainers: 2 });
     s.delta('w1', announcement(5, { index: 1, count: 2 }, 9000), 4500);
-    s.delta('tab1', announcement(5, { index: 0, count: 1 }, 3000), 3500);
+    s.delta('tab1', announcement(5, { index: 0, count: 1 }, 3000, 4), 3500); // a slow tab's, from round 4
     const round = s.rounds.get(5)!;
     expect([...round.contributors].sort()).toEqual(['tab1', 'w1']);
+    expect([...round.stale]).toEqual(['tab1']);
     expect(round.wireBytes).toBe(13_000);
     expect([...round.deltaBytes.values()].reduce((a, b) => a + b)).toBe(12_000);
     expect(s.roundProgress(1000)).toEqual({ round: 5, delivered: 2, trainers: 2 });

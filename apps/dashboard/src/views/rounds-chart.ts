@@ -1,6 +1,7 @@
 /**
  * Per round: the encoded size of the deltas this dashboard saw (sum over contributors) and the gossip
- * bytes they took on the wire here, as bars (uPlot), with the number of contributors as a line.
+ * bytes they took on the wire here, as bars (uPlot), with the number of contributors as a line and how
+ * many of them came from peers slower than a round (based on an earlier round's model) as a dashed one.
  */
 import uPlot from 'uplot';
 import type { SwarmState } from '../state.js';
@@ -32,9 +33,10 @@ export class RoundsChart {
           { label: 'delta payload KiB', stroke: '#2f6fde', fill: '#2f6fde55', paths: bars },
           { label: 'wire KiB here', stroke: '#e07a1f', width: 2 },
           { label: 'deltas', scale: 'n', stroke: '#23853b', width: 2, points: { show: true } },
+          { label: 'from an earlier round', scale: 'n', stroke: '#8a3ffc', width: 2, dash: [6, 4] },
         ],
       },
-      [[], [], [], []],
+      [[], [], [], [], []],
       container,
     );
     new ResizeObserver(() => this.plot.setSize({ width: this.width(), height: HEIGHT })).observe(container);
@@ -47,6 +49,7 @@ export class RoundsChart {
       rounds.map((r) => [...r.deltaBytes.values()].reduce((a, b) => a + b, 0) / 1024),
       rounds.map((r) => r.wireBytes / 1024),
       rounds.map((r) => r.contributors.size),
+      rounds.map((r) => r.stale.size),
     ]);
   }
 
