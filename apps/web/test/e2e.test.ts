@@ -215,19 +215,25 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     }
   }, 180_000);
 
+  const workerId = () => (worker!.events.find((e) => e.event === 'ready') as { peerId: string }).peerId;
+
+  /** Waits until tab i's `#m-peers` attribute (space-separated peer ids) names wanted[i], for every tab. */
+  async function untilTabsList(what: string, attribute: string, wanted: string[]): Promise<void> {
+    const listed = () =>
+      Promise.all(
+        tabs.map((t) => t.page.getAttribute('#m-peers', attribute).then((ids) => (ids ?? '').split(' '))),
+      );
+    await until(
+      what,
+      60_000,
+      async () => ((await listed()).every((ids, i) => ids.includes(wanted[i]!)) ? true : null),
+      async () => `${attribute}: ${JSON.stringify(await listed())}`,
+    );
+  }
+
   it('connects the two tabs directly over WebRTC and gossips over that channel', async () => {
     const [one, two] = await Promise.all(tabs.map((t) => text(t.page, '#f-peer')));
-    const direct = (page: Page) =>
-      page.getAttribute('#m-peers', 'data-webrtc-peers').then((ids) => (ids ?? '').split(' '));
-    await until(
-      'each tab to list the other as a WebRTC peer',
-      60_000,
-      async () =>
-        (await direct(tabs[0]!.page)).includes(two!) && (await direct(tabs[1]!.page)).includes(one!)
-          ? true
-          : null,
-      async () => `WebRTC peers: ${JSON.stringify(await Promise.all(tabs.map((t) => direct(t.page))))}`,
-    );
+    await untilTabsList('each tab to list the other as a WebRTC peer', 'data-webrtc-peers', [two!, one!]);
     // Gossip (deltas, heartbeats, summaries) flows over the channel, not just the handshake.
     const sentOverWebRtc = (tab: Tab) => tab.recorder.dataChannelStreams().reduce((n, b) => n + b.length, 0);
     const flowing = await until('gossip to flow over the data channels', 60_000, async () => {
@@ -236,27 +242,15 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     });
     expect(flowing).toHaveLength(2);
     // Each tab also reaches the Node worker directly, on the WebSocket address the coordinator lists.
-    const workerId = (worker!.events.find((e) => e.event === 'ready') as { peerId: string }).peerId;
-    const peersOf = (page: Page) =>
-      page.getAttribute('#m-peers', 'data-peers').then((ids) => (ids ?? '').split(' '));
-    await until(
-      'each tab to be connected to the worker',
-      60_000,
-      async () =>
-        (await Promise.all(tabs.map((t) => peersOf(t.page)))).every((ids) => ids.includes(workerId))
-          ? true
-          : null,
-      async () => `tabs' peers: ${JSON.stringify(await Promise.all(tabs.map((t) => peersOf(t.page))))}`,
-    );
+    await untilTabsList('each tab to be connected to the worker', 'data-peers', [workerId(), workerId()]);
   }, 150_000);
 
   it('shows all four peers on the dashboard, told apart by role', async () => {
     const page = dashboard!;
     const tabIds = await Promise.all(tabs.map((t) => text(t.page, '#f-peer')));
-    const workerId = (worker!.events.find((e) => e.event === 'ready') as { peerId: string }).peerId;
     const expected = new Map([
       [coordinator!.listening.peerId, 'coordinator'],
-      [workerId, 'worker'],
+      [workerId(), 'worker'],
       [tabIds[0]!, 'browser'],
       [tabIds[1]!, 'browser'],
     ]);

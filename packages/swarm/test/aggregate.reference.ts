@@ -1,82 +1,43 @@
 /**
- * The robust rules over dense vectors, one coordinate at a time, as first written: the reference the
- * column-wise implementations in src/aggregate.ts (which also take sparse deltas) must match bit for bit.
+ * The robust rules over dense vectors, one coordinate at a time, with the library sort: the reference
+ * the column-wise implementations in src/aggregate.ts (which also take sparse deltas) must match bit for
+ * bit. Equal values are the same number, so the sorted sums do not depend on the sort.
  *
  * Dimension legend: N deltas, P parameters.
  */
-/** Plain mean (P) of deltas [N][P]. */
+
+/** Coordinate i of every delta, in delta order. */
+const column = (deltas: readonly Float32Array[], i: number) => deltas.map((d) => d[i]!);
+const sum = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0);
+const ascending = (a: number, b: number) => a - b;
+
 export function naiveMean(deltas: readonly Float32Array[], size: number): Float32Array {
-  const out = new Float32Array(size); // [P]
-  const n = deltas.length;
-  for (let i = 0; i < size; i++) {
-    let s = 0;
-    for (let j = 0; j < n; j++) s += deltas[j]![i]!;
-    out[i] = s / n;
-  }
-  return out;
+  return Float32Array.from({ length: size }, (_, i) => sum(column(deltas, i)) / deltas.length);
 }
 
-/** Coordinate-wise trimmed mean: drop floor(trim·N) smallest and largest values per coordinate. */
-export function naiveTrimmedMean(
-  deltas: readonly Float32Array[],
-  size: number,
-  trimFraction: number,
-): Float32Array {
+/** Drops floor(trim·N) smallest and largest values of every coordinate, zeros included. */
+export function naiveTrimmedMean(deltas: readonly Float32Array[], size: number, trim: number): Float32Array {
   const n = deltas.length;
-  const cut = Math.floor(trimFraction * n);
-  const out = new Float32Array(size); // [P]
-  const col = new Float64Array(n); // [N] one coordinate across deltas
-  for (let i = 0; i < size; i++) {
-    for (let j = 0; j < n; j++) {
-      // Insertion sort: N is small (peers per round) and the result does not depend on the algorithm.
-      const x = deltas[j]![i]!;
-      let k = j - 1;
-      while (k >= 0 && col[k]! > x) {
-        col[k + 1] = col[k]!;
-        k--;
-      }
-      col[k + 1] = x;
-    }
-    let s = 0;
-    for (let j = cut; j < n - cut; j++) s += col[j]!;
-    out[i] = s / (n - 2 * cut);
-  }
-  return out;
+  const cut = Math.floor(trim * n);
+  return Float32Array.from({ length: size }, (_, i) => {
+    const sorted = column(deltas, i).sort(ascending);
+    return sum(sorted.slice(cut, n - cut)) / (n - 2 * cut);
+  });
 }
 
-/**
- * Coordinate-wise trimmed mean over the deltas that sent each coordinate (non-zero values): of the c
- * senders drop floor(trim·c) smallest and largest, average the rest, and scale by c/N, so that with
- * nothing trimmed it equals the plain mean (where a peer that did not send a coordinate counts as 0).
- * Top-k deltas overlap little; the dense rule treats every non-sender's 0 as a vote and trims the few
- * real values away. The price: a value only one peer sent is never trimmed (the norm bound limits it).
- */
+/** Of the c deltas with a non-zero value drops floor(trim·c) per end, averages, scales by c/N. */
 export function naiveSparseTrimmedMean(
   deltas: readonly Float32Array[],
   size: number,
-  trimFraction: number,
+  trim: number,
 ): Float32Array {
-  const n = deltas.length;
-  const out = new Float32Array(size); // [P]
-  const col = new Float64Array(n); // [N] the senders' values of one coordinate, sorted
-  for (let i = 0; i < size; i++) {
-    let c = 0;
-    for (let j = 0; j < n; j++) {
-      const x = deltas[j]![i]!;
-      if (x === 0) continue;
-      let k = c - 1;
-      while (k >= 0 && col[k]! > x) {
-        col[k + 1] = col[k]!;
-        k--;
-      }
-      col[k + 1] = x;
-      c++;
-    }
-    if (c === 0) continue;
-    const cut = Math.floor(trimFraction * c);
-    let s = 0;
-    for (let j = cut; j < c - cut; j++) s += col[j]!;
-    out[i] = (s / (c - 2 * cut)) * (c / n);
-  }
-  return out;
+  return Float32Array.from({ length: size }, (_, i) => {
+    const sent = column(deltas, i)
+      .filter((x) => x !== 0)
+      .sort(ascending);
+    const c = sent.length;
+    if (c === 0) return 0;
+    const cut = Math.floor(trim * c);
+    return (sum(sent.slice(cut, c - cut)) / (c - 2 * cut)) * (c / deltas.length);
+  });
 }
