@@ -8,8 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { VolunteerEvent } from '@slimswarm/client';
 import { syntheticProse } from '@slimswarm/default-job';
+import { PROTOCOL_LIMITS, decodeFrame, topics } from '@slimswarm/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -50,7 +50,7 @@ async function text(page: Page, selector: string): Promise<string> {
   return (await page.textContent(selector)) ?? '';
 }
 
-/** Round → model hash after that round's merge, as the tab lists it. */
+/** Rounds the tab's page lists as merged with its delta, by the model hash each gave. */
 async function tabRounds(page: Page): Promise<Map<number, string>> {
   const rows = await page.$$eval('#rounds li', (items) =>
     items.map((li) => [Number((li as HTMLElement).dataset.round), (li as HTMLElement).dataset.sha256 ?? '']),
@@ -58,8 +58,22 @@ async function tabRounds(page: Page): Promise<Map<number, string>> {
   return new Map(rows as [number, string][]);
 }
 
-function workerRounds(events: readonly VolunteerEvent[]): Map<number, string> {
-  return new Map(events.flatMap((e) => (e.event === 'round' ? [[e.round, e.modelSha256] as const] : [])));
+/**
+ * The model each round started from, as `peer` announced it in its anti-entropy summaries (current and
+ * past models; a later summary wins). Unlike the rounds a peer contributed to, this covers every round
+ * it went through: a tab slower than a round merges its delta only every other round.
+ */
+function announcedModels(peer: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const summaries = topics.summaries(coordinator!.listening.jobId);
+  for (const m of observer!.messages) {
+    if (m.from !== peer || m.topic !== summaries) continue;
+    const { message } = decodeFrame(m.data, { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes });
+    if (message.type !== 'anti-entropy-summary') continue;
+    for (const past of message.pastModels) out.set(past.round, past.modelSha256);
+    out.set(message.round, message.modelSha256);
+  }
+  return out;
 }
 
 async function until<T>(
@@ -164,6 +178,12 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     }
   }, 60_000);
 
+  /** The worker's peer id ('' until it reported ready). */
+  const workerId = () => {
+    const ready = worker!.events.find((e) => e.event === 'ready');
+    return ready?.event === 'ready' ? ready.peerId : '';
+  };
+
   it('trains in two tabs and a Node worker that agree on the model round after round', async () => {
     dashboard = await (await browsers[0]!.newContext({ viewport: LAPTOP })).newPage();
     await dashboard.goto(new URL('/dashboard/', url).href);
@@ -180,11 +200,9 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
       tabs.push({ page, recorder, browser });
     }
     // Peers that start alone merge alone until they find each other and resynchronise, so early rounds
-    // may differ; once the swarm has settled, the newest rounds everyone merged must have one hash.
-    const rounds = async () => [
-      workerRounds(worker!.events),
-      ...(await Promise.all(tabs.map((t) => tabRounds(t.page)))),
-    ];
+    // may differ; once the swarm has settled, the newest rounds everyone went through must have one model.
+    const rounds = async () =>
+      [workerId(), ...(await Promise.all(tabs.map((t) => text(t.page, '#f-peer'))))].map(announcedModels);
     const settled = await until(
       'the newest common rounds to agree',
       150_000,
@@ -210,12 +228,14 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     );
     expect(settled).toHaveLength(ROUNDS_TO_AGREE);
     for (const tab of tabs) {
+      // The page lists the rounds that merged its delta, with the model each gave.
+      await until('the tab to list a merged round', 60_000, async () =>
+        (await tabRounds(tab.page)).size > 0 ? true : null,
+      );
       expect(Number(await text(tab.page, '#m-step'))).toBeGreaterThan(0);
       expect(await text(tab.page, '#tab-state')).toBe('training');
     }
   }, 180_000);
-
-  const workerId = () => (worker!.events.find((e) => e.event === 'ready') as { peerId: string }).peerId;
 
   /** Waits until tab i's `#m-peers` attribute (space-separated peer ids) names wanted[i], for every tab. */
   async function untilTabsList(what: string, attribute: string, wanted: string[]): Promise<void> {
