@@ -70,6 +70,8 @@ interface Row {
   slowPeerMergedRounds: number | null;
   /** Deltas merged from an earlier round's model, over all rounds. */
   staleDeltas: number;
+  /** Times a peer replaced its model with its neighbours' (split sets, falling behind), all peers. */
+  resyncs: number;
   denseBytesPerDelta: number;
   wireBytesPerDelta: number;
   compression: number;
@@ -178,6 +180,7 @@ async function runSwarm(run: Run): Promise<Row> {
   for (const w of finals)
     for (let j = 0; j < PARAMS; j++)
       maxReplicaDiff = Math.max(maxReplicaDiff, Math.abs(w[j]! - finals[0]![j]!));
+  const resyncs = peers.reduce((n, p) => n + p.services.swarm.stats().resyncs, 0);
   await Promise.all(replicas.map((r) => r.stop()));
   await Promise.all(peers.map((p) => p.stop()));
 
@@ -196,6 +199,7 @@ async function runSwarm(run: Run): Promise<Row> {
     slowPeerMs,
     slowPeerMergedRounds: slowPeerMs === null ? null : slowPeerMergedRounds,
     staleDeltas,
+    resyncs,
     denseBytesPerDelta: dense,
     wireBytesPerDelta: Math.round(wire),
     compression: Number((dense / wire).toFixed(1)),
@@ -248,7 +252,7 @@ for (const run of runs) {
       `${row.codec.padEnd(10)}${run.codec === 'topk-int8' && !run.errorFeedback ? ' (no error feedback)' : ''} ` +
         `${row.peers} peers, ${row.rounds} rounds, ${row.params} params: ` +
         `${row.wireBytesPerDelta} B/delta (${row.compression}× vs dense f32), merge latency p50 ${row.roundLatencyMsP50} ms ` +
-        `p95 ${row.roundLatencyMsP95} ms, max replica diff ${row.maxReplicaDiff}, loss ${row.initialLoss} → ${row.finalLoss}${slow}, ${row.wallSeconds} s`,
+        `p95 ${row.roundLatencyMsP95} ms, max replica diff ${row.maxReplicaDiff}, ${row.resyncs} resyncs, loss ${row.initialLoss} → ${row.finalLoss}${slow}, ${row.wallSeconds} s`,
     );
   }
 }
