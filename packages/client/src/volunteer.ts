@@ -22,6 +22,7 @@ import {
 import {
   createSwarmReplica,
   StaleContributionError,
+  type ContributeResult,
   type SwarmPeer,
   type SwarmReplica,
   type ReplicaSnapshot,
@@ -229,7 +230,7 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
       }
       if (opts.signal?.aborted) break;
       const meanLoss = lossSum / steps;
-      let sent;
+      let sent: ContributeResult;
       try {
         // Rounds may have closed while we trained: the delta then joins the open round if the job's
         // maxStaleness allows it.

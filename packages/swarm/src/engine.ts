@@ -12,6 +12,7 @@ import {
   type DeltaAnnouncement,
   type DeltaRef,
   type JobManifest,
+  type PastModels,
 } from '@slimswarm/protocol';
 import { aggregate, compactDelta, heldDeltaBytes, nesterovStep, type HeldDelta } from './aggregate.js';
 import { decodeDelta, type ErrorFeedbackEncoder } from './codec.js';
@@ -78,10 +79,7 @@ export interface RoundClosed {
 }
 
 /** A shared model of an earlier round that deltas may still be based on (the job's `maxStaleness`). */
-export interface PastModel {
-  round: number;
-  modelSha256: string;
-}
+type PastModel = PastModels[number];
 
 interface PastModelHeld extends PastModel {
   /** g_b (P), kept so this peer's own slow local steps can still become a delta; null if known by hash only. */
@@ -103,7 +101,7 @@ export interface EngineInit {
   momentum?: Float32Array;
   round?: number;
   /** Models of the rounds just before `round` (a weight sync names them): deltas based on them are valid. */
-  pastModels?: readonly PastModel[];
+  pastModels?: PastModels;
   /** Largest payload accepted, in bytes (the payload is the sum of all parts). */
   maxPayloadBytes: number;
 }
@@ -156,7 +154,7 @@ export class RoundEngine {
   }
 
   /** The models before g_r that deltas may still be based on, oldest first (for a weight sync). */
-  get pastModels(): PastModel[] {
+  get pastModels(): PastModels {
     return this.past.map(({ round, modelSha256 }) => ({ round, modelSha256 }));
   }
 
@@ -170,18 +168,22 @@ export class RoundEngine {
    * round and this peer holds them: g_r itself, or one of the last `maxStaleness` models.
    */
   baseWeights(round: number, sha: string): Float32Array | null {
-    if (round === this.roundValue) return sha === this.shaValue ? this.weightsValue : null;
-    const p = this.past.find((m) => m.round === round);
-    return p?.modelSha256 === sha ? p.weights : null;
+    const m = this.modelAt(round);
+    return m?.modelSha256 === sha ? m.weights : null;
   }
 
   /** A delta for the open round may be based on g_r or on one of the last `maxStaleness` models. */
   private knowsBase(h: DeltaAnnouncement): boolean {
-    if (h.baseRound === this.roundValue) return h.baseModelSha256 === this.shaValue;
-    return this.past.some((m) => m.round === h.baseRound && m.modelSha256 === h.baseModelSha256);
+    return this.modelAt(h.baseRound)?.modelSha256 === h.baseModelSha256;
   }
 
-  private pastFromHashes(models: readonly PastModel[]): PastModelHeld[] {
+  /** The model of `round` as this peer knows it: g_r, or one of the last `maxStaleness` models. */
+  private modelAt(round: number): PastModelHeld | undefined {
+    if (round === this.roundValue) return { round, modelSha256: this.shaValue, weights: this.weightsValue };
+    return this.past.find((m) => m.round === round);
+  }
+
+  private pastFromHashes(models: PastModels): PastModelHeld[] {
     const S = this.manifest.round.maxStaleness;
     return models
       .filter((m) => m.round < this.roundValue && m.round >= this.roundValue - S)
@@ -364,12 +366,7 @@ export class RoundEngine {
   }
 
   /** Replaces the state with a model fetched from another peer (resync or late join). */
-  adopt(
-    round: number,
-    weights: Float32Array,
-    momentum: Float32Array,
-    pastModels: readonly PastModel[],
-  ): void {
+  adopt(round: number, weights: Float32Array, momentum: Float32Array, pastModels: PastModels): void {
     this.weightsValue = Float32Array.from(weights);
     this.momentumValue = Float32Array.from(momentum);
     this.shaValue = modelSha256(this.layout, this.weightsValue);

@@ -3,13 +3,14 @@
  * (round, model hash) each neighbour announced in its anti-entropy summary and decides from those views
  * whether its own model has fallen out of step.
  */
+import type { PastModels } from '@slimswarm/protocol';
 
 /** A peer's (round, model hash) and the hashes of its models of the rounds just before. */
 export interface ModelHistory {
   round: number;
   modelSha256: string;
   /** The job's maxStaleness of them. */
-  pastModels: readonly { round: number; modelSha256: string }[];
+  pastModels: PastModels;
 }
 
 export interface PeerView extends ModelHistory {
