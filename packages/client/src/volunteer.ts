@@ -242,6 +242,11 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
         adopt(replica.current());
         continue;
       }
+      replica.reportProgress({
+        step: trainer.stepCount,
+        loss: meanLoss,
+        tokensPerSec: (tokens * 1000) / Math.max(1, performance.now() - started),
+      });
       const next = await replica.nextRound(opts.signal);
       const closed = closedRounds.find((c) => c.round === sent.round);
       rounds++;

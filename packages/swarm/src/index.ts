@@ -38,6 +38,7 @@ export {
   type CreateReplicaOptions,
   type ReplicaSnapshot,
   type ContributeResult,
+  type TrainerProgress,
 } from './replica.js';
 export { SwarmEvents, type SwarmEventMap, type SwarmEventName } from './events.js';
 export {

@@ -72,6 +72,15 @@ export interface ContributeResult {
   parts: number;
 }
 
+/** What a trainer reports for its heartbeats. */
+export interface TrainerProgress {
+  /** Local steps taken so far. */
+  step: number;
+  /** Mean loss of the latest local steps, or null before the first. */
+  loss: number | null;
+  tokensPerSec: number;
+}
+
 export interface CreateReplicaOptions {
   /** A started libp2p node with the swarm service (createNodePeer / createBrowserPeer). */
   peer: { services: { swarm: DeltaGossip } };
@@ -82,6 +91,11 @@ export interface CreateReplicaOptions {
   shapes?: Record<string, readonly number[]>;
   /** Fetch the current model from peers instead (late join or rejoin). */
   syncFromPeers?: boolean;
+  /**
+   * With syncFromPeers: how long to wait for a peer to announce a model (default: the stream timeout).
+   * NoSyncSourceError when none did; the last sync error when some did and none could serve it.
+   */
+  joinTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -108,7 +122,7 @@ export async function createSwarmReplica(opts: CreateReplicaOptions): Promise<Sw
   if (!opts.syncFromPeers) throw new InvalidManifestError('pass initialWeights or syncFromPeers: true');
   replica.start(null);
   try {
-    await replica.joinBySync(opts.signal);
+    await replica.joinBySync(opts.joinTimeoutMs, opts.signal);
   } catch (err) {
     await replica.stop();
     throw err;
@@ -143,10 +157,8 @@ export class SwarmReplica {
   private lastResyncCheck = 0;
   private stopped = false;
   private status: PeerStatus = 'starting';
-  private steps = 0;
-  private lastLoss: number | null = null;
-  private tokensPerSec = 0;
-  private lastContributionAt: number | null = null;
+  /** What the trainer last reported (reportProgress), published in heartbeats. */
+  private progress: TrainerProgress = { step: 0, loss: null, tokensPerSec: 0 };
   /** Round of the latest contribution not yet followed by nextRound(). */
   private contributedRound: number | null = null;
 
@@ -197,6 +209,11 @@ export class SwarmReplica {
     if (this.status === status) return;
     this.status = status;
     void this.publishHeartbeat();
+  }
+
+  /** The trainer's own figures, which heartbeats carry to the dashboard (the swarm computes none). */
+  reportProgress(progress: TrainerProgress): void {
+    this.progress = { ...progress };
   }
 
   async stop(): Promise<void> {
@@ -280,11 +297,6 @@ export class SwarmReplica {
       payloadSha256: delta.payloadSha256,
       via: 'self',
     });
-    this.steps += stats.steps;
-    this.lastLoss = stats.meanLoss;
-    if (this.lastContributionAt !== null)
-      this.tokensPerSec = (stats.tokens * 1000) / Math.max(1, now - this.lastContributionAt);
-    this.lastContributionAt = now;
     let wireBytes = 0;
     for (const part of parts) {
       const frame = encodeFrame(part.header, {
@@ -514,9 +526,9 @@ export class SwarmReplica {
       status: this.stopped ? 'stopping' : this.syncing || !e ? 'syncing' : this.status,
       round: e?.round ?? 0,
       modelSha256: e?.modelSha256 ?? null,
-      step: this.steps,
-      tokensPerSec: this.tokensPerSec,
-      loss: this.lastLoss,
+      step: this.progress.step,
+      tokensPerSec: this.progress.tokensPerSec,
+      loss: this.progress.loss,
       // What this replica holds: the model, its momentum, the encoder residual and past models (f32 each),
       // and the deltas of the open rounds.
       memoryBytes: e ? e.layout.size * 4 * (3 + e.pastWeightsHeld) + e.heldBytes() : 0,
@@ -738,9 +750,9 @@ export class SwarmReplica {
   }
 
   /** Late join: wait for the first summaries, then fetch the model most peers announce. */
-  async joinBySync(signal?: AbortSignal): Promise<void> {
+  async joinBySync(timeoutMs = this.swarm.timings.streamTimeoutMs, signal?: AbortSignal): Promise<void> {
     this.status = 'syncing';
-    const deadline = Date.now() + this.swarm.timings.streamTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     let lastError: unknown = new NoSyncSourceError('no peer announced a model before the timeout');
     while (Date.now() < deadline) {
       signal?.throwIfAborted();
