@@ -7,13 +7,17 @@ import type { GradientEngine, LossAndGrad } from '../model/engine.js';
 import type { LayerFeatures } from '../model/features.js';
 import type { Params } from '../model/params.js';
 import {
+  EngineMismatchError,
+  EngineTimeoutError,
   FromEngine,
   RemoteEngineError,
   parseMessage,
   type EngineInit,
   type EnginePort,
   type ToEngine,
+  type VerifyReport,
 } from './protocol.js';
+import { describeVerifyReport } from './verify.js';
 
 export interface RemoteEnginePort extends EnginePort {
   onError(listener: (error: Error) => void): void;
@@ -95,6 +99,36 @@ export class RemoteEngine implements GradientEngine {
     });
     if (answer.type !== 'loss') throw new RemoteEngineError(`expected a loss, got ${answer.type}`);
     return answer.loss;
+  }
+
+  /**
+   * Has the engine's side run one gradient step against the float64 reference (verify.ts) and resolves
+   * with the report when they agree within `tolerance`. EngineMismatchError when they do not;
+   * EngineTimeoutError when no answer came within `timeoutMs` — the engine is then treated as stuck and
+   * refuses further calls (dispose it).
+   */
+  async verify(opts: { seqLen: number; tolerance: number; timeoutMs: number }): Promise<VerifyReport> {
+    const id = this.nextId++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new EngineTimeoutError(`no probe gradient step within ${opts.timeoutMs} ms`);
+        this.abort(err);
+        reject(err);
+      }, opts.timeoutMs);
+    });
+    let answer: FromEngine;
+    try {
+      answer = await Promise.race([
+        this.request({ type: 'verify', id, seqLen: opts.seqLen, tolerance: opts.tolerance }),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (answer.type !== 'verify') throw new RemoteEngineError(`expected a probe report, got ${answer.type}`);
+    if (!answer.report.ok) throw new EngineMismatchError(describeVerifyReport(answer.report));
+    return answer.report;
   }
 
   async dispose(): Promise<void> {

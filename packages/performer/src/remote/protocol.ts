@@ -24,12 +24,42 @@ export const EngineInit = z
   .strict();
 export type EngineInit = z.infer<typeof EngineInit>;
 
+/** Null where the engine produced no finite number (garbage: NaN or ±∞ do not pass as numbers). */
+const Measure = z.number().nullable();
+
+/** How one probe gradient step of the engine compared with the float64 reference (verify.ts). */
+export const VerifyReport = z
+  .object({
+    /** Loss and every gradient tensor within the tolerance. */
+    ok: z.boolean(),
+    /** Token ids in the probe sequence (L + 1). */
+    tokens: z.number().int().min(2),
+    loss: Measure,
+    referenceLoss: z.number(),
+    /** |loss − reference| / max(1, |reference|). */
+    lossError: Measure,
+    /** The tensor with the largest relative gradient error, and that error (chunk/compare.ts). */
+    worstTensor: z.string(),
+    gradError: Measure,
+  })
+  .strict();
+export type VerifyReport = z.infer<typeof VerifyReport>;
+
 export const ToEngine = z.discriminatedUnion('type', [
   z.object({ type: z.literal('init'), init: EngineInit }).strict(),
   z
     .object({ type: z.literal('lossAndGrad'), id: Id, params: Params, tokens: Ints, features: Features })
     .strict(),
   z.object({ type: z.literal('loss'), id: Id, params: Params, tokens: Ints, features: Features }).strict(),
+  /** Compare one gradient step with the naive reference, on the engine's side (verify.ts). */
+  z
+    .object({
+      type: z.literal('verify'),
+      id: Id,
+      seqLen: z.number().int().min(1),
+      tolerance: z.number().finite().positive(),
+    })
+    .strict(),
   z.object({ type: z.literal('dispose') }).strict(),
 ]);
 export type ToEngine = z.infer<typeof ToEngine>;
@@ -38,6 +68,7 @@ export const FromEngine = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready') }).strict(),
   z.object({ type: z.literal('loss'), id: Id, loss: z.number() }).strict(),
   z.object({ type: z.literal('lossAndGrad'), id: Id, loss: z.number(), grads: Params }).strict(),
+  z.object({ type: z.literal('verify'), id: Id, report: VerifyReport }).strict(),
   z.object({ type: z.literal('error'), id: Id, name: z.string(), message: z.string() }).strict(),
   /** A failure that answers no request (initialisation, an unreadable message): the engine is unusable. */
   z.object({ type: z.literal('failed'), name: z.string(), message: z.string() }).strict(),
@@ -48,6 +79,18 @@ export type FromEngine = z.infer<typeof FromEngine>;
 export class RemoteEngineError extends Error {
   static override name = 'RemoteEngineError';
   override name = 'RemoteEngineError';
+}
+
+/** The engine's probe step disagrees with the float64 reference: it must not train. */
+export class EngineMismatchError extends Error {
+  static override name = 'EngineMismatchError';
+  override name = 'EngineMismatchError';
+}
+
+/** The engine did not answer within the time the caller allowed; it is treated as stuck. */
+export class EngineTimeoutError extends Error {
+  static override name = 'EngineTimeoutError';
+  override name = 'EngineTimeoutError';
 }
 
 export function parseMessage<T extends z.ZodType>(schema: T, data: unknown): z.output<T> {
