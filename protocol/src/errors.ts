@@ -4,7 +4,7 @@
  * `instanceof` does not. Decoders in this package throw nothing but these.
  */
 export abstract class ProtocolError extends Error {
-  abstract override readonly name: string;
+  abstract override readonly name: ProtocolErrorName;
   abstract readonly code: string;
 }
 
@@ -14,7 +14,7 @@ export function isProtocolError(e: unknown): e is ProtocolError {
   return (
     e instanceof Error &&
     typeof (e as { code?: unknown }).code === 'string' &&
-    PROTOCOL_ERROR_NAMES.has(e.name)
+    ERROR_NAMES.has(e.name)
   );
 }
 
@@ -136,7 +136,8 @@ export class DTypeMismatchError extends ProtocolError {
   readonly code = 'ERR_DTYPE_MISMATCH';
 }
 
-const PROTOCOL_ERROR_NAMES: ReadonlySet<string> = new Set([
+/** The `name` of every protocol error: callers map them to their own vocabulary with a typed table. */
+export const PROTOCOL_ERROR_NAMES = [
   'TruncatedFrameError',
   'TruncatedError',
   'FrameTooLargeError',
@@ -150,4 +151,6 @@ const PROTOCOL_ERROR_NAMES: ReadonlySet<string> = new Set([
   'TensorBoundsError',
   'SafetensorsFormatError',
   'DTypeMismatchError',
-]);
+] as const;
+export type ProtocolErrorName = (typeof PROTOCOL_ERROR_NAMES)[number];
+const ERROR_NAMES: ReadonlySet<string> = new Set(PROTOCOL_ERROR_NAMES);

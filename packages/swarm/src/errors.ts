@@ -45,6 +45,12 @@ export class WeightSyncError extends Error {
   override name = 'WeightSyncError';
 }
 
+/** An inbound stream did not open with the request its protocol expects. */
+export class UnexpectedRequestError extends Error {
+  static override name = 'UnexpectedRequestError';
+  override name = 'UnexpectedRequestError';
+}
+
 /** An anti-entropy pull failed or answered with something that was not asked for. */
 export class DeltaPullError extends Error {
   static override name = 'DeltaPullError';

@@ -3,7 +3,7 @@
  * with CustomEvent details; `on` returns a function that removes the listener.
  */
 import type { Heartbeat } from '@slimswarm/protocol';
-import type { IgnoreReason, RejectReason } from './engine.js';
+import type { IgnoreReason, RejectReason } from './delta-verdict.js';
 
 export interface SwarmEventMap {
   'peer:connect': { peer: string };

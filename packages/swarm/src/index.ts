@@ -12,7 +12,8 @@
  *   }
  *   await replica.stop(); await peer.stop();
  *
- * Dashboards listen to `peer.services.swarm.events` (SwarmEventMap) and read `stats()`.
+ * Dashboards listen to `peer.services.swarm.events` (SwarmEventMap), read `stats()`, and judge deltas with
+ * the same `checkDelta` every peer uses.
  * The model hash is SHA-256 of the canonical safetensors of the weights (`modelSha256`); a base checkpoint
  * written that way has the hash the manifest must name.
  */
@@ -25,15 +26,15 @@ export {
   type SwarmServices,
 } from './peer.js';
 export {
-  deltaGossip,
-  DeltaGossip,
-  type DeltaGossipComponents,
-  type DeltaGossipInit,
-  type SwarmStats,
-} from './service.js';
+  swarmService,
+  SwarmService,
+  type SwarmServiceComponents,
+  type SwarmServiceInit,
+} from './swarm-service.js';
+export type { SwarmNetwork, FrameStream, GossipIn, GossipVerdict, StreamProtocol } from './network.js';
+export type { SwarmStats } from './stats.js';
 export {
   createSwarmReplica,
-  verdictOfDecodeError,
   SwarmReplica,
   type CreateReplicaOptions,
   type ReplicaSnapshot,
@@ -44,10 +45,21 @@ export { SwarmEvents, type SwarmEventMap, type SwarmEventName } from './events.j
 export {
   REJECT_REASONS,
   IGNORE_REASONS,
-  RoundEngine,
+  checkDelta,
+  checkPayload,
+  decodeJobFrame,
+  verdictOfDecodeError,
+  type DeltaCheck,
+  type DeltaContext,
+  type RoundView,
+  type Refusal,
   type RejectReason,
   type IgnoreReason,
-} from './engine.js';
+} from './delta-verdict.js';
+export { RoundState, type RoundStateInit, type Verdict } from './round-state.js';
+export { roundIsDue } from './round-rule.js';
+export { isTrainer } from './liveness.js';
+export { verifyModelState } from './weight-sync.js';
 export {
   ErrorFeedbackEncoder,
   encodeDelta,
@@ -70,6 +82,6 @@ export {
 } from './aggregate.js';
 export { ModelLayout, type Weights } from './model.js';
 export { modelSha256, encodeModelState, decodeModelState } from './wire.js';
-export { chooseResyncTarget, type PeerView, type ResyncTarget } from './resync.js';
+export { chooseResyncTarget, type NeighbourView, type ResyncTarget } from './resync.js';
 export * from './errors.js';
 export { dialableBy, webRtcPeers } from './transports.js';

@@ -25,7 +25,7 @@ import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p';
 import { parsePeerConfig, type PeerConfig, type PeerConfigInput } from './config.js';
 import { InvalidIdentityFileError, InvalidPeerConfigError } from './errors.js';
 import { GossipRejectTap } from './gossip-tap.js';
-import { deltaGossip, type DeltaGossip } from './service.js';
+import { swarmService, type SwarmService } from './swarm-service.js';
 
 /**
  * Reservations a relay server holds at once: every tab of the job keeps one on the coordinator so other
@@ -37,7 +37,7 @@ export interface SwarmServices {
   pubsub: GossipSub;
   identify: Identify;
   ping: Ping;
-  swarm: DeltaGossip;
+  swarm: SwarmService;
   [name: string]: unknown;
 }
 
@@ -70,7 +70,7 @@ function baseServices(config: PeerConfig) {
     // its reservation is made, after the first identify — so the coordinator can list it to newcomers.
     identifyPush: identifyPush(),
     ping: ping(),
-    swarm: deltaGossip({ role: config.role, timings: config.swarm, rejectTap }),
+    swarm: swarmService({ role: config.role, timings: config.swarm, rejectTap }),
   };
 }
 

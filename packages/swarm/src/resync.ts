@@ -13,7 +13,7 @@ export interface ModelHistory {
   pastModels: PastModels;
 }
 
-export interface PeerView extends ModelHistory {
+export interface NeighbourView extends ModelHistory {
   /** When the summary arrived (ms). */
   at: number;
 }
@@ -27,7 +27,7 @@ export interface ResyncTarget {
 }
 
 export interface ResyncInput extends ModelHistory {
-  views: ReadonlyMap<string, PeerView>;
+  views: ReadonlyMap<string, NeighbourView>;
   now: number;
   /** Views older than this are not counted. */
   freshMs: number;
@@ -53,7 +53,7 @@ export function chooseResyncTarget(input: ResyncInput): ResyncTarget | null {
   if (fresh.length === 0) return null;
 
   let agree = 1; // our own vote
-  const split: [string, PeerView][] = [];
+  const split: [string, NeighbourView][] = [];
   for (const entry of fresh) {
     const round = Math.min(entry[1].round, input.round);
     const theirs = hashAt(entry[1], round);
@@ -78,7 +78,7 @@ function hashAt(v: ModelHistory, round: number): string | undefined {
 }
 
 /** The (round, model) most of `views` (at least one) hold now (ties: the later round), and who holds it. */
-export function mostAnnounced(views: [string, PeerView][]): Omit<ResyncTarget, 'reason'> {
+export function mostAnnounced(views: [string, NeighbourView][]): Omit<ResyncTarget, 'reason'> {
   const byModel = new Map<string, { round: number; modelSha256: string; peers: string[] }>();
   for (const [peer, v] of views) {
     const key = `${v.round}/${v.modelSha256}`;

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parsePeerConfig } from '../src/config.js';
 import { InvalidIdentityFileError, InvalidPeerConfigError } from '../src/errors.js';
 import { loadOrCreateIdentity } from '../src/identity.js';
-import { chooseResyncTarget, type PeerView } from '../src/resync.js';
+import { chooseResyncTarget, type NeighbourView } from '../src/resync.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swarm-identity-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +41,7 @@ describe('resync rule', () => {
   const sha = (c: string) => c.repeat(64);
   /** Neighbours as [id, round, model hash, hash of their previous round's model?]. */
   const views = (entries: [string, number, string, string?][]) =>
-    new Map<string, PeerView>(
+    new Map<string, NeighbourView>(
       entries.map(([p, round, s, previous]) => [
         p,
         {

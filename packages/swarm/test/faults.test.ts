@@ -21,7 +21,7 @@ import {
 } from '@slimswarm/protocol';
 import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic.js';
 import { encodeDelta } from '../src/codec.js';
-import { REJECT_REASONS } from '../src/engine.js';
+import { REJECT_REASONS } from '../src/delta-verdict.js';
 import { ModelLayout } from '../src/model.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';

@@ -7,7 +7,7 @@ import {
   encodeFrame,
 } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
-import { verdictOfDecodeError } from '../src/replica.js';
+import { verdictOfDecodeError } from '../src/delta-verdict.js';
 
 describe('verdictOfDecodeError', () => {
   it('maps decode failures of real frames to the swarm vocabulary', () => {

@@ -1,57 +1,27 @@
 /**
- * The round protocol without the network: which deltas a peer accepts, when its round closes, and how the
- * accepted deltas are merged into the next shared model. Everything here is deterministic, so two peers
- * that accepted the same deltas for every round hold bitwise-identical weights and momentum.
+ * A peer's round state without the network: the shared model g_r and its momentum, the models of the last
+ * `maxStaleness` rounds, the deltas accepted for the open round and the next one, and the merge that turns
+ * them into g_{r+1}. Which deltas are accepted is decided by delta-verdict.ts, when a round closes by
+ * round-rule.ts. Everything here is deterministic, so two peers that accepted the same deltas for every
+ * round hold bitwise-identical weights and momentum.
  *
  * Dimension legend: P parameters, N deltas accepted in a round.
  */
-import {
-  PROTOCOL_VERSION,
-  isProtocolError,
-  type ContributorStats,
-  type DeltaAnnouncement,
-  type DeltaRef,
-  type JobManifest,
-  type PastModels,
-} from '@slimswarm/protocol';
+import type { DecodedFrame, DeltaAnnouncement, DeltaRef, JobManifest, PastModels } from '@slimswarm/protocol';
 import { aggregate, compactDelta, heldDeltaBytes, nesterovStep, type HeldDelta } from './aggregate.js';
-import { decodeDelta, type ErrorFeedbackEncoder } from './codec.js';
 import {
-  DeltaDecodeError,
-  DeltaNormExceededError,
-  InvalidTrainerOutputError,
-  StaleContributionError,
-} from './errors.js';
-import { allFinite, compareCodeUnits, l2Norm, type ModelLayout } from './model.js';
-import { decodeDeltaPayload, encodeDeltaPayload, modelSha256, sha256Hex } from './wire.js';
-import type { DeltaSigner, UnsignedDelta } from './signature.js';
+  checkDelta,
+  checkPayload,
+  type HeldFromAuthor,
+  type Refusal,
+  type RoundView,
+} from './delta-verdict.js';
+import { compareCodeUnits, type ModelLayout } from './model.js';
+import { roundIsDue } from './round-rule.js';
+import { modelSha256 } from './wire.js';
 
-/** Why a message was turned down. Every reason has its own counter in the stats. */
-export const REJECT_REASONS = [
-  'malformed',
-  'oversize',
-  'wrong-job',
-  'wrong-codec',
-  'wrong-round',
-  'unknown-base',
-  'non-finite',
-  'norm-bound',
-  'replay',
-  'equivocation',
-  'bad-digest',
-  /** Counted from gossipsub, which checks StrictSign signatures before our validators run. */
-  'bad-signature',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
-
-/** Reasons to drop a message without blaming the sender (honest peers can cause them). */
-export const IGNORE_REASONS = ['late', 'newer-version', 'duplicate'] as const;
-export type IgnoreReason = (typeof IGNORE_REASONS)[number];
-
-export type Verdict =
-  | { action: 'accept'; completed: AcceptedDelta | null }
-  | { action: 'ignore'; reason: IgnoreReason }
-  | { action: 'reject'; reason: RejectReason };
+/** What became of one offered part: taken (with the delta once complete), or refused. */
+export type Verdict = { action: 'accept'; completed: AcceptedDelta | null } | Refusal;
 
 /** One delta that passed every check, kept until its round closes (and served to anti-entropy pulls). */
 export interface AcceptedDelta {
@@ -92,7 +62,7 @@ interface PartialPayload {
   received: number;
 }
 
-export interface EngineInit {
+export interface RoundStateInit {
   manifest: JobManifest;
   layout: ModelLayout;
   /** Flat weights g_r (P); copied. */
@@ -102,14 +72,11 @@ export interface EngineInit {
   round?: number;
   /** Models of the rounds just before `round` (a weight sync names them): deltas based on them are valid. */
   pastModels?: PastModels;
-  /** Largest payload accepted, in bytes (the payload is the sum of all parts). */
-  maxPayloadBytes: number;
 }
 
-export class RoundEngine {
+export class RoundState implements RoundView {
   readonly manifest: JobManifest;
   readonly layout: ModelLayout;
-  private readonly maxPayloadBytes: number;
   private roundValue: number;
   private weightsValue: Float32Array; // [P] g_r
   private momentumValue: Float32Array; // [P] outer Nesterov momentum
@@ -126,10 +93,9 @@ export class RoundEngine {
   private openedAt: number | null = null;
   private nextOpenedAt: number | null = null;
 
-  constructor(init: EngineInit) {
+  constructor(init: RoundStateInit) {
     this.manifest = init.manifest;
     this.layout = init.layout;
-    this.maxPayloadBytes = init.maxPayloadBytes;
     this.roundValue = init.round ?? 0;
     this.weightsValue = Float32Array.from(init.weights);
     this.momentumValue = init.momentum
@@ -173,8 +139,8 @@ export class RoundEngine {
   }
 
   /** A delta for the open round may be based on g_r or on one of the last `maxStaleness` models. */
-  private knowsBase(h: DeltaAnnouncement): boolean {
-    return this.modelAt(h.baseRound)?.modelSha256 === h.baseModelSha256;
+  knowsBase(round: number, sha: string): boolean {
+    return this.modelAt(round)?.modelSha256 === sha;
   }
 
   /** The model of `round` as this peer knows it: g_r, or one of the last `maxStaleness` models. */
@@ -229,69 +195,50 @@ export class RoundEngine {
   }
 
   /**
-   * Checks one gossip part (or a whole payload pulled over a stream, as part 0 of 1) from `peer`.
-   * Returns the completed delta once every part has arrived and the payload passed every check.
+   * Offers one part of `author`'s delta (a gossip part, or a whole payload pulled over a stream as part 0
+   * of 1) to the verdict; returns the completed delta once every part has arrived and the payload passed.
    */
-  offer(peer: string, header: DeltaAnnouncement, partBytes: Uint8Array, now: number): Verdict {
-    const m = this.manifest;
-    if (header.jobId !== m.jobId) return reject('wrong-job');
-    if (header.codec !== m.compression.codec) return reject('wrong-codec');
-    if (header.payloadBytes > this.maxPayloadBytes) return reject('oversize');
-    const partSize = Math.ceil(header.payloadBytes / header.part.count);
-    const expected =
-      header.part.index < header.part.count - 1
-        ? partSize
-        : header.payloadBytes - partSize * (header.part.count - 1);
-    if (expected <= 0 || partBytes.length !== expected) return reject('malformed');
-
-    const last = this.lastRoundByPeer.get(peer);
-    if (last !== undefined && header.round < last) return reject('replay');
-    const done = this.accepted.get(header.round)?.get(peer);
-    // The same delta again while its round is open is an anti-entropy pull racing the gossip: harmless.
-    if (done)
-      return done.payloadSha256 === header.payloadSha256 ? ignore('duplicate') : reject('equivocation');
-
-    if (header.round < this.roundValue) return ignore('late');
-    if (header.round > this.roundValue + 1) return reject('wrong-round');
-    // Deltas for the next round are held until this round closes and their base becomes known.
-    if (header.round === this.roundValue && !this.knowsBase(header)) return reject('unknown-base');
-
-    const key = `${peer}/${header.round}`;
+  offer(frame: DecodedFrame, author: string, now: number): Verdict {
+    const v = checkDelta(frame, author, { manifest: this.manifest, rounds: this });
+    if (v.action !== 'accept') return v;
+    const { header, part } = v;
+    const key = `${author}/${header.round}`;
     let partial = this.partial.get(key);
-    if (partial && !sameDelta(partial.header, header)) return reject('equivocation');
     if (!partial) {
       partial = { header, parts: new Array(header.part.count), received: 0 };
       this.partial.set(key, partial);
     }
-    if (partial.parts[header.part.index]) return ignore('duplicate');
-    partial.parts[header.part.index] = partBytes;
+    partial.parts[header.part.index] = Uint8Array.from(part);
     partial.received++;
-    this.lastRoundByPeer.set(peer, Math.max(last ?? 0, header.round));
+    this.lastRoundByPeer.set(author, Math.max(this.lastRoundByPeer.get(author) ?? 0, header.round));
     if (partial.received < header.part.count) return { action: 'accept', completed: null };
 
     this.partial.delete(key);
     const payload = concat(partial.parts as Uint8Array[], header.payloadBytes);
-    if (sha256Hex(payload) !== header.payloadSha256) return reject('bad-digest');
-    let delta: Float32Array;
-    try {
-      delta = decodeDelta(header.codec, decodeDeltaPayload(payload), this.layout.size);
-    } catch (err) {
-      if (isProtocolError(err) && err.name === 'NonFiniteTensorError') return reject('non-finite');
-      if (isProtocolError(err) || err instanceof DeltaDecodeError) return reject('malformed');
-      throw err;
-    }
-    if (!allFinite(delta)) return reject('non-finite');
-    if (l2Norm(delta) > m.aggregation.normBound) return reject('norm-bound');
+    const p = checkPayload(header, payload, this.manifest);
+    if (p.action !== 'accept') return p;
     const d: AcceptedDelta = {
-      peer,
+      peer: author,
       round: header.round,
       payloadSha256: header.payloadSha256,
       header: { ...partial.header, part: { index: 0, count: 1 } },
       payload,
-      delta: compactDelta(delta),
+      delta: compactDelta(p.delta),
     };
     this.store(d, now);
     return { action: 'accept', completed: d };
+  }
+
+  lastRoundOf(author: string): number | undefined {
+    return this.lastRoundByPeer.get(author);
+  }
+
+  heldFrom(author: string, round: number): HeldFromAuthor | undefined {
+    const done = this.accepted.get(round)?.get(author);
+    if (done) return { header: done.header, complete: true, hasPart: () => true };
+    const partial = this.partial.get(`${author}/${round}`);
+    if (!partial) return undefined;
+    return { header: partial.header, complete: false, hasPart: (i) => partial.parts[i] !== undefined };
   }
 
   /** Records this peer's own delta (it never sees its own gossip). */
@@ -308,16 +255,14 @@ export class RoundEngine {
     else this.nextOpenedAt ??= now;
   }
 
-  /**
-   * The closing rule every peer applies: at least `minDeltas`, and either a quorum of the known active
-   * contributors or the deadline since the round started collecting.
-   */
+  /** Whether the open round is due to close with `activeContributors` known (round-rule.ts). */
   shouldClose(activeContributors: number, now: number): boolean {
-    const n = this.acceptedCount();
-    const policy = this.manifest.round;
-    if (n < policy.minDeltas || this.openedAt === null) return false;
-    const quorum = Math.max(policy.minDeltas, Math.ceil(policy.quorumFraction * activeContributors));
-    return n >= quorum || now - this.openedAt >= policy.deadlineMs;
+    return roundIsDue(this.manifest.round, {
+      accepted: this.acceptedCount(),
+      openedAt: this.openedAt,
+      activeContributors,
+      now,
+    });
   }
 
   /**
@@ -348,7 +293,7 @@ export class RoundEngine {
     const dropped: AcceptedDelta[] = [];
     const next = this.accepted.get(r + 1);
     for (const d of next?.values() ?? []) {
-      if (!this.knowsBase(d.header)) {
+      if (!this.knowsBase(d.header.baseRound, d.header.baseModelSha256)) {
         next!.delete(d.peer);
         dropped.push(d);
       }
@@ -384,25 +329,6 @@ export class RoundEngine {
   }
 }
 
-function ignore(reason: IgnoreReason): Verdict {
-  return { action: 'ignore', reason };
-}
-
-function reject(reason: RejectReason): Verdict {
-  return { action: 'reject', reason };
-}
-
-function sameDelta(a: DeltaAnnouncement, b: DeltaAnnouncement): boolean {
-  return (
-    a.payloadSha256 === b.payloadSha256 &&
-    a.payloadBytes === b.payloadBytes &&
-    a.part.count === b.part.count &&
-    a.baseRound === b.baseRound &&
-    a.baseModelSha256 === b.baseModelSha256 &&
-    a.codec === b.codec
-  );
-}
-
 function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
   let offset = 0;
@@ -411,82 +337,4 @@ function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
     offset += p.length;
   }
   return out;
-}
-
-export interface ContributionPart {
-  header: DeltaAnnouncement;
-  bytes: Uint8Array;
-}
-
-export interface ContributionInput {
-  encoder: ErrorFeedbackEncoder;
-  /** The author's peer id. */
-  peer: string;
-  /** The model the local steps started from; g_r when omitted. */
-  base?: { round: number; sha256: string };
-  /** Flat weights after the local steps (P). */
-  localWeights: Float32Array;
-  stats: ContributorStats;
-  maxPartBytes: number;
-  sign: DeltaSigner;
-}
-
-/**
- * Builds this peer's delta for the open round r from local steps that started at model `base` (g_r, or an
- * earlier model within `maxStaleness`): Δ = g_b − w_local in f32, compressed with error feedback, as
- * canonical payload bytes split into parts of at most `maxPartBytes`. The error-feedback residual is
- * updated only when this returns (the caller then publishes the parts).
- */
-export function makeContribution(
-  engine: RoundEngine,
-  input: ContributionInput,
-): { delta: AcceptedDelta; parts: ContributionPart[] } {
-  const { encoder, peer, localWeights, stats, maxPartBytes, sign } = input;
-  const base = input.base ?? { round: engine.round, sha256: engine.modelSha256 };
-  const round = engine.round;
-  const g = engine.baseWeights(base.round, base.sha256); // [P] g_b
-  if (!g) throw new StaleContributionError(`round ${base.round}'s model cannot be a base for round ${round}`);
-  if (localWeights.length !== g.length || !allFinite(localWeights)) {
-    throw new InvalidTrainerOutputError('local weights do not fit the model or hold NaN/Inf');
-  }
-  const raw = new Float32Array(g.length); // [P] g_b − w_local
-  for (let i = 0; i < g.length; i++) raw[i] = g[i]! - localWeights[i]!;
-  const { tensors, sent, commit } = encoder.encode(raw);
-  // Every receiver applies the norm bound to what it decodes; so does the sender, or it would merge a
-  // delta nobody else accepted.
-  const norm = l2Norm(sent);
-  if (norm > engine.manifest.aggregation.normBound) {
-    throw new DeltaNormExceededError(`delta norm ${norm} exceeds the manifest's bound`);
-  }
-  commit();
-  const payload = encodeDeltaPayload(tensors);
-  const payloadSha256 = sha256Hex(payload);
-  const count = Math.max(1, Math.ceil(payload.length / maxPartBytes));
-  const partSize = Math.ceil(payload.length / count);
-  const unsigned: UnsignedDelta = {
-    type: 'delta-announce',
-    version: PROTOCOL_VERSION,
-    jobId: engine.manifest.jobId,
-    round,
-    baseRound: base.round,
-    baseModelSha256: base.sha256,
-    stats,
-    codec: engine.manifest.compression.codec,
-    payloadBytes: payload.length,
-    payloadSha256,
-  };
-  const signed: Omit<DeltaAnnouncement, 'part'> = { ...unsigned, authorSignature: sign(unsigned) };
-  const parts = Array.from({ length: count }, (_, index) => ({
-    header: { ...signed, part: { index, count } },
-    bytes: payload.subarray(index * partSize, Math.min(payload.length, (index + 1) * partSize)),
-  }));
-  const delta: AcceptedDelta = {
-    peer,
-    round,
-    payloadSha256,
-    header: { ...signed, part: { index: 0, count: 1 } },
-    payload,
-    delta: compactDelta(sent),
-  };
-  return { delta, parts };
 }

@@ -1,0 +1,92 @@
+/**
+ * This peer's own delta: Δ = g_b − w_local from its local steps, compressed with error feedback, signed,
+ * and split into gossip parts. The same norm bound every receiver applies is checked here first.
+ *
+ * Dimension legend: P parameters.
+ */
+import { PROTOCOL_VERSION, type ContributorStats, type DeltaAnnouncement } from '@slimswarm/protocol';
+import { compactDelta } from './aggregate.js';
+import type { ErrorFeedbackEncoder } from './codec.js';
+import { DeltaNormExceededError, InvalidTrainerOutputError, StaleContributionError } from './errors.js';
+import { allFinite, l2Norm } from './model.js';
+import type { AcceptedDelta, RoundState } from './round-state.js';
+import type { DeltaSigner, UnsignedDelta } from './signature.js';
+import { encodeDeltaPayload, sha256Hex } from './wire.js';
+
+export interface ContributionPart {
+  header: DeltaAnnouncement;
+  bytes: Uint8Array;
+}
+
+export interface ContributionInput {
+  encoder: ErrorFeedbackEncoder;
+  /** The author's peer id. */
+  peer: string;
+  /** The model the local steps started from; g_r when omitted. */
+  base?: { round: number; sha256: string };
+  /** Flat weights after the local steps (P). */
+  localWeights: Float32Array;
+  stats: ContributorStats;
+  maxPartBytes: number;
+  sign: DeltaSigner;
+}
+
+/**
+ * Builds this peer's delta for the open round r from local steps that started at model `base` (g_r, or an
+ * earlier model within `maxStaleness`): Δ = g_b − w_local in f32, compressed with error feedback, as
+ * canonical payload bytes split into parts of at most `maxPartBytes`. The error-feedback residual is
+ * updated only when this returns (the caller then publishes the parts).
+ */
+export function makeContribution(
+  state: RoundState,
+  input: ContributionInput,
+): { delta: AcceptedDelta; parts: ContributionPart[] } {
+  const { encoder, peer, localWeights, stats, maxPartBytes, sign } = input;
+  const base = input.base ?? { round: state.round, sha256: state.modelSha256 };
+  const round = state.round;
+  const g = state.baseWeights(base.round, base.sha256); // [P] g_b
+  if (!g) throw new StaleContributionError(`round ${base.round}'s model cannot be a base for round ${round}`);
+  if (localWeights.length !== g.length || !allFinite(localWeights)) {
+    throw new InvalidTrainerOutputError('local weights do not fit the model or hold NaN/Inf');
+  }
+  const raw = new Float32Array(g.length); // [P] g_b − w_local
+  for (let i = 0; i < g.length; i++) raw[i] = g[i]! - localWeights[i]!;
+  const { tensors, sent, commit } = encoder.encode(raw);
+  // Every receiver applies the norm bound to what it decodes; so does the sender, or it would merge a
+  // delta nobody else accepted.
+  const norm = l2Norm(sent);
+  if (norm > state.manifest.aggregation.normBound) {
+    throw new DeltaNormExceededError(`delta norm ${norm} exceeds the manifest's bound`);
+  }
+  commit();
+  const payload = encodeDeltaPayload(tensors);
+  const payloadSha256 = sha256Hex(payload);
+  const count = Math.max(1, Math.ceil(payload.length / maxPartBytes));
+  const partSize = Math.ceil(payload.length / count);
+  const unsigned: UnsignedDelta = {
+    type: 'delta-announce',
+    version: PROTOCOL_VERSION,
+    jobId: state.manifest.jobId,
+    round,
+    baseRound: base.round,
+    baseModelSha256: base.sha256,
+    stats,
+    codec: state.manifest.compression.codec,
+    payloadBytes: payload.length,
+    payloadSha256,
+  };
+  const signed: Omit<DeltaAnnouncement, 'part'> = { ...unsigned, authorSignature: sign(unsigned) };
+  const parts = Array.from({ length: count }, (_, index) => ({
+    header: { ...signed, part: { index, count } },
+    bytes: payload.subarray(index * partSize, Math.min(payload.length, (index + 1) * partSize)),
+  }));
+  const delta: AcceptedDelta = {
+    peer,
+    round,
+    payloadSha256,
+    header: { ...signed, part: { index: 0, count: 1 } },
+    payload,
+    delta: compactDelta(sent),
+  };
+  return { delta, parts };
+}

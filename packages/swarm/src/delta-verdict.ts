@@ -1,0 +1,234 @@
+/**
+ * The one delta verdict. Every delta a peer meets — a gossip part, a payload pulled over anti-entropy, a
+ * frame the dashboard watches — goes through these functions and nothing else decides whether it is
+ * accepted, ignored or blamed on its sender:
+ *
+ *   decodeJobFrame(bytes, manifest, …)   the frame itself (size, job, version, schema, tensor limits)
+ *   checkDelta(frame, author, context)   one part's header against the job and the round state
+ *   checkPayload(header, payload, …)     the reassembled payload (digest, codec, finite, norm bound)
+ *
+ * Checks run cheapest first; the signature (≈5 ms) only after everything that needs no cryptography.
+ */
+import {
+  PROTOCOL_LIMITS,
+  decodeFrame,
+  isProtocolError,
+  tightenLimits,
+  type DecodedFrame,
+  type DeltaAnnouncement,
+  type JobManifest,
+  type Message,
+  type ProtocolErrorName,
+  type ProtocolLimits,
+  type Tensor,
+} from '@slimswarm/protocol';
+import { decodeDelta } from './codec.js';
+import { DeltaDecodeError } from './errors.js';
+import { allFinite, l2Norm } from './model.js';
+import { verifyDeltaAuthor } from './signature.js';
+import { decodeDeltaPayload, sha256Hex } from './wire.js';
+
+/** Why a message was turned down. Every reason has its own counter in the stats. */
+export const REJECT_REASONS = [
+  'malformed',
+  'oversize',
+  'wrong-job',
+  'wrong-codec',
+  'wrong-round',
+  'unknown-base',
+  'non-finite',
+  'norm-bound',
+  'replay',
+  'equivocation',
+  'bad-digest',
+  /** The author's signature does not verify (or gossipsub's StrictSign refused the message first). */
+  'bad-signature',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** Reasons to drop a message without blaming the sender (honest peers can cause them). */
+export const IGNORE_REASONS = [
+  'late',
+  'newer-version',
+  'duplicate',
+  /** This peer has no model yet or is replacing it (joining, resyncing): it cannot judge deltas. */
+  'not-ready',
+] as const;
+export type IgnoreReason = (typeof IGNORE_REASONS)[number];
+
+export type Refusal = { action: 'reject'; reason: RejectReason } | { action: 'ignore'; reason: IgnoreReason };
+
+export function rejected(reason: RejectReason): Refusal {
+  return { action: 'reject', reason };
+}
+
+export function ignored(reason: IgnoreReason): Refusal {
+  return { action: 'ignore', reason };
+}
+
+/** How each protocol decode failure is judged: a newer protocol version is ignored, not blamed. */
+const DECODE_VERDICTS: Record<ProtocolErrorName, Refusal | ((err: { newer?: boolean }) => Refusal)> = {
+  TruncatedFrameError: rejected('malformed'),
+  TruncatedError: rejected('malformed'),
+  FrameTooLargeError: rejected('oversize'),
+  LimitExceededError: rejected('oversize'),
+  BadMagicError: rejected('malformed'),
+  UnsupportedVersionError: (err) => (err.newer ? ignored('newer-version') : rejected('malformed')),
+  WrongJobError: rejected('wrong-job'),
+  SchemaViolationError: rejected('malformed'),
+  NonCanonicalError: rejected('malformed'),
+  NonFiniteTensorError: rejected('non-finite'),
+  TensorBoundsError: rejected('malformed'),
+  SafetensorsFormatError: rejected('malformed'),
+  DTypeMismatchError: rejected('malformed'),
+};
+
+/** Maps a decode failure to a verdict; anything that is not a protocol error is malformed input. */
+export function verdictOfDecodeError(err: unknown): Refusal {
+  if (!isProtocolError(err)) return rejected('malformed');
+  const v = DECODE_VERDICTS[err.name];
+  return typeof v === 'function' ? v(err as { newer?: boolean }) : v;
+}
+
+/** Largest acceptable delta payload: a dense f32 delta plus container overhead. */
+export function maxPayloadBytes(params: number): number {
+  return params * 4 + 64 * 1024;
+}
+
+/**
+ * Tensor limits for the job's delta frames: no tensor may hold more elements than the largest payload
+ * (the parts are u8 slices of it), however small the model.
+ */
+export function deltaFrameLimits(manifest: JobManifest): ProtocolLimits {
+  const most = maxPayloadBytes(manifest.baseCheckpoint.params);
+  return tightenLimits({ maxTensorElements: most, maxTensorDim: most });
+}
+
+/**
+ * Decodes a frame of this job that must be a `type` message. Gossip frames are bounded by the gossip
+ * limit, frames read from streams by `maxBytes`.
+ */
+export function decodeJobFrame(
+  bytes: Uint8Array,
+  manifest: JobManifest,
+  type: Message['type'],
+  maxBytes: number = PROTOCOL_LIMITS.maxGossipFrameBytes,
+): { frame: DecodedFrame } | Refusal {
+  let frame: DecodedFrame;
+  try {
+    frame = decodeFrame(bytes, {
+      maxBytes,
+      jobId: manifest.jobId,
+      ...(type === 'delta-announce' ? { limits: deltaFrameLimits(manifest) } : {}),
+    });
+  } catch (err) {
+    return verdictOfDecodeError(err);
+  }
+  return frame.message.type === type ? { frame } : rejected('malformed');
+}
+
+/** The one u8 tensor named `name` a frame must carry (and nothing else), or null. */
+export function singleU8(tensors: Record<string, Tensor>, name: string): Uint8Array | null {
+  const names = Object.keys(tensors);
+  const t = tensors[name];
+  if (names.length !== 1 || !t || t.dtype !== 'u8' || t.shape.length !== 1) return null;
+  return t.data;
+}
+
+/** What an author already has in the open rounds: a complete delta, or the parts received so far. */
+export interface HeldFromAuthor {
+  header: DeltaAnnouncement;
+  complete: boolean;
+  hasPart(index: number): boolean;
+}
+
+/** What the verdict needs to know of a peer's round state (RoundState implements it). */
+export interface RoundView {
+  readonly round: number;
+  /** Highest round this author had a delta or part accepted for: an earlier one is a replay. */
+  lastRoundOf(author: string): number | undefined;
+  heldFrom(author: string, round: number): HeldFromAuthor | undefined;
+  /** Whether `sha` is this peer's model of `round` (current, or within `maxStaleness`). */
+  knowsBase(round: number, sha: string): boolean;
+}
+
+export interface DeltaContext {
+  manifest: JobManifest;
+  /** Null for a passive observer (the dashboard): only what needs no model state is checked. */
+  rounds: RoundView | null;
+}
+
+export type DeltaCheck = { action: 'accept'; header: DeltaAnnouncement; part: Uint8Array } | Refusal;
+
+/**
+ * Judges one part of a delta `author` made. Accept means: take this part (the payload is judged by
+ * checkPayload once every part is in).
+ */
+export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContext): DeltaCheck {
+  const h = frame.message;
+  const part = singleU8(frame.tensors, 'part');
+  if (h.type !== 'delta-announce' || !part) return rejected('malformed');
+  const m = ctx.manifest;
+  if (h.jobId !== m.jobId) return rejected('wrong-job');
+  if (h.codec !== m.compression.codec) return rejected('wrong-codec');
+  if (h.payloadBytes > maxPayloadBytes(m.baseCheckpoint.params)) return rejected('oversize');
+  const partSize = Math.ceil(h.payloadBytes / h.part.count);
+  const expected =
+    h.part.index < h.part.count - 1 ? partSize : h.payloadBytes - partSize * (h.part.count - 1);
+  if (expected <= 0 || part.length !== expected) return rejected('malformed');
+
+  const r = ctx.rounds;
+  if (!r)
+    return verifyDeltaAuthor(author, h) ? { action: 'accept', header: h, part } : rejected('bad-signature');
+  const last = r.lastRoundOf(author);
+  if (last !== undefined && h.round < last) return rejected('replay');
+  if (h.round < r.round) return ignored('late');
+  if (h.round > r.round + 1) return rejected('wrong-round');
+  const held = r.heldFrom(author, h.round);
+  // A header identical to one already verified needs no second signature check (pulls race the gossip).
+  const seen = held && (held.complete || held.hasPart(h.part.index));
+  if (seen && held.header.authorSignature === h.authorSignature) return ignored('duplicate');
+  if (!verifyDeltaAuthor(author, h)) return rejected('bad-signature');
+  if (held) {
+    // Two different signed deltas for one round: the author equivocates.
+    const same = held.complete ? held.header.payloadSha256 === h.payloadSha256 : sameDelta(held.header, h);
+    if (!same) return rejected('equivocation');
+    if (seen) return ignored('duplicate');
+  }
+  // Deltas for the next round are held until this round closes and their base becomes known.
+  if (h.round === r.round && !r.knowsBase(h.baseRound, h.baseModelSha256)) return rejected('unknown-base');
+  return { action: 'accept', header: h, part };
+}
+
+/** The parts of two headers that must agree for them to be parts of one delta. */
+function sameDelta(a: DeltaAnnouncement, b: DeltaAnnouncement): boolean {
+  return (
+    a.payloadSha256 === b.payloadSha256 &&
+    a.payloadBytes === b.payloadBytes &&
+    a.part.count === b.part.count &&
+    a.baseRound === b.baseRound &&
+    a.baseModelSha256 === b.baseModelSha256 &&
+    a.codec === b.codec
+  );
+}
+
+/** Judges a reassembled payload; accept carries the decoded delta (P values). */
+export function checkPayload(
+  header: DeltaAnnouncement,
+  payload: Uint8Array,
+  manifest: JobManifest,
+): { action: 'accept'; delta: Float32Array } | Refusal {
+  if (sha256Hex(payload) !== header.payloadSha256) return rejected('bad-digest');
+  let delta: Float32Array;
+  try {
+    delta = decodeDelta(header.codec, decodeDeltaPayload(payload), manifest.baseCheckpoint.params);
+  } catch (err) {
+    // The payload's size was bounded already: inside it any container fault is malformed.
+    if (isProtocolError(err) && err.name === 'NonFiniteTensorError') return rejected('non-finite');
+    if (isProtocolError(err) || err instanceof DeltaDecodeError) return rejected('malformed');
+    throw err;
+  }
+  if (!allFinite(delta)) return rejected('non-finite');
+  if (l2Norm(delta) > manifest.aggregation.normBound) return rejected('norm-bound');
+  return { action: 'accept', delta };
+}
