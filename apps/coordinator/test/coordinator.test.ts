@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_BASE_PATH } from '@slimswarm/default-job';
+import { DEFAULT_BASE_PATH } from '@slimswarm/default-job/job';
 import { JobListing, sha256Hex } from '@slimswarm/protocol';
 import { readFile } from 'node:fs/promises';
 import { startCoordinator, type Coordinator } from '../src/coordinator.js';
@@ -95,7 +95,9 @@ describe('job loading and flags', () => {
   it('rejects bad flags by name', () => {
     expect(() => parseCoordinatorArgs(['--port', 'eighty'])).toThrow(InvalidOptionError);
     expect(() => parseCoordinatorArgs(['--listen', 'tcp:4001'])).toThrow(/--listen/);
-    expect(() => parseCoordinatorArgs(['--ice-servers', 'https://stun.example.org'])).toThrow(/--ice-servers/);
+    expect(() => parseCoordinatorArgs(['--ice-servers', 'https://stun.example.org'])).toThrow(
+      /--ice-servers/,
+    );
   });
 
   it('lists the STUN/TURN servers it is given for WebRTC between tabs', () => {

@@ -1,0 +1,218 @@
+// @ts-check
+/**
+ * Import rules of docs/architecture.md ("may import" column), checked by `npm run lint:imports`
+ * (part of `npm run lint`, so CI runs it).
+ *
+ * Workspaces import each other by package name; the resolver below follows the package.json "exports"
+ * (which point at the TypeScript sources) and the node_modules/@slimswarm/* symlinks to their real paths,
+ * so every rule sees `protocol/src/index.ts`, not `@slimswarm/protocol`. Rules therefore name folders,
+ * and catch a relative import into another workspace just like an import by name.
+ */
+
+/** Folder of every workspace (a module path starting with one of these belongs to that workspace). */
+const WORKSPACE = '^(protocol|packages/[^/]+|apps/[^/]+)/';
+const OUR_MODULES = [WORKSPACE, '^@slimswarm/'];
+
+/**
+ * The performer's entry points (the files its package.json "exports" name). Another workspace can only
+ * reach the performer through one of them (relative imports across workspaces are forbidden below), so
+ * the reachability rule looks for these instead of listing every performer file a path passes through.
+ */
+const PERFORMER_ENTRIES = Object.values(require('./packages/performer/package.json').exports).map(
+  (file) => `^packages/performer/${String(file).replace(/^\.\//, '').replace(/[.]/g, '\\.')}$`,
+);
+
+/** Network stacks the performer must not know. */
+const NETWORK = [
+  '(^|node_modules/)libp2p(/|$)',
+  '(^|node_modules/)@libp2p/',
+  '(^|node_modules/)@chainsafe/',
+  '(^|node_modules/)@multiformats/',
+  '^packages/swarm/',
+  '^packages/client/',
+  '^@slimswarm/(swarm|client)(/|$)',
+];
+
+/** The model (and what drives it) the swarm must not know. */
+const MODEL = [
+  '^packages/performer/',
+  '^packages/client/',
+  '^@slimswarm/(performer|client)(/|$)',
+  '(^|node_modules/)onnxruntime-web(/|$)',
+];
+
+/**
+ * The workspaces each workspace may import (its "may import" row, plus node-compat for Node entry
+ * points, as the node-compat row says). `extra` holds what only some of its files may import.
+ * @type {Array<{ name: string, dir: string, may: string[], extra?: Array<{ from: string, may: string[] }> }>}
+ */
+const ROWS = [
+  // protocol/: see protocol-imports-nothing-of-ours below.
+  { name: 'node-compat', dir: 'packages/node-compat', may: [] },
+  { name: 'plots', dir: 'packages/plots', may: [] },
+  {
+    name: 'performer',
+    dir: 'packages/performer',
+    may: ['protocol', 'packages/node-compat'],
+    extra: [{ from: '^packages/performer/bench/', may: ['packages/plots'] }],
+  },
+  {
+    name: 'swarm',
+    dir: 'packages/swarm',
+    may: ['protocol', 'packages/node-compat'],
+    extra: [{ from: '^packages/swarm/bench/', may: ['packages/plots'] }],
+  },
+  { name: 'client', dir: 'packages/client', may: ['protocol', 'packages/performer', 'packages/swarm'] },
+  {
+    name: 'default-job',
+    dir: 'packages/default-job',
+    may: ['protocol', 'packages/performer', 'packages/node-compat'],
+  },
+  {
+    name: 'coordinator',
+    dir: 'apps/coordinator',
+    may: ['protocol', 'packages/swarm', 'packages/default-job', 'packages/node-compat'],
+  },
+  {
+    name: 'worker',
+    dir: 'apps/worker',
+    may: ['packages/client', 'packages/performer', 'packages/swarm', 'packages/node-compat'],
+  },
+  {
+    name: 'local',
+    dir: 'apps/local',
+    may: [
+      'apps/coordinator',
+      'apps/worker',
+      'packages/client',
+      'packages/default-job',
+      'packages/node-compat',
+      'packages/plots',
+    ],
+  },
+  {
+    // The tab's row says "client"; its compute Web Worker serves the performer's engine and the page
+    // runs the swarm peer, so those (and protocol) are allowed too. Its end-to-end tests drive the
+    // coordinator through apps/local's child-process helper and build a job from default-job.
+    name: 'web',
+    dir: 'apps/web',
+    may: ['packages/client', 'protocol', 'packages/performer', 'packages/swarm', 'packages/theme'],
+    extra: [{ from: '^apps/web/test/', may: ['apps/local', 'apps/coordinator', 'packages/default-job'] }],
+  },
+  { name: 'dashboard', dir: 'apps/dashboard', may: ['protocol', 'packages/swarm', 'packages/theme'] },
+];
+
+/** @returns {import('dependency-cruiser').IForbiddenRuleType[]} */
+function rowRules() {
+  return ROWS.flatMap(({ name, dir, may, extra = [] }) => {
+    const own = [`^${dir}/`, ...may.map((d) => `^${d}/`), '(^|/)node_modules/'];
+    const extraFrom = extra.map((e) => e.from);
+    return [
+      {
+        name: `${name}-imports-only-its-row`,
+        comment: `${dir}/ may import (of ours) only: ${may.join(', ') || 'nothing'} (docs/architecture.md)`,
+        severity: /** @type {const} */ ('error'),
+        from: { path: `^${dir}/`, pathNot: extraFrom },
+        to: { path: OUR_MODULES, pathNot: own },
+      },
+      ...extra.map((e) => ({
+        name: `${name}-imports-only-its-row`,
+        comment: `${e.from} may import (of ours) only: ${[...may, ...e.may].join(', ')}`,
+        severity: /** @type {const} */ ('error'),
+        from: { path: e.from },
+        to: { path: OUR_MODULES, pathNot: [...own, ...e.may.map((d) => `^${d}/`)] },
+      })),
+    ];
+  });
+}
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-cycles',
+      comment: 'No import cycles anywhere in our sources (type-only imports count).',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'no-unresolvable',
+      comment: 'Every import resolves (an unresolved workspace import would escape the rules below).',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+    {
+      name: 'workspaces-import-each-other-by-name',
+      comment:
+        'A workspace imports another one by package name (@slimswarm/x, through its package.json "exports"), ' +
+        'never by a relative path into its folder.',
+      severity: 'error',
+      from: { path: WORKSPACE },
+      to: { dependencyTypes: ['local'], path: WORKSPACE, pathNot: '^$1/' },
+    },
+    {
+      name: 'protocol-imports-nothing-of-ours',
+      comment: 'protocol/ imports nothing of ours: no @slimswarm/*, no relative import leaving protocol/.',
+      severity: 'error',
+      from: { path: '^protocol/' },
+      to: { path: OUR_MODULES, pathNot: '^protocol/' },
+    },
+    {
+      name: 'protocol-src-only-zod-and-noble',
+      comment: 'protocol/src may import zod and @noble/hashes only (no Node built-ins: it runs in browsers).',
+      severity: 'error',
+      from: { path: '^protocol/src/' },
+      to: { pathNot: ['^protocol/', '(^|/)node_modules/(zod|@noble/hashes)/'] },
+    },
+    {
+      name: 'performer-knows-no-network',
+      comment:
+        'packages/performer knows no network: no libp2p, @libp2p/*, @chainsafe/*, @multiformats/*, swarm, client.',
+      severity: 'error',
+      from: { path: '^packages/performer/' },
+      to: { path: NETWORK },
+    },
+    {
+      name: 'swarm-knows-no-model',
+      comment: 'packages/swarm knows no model: no performer, onnxruntime-web, client.',
+      severity: 'error',
+      from: { path: '^packages/swarm/' },
+      to: { path: MODEL },
+    },
+    {
+      name: 'packages-never-import-apps',
+      comment: 'Packages (protocol, packages/*) never import apps/*.',
+      severity: 'error',
+      from: { path: '^(protocol|packages)/' },
+      to: { path: ['^apps/', '^@slimswarm/(coordinator|worker|local|web|dashboard)(/|$)'] },
+    },
+    {
+      name: 'coordinator-and-dashboard-never-reach-the-performer',
+      comment:
+        'apps/coordinator and apps/dashboard run no model: they never reach the performer or onnxruntime-web, ' +
+        "not even through another workspace (packages/default-job's index re-exports performer code; " +
+        'take @slimswarm/default-job/job instead).',
+      severity: 'error',
+      from: { path: '^apps/(coordinator|dashboard)/' },
+      to: { path: [...PERFORMER_ENTRIES, '(^|node_modules/)onnxruntime-web(/|$)'], reachable: true },
+    },
+    ...rowRules(),
+  ],
+  options: {
+    // node_modules is never scanned (doNotFollow also keeps it out of the initial file list), but the npm
+    // packages our files import stay in the graph as leaves, so the rules above can name them.
+    doNotFollow: { path: '(^|/)node_modules/' },
+    // Only our own build output: npm packages' entry points often live in their dist/ folders, and
+    // excluding those would drop the very imports the rules look for.
+    exclude: { path: '^(protocol|packages/[^/]+|apps/[^/]+)/(dist|\\.turbo)/' },
+    tsPreCompilationDeps: true,
+    preserveSymlinks: false,
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
+  },
+};
