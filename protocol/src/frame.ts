@@ -32,7 +32,7 @@ import { Message } from './messages.js';
 import type { JobManifest } from './messages.js';
 import { DTYPES, DTYPE_BYTES, checkFinite, checkTensorBytes, shapeElements } from './tensor.js';
 import type { Tensor } from './tensor.js';
-import { describeIssues, jsonWithinBounds } from './validation.js';
+import { describeIssues, jsonWithinBounds } from './json-bounds.js';
 
 /** "SLSW" */
 export const FRAME_MAGIC: Readonly<Uint8Array> = Uint8Array.of(0x53, 0x4c, 0x53, 0x57);

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { SchemaViolationError } from './errors.js';
 import { JobManifest, type DeltaAnnouncement } from './messages.js';
-import { describeIssues } from './validation.js';
+import { describeIssues } from './json-bounds.js';
 
 /** Lower-case hex SHA-256 of the bytes (synchronous, and the same in browsers and Node). */
 export function sha256Hex(bytes: Uint8Array): string {

@@ -20,7 +20,7 @@ import {
 } from './errors.js';
 import { DTYPES, DTYPE_BYTES, checkFinite, checkTensorBytes, shapeElements } from './tensor.js';
 import type { DType, Tensor } from './tensor.js';
-import { describeIssues, jsonWithinBounds } from './validation.js';
+import { describeIssues, jsonWithinBounds } from './json-bounds.js';
 
 /** Header size limit when the caller gives none; Python's safetensors refuses headers over 100 MB. */
 export const SAFETENSORS_MAX_HEADER_BYTES = 16 << 20;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { describeIssues, jsonWithinBounds } from '../src/validation.js';
+import { describeIssues, jsonWithinBounds } from '../src/json-bounds.js';
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 

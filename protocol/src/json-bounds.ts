@@ -1,4 +1,7 @@
-/** Helpers that keep validation of untrusted JSON cheap, whatever the input. */
+/**
+ * Bounds on the cost of checking untrusted JSON: nesting depth and array lengths checked before parsing,
+ * and only the first few zod issues formatted after.
+ */
 import type { z } from 'zod';
 
 const QUOTE = 0x22;
