@@ -18,7 +18,11 @@ export interface Edge {
   webRtc: boolean;
 }
 
-export interface PeerView {
+/**
+ * What this dashboard has observed of one peer: the figures of its latest heartbeat, its connections, and
+ * how many of its messages failed validation here.
+ */
+export interface ObservedPeer {
   id: string;
   /** Null for a peer only known from someone else's connection list. */
   role: PeerRole | null;
@@ -78,7 +82,7 @@ export interface Agreement {
 export type RejectionReason = string;
 
 export class SwarmState {
-  readonly peers = new Map<string, PeerView>();
+  readonly peers = new Map<string, ObservedPeer>();
   readonly samples = new Map<string, Sample[]>();
   readonly rounds = new Map<number, RoundView>();
   readonly rejected = new Map<RejectionReason, number>();
@@ -155,13 +159,13 @@ export class SwarmState {
   }
 
   /** Heard from recently, or connected to this dashboard (peers that send no heartbeat, e.g. the coordinator). */
-  isLive(peer: PeerView, now: number): boolean {
+  isLive(peer: ObservedPeer, now: number): boolean {
     if (peer.id === this.selfId || this.peers.get(this.selfId)!.connectedPeers.includes(peer.id)) return true;
     return peer.heardAt !== null && now - peer.heardAt <= this.peerTimeoutMs;
   }
 
   /** Every peer known, the dashboard first, then by role and id. */
-  peerList(): PeerView[] {
+  peerList(): ObservedPeer[] {
     const order: Record<string, number> = { dashboard: 0, coordinator: 1, worker: 2, browser: 3 };
     return [...this.peers.values()].sort(
       (a, b) => (order[a.role ?? ''] ?? 4) - (order[b.role ?? ''] ?? 4) || a.id.localeCompare(b.id),
@@ -185,7 +189,7 @@ export class SwarmState {
   }
 
   /** Live trainers that sent nothing invalid: the peers whose model hashes must agree. */
-  honestTrainers(now: number): PeerView[] {
+  honestTrainers(now: number): ObservedPeer[] {
     return [...this.peers.values()].filter(
       (p) => p.role !== null && TRAINER_ROLES.has(p.role) && this.isLive(p, now) && p.rejected === 0,
     );
@@ -222,7 +226,7 @@ export class SwarmState {
     return { round, delivered, trainers: trainers.length };
   }
 
-  private peer(id: string): PeerView {
+  private peer(id: string): ObservedPeer {
     let peer = this.peers.get(id);
     if (!peer) {
       peer = emptyPeer(id);
@@ -245,7 +249,7 @@ export class SwarmState {
   }
 }
 
-function emptyPeer(id: string): PeerView {
+function emptyPeer(id: string): ObservedPeer {
   return {
     id,
     role: null,
