@@ -28,6 +28,10 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
     localStep: Count,
     loss: Finite,
     gradNorm: NonNeg,
+    /**
+     * Tokens trained in this round's local steps so far / their wall time (training only, not the wait
+     * for the merge: throughput.ts, the one definition).
+     */
     tokensPerSec: NonNeg,
   }),
   z.object({
@@ -39,6 +43,10 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
     meanLoss: Finite,
     tokens: Count,
     tokensTotal: Count,
+    /**
+     * Tokens trained in the round's local steps / their wall time, excluding the wait for the round to
+     * close (throughput.ts): the figure the last step event showed and the heartbeats carry.
+     */
     tokensPerSec: NonNeg,
     accepted: Count,
     contributors: z.array(z.string()),

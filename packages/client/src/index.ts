@@ -4,3 +4,5 @@ export * from './job.js';
 export * from './store.js';
 export * from './volunteer.js';
 export * from './connect.js';
+export { DEFAULT_JOIN_TIMEOUT_MS } from './join.js';
+export { RoundThroughput } from './throughput.js';

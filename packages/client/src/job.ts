@@ -3,7 +3,8 @@
  * origin for browser tabs). Both are validated here — the manifest by its zod schema, the checkpoint by
  * the SHA-256 the manifest names — so a volunteer never trains on something it cannot check.
  */
-import { JobListing, type JobManifest, sha256Hex } from '@slimswarm/protocol';
+import { JobListing, decodeSafetensors, sha256Hex, tensorToF32, type JobManifest } from '@slimswarm/protocol';
+import type { Params } from '@slimswarm/performer';
 
 /** The coordinator could not be reached, or answered with something that is not a valid job. */
 export class JobFetchError extends Error {
@@ -51,4 +52,10 @@ export async function fetchBase(coordinator: string | URL, manifest: JobManifest
     throw new BaseHashMismatchError(`base checkpoint does not match ${manifest.baseCheckpoint.sha256}`);
   }
   return bytes;
+}
+
+/** The weights of a weights-only safetensors file (the base checkpoint), by name. */
+export function weightsFromSafetensors(bytes: Uint8Array): Params {
+  const { tensors } = decodeSafetensors(bytes);
+  return Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, tensorToF32(t)]));
 }

@@ -1,0 +1,70 @@
+/**
+ * Joining the job's shared model: sync it from the peers that are ahead, or — when nobody announced one
+ * in time (the first peers of a job) — start from the verified base checkpoint, as every first peer does.
+ * Only "nobody announced a model" falls back to the base. Any other failure (peers announced a model
+ * but none could serve it, a bad manifest, …) reaches the caller: training from the base beside a swarm
+ * that is ahead would only produce deltas nobody can merge.
+ */
+import { paramShapes } from '@slimswarm/performer';
+import { createSwarmReplica, NoSyncSourceError, type SwarmReplica } from '@slimswarm/swarm';
+import { weightsFromSafetensors } from './job.js';
+import type { VolunteerOptions } from './volunteer-options.js';
+
+export const DEFAULT_JOIN_TIMEOUT_MS = 8_000;
+
+export interface Joined {
+  replica: SwarmReplica;
+  /** Where the model came from, for the 'synced' event. */
+  source: 'peers' | 'base checkpoint';
+}
+
+/** By class, or by name when the error crossed a realm or a second copy of the swarm package. */
+function isNoSyncSource(err: unknown): boolean {
+  return err instanceof NoSyncSourceError || (err as Error)?.name === 'NoSyncSourceError';
+}
+
+/** Throws the abort reason when `opts.signal` aborts before the replica exists. */
+export async function joinSwarm(
+  opts: Pick<VolunteerOptions, 'peer' | 'manifest' | 'base' | 'signal' | 'joinTimeoutMs'>,
+): Promise<Joined> {
+  const shapes = paramShapes(opts.manifest.model);
+  try {
+    const replica = await createSwarmReplica({
+      peer: opts.peer,
+      manifest: opts.manifest,
+      shapes,
+      syncFromPeers: true,
+      joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
+      signal: opts.signal,
+    });
+    return { replica, source: 'peers' };
+  } catch (err) {
+    if (!isNoSyncSource(err)) throw err;
+  }
+  opts.signal?.throwIfAborted();
+  const replica = await createSwarmReplica({
+    peer: opts.peer,
+    manifest: opts.manifest,
+    shapes,
+    initialWeights: weightsFromSafetensors(opts.base),
+  });
+  // Peers starting together must know of each other before the first round can close, or each would
+  // close it alone (a quorum of the active peers it knows). Heartbeats announce trainers: wait for two.
+  const { heartbeatIntervalMs } = opts.peer.services.swarm.timings;
+  await sleep(Math.round(2.5 * heartbeatIntervalMs), opts.signal);
+  return { replica, source: 'base checkpoint' };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,50 @@
+/** What the volunteer loop is given and what it hands back (volunteer.ts). */
+import type { JobManifest } from '@slimswarm/protocol';
+import type { GradientEngine } from '@slimswarm/performer';
+import type { SwarmPeer } from '@slimswarm/swarm';
+import type { VolunteerEvent } from './events.js';
+import type { VolunteerStore } from './store.js';
+
+export interface VolunteerOptions {
+  manifest: JobManifest;
+  /** A started swarm peer (createNodePeer / createBrowserPeer), connected to the job's bootstrap peers. */
+  peer: SwarmPeer;
+  engine: GradientEngine;
+  /** Shown in the 'ready' event (e.g. "slim-ort wasm ×2"). */
+  engineName: string;
+  /** The base checkpoint as published (weights-only canonical safetensors, hash checked by fetchBase). */
+  base: Uint8Array;
+  /** Endless training sequences of L + 1 token ids from local data. */
+  sequences: AsyncIterator<Int32Array>;
+  /** Held-out sequences; when given, the shared model is evaluated on them after every round. */
+  heldOut?: readonly Int32Array[];
+  store?: VolunteerStore;
+  /** Stop after this many closed rounds (default: until aborted). */
+  rounds?: number;
+  /** Abort to stop: the current step finishes, the state is saved, the loop returns. */
+  signal?: AbortSignal;
+  /** Lets the volunteer pause between steps; the swarm is told, so nobody waits for this peer. */
+  pause?: PauseGate;
+  emit: (event: VolunteerEvent) => void;
+  /** Memory in use, for progress (Node: RSS; browser: what the page can tell). */
+  memoryBytes?: () => number;
+  /**
+   * How long to wait for a peer to announce the model before starting from the base (default 8 000 ms):
+   * the first peers of a job find nobody ahead of them.
+   */
+  joinTimeoutMs?: number;
+}
+
+export interface PauseGate {
+  readonly paused: boolean;
+  /** Resolves when training may go on (at once when not paused). */
+  wait(): Promise<void>;
+}
+
+export interface VolunteerSummary {
+  rounds: number;
+  steps: number;
+  tokens: number;
+  modelSha256: string;
+  heldOutLoss: number | null;
+}
