@@ -1,6 +1,7 @@
 /**
  * The compute worker: the SLiM gradient engine on onnxruntime-web behind performer's `serveEngine`, and
- * nothing else, so that onnxruntime's blocking runs never stall the training worker's network.
+ * nothing else, so that onnxruntime's blocking runs never stall the page's network. `serveEngine` also
+ * answers the page's WebGPU probe here (a float64 reference step beside the engine's, compared).
  */
 import { createSlimEngine, serveEngine } from '@slimswarm/performer';
 import * as ort from 'onnxruntime-web';

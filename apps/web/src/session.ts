@@ -1,37 +1,16 @@
 /**
- * One volunteer session: the swarm peer (WebSockets to the coordinator, circuit relay, WebRTC to other
- * tabs) and the volunteer loop. It runs on the page's thread because RTCPeerConnection exists only there
- * (not in workers); the gradients — nearly all the work — are computed by the SLiM engine on
- * onnxruntime-web in a compute worker (compute-worker.ts), so this thread stays free for the UI and the
- * network. The text is read from IndexedDB (where the page put the picked files) into token sequences
- * that only the engine sees.
+ * The tab's volunteer session: @slimswarm/client's startVolunteerSession with a browser peer (WebSockets
+ * to the coordinator, circuit relay, WebRTC to other tabs), plus what only a page has: one volunteering
+ * tab per browser (a Web Lock), the pause gate, network reports and state updates. It runs on the page's
+ * thread because RTCPeerConnection exists only there (not in workers); the gradients — nearly all the
+ * work, the WebGPU probe included — are computed by the SLiM engine on onnxruntime-web in a compute
+ * worker (compute-worker.ts), so this thread stays free for the UI and the network. The text is read from
+ * IndexedDB (where the page put the picked files) into token sequences that only the engine sees.
  */
-import {
-  connectToSwarm,
-  fetchBase,
-  fetchJob,
-  keepMeeting,
-  runVolunteer,
-  type VolunteerEvent,
-} from '@slimswarm/client';
-import {
-  blobSource,
-  createNaiveEngine,
-  drawFeatures,
-  initParams,
-  maxGradRelativeError,
-  RemoteEngine,
-  streamSequences,
-  type EngineInit,
-} from '@slimswarm/performer';
+import { startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
+import { blobSource, RemoteEngine, streamSequences, type EngineInit } from '@slimswarm/performer';
 import type { ModelConfig } from '@slimswarm/protocol';
-import {
-  createBrowserPeer,
-  dialableBy,
-  newIdentityBytes,
-  webRtcPeers,
-  type SwarmPeer,
-} from '@slimswarm/swarm';
+import { createBrowserPeer, dialableBy, newIdentityBytes, webRtcPeers } from '@slimswarm/swarm';
 import { AlreadyVolunteeringError, NoDataError } from './errors.js';
 import { VolunteerStorage } from './storage.js';
 
@@ -60,7 +39,7 @@ const NETWORK_REPORT_MS = 2000;
 const VOLUNTEER_LOCK = 'slimswarm-volunteer';
 /** How often the tab looks for peers that joined after it (see keepMeeting). */
 const MEET_INTERVAL_MS = 10_000;
-/** Longest a WebGPU engine may take for its first gradient step (session creation included). */
+/** Longest the WebGPU probe may take (its float64 reference step and the engine's first step). */
 const WEBGPU_PROBE_MS = 60_000;
 /** fp32 on a GPU against the float64 reference: loose enough for rounding, far below any real fault. */
 const PROBE_TOLERANCE = 1e-2;
@@ -111,45 +90,6 @@ function startComputeWorker(init: EngineInit): Promise<RemoteEngine> {
   );
 }
 
-/**
- * A WebGPU engine must reproduce the float64 reference on one gradient step before it trains: an adapter
- * can exist and still compute garbage (a kernel that failed validation leaves its outputs unwritten, and
- * the run still resolves), or never finish.
- */
-async function probe(
-  engine: RemoteEngine,
-  config: ModelConfig,
-  chunk: number,
-  seqLen: number,
-): Promise<void> {
-  // Two chunks, so that the state carried between chunks is exercised too.
-  const length = Math.min(seqLen, 2 * chunk);
-  const tokens = Int32Array.from({ length: length + 1 }, (_, i) => (i * 7919) % config.vocabSize);
-  const params = initParams(config);
-  const features = drawFeatures(config);
-  const reference = await createNaiveEngine(config).lossAndGrad(params, tokens, features);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no gradient step within ${WEBGPU_PROBE_MS} ms`)),
-      WEBGPU_PROBE_MS,
-    );
-  });
-  try {
-    const got = await Promise.race([engine.lossAndGrad(params, tokens, features), timeout]);
-    const lossError = Math.abs(got.loss - reference.loss) / Math.max(1, Math.abs(reference.loss));
-    const worst = maxGradRelativeError(got.grads, reference.grads);
-    if (!(lossError <= PROBE_TOLERANCE) || !(worst.error <= PROBE_TOLERANCE)) {
-      throw new Error(
-        `probe step disagrees with the reference: loss ${got.loss} vs ${reference.loss}, ` +
-          `gradient of ${worst.name} off by ${worst.error.toPrecision(3)} (relative)`,
-      );
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** The engine on the best backend the browser offers; WebGPU falls back to wasm if it cannot train. */
 async function startEngine(
   config: ModelConfig,
@@ -169,7 +109,10 @@ async function startEngine(
   let engine: RemoteEngine | null = null;
   try {
     engine = await start(preferred);
-    await probe(engine, config, training.chunkSize, training.seqLen);
+    // A WebGPU engine must reproduce the float64 reference on one gradient step before it trains: an
+    // adapter can exist and still compute garbage, or never finish. The compute worker runs both steps
+    // (the reference's float64 work stays off this thread); the time limit is kept here.
+    await engine.verify({ seqLen: training.seqLen, tolerance: PROBE_TOLERANCE, timeoutMs: WEBGPU_PROBE_MS });
     return { compute: preferred, engine };
   } catch (err) {
     await engine?.dispose();
@@ -260,56 +203,52 @@ export class VolunteerSession {
   }
 
   private async train(start: SessionStart): Promise<void> {
-    const coordinator = new URL(start.coordinator);
     const storage = await VolunteerStorage.open();
-    const files = await storage.files();
-    if (files.length === 0) throw new NoDataError('no files were chosen');
-    const text = new Blob(files.map((f) => f.blob));
-    const identity = await storage.identity(newIdentityBytes);
-
-    const { manifest, bootstrap, iceServers } = await fetchJob(coordinator);
-    const base = await fetchBase(coordinator, manifest);
-    const { compute, engine } = await startEngine(manifest.model, manifest.training, start.ortWasmPrefix);
-    this.report({ type: 'backend', compute });
-    const local = isLocal(coordinator);
-    let peer: SwarmPeer | null = null;
     let networkReports: ReturnType<typeof setInterval> | undefined;
-    let meeting: { stop(): void } | undefined;
     try {
-      const dialable = bootstrap.filter(dialableBy('browser'));
-      peer = await createBrowserPeer({
-        role: 'browser',
-        identity: { kind: 'bytes', privateKey: identity },
-        bootstrap: dialable,
-        iceServers,
-        allowInsecureLocal: local,
-        ...(local ? { gossip: { ipColocationFactorWeight: 0 } } : {}),
-      });
-      // The coordinator first (it relays the WebRTC handshakes), then the tabs and workers it listed.
-      await connectToSwarm(peer, dialable);
-      meeting = keepMeeting(peer, coordinator, {
-        intervalMs: MEET_INTERVAL_MS,
-        accept: dialableBy('browser'),
-      });
-      const connected = peer;
-      networkReports = setInterval(
-        () =>
-          this.report({
-            type: 'network',
-            peers: connected.getPeers().map((p) => p.toString()),
-            webRtcPeers: webRtcPeers(connected.getConnections()),
-          }),
-        NETWORK_REPORT_MS,
-      );
-      await runVolunteer({
-        manifest,
-        peer,
-        engine,
-        engineName: `slim-ort ${compute.backend}${compute.backend === 'wasm' ? ` ×${compute.threads}` : ''}`,
-        base,
-        sequences: trainingTokens(text, manifest.training.seqLen),
+      const files = await storage.files();
+      if (files.length === 0) throw new NoDataError('no files were chosen');
+      const text = new Blob(files.map((f) => f.blob));
+      const identity = await storage.identity(newIdentityBytes);
+      const coordinator = new URL(start.coordinator);
+      const local = isLocal(coordinator);
+      await startVolunteerSession({
+        coordinator,
+        canDial: dialableBy('browser'),
+        createPeer: async ({ iceServers }, bootstrap) => {
+          const peer = await createBrowserPeer({
+            role: 'browser',
+            identity: { kind: 'bytes', privateKey: identity },
+            bootstrap,
+            iceServers,
+            allowInsecureLocal: local,
+            ...(local ? { gossip: { ipColocationFactorWeight: 0 } } : {}),
+          });
+          networkReports = setInterval(
+            () =>
+              this.report({
+                type: 'network',
+                peers: peer.getPeers().map((p) => p.toString()),
+                webRtcPeers: webRtcPeers(peer.getConnections()),
+              }),
+            NETWORK_REPORT_MS,
+          );
+          return peer;
+        },
+        createEngine: async (manifest) => {
+          const { compute, engine } = await startEngine(
+            manifest.model,
+            manifest.training,
+            start.ortWasmPrefix,
+          );
+          this.report({ type: 'backend', compute });
+          const threads = compute.backend === 'wasm' ? ` ×${compute.threads}` : '';
+          return { engine, name: `slim-ort ${compute.backend}${threads}` };
+        },
+        sequences: ({ manifest }) => trainingTokens(text, manifest.training.seqLen),
+        store: (manifest) => storage.volunteerStore(manifest.jobId),
+        meetIntervalMs: MEET_INTERVAL_MS,
         pause: this.gate,
-        store: storage.volunteerStore(manifest.jobId),
         signal: this.abort.signal,
         emit: (event: VolunteerEvent) => {
           if (event.event === 'ready') this.setState(this.gate.paused ? 'paused' : 'training');
@@ -318,9 +257,6 @@ export class VolunteerSession {
       });
     } finally {
       clearInterval(networkReports);
-      meeting?.stop();
-      await peer?.stop();
-      await engine.dispose();
       storage.close();
     }
   }

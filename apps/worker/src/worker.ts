@@ -1,25 +1,19 @@
 /**
- * `slimswarm-worker`: fetch the job from the coordinator, join the swarm, and run the volunteer loop on
- * local text until Ctrl-C (which finishes the step, checkpoints and leaves cleanly) or `--rounds`.
+ * `slimswarm-worker`: a volunteer session (@slimswarm/client's startVolunteerSession) on local text with a
+ * Node peer and the engine on a worker thread, until Ctrl-C (which finishes the step, checkpoints and
+ * leaves cleanly) or `--rounds`. This file adds only the CLI: flags, display, signals, exit codes.
  */
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '@slimswarm/performer';
 import { createNodePeer, dialableBy } from '@slimswarm/swarm';
-import {
-  connectToSwarm,
-  fetchBase,
-  fetchJob,
-  keepMeeting,
-  runVolunteer,
-  type VolunteerEvent,
-} from '@slimswarm/client';
+import { startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
 import { parseWorkerArgs, type WorkerOptions } from './options.js';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { resolveDataFiles } from './data.js';
 import { heldOutSequences, trainingSequences } from './sequences.js';
 import { fileStore } from './store.js';
-import { createThreadEngine } from './thread-engine.js';
+import { startEngineThread } from './start-engine-thread.js';
 import { jsonDisplay, terminalDisplay, type Display } from './display.js';
 
 /** Held-out sequences evaluated after each round: enough for a stable number, few enough to be quick. */
@@ -32,61 +26,47 @@ export async function runWorker(
   display: Display,
   signal: AbortSignal,
 ): Promise<void> {
+  // The data is checked before anything goes on the network: a typo in --data fails at once.
   const files = await resolveDataFiles(options.data);
-  const { manifest, bootstrap } = await fetchJob(options.coordinator);
-  const base = await fetchBase(options.coordinator, manifest);
-  const seqLen = manifest.training.seqLen;
-  const heldOut = options.eval
-    ? await heldOutSequences(resolve(options.eval), seqLen, HELD_OUT_SEQUENCES)
-    : undefined;
-
   const checkpointDir = resolve(options.checkpointDir);
-  const dialable = [...bootstrap, ...options.bootstrap].filter(dialableBy('node'));
-  const peer = await createNodePeer({
-    role: 'worker',
-    identity: { kind: 'file', path: join(checkpointDir, 'identity.key') },
-    listen: options.listen,
-    bootstrap: dialable,
-    gossip: { ipColocationFactorWeight: 0 },
+  const heldOutPath = options.eval ? resolve(options.eval) : null;
+  await startVolunteerSession({
+    coordinator: options.coordinator,
+    bootstrap: options.bootstrap,
+    canDial: dialableBy('node'),
+    createPeer: (_listing, bootstrap) =>
+      createNodePeer({
+        role: 'worker',
+        identity: { kind: 'file', path: join(checkpointDir, 'identity.key') },
+        listen: options.listen,
+        bootstrap,
+        gossip: { ipColocationFactorWeight: 0 },
+      }),
+    createEngine: async (manifest) => ({
+      engine: await startEngineThread({
+        config: manifest.model,
+        chunk: manifest.training.chunkSize,
+        threads: options.threads,
+        backend: 'wasm',
+      }),
+      name: `slim-ort wasm ×${options.threads} (engine thread)`,
+    }),
+    sequences: ({ manifest, peer }) =>
+      trainingSequences(
+        files,
+        manifest.training.seqLen,
+        new Rng(0, `data-order/${peer.peerId.toString()}`).nextU32(),
+      ),
+    ...(heldOutPath
+      ? { heldOut: (manifest) => heldOutSequences(heldOutPath, manifest.training.seqLen, HELD_OUT_SEQUENCES) }
+      : {}),
+    store: () => fileStore(checkpointDir),
+    meetIntervalMs: MEET_INTERVAL_MS,
+    ...(options.rounds ? { rounds: options.rounds } : {}),
+    signal,
+    emit: (e) => display.show(e),
+    memoryBytes: () => process.memoryUsage().rss,
   });
-  const meeting = keepMeeting(peer, options.coordinator, {
-    intervalMs: MEET_INTERVAL_MS,
-    accept: dialableBy('node'),
-  });
-  try {
-    await connectToSwarm(peer, dialable);
-    const engine = await createThreadEngine({
-      config: manifest.model,
-      chunk: manifest.training.chunkSize,
-      threads: options.threads,
-      backend: 'wasm',
-    });
-    try {
-      await runVolunteer({
-        manifest,
-        peer,
-        engine,
-        engineName: `slim-ort wasm ×${options.threads} (engine thread)`,
-        base,
-        sequences: trainingSequences(
-          files,
-          seqLen,
-          new Rng(0, `data-order/${peer.peerId.toString()}`).nextU32(),
-        ),
-        ...(heldOut ? { heldOut } : {}),
-        store: fileStore(checkpointDir),
-        ...(options.rounds ? { rounds: options.rounds } : {}),
-        signal,
-        emit: (e) => display.show(e),
-        memoryBytes: () => process.memoryUsage().rss,
-      });
-    } finally {
-      await engine.dispose();
-    }
-  } finally {
-    meeting.stop();
-    await peer.stop();
-  }
 }
 
 /** Parses argv, runs, and maps every failure to a printed error and an exit code. */

@@ -4,5 +4,6 @@ export * from './job.js';
 export * from './store.js';
 export * from './volunteer.js';
 export * from './connect.js';
+export * from './session.js';
 export { DEFAULT_JOIN_TIMEOUT_MS } from './join.js';
 export { RoundThroughput } from './throughput.js';

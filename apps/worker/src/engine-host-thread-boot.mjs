@@ -1,4 +1,4 @@
 // Worker threads do not inherit the parent's TypeScript loader: register tsx, then load the thread.
 import { register } from 'tsx/esm/api';
 register();
-await import('./engine-thread.ts');
+await import('./engine-host-thread.ts');

@@ -1,9 +1,12 @@
-/** A GradientEngine on a worker thread of its own (engine-thread.ts), for the worker's main loop. */
+/**
+ * The main thread's side of the engine thread: starts a worker thread that runs engine-host-thread.ts
+ * and returns the GradientEngine that talks to it, for the worker's volunteer loop.
+ */
 import { Worker } from 'node:worker_threads';
 import { RemoteEngine, type EngineInit } from '@slimswarm/performer';
 
-export async function createThreadEngine(init: EngineInit): Promise<RemoteEngine> {
-  const thread = new Worker(new URL('./engine-thread-boot.mjs', import.meta.url));
+export async function startEngineThread(init: EngineInit): Promise<RemoteEngine> {
+  const thread = new Worker(new URL('./engine-host-thread-boot.mjs', import.meta.url));
   return RemoteEngine.connect(
     {
       postMessage: (message, transfer) => thread.postMessage(message, transfer),

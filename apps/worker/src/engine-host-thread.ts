@@ -1,6 +1,7 @@
 /**
- * The worker thread that runs the SLiM engine for `slimswarm-worker`, so that onnxruntime's blocking wasm
- * runs never stall libp2p on the main thread (see @slimswarm/performer's remote engine).
+ * Runs inside the engine's worker thread (started by start-engine-thread.ts): the SLiM engine behind
+ * performer's serveEngine, so that onnxruntime's blocking wasm runs never stall libp2p on the main
+ * thread. Loaded through engine-host-thread-boot.mjs, which gives the thread the TypeScript loader.
  */
 import { parentPort } from 'node:worker_threads';
 import { createSlimEngine, serveEngine } from '@slimswarm/performer';
