@@ -4,11 +4,23 @@
  *
  * Dimension legend: P parameters.
  */
-import { PROTOCOL_VERSION, type ContributorStats, type DeltaAnnouncement } from '@slimswarm/protocol';
+import {
+  PROTOCOL_VERSION,
+  encodeFrame,
+  tensorFromTyped,
+  type ContributorStats,
+  type DeltaAnnouncement,
+} from '@slimswarm/protocol';
 import { compactDelta } from './aggregate.js';
 import type { ErrorFeedbackEncoder } from './codec.js';
-import { DeltaNormExceededError, InvalidTrainerOutputError, StaleContributionError } from './errors.js';
+import {
+  AlreadyContributedError,
+  DeltaNormExceededError,
+  InvalidTrainerOutputError,
+  StaleContributionError,
+} from './errors.js';
 import { allFinite, l2Norm } from './model.js';
+import type { SwarmNetwork } from './network.js';
 import type { AcceptedDelta, RoundState } from './round-state.js';
 import type { DeltaSigner, UnsignedDelta } from './signature.js';
 import { encodeDeltaPayload, sha256Hex } from './wire.js';
@@ -44,6 +56,7 @@ export function makeContribution(
   const { encoder, peer, localWeights, stats, maxPartBytes, sign } = input;
   const base = input.base ?? { round: state.round, sha256: state.modelSha256 };
   const round = state.round;
+  if (state.has(peer, round)) throw new AlreadyContributedError(`already contributed to round ${round}`);
   const g = state.baseWeights(base.round, base.sha256); // [P] g_b
   if (!g) throw new StaleContributionError(`round ${base.round}'s model cannot be a base for round ${round}`);
   if (localWeights.length !== g.length || !allFinite(localWeights)) {
@@ -89,4 +102,19 @@ export function makeContribution(
     delta: compactDelta(sent),
   };
   return { delta, parts };
+}
+
+/** Publishes the parts on the delta topic; returns the frame bytes sent. */
+export async function publishParts(
+  net: SwarmNetwork,
+  topic: string,
+  parts: ContributionPart[],
+): Promise<number> {
+  let wireBytes = 0;
+  for (const part of parts) {
+    const frame = encodeFrame(part.header, { part: tensorFromTyped('u8', [part.bytes.length], part.bytes) });
+    wireBytes += frame.length;
+    await net.publish(topic, frame);
+  }
+  return wireBytes;
 }

@@ -15,8 +15,6 @@
 import type { Logger } from '@libp2p/interface';
 import {
   JobManifest,
-  encodeFrame,
-  tensorFromTyped,
   topics,
   type ContributorStats,
   type DecodedFrame,
@@ -24,24 +22,19 @@ import {
 } from '@slimswarm/protocol';
 import { AntiEntropy } from './anti-entropy.js';
 import { ErrorFeedbackEncoder } from './codec.js';
-import { makeContribution } from './contribution.js';
+import { makeContribution, publishParts } from './contribution.js';
 import { decodeJobFrame, ignored, rejected } from './delta-verdict.js';
-import {
-  AlreadyContributedError,
-  BaseModelMismatchError,
-  InvalidManifestError,
-  NoSyncSourceError,
-  NotStartedError,
-} from './errors.js';
+import { InvalidManifestError, NotStartedError } from './errors.js';
 import type { SwarmEvents } from './events.js';
 import { Liveness, isTrainer, type TrainerProgress } from './liveness.js';
-import { ModelLayout, type Weights } from './model.js';
+import type { Weights } from './model.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
-import { chooseResyncTarget, mostAnnounced } from './resync.js';
+import { chooseResyncTarget } from './resync.js';
 import { RoundState, type Verdict } from './round-state.js';
+import { RoundWaiters } from './round-waiters.js';
 import type { SwarmStats } from './stats.js';
-import { fetchFromFirst, serveWeightSync } from './weight-sync.js';
-import { modelSha256, type ModelState } from './wire.js';
+import { fetchFromFirst, serveWeightSync, syncOnJoin } from './weight-sync.js';
+import type { ModelState } from './wire.js';
 
 export type { TrainerProgress } from './liveness.js';
 
@@ -96,15 +89,13 @@ export class SwarmReplica {
   private readonly log: { merge: Logger; sync: Logger };
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly leaveOnStop: () => void;
-  private waiters: ((s: ReplicaSnapshot) => void)[] = [];
+  private readonly waiters = new RoundWaiters<ReplicaSnapshot>();
   private syncing: Promise<void> | null = null;
   private roundSince = Date.now();
   private lastResyncCheck = 0;
   private stopped = false;
   private status: PeerStatus = 'starting';
   private progress: TrainerProgress = { step: 0, loss: null, tokensPerSec: 0 };
-  /** Round of the latest contribution not yet followed by nextRound(). */
-  private contributedRound: number | null = null;
 
   static async create(opts: CreateReplicaOptions): Promise<SwarmReplica> {
     const parsed = JobManifest.safeParse(opts.manifest);
@@ -112,15 +103,7 @@ export class SwarmReplica {
     const manifest = parsed.data;
     const replica = new SwarmReplica(opts.peer.services.swarm, manifest);
     if (opts.initialWeights && !opts.syncFromPeers) {
-      const layout = ModelLayout.fromWeights(opts.initialWeights, opts.shapes);
-      const weights = layout.flatten(opts.initialWeights);
-      const sha = modelSha256(layout, weights);
-      if (sha !== manifest.baseCheckpoint.sha256) {
-        throw new BaseModelMismatchError(
-          `initial weights hash to ${sha}, the manifest names ${manifest.baseCheckpoint.sha256}`,
-        );
-      }
-      replica.start(new RoundState({ manifest, layout, weights }));
+      replica.start(RoundState.fromBase(manifest, opts.initialWeights, opts.shapes));
       return replica;
     }
     if (!opts.syncFromPeers) throw new InvalidManifestError('pass initialWeights or syncFromPeers: true');
@@ -200,8 +183,6 @@ export class SwarmReplica {
     // The closing timer may be due but not yet run (a busy event loop): a round past its deadline is over.
     this.closeIfDue(Date.now());
     const round = s.round;
-    if (s.has(this.net.selfId, round))
-      throw new AlreadyContributedError(`already contributed to round ${round}`);
     const { delta, parts } = makeContribution(s, {
       encoder: this.encoder!,
       peer: this.net.selfId,
@@ -212,28 +193,15 @@ export class SwarmReplica {
       sign: this.net.signDelta,
     });
     s.addOwn(delta, Date.now());
-    this.contributedRound = round;
+    this.waiters.contributed(round);
     this.events.emit('delta:accepted', {
       peer: this.net.selfId,
       round,
       payloadSha256: delta.payloadSha256,
       via: 'self',
     });
-    let wireBytes = 0;
-    for (const part of parts) {
-      const frame = encodeFrame(part.header, {
-        part: tensorFromTyped('u8', [part.bytes.length], part.bytes),
-      });
-      wireBytes += frame.length;
-      await this.net.publish(this.deltaTopic, frame);
-    }
-    this.log.merge(
-      'published round %d delta %s in %d parts (%d bytes)',
-      round,
-      delta.payloadSha256,
-      parts.length,
-      wireBytes,
-    );
+    const wireBytes = await publishParts(this.net, this.deltaTopic, parts);
+    this.log.merge('published round %d delta in %d parts (%d bytes)', round, parts.length, wireBytes);
     return { round: delta.round, payloadSha256: delta.payloadSha256, wireBytes, parts: parts.length };
   }
 
@@ -243,23 +211,7 @@ export class SwarmReplica {
    * publishing), otherwise at the next merge; at any resync.
    */
   nextRound(signal?: AbortSignal): Promise<ReplicaSnapshot> {
-    const contributed = this.contributedRound;
-    if (contributed !== null && this.state && this.state.round > contributed) {
-      this.contributedRound = null;
-      return Promise.resolve(this.current());
-    }
-    return new Promise((resolve, reject) => {
-      const done = (s: ReplicaSnapshot) => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(s);
-      };
-      const onAbort = () => {
-        this.waiters = this.waiters.filter((w) => w !== done);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(done);
-    });
+    return this.waiters.wait(this.state?.round ?? null, () => this.current(), signal);
   }
 
   async stop(): Promise<void> {
@@ -337,9 +289,7 @@ export class SwarmReplica {
     if (now - this.lastResyncCheck < this.net.timings.antiEntropyIntervalMs) return;
     this.lastResyncCheck = now;
     const target = chooseResyncTarget({
-      round: s.round,
-      modelSha256: s.modelSha256,
-      pastModels: s.pastModels,
+      ...s.history(),
       views: this.antiEntropy.views,
       now,
       freshMs: this.manifest.round.peerTimeoutMs,
@@ -379,16 +329,7 @@ export class SwarmReplica {
     const s = this.state!;
     this.roundSince = now;
     this.events.emit('round:opened', { round: s.round, modelSha256: s.modelSha256 });
-    if (this.waiters.length === 0) return;
-    // A delta that joined the next round (see contribute) waits for that round too; a resync replaced
-    // the rounds it was waiting for.
-    if (!resynced && this.contributedRound !== null && s.round <= this.contributedRound) return;
-    const waiters = this.waiters;
-    this.waiters = [];
-    // These calls already waited for this change: a later nextRound() must wait for the one after.
-    this.contributedRound = null;
-    const snapshot = this.current();
-    for (const w of waiters) w(snapshot);
+    this.waiters.opened(s.round, resynced, () => this.current());
   }
 
   /** Fetches model `sha` (null: whatever the peer holds) from the first of `peers` that has it. */
@@ -421,23 +362,12 @@ export class SwarmReplica {
   /** Late join: wait for the first summaries, then fetch the model most peers announce. */
   private async joinBySync(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     this.status = 'syncing';
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown = new NoSyncSourceError(`no peer announced a model within ${timeoutMs} ms`);
-    while (Date.now() < deadline) {
-      signal?.throwIfAborted();
-      if (this.antiEntropy.views.size > 0) {
-        const best = mostAnnounced([...this.antiEntropy.views]);
-        try {
-          await this.resync(best.peers, best.modelSha256, 'join');
-          return;
-        } catch (err) {
-          lastError = err;
-        }
-      }
-      const wait = Math.min(500, this.net.timings.antiEntropyIntervalMs, Math.max(1, deadline - Date.now()));
-      await new Promise((r) => setTimeout(r, wait));
-    }
-    throw lastError;
+    await syncOnJoin(this.antiEntropy.views, {
+      timeoutMs,
+      pollMs: Math.min(500, this.net.timings.antiEntropyIntervalMs),
+      sync: (peers, sha) => this.resync(peers, sha, 'join'),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   private heartbeatState() {
@@ -446,9 +376,7 @@ export class SwarmReplica {
       status: this.stopped ? ('stopping' as const) : this.syncing || !s ? ('syncing' as const) : this.status,
       round: s?.round ?? 0,
       modelSha256: s?.modelSha256 ?? null,
-      // What this replica holds: the model, its momentum, the encoder residual and past models (f32 each),
-      // and the deltas of the open rounds.
-      memoryBytes: s ? s.layout.size * 4 * (3 + s.pastWeightsHeld) + s.heldBytes() : 0,
+      memoryBytes: s?.memoryBytes() ?? 0,
       progress: this.progress,
     };
   }

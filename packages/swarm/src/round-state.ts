@@ -16,7 +16,9 @@ import {
   type Refusal,
   type RoundView,
 } from './delta-verdict.js';
-import { compareCodeUnits, type ModelLayout } from './model.js';
+import { BaseModelMismatchError } from './errors.js';
+import { ModelLayout, compareCodeUnits, type Weights } from './model.js';
+import type { ModelHistory } from './resync.js';
 import { roundIsDue } from './round-rule.js';
 import { modelSha256 } from './wire.js';
 
@@ -105,6 +107,23 @@ export class RoundState implements RoundView {
     this.past = this.pastFromHashes(init.pastModels ?? []);
   }
 
+  /** Starts at round 0 from the job's base checkpoint; the weights must hash to the one it names. */
+  static fromBase(
+    manifest: JobManifest,
+    initial: Weights,
+    shapes?: Record<string, readonly number[]>,
+  ): RoundState {
+    const layout = ModelLayout.fromWeights(initial, shapes);
+    const weights = layout.flatten(initial);
+    const sha = modelSha256(layout, weights);
+    if (sha !== manifest.baseCheckpoint.sha256) {
+      throw new BaseModelMismatchError(
+        `initial weights hash to ${sha}, the manifest names ${manifest.baseCheckpoint.sha256}`,
+      );
+    }
+    return new RoundState({ manifest, layout, weights });
+  }
+
   get round(): number {
     return this.roundValue;
   }
@@ -122,6 +141,19 @@ export class RoundState implements RoundView {
   /** The models before g_r that deltas may still be based on, oldest first (for a weight sync). */
   get pastModels(): PastModels {
     return this.past.map(({ round, modelSha256 }) => ({ round, modelSha256 }));
+  }
+
+  /** Where this peer is in the job's history, as the resync rule compares it. */
+  history(): ModelHistory {
+    return { round: this.roundValue, modelSha256: this.shaValue, pastModels: this.pastModels };
+  }
+
+  /**
+   * Bytes held: the model, its momentum, the encoder residual and past models (f32 each), and the deltas
+   * of the open rounds.
+   */
+  memoryBytes(): number {
+    return this.layout.size * 4 * (3 + this.pastWeightsHeld) + this.heldBytes();
   }
 
   /** Earlier models whose weights this peer keeps (each P floats). */

@@ -17,6 +17,7 @@ import { NoSyncSourceError, WeightSyncError } from './errors.js';
 import { readRequest } from './frame-stream.js';
 import type { ModelLayout } from './model.js';
 import type { FrameStream, SwarmNetwork } from './network.js';
+import { mostAnnounced, type NeighbourView } from './resync.js';
 import type { RoundState } from './round-state.js';
 import { decodeModelState, encodeModelState, modelSha256, type ModelState } from './wire.js';
 
@@ -155,4 +156,40 @@ export function serveWeightSync(
     );
     await stream.close(signal);
   };
+}
+
+export interface JoinOptions {
+  timeoutMs: number;
+  /** How often to look at the views again. */
+  pollMs: number;
+  /** Fetches and adopts model `sha` from the first of `peers` that serves it. */
+  sync(peers: readonly string[], sha: string): Promise<void>;
+  signal?: AbortSignal;
+}
+
+/**
+ * A late joiner's sync: as soon as neighbours have announced models, fetch the one most of them hold.
+ * Throws NoSyncSourceError when nobody announced one in time, or the last sync failure when some did and
+ * none could serve it.
+ */
+export async function syncOnJoin(
+  views: ReadonlyMap<string, NeighbourView>,
+  opts: JoinOptions,
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError: unknown = new NoSyncSourceError(`no peer announced a model within ${opts.timeoutMs} ms`);
+  while (Date.now() < deadline) {
+    opts.signal?.throwIfAborted();
+    if (views.size > 0) {
+      const best = mostAnnounced([...views]);
+      try {
+        await opts.sync(best.peers, best.modelSha256);
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs, Math.max(1, deadline - Date.now()))));
+  }
+  throw lastError;
 }

@@ -1,0 +1,150 @@
+import {
+  PROTOCOL_ERROR_NAMES,
+  tensorFromTyped,
+  FrameTooLargeError,
+  PROTOCOL_VERSION,
+  UnsupportedVersionError,
+  WrongJobError,
+  decodeFrame,
+  encodeFrame,
+} from '@slimswarm/protocol';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  IGNORE_REASONS,
+  REJECT_REASONS,
+  checkDelta,
+  decodeJobFrame,
+  ignored,
+  rejected,
+  verdictOfDecodeError,
+} from '../src/delta-verdict.js';
+import * as signature from '../src/signature.js';
+import { deltaFrame, identities, signedBy } from './identities.js';
+import { deltaOf, smallJob } from './parts.fixture.js';
+
+describe('verdictOfDecodeError', () => {
+  it('maps decode failures of real frames to the swarm vocabulary', () => {
+    const frame = encodeFrame({
+      type: 'weight-sync-request',
+      version: PROTOCOL_VERSION,
+      jobId: 'other-job',
+      modelSha256: null,
+    });
+    const failure = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return verdictOfDecodeError(e);
+      }
+      throw new Error('expected a decode failure');
+    };
+    expect(failure(() => decodeFrame(frame, { maxBytes: 1 << 20, jobId: 'job' }))).toEqual({
+      action: 'reject',
+      reason: 'wrong-job',
+    });
+    expect(failure(() => decodeFrame(frame, { maxBytes: 8 }))).toEqual({
+      action: 'reject',
+      reason: 'oversize',
+    });
+    expect(failure(() => decodeFrame(frame.subarray(0, 20), { maxBytes: 1 << 20 }))).toEqual({
+      action: 'reject',
+      reason: 'malformed',
+    });
+    expect(verdictOfDecodeError(new TypeError('not ours'))).toEqual({
+      action: 'reject',
+      reason: 'malformed',
+    });
+    expect(verdictOfDecodeError(new UnsupportedVersionError(PROTOCOL_VERSION + 1, PROTOCOL_VERSION))).toEqual(
+      {
+        action: 'ignore',
+        reason: 'newer-version',
+      },
+    );
+    expect(verdictOfDecodeError(new WrongJobError('a', 'b')).reason).toBe('wrong-job');
+    expect(verdictOfDecodeError(new FrameTooLargeError(10, 5)).reason).toBe('oversize');
+  });
+});
+
+describe('checkDelta', () => {
+  it('a passive observer checks what needs no model: shape, job, codec, size, signature', async () => {
+    const [a, b] = await identities(2);
+    const { manifest, state } = smallJob();
+    const { parts } = deltaOf(state(), a!);
+    const p = parts[0]!;
+    const observer = { manifest, rounds: null };
+    expect(checkDelta(deltaFrame(p.header, p.bytes), a!.id, observer).action).toBe('accept');
+    // Someone else's delta under a's name, or a's header over other bytes.
+    expect(checkDelta(deltaFrame(p.header, p.bytes), b!.id, observer)).toEqual(rejected('bad-signature'));
+    expect(checkDelta(deltaFrame(p.header, p.bytes.subarray(1)), a!.id, observer)).toEqual(
+      rejected('malformed'),
+    );
+    const f16 = signedBy(a!, { ...p.header, codec: 'dense-f16' });
+    expect(checkDelta(deltaFrame(f16, p.bytes), a!.id, observer)).toEqual(rejected('wrong-codec'));
+  });
+
+  it('judges against the round state: duplicates, equivocation across parts, unknown base, late, far rounds', async () => {
+    const [a, b] = await identities(2);
+    const { manifest, state } = smallJob();
+    const s = state();
+    const { parts } = deltaOf(s, a!, 700); // several parts
+    expect(parts.length).toBeGreaterThan(2);
+    const frame = (i: number, header = parts[i]!.header) => deltaFrame(header, parts[i]!.bytes);
+    const ctx = { manifest, rounds: s };
+    expect(s.offer(frame(0), a!.id, 0)).toEqual({ action: 'accept', completed: null });
+    expect(s.offer(frame(0), a!.id, 0)).toEqual(ignored('duplicate'));
+    // Another signed delta for the same round, part 1: the author equivocates.
+    const other = deltaOf(s, a!, 700, 0.02).parts[1]!;
+    expect(checkDelta(deltaFrame(other.header, other.bytes), a!.id, ctx)).toEqual(rejected('equivocation'));
+    // Another author's delta on a base nobody knows; a's delta two rounds ahead.
+    const unknownBase = signedBy(b!, { ...parts[1]!.header, baseModelSha256: 'e'.repeat(64) });
+    expect(checkDelta(frame(1, unknownBase), b!.id, ctx)).toEqual(rejected('unknown-base'));
+    const far = signedBy(a!, { ...parts[1]!.header, round: 2, baseRound: 2 });
+    expect(checkDelta(frame(1, far), a!.id, ctx)).toEqual(rejected('wrong-round'));
+    for (let i = 1; i < parts.length; i++) s.offer(frame(i), a!.id, 0);
+    expect(s.acceptedCount()).toBe(1);
+    s.close(0);
+    expect(checkDelta(frame(0), a!.id, ctx)).toEqual(ignored('late'));
+  });
+
+  it('checks the signature once per delta: a copy of a verified header is a duplicate without another check', async () => {
+    const [a] = await identities(1);
+    const { manifest, state } = smallJob();
+    const s = state();
+    const p = deltaOf(s, a!).parts[0]!;
+    s.offer(deltaFrame(p.header, p.bytes), a!.id, 0);
+    const verify = vi.spyOn(signature, 'verifyDeltaAuthor');
+    expect(checkDelta(deltaFrame(p.header, p.bytes), a!.id, { manifest, rounds: s })).toEqual(
+      ignored('duplicate'),
+    );
+    expect(verify).not.toHaveBeenCalled();
+    // The spy does see the checks it should: a new header is verified.
+    const next = deltaOf(state(), a!, 1 << 20, 0.02).parts[0]!;
+    checkDelta(deltaFrame(next.header, next.bytes), a!.id, { manifest, rounds: s });
+    expect(verify).toHaveBeenCalledTimes(1);
+    verify.mockRestore();
+  });
+
+  it('one set of frame limits: a dense f32 part longer than P bytes decodes, more than a dense delta does not', async () => {
+    const [a] = await identities(1);
+    const { manifest, state } = smallJob();
+    const p = deltaOf(state(), a!).parts[0]!;
+    expect(p.bytes.length).toBeGreaterThan(manifest.baseCheckpoint.params);
+    const bytes = encodeFrame(p.header, { part: tensorFromTyped('u8', [p.bytes.length], p.bytes) });
+    expect('frame' in decodeJobFrame(bytes, manifest, 'delta-announce')).toBe(true);
+    const huge = new Uint8Array(manifest.baseCheckpoint.params * 4 + 65 * 1024);
+    const tooBig = encodeFrame(
+      { ...p.header, payloadBytes: huge.length },
+      { part: tensorFromTyped('u8', [huge.length], huge) },
+    );
+    expect(decodeJobFrame(tooBig, manifest, 'delta-announce')).toEqual(rejected('oversize'));
+    expect(decodeJobFrame(bytes, manifest, 'heartbeat')).toEqual(rejected('malformed'));
+  });
+
+  it('every protocol error name has a verdict', () => {
+    for (const name of PROTOCOL_ERROR_NAMES) {
+      const err = Object.assign(new Error(name), { name, code: 'ERR_X' });
+      const v = verdictOfDecodeError(err);
+      expect([...REJECT_REASONS, ...IGNORE_REASONS]).toContain(v.reason);
+    }
+  });
+});

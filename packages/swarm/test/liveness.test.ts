@@ -1,0 +1,70 @@
+import { encodeFrame, topics } from '@slimswarm/protocol';
+import { describe, expect, it } from 'vitest';
+import { Liveness, type HeartbeatState } from '../src/liveness.js';
+import { FakeHub } from './fake-network.js';
+import { identities } from './identities.js';
+import { smallJob } from './parts.fixture.js';
+
+const TRAINING: HeartbeatState = {
+  status: 'training',
+  round: 3,
+  modelSha256: null,
+  memoryBytes: 1,
+  progress: { step: 7, loss: 0.5, tokensPerSec: 123 },
+};
+
+describe('liveness (no libp2p)', () => {
+  it('counts fresh training heartbeats of trainers, and the authors of open-round deltas', async () => {
+    const ids = await identities(5);
+    const { manifest } = smallJob({ round: { peerTimeoutMs: 1_000 } });
+    const hub = new FakeHub();
+    const roles = ['worker', 'browser', 'worker', 'dashboard', 'worker'] as const;
+    const states: HeartbeatState[] = [
+      TRAINING,
+      TRAINING,
+      { ...TRAINING, status: 'paused' },
+      TRAINING,
+      TRAINING,
+    ];
+    const parts = ids.map((id, i) => {
+      const l = new Liveness(hub.join(id, roles[i]), manifest, () => states[i]!);
+      l.start();
+      return l;
+    });
+    // Peer 4 stays silent; the others announce themselves.
+    await Promise.all(parts.slice(0, 4).map((l) => l.publish()));
+    await hub.settled();
+    const now = Date.now();
+    // Peer 0 counts itself, the browser; not the paused worker nor the dashboard.
+    expect(parts[0]!.activeContributors([], now)).toBe(2);
+    // A delta of the open round shows a trainer is active without a heartbeat.
+    expect(parts[0]!.activeContributors([ids[4]!.id], now)).toBe(3);
+    // Heartbeats go stale after peerTimeoutMs.
+    expect(parts[0]!.activeContributors([], now + 1_001)).toBe(1);
+    // A dashboard is not a trainer itself.
+    expect(parts[3]!.activeContributors([], now)).toBe(2);
+  });
+
+  it('the heartbeat carries what the trainer reported; garbage on the topic is rejected', async () => {
+    const [a, b] = await identities(2);
+    const { manifest } = smallJob();
+    const hub = new FakeHub();
+    const netB = hub.join(b!);
+    const seen: number[] = [];
+    netB.events.on('heartbeat', (e) => seen.push(e.heartbeat.tokensPerSec));
+    new Liveness(netB, manifest, () => TRAINING).start();
+    const liveA = new Liveness(hub.join(a!), manifest, () => TRAINING);
+    expect(liveA.heartbeat()).toMatchObject({ step: 7, loss: 0.5, tokensPerSec: 123, round: 3 });
+    await liveA.publish();
+    await hub.settled();
+    expect(seen).toEqual([123]);
+    const topic = topics.heartbeat(manifest.jobId);
+    expect(netB.receive(topic, a!.id, new Uint8Array([1, 2, 3]))).toEqual({
+      action: 'reject',
+      reason: 'malformed',
+    });
+    const otherJob = encodeFrame({ ...liveA.heartbeat(), jobId: 'other' });
+    expect(netB.receive(topic, a!.id, otherJob)).toEqual({ action: 'reject', reason: 'wrong-job' });
+    expect(netB.counters.snapshot().rejected).toMatchObject({ malformed: 1, 'wrong-job': 1 });
+  });
+});

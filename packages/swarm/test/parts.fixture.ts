@@ -1,0 +1,35 @@
+/** A small job and signed deltas for the unit tests of the swarm's parts (no libp2p). */
+import { syntheticManifest, syntheticProblem } from '../bench/synthetic.js';
+import { ErrorFeedbackEncoder } from '../src/codec.js';
+import { makeContribution } from '../src/contribution.js';
+import { ModelLayout } from '../src/model.js';
+import { RoundState } from '../src/round-state.js';
+import { modelSha256 } from '../src/wire.js';
+import type { Identity } from './identities.js';
+
+export function smallJob(overrides: Partial<Parameters<typeof syntheticManifest>[0]> = {}) {
+  const problem = syntheticProblem(512, 3);
+  const layout = new ModelLayout(problem.shapes);
+  const w0 = new Float32Array(layout.size);
+  const manifest = syntheticManifest({
+    baseSha256: modelSha256(layout, w0),
+    params: layout.size,
+    codec: 'dense-f32',
+    ...overrides,
+  });
+  const state = () => new RoundState({ manifest, layout, weights: w0 });
+  return { problem, layout, w0, manifest, state };
+}
+
+/** `who`'s delta for `state`'s open round: a small step toward its own target, one part of `maxPartBytes`. */
+export function deltaOf(state: RoundState, who: Identity, maxPartBytes = 1 << 20, fill = 0.01) {
+  const local = Float32Array.from(state.weights, (w) => w - fill);
+  return makeContribution(state, {
+    encoder: new ErrorFeedbackEncoder(state.layout.size, state.manifest.compression),
+    peer: who.id,
+    localWeights: local,
+    stats: { tokens: 10, steps: 1, meanLoss: 1 },
+    maxPartBytes,
+    sign: who.sign,
+  });
+}

@@ -1,0 +1,91 @@
+import { tensorFromTyped, topics } from '@slimswarm/protocol';
+import { encodeFrame } from '@slimswarm/protocol';
+import { describe, expect, it } from 'vitest';
+import { AntiEntropy } from '../src/anti-entropy.js';
+import type { RoundState } from '../src/round-state.js';
+import { FakeHub, type FakeNetwork } from './fake-network.js';
+import { identities, signedBy } from './identities.js';
+import { deltaOf, smallJob } from './parts.fixture.js';
+
+/** An anti-entropy part over `net` for `state`, offering pulled deltas to it as the replica does. */
+function antiEntropy(net: FakeNetwork, state: RoundState) {
+  const ae = new AntiEntropy(net, state.manifest, {
+    rounds: () => state,
+    offer: (frame, author) => state.offer(frame, author, Date.now()),
+  });
+  ae.start();
+  return ae;
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!cond()) throw new Error('condition not reached');
+}
+
+describe('anti-entropy (no libp2p)', () => {
+  it('a summary naming a delta this peer lacks makes it pull the delta, judged under its author', async () => {
+    const [a, b, author] = await identities(3);
+    const { state } = smallJob();
+    const hub = new FakeHub();
+    const [sa, sb] = [state(), state()];
+    const aeA = antiEntropy(hub.join(a!), sa);
+    const netB = hub.join(b!);
+    const aeB = antiEntropy(netB, sb);
+    const d = deltaOf(sa, author!).delta;
+    sa.addOwn(d, 0); // a holds author's delta (as if gossiped to it); b missed it
+    await aeA.publish();
+    await hub.settled();
+    await until(() => sb.has(author!.id, 0));
+    expect(sb.get({ round: 0, peer: author!.id, payloadSha256: d.payloadSha256 })?.payload).toEqual(
+      d.payload,
+    );
+    expect(aeB.views.get(a!.id)).toMatchObject({ round: 0, modelSha256: sa.modelSha256 });
+    expect(netB.counters.snapshot().rejected['bad-signature']).toBe(0);
+  });
+
+  it('a responder that forges a delta in an honest author’s name is blamed, and nothing is taken', async () => {
+    const [victim, liar, mallory] = await identities(3);
+    const { manifest, state } = smallJob();
+    const hub = new FakeHub();
+    const honest = state();
+    const netV = hub.join(victim!);
+    antiEntropy(netV, honest);
+    const netL = hub.join(liar!);
+    // The liar announces a delta "by" mallory but serves one mallory never signed.
+    const real = deltaOf(state(), mallory!).delta;
+    const forged = { ...real.header, stats: { ...real.header.stats, tokens: 999 } };
+    netL.serve('antiEntropy', async (stream) => {
+      await stream.read(AbortSignal.timeout(1000));
+      const frame = encodeFrame(forged, { part: tensorFromTyped('u8', [real.payload.length], real.payload) });
+      await stream.write(frame, AbortSignal.timeout(1000));
+      await stream.close(AbortSignal.timeout(1000));
+    });
+    const summary = {
+      type: 'anti-entropy-summary' as const,
+      version: real.header.version,
+      jobId: manifest.jobId,
+      round: 0,
+      modelSha256: honest.modelSha256,
+      pastModels: [],
+      deltas: [{ round: 0, peer: mallory!.id, payloadSha256: real.payloadSha256 }],
+    };
+    netV.receive(topics.summaries(manifest.jobId), liar!.id, encodeFrame(summary));
+    await until(() => netV.counters.snapshot().rejected['bad-signature'] === 1);
+    expect(honest.has(mallory!.id, 0)).toBe(false);
+    const blamed: string[] = [];
+    netV.events.on('delta:rejected', (e) => blamed.push(e.peer));
+    // Signed by mallory after all: now it is taken.
+    const signedForged = signedBy(mallory!, forged);
+    netL.serve('antiEntropy', async (stream) => {
+      await stream.read(AbortSignal.timeout(1000));
+      const frame = encodeFrame(signedForged, {
+        part: tensorFromTyped('u8', [real.payload.length], real.payload),
+      });
+      await stream.write(frame, AbortSignal.timeout(1000));
+      await stream.close(AbortSignal.timeout(1000));
+    });
+    netV.receive(topics.summaries(manifest.jobId), liar!.id, encodeFrame(summary));
+    await until(() => honest.has(mallory!.id, 0));
+    expect(blamed).toEqual([]);
+  });
+});
