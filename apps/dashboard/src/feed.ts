@@ -10,13 +10,18 @@ import {
   JobListing,
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
-  decodeFrame,
   encodeFrame,
-  limitsFromManifest,
   topics,
   type DecodedFrame,
 } from '@slimswarm/protocol';
-import { createBrowserPeer, verdictOfDecodeError, type SwarmPeer } from '@slimswarm/swarm';
+import {
+  checkDelta,
+  createBrowserPeer,
+  decodeJobFrame,
+  rejected,
+  type Refusal,
+  type SwarmPeer,
+} from '@slimswarm/swarm';
 import { z } from 'zod';
 import { JobUnavailableError, NoBrowserAddressError } from './errors.js';
 import { SwarmState } from './state.js';
@@ -92,37 +97,33 @@ export class SwarmFeed {
   private start(heartbeatIntervalMs: number): void {
     const pubsub = this.peer.services.pubsub;
     const jobId = this.manifest.jobId;
-    const limits = limitsFromManifest(this.manifest);
-    const decode = (msg: GossipMessage): { from: string | null; frame: DecodedFrame | null } => {
-      const from = msg.type === 'signed' ? msg.from.toString() : null;
-      try {
-        return {
-          from,
-          frame: decodeFrame(msg.data, { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes, jobId, limits }),
-        };
-      } catch (err) {
-        const { action, reason } = verdictOfDecodeError(err);
-        this.state.reject(action === 'reject' ? from : null, reason);
-        this.changed();
-        return { from, frame: null };
-      }
+    const manifest = this.manifest;
+    // The swarm's own verdict, as a passive observer: everything that needs no model, signatures included.
+    const judge = (msg: GossipMessage, expected: DecodedFrame['message']['type']): Refusal | null => {
+      if (msg.type !== 'signed') return rejected('malformed');
+      const decoded = decodeJobFrame(msg.data, manifest, expected);
+      if (!('frame' in decoded)) return decoded;
+      const m = decoded.frame.message;
+      if (m.type === 'delta-announce') {
+        const v = checkDelta(decoded.frame, msg.from.toString(), { manifest, rounds: null });
+        if (v.action !== 'accept') return v;
+        this.state.delta(msg.from.toString(), m, msg.data.length);
+      } else if (m.type === 'heartbeat')
+        this.state.heartbeat(msg.from.toString(), m, msg.data.length, Date.now());
+      else this.state.other(msg.data.length);
+      return null;
     };
     const validator =
       (expected: DecodedFrame['message']['type']) =>
       (_peer: unknown, msg: GossipMessage): TopicValidatorResult => {
-        const { from, frame } = decode(msg);
-        if (!frame) return TopicValidatorResult.Reject;
-        const m = frame.message;
-        if (m.type !== expected || from === null) {
-          this.state.reject(from, 'malformed');
-          this.changed();
-          return TopicValidatorResult.Reject;
+        const refusal = judge(msg, expected);
+        if (refusal) {
+          const from = msg.type === 'signed' ? msg.from.toString() : null;
+          this.state.reject(refusal.action === 'reject' ? from : null, refusal.reason);
         }
-        if (m.type === 'heartbeat') this.state.heartbeat(from, m, msg.data.length, Date.now());
-        else if (m.type === 'delta-announce') this.state.delta(from, m, msg.data.length);
-        else this.state.other(msg.data.length);
         this.changed();
-        return TopicValidatorResult.Accept;
+        if (!refusal) return TopicValidatorResult.Accept;
+        return refusal.action === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore;
       };
     const watched = {
       [topics.heartbeat(jobId)]: validator('heartbeat'),

@@ -48,6 +48,8 @@ export {
   checkDelta,
   checkPayload,
   decodeJobFrame,
+  rejected,
+  ignored,
   verdictOfDecodeError,
   type DeltaCheck,
   type DeltaContext,
