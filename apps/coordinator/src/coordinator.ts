@@ -9,7 +9,7 @@ import { topics, type JobListing, type JobManifest } from '@slimswarm/protocol';
 import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
 import { logger } from '@libp2p/logger';
 import { startHttp, type HttpService } from './http.js';
-import { loadJob } from './job.js';
+import { loadJob } from './published-job.js';
 import type { CoordinatorOptions } from './options.js';
 import type { CoordinatorStats } from './events.js';
 

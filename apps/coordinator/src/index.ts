@@ -2,5 +2,5 @@
 export { startCoordinator, type Coordinator } from './coordinator.js';
 export { parseCoordinatorArgs, CoordinatorOptions, InvalidOptionError } from './options.js';
 export { CoordinatorEvent, CoordinatorStats } from './events.js';
-export { loadJob, BaseCheckpointError, InvalidManifestError } from './job.js';
+export { loadJob, BaseCheckpointError, InvalidManifestError } from './published-job.js';
 export { startHttp, ISOLATION_HEADERS, resolveInside } from './http.js';

@@ -7,7 +7,7 @@ import { JobListing, sha256Hex } from '@slimswarm/protocol';
 import { readFile } from 'node:fs/promises';
 import { startCoordinator, type Coordinator } from '../src/coordinator.js';
 import { CoordinatorStats } from '../src/events.js';
-import { BaseCheckpointError, InvalidManifestError, loadJob } from '../src/job.js';
+import { BaseCheckpointError, InvalidManifestError, loadJob } from '../src/published-job.js';
 import { parseCoordinatorArgs, InvalidOptionError } from '../src/options.js';
 import { resolveInside } from '../src/http.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { VolunteerEvent } from '@slimswarm/client';
 import { parseLaunchArgs, type LaunchOptions } from './options.js';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
-import { prepareCorpus, startLocalSwarm, type LocalSwarm } from './swarm.js';
+import { prepareCorpus, startLocalSwarm, type LocalSwarm } from './local-swarm.js';
 
 type EvalEvent = Extract<VolunteerEvent, { event: 'eval' }>;
 type RoundEvent = Extract<VolunteerEvent, { event: 'round' }>;

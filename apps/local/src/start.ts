@@ -9,7 +9,7 @@ import type { VolunteerEvent } from '@slimswarm/client';
 import { parseLaunchArgs, type LaunchOptions } from './options.js';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { join } from 'node:path';
-import { prepareCorpus, startLocalSwarm } from './swarm.js';
+import { prepareCorpus, startLocalSwarm } from './local-swarm.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   let opts: LaunchOptions;

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { VolunteerEvent } from '@slimswarm/client';
 import { CoordinatorStats } from '@slimswarm/coordinator';
 import { REPO_ROOT, type JsonChild } from '../src/processes.js';
-import { prepareCorpus, startLocalSwarm, type LocalSwarm } from '../src/swarm.js';
+import { prepareCorpus, startLocalSwarm, type LocalSwarm } from '../src/local-swarm.js';
 
 type Of<E extends VolunteerEvent['event']> = Extract<VolunteerEvent, { event: E }>;
 const is =

@@ -12,7 +12,7 @@ import { sha256Hex } from '@slimswarm/protocol';
 import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import { isHelpExit, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { DEFAULT_BASE_PATH, DEFAULT_CHUNK, DEFAULT_MODEL, DEFAULT_SEQ_LEN } from './job.js';
-import { syntheticProse } from './synthetic.js';
+import { syntheticProse } from './synthetic-prose.js';
 import { encodeBaseWeights } from './base.js';
 
 const Options = z

@@ -13,7 +13,7 @@ import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
 import { Command } from 'commander';
 import { z } from 'zod';
 import type { CodecId, JobManifest } from '@slimswarm/protocol';
-import { ModelLayout } from '../src/model.js';
+import { ModelLayout } from '../src/model-layout.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica } from '../src/replica.js';
 import { modelSha256 } from '../src/wire.js';
@@ -24,7 +24,7 @@ import {
   trainLoop,
   zeroWeights,
   type RoundReport,
-} from './synthetic.js';
+} from './synthetic-problem.js';
 
 /** The rules a run can merge with; trimmed ones trim 1/8 per end (one peer of 8). */
 const AGGREGATIONS = {

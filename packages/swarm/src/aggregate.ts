@@ -6,7 +6,7 @@
  * Dimension legend: N deltas, P parameters.
  */
 import type { AggregationConfig, OuterOptimizer } from '@slimswarm/protocol';
-import { l2Norm } from './model.js';
+import { l2Norm } from './model-layout.js';
 
 /**
  * A delta as a peer holds it until its round closes: dense (P), or the ascending indices and the values of

@@ -19,7 +19,7 @@ import {
   InvalidTrainerOutputError,
   StaleContributionError,
 } from './errors.js';
-import { allFinite, l2Norm } from './model.js';
+import { allFinite, l2Norm } from './model-layout.js';
 import type { SwarmNetwork } from './network.js';
 import type { AcceptedDelta, RoundState } from './round-state.js';
 import type { DeltaSigner, UnsignedDelta } from './signature.js';

@@ -24,7 +24,7 @@ import {
 } from '@slimswarm/protocol';
 import { decodeDelta } from './codec.js';
 import { DeltaDecodeError } from './errors.js';
-import { allFinite, l2Norm } from './model.js';
+import { allFinite, l2Norm } from './model-layout.js';
 import { verifyDeltaAuthor } from './signature.js';
 import { decodeDeltaPayload, sha256Hex } from './wire.js';
 

@@ -17,7 +17,13 @@
  * The model hash is SHA-256 of the canonical safetensors of the weights (`modelSha256`); a base checkpoint
  * written that way has the hash the manifest must name.
  */
-export { PeerConfig, GossipConfig, SwarmTimings, parsePeerConfig, type PeerConfigInput } from './config.js';
+export {
+  PeerConfig,
+  GossipConfig,
+  SwarmTimings,
+  parsePeerConfig,
+  type PeerConfigInput,
+} from './peer-config.js';
 export {
   createNodePeer,
   createBrowserPeer,
@@ -82,7 +88,7 @@ export {
   type HeldDelta,
   type SparseDelta,
 } from './aggregate.js';
-export { ModelLayout, type Weights } from './model.js';
+export { ModelLayout, type Weights } from './model-layout.js';
 export { modelSha256, encodeModelState, decodeModelState } from './wire.js';
 export { chooseResyncTarget, type NeighbourView, type ResyncTarget } from './resync.js';
 export * from './errors.js';

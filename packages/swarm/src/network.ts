@@ -4,7 +4,7 @@
  */
 import type { ComponentLogger } from '@libp2p/interface';
 import type { PeerRole } from '@slimswarm/protocol';
-import type { SwarmTimings } from './config.js';
+import type { SwarmTimings } from './peer-config.js';
 import type { Refusal } from './delta-verdict.js';
 import type { SwarmEvents } from './events.js';
 import type { DeltaSigner } from './signature.js';

@@ -22,7 +22,7 @@ import { tcp } from '@libp2p/tcp';
 import { webSockets } from '@libp2p/websockets';
 import { PROTOCOL_LIMITS } from '@slimswarm/protocol';
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p';
-import { parsePeerConfig, type PeerConfig, type PeerConfigInput } from './config.js';
+import { parsePeerConfig, type PeerConfig, type PeerConfigInput } from './peer-config.js';
 import { InvalidIdentityFileError, InvalidPeerConfigError } from './errors.js';
 import { GossipRejectTap } from './gossip-tap.js';
 import { swarmService, type SwarmService } from './swarm-service.js';

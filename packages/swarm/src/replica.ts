@@ -27,7 +27,7 @@ import { decodeJobFrame, ignored, rejected } from './delta-verdict.js';
 import { InvalidManifestError, NotStartedError } from './errors.js';
 import type { SwarmEvents } from './events.js';
 import { Liveness, isTrainer, type TrainerProgress } from './liveness.js';
-import type { Weights } from './model.js';
+import type { Weights } from './model-layout.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
 import { chooseResyncTarget } from './resync.js';
 import { RoundState, type Verdict } from './round-state.js';

@@ -17,7 +17,7 @@ import {
   type RoundView,
 } from './delta-verdict.js';
 import { BaseModelMismatchError } from './errors.js';
-import { ModelLayout, compareCodeUnits, type Weights } from './model.js';
+import { ModelLayout, compareCodeUnits, type Weights } from './model-layout.js';
 import type { ModelHistory } from './resync.js';
 import { roundIsDue } from './round-rule.js';
 import { modelSha256 } from './wire.js';

@@ -18,7 +18,7 @@ import type {
 } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { PROTOCOL_IDS, PROTOCOL_LIMITS, type PeerRole } from '@slimswarm/protocol';
-import type { SwarmTimings } from './config.js';
+import type { SwarmTimings } from './peer-config.js';
 import { NotStartedError } from './errors.js';
 import { SwarmEvents } from './events.js';
 import { frameStream } from './frame-stream.js';

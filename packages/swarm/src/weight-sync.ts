@@ -15,7 +15,7 @@ import {
 import { decodeJobFrame, singleU8 } from './delta-verdict.js';
 import { NoSyncSourceError, WeightSyncError } from './errors.js';
 import { readRequest } from './frame-stream.js';
-import type { ModelLayout } from './model.js';
+import type { ModelLayout } from './model-layout.js';
 import type { FrameStream, SwarmNetwork } from './network.js';
 import { mostAnnounced, type NeighbourView } from './resync.js';
 import type { RoundState } from './round-state.js';

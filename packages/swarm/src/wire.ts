@@ -14,7 +14,7 @@ import {
 } from '@slimswarm/protocol';
 import type { CodecTensors } from './codec.js';
 import { DeltaDecodeError, ModelLayoutError } from './errors.js';
-import { ModelLayout } from './model.js';
+import { ModelLayout } from './model-layout.js';
 
 export { sha256Hex };
 

@@ -6,8 +6,8 @@ import {
   syntheticProblem,
   zeroWeights,
   flat,
-} from '../bench/synthetic.js';
-import { ModelLayout } from '../src/model.js';
+} from '../bench/synthetic-problem.js';
+import { ModelLayout } from '../src/model-layout.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import { modelSha256 } from '../src/wire.js';

@@ -1,8 +1,8 @@
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { afterEach, describe, expect, it } from 'vitest';
-import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic.js';
-import { ModelLayout } from '../src/model.js';
+import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic-problem.js';
+import { ModelLayout } from '../src/model-layout.js';
 import { createBrowserPeer, createNodePeer } from '../src/peer.js';
 import { createSwarmReplica } from '../src/replica.js';
 import { modelSha256 } from '../src/wire.js';

@@ -2,7 +2,7 @@ import { tensorFromTyped } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { ErrorFeedbackEncoder, decodeDelta, encodeDelta, topkCount, topkIndices } from '../src/codec.js';
 import { DeltaDecodeError } from '../src/errors.js';
-import { gaussian, rng } from '../bench/synthetic.js';
+import { gaussian, rng } from '../bench/synthetic-problem.js';
 
 function randomVector(n: number, seed: number): Float32Array {
   const g = gaussian(rng(seed));

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parsePeerConfig } from '../src/config.js';
+import { parsePeerConfig } from '../src/peer-config.js';
 import { InvalidIdentityFileError, InvalidPeerConfigError } from '../src/errors.js';
 import { loadOrCreateIdentity } from '../src/identity.js';
 import { chooseResyncTarget, type NeighbourView } from '../src/resync.js';

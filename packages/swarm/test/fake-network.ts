@@ -5,7 +5,7 @@
  */
 import { defaultLogger } from '@libp2p/logger';
 import type { PeerRole } from '@slimswarm/protocol';
-import { SwarmTimings } from '../src/config.js';
+import { SwarmTimings } from '../src/peer-config.js';
 import { SwarmEvents } from '../src/events.js';
 import type {
   FrameStream,

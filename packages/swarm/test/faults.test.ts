@@ -19,10 +19,10 @@ import {
   topics,
   type DeltaAnnouncement,
 } from '@slimswarm/protocol';
-import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic.js';
+import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic-problem.js';
 import { encodeDelta } from '../src/codec.js';
 import { REJECT_REASONS } from '../src/delta-verdict.js';
-import { ModelLayout } from '../src/model.js';
+import { ModelLayout } from '../src/model-layout.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import { deltaSigner, type DeltaSigner } from '../src/signature.js';

@@ -1,9 +1,9 @@
 /** Helpers for the multi-peer tests: fast timings, peers on one transport, waiting. */
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
-import type { PeerConfigInput } from '../src/config.js';
+import type { PeerConfigInput } from '../src/peer-config.js';
 
-export { flat, named, trainLoop } from '../bench/synthetic.js';
+export { flat, named, trainLoop } from '../bench/synthetic-problem.js';
 
 export const FAST: Pick<PeerConfigInput, 'gossip' | 'swarm'> = {
   gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 100, seenTtlMs: 30_000 },

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic.js';
+import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic-problem.js';
 import type { SwarmReplica } from '../src/replica.js';
-import { ModelLayout } from '../src/model.js';
+import { ModelLayout } from '../src/model-layout.js';
 import { modelSha256 } from '../src/wire.js';
 import type { SwarmPeer } from '../src/peer.js';
 import { memoryPeers, trainLoop, waitFor, joinReplicas } from './harness.js';

@@ -1,8 +1,8 @@
 /** A small job and signed deltas for the unit tests of the swarm's parts (no libp2p). */
-import { syntheticManifest, syntheticProblem } from '../bench/synthetic.js';
+import { syntheticManifest, syntheticProblem } from '../bench/synthetic-problem.js';
 import { ErrorFeedbackEncoder } from '../src/codec.js';
 import { makeContribution } from '../src/contribution.js';
-import { ModelLayout } from '../src/model.js';
+import { ModelLayout } from '../src/model-layout.js';
 import { RoundState } from '../src/round-state.js';
 import { modelSha256 } from '../src/wire.js';
 import type { Identity } from './identities.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { syntheticManifest, syntheticProblem, trainLoop, zeroWeights } from '../bench/synthetic.js';
+import { syntheticManifest, syntheticProblem, trainLoop, zeroWeights } from '../bench/synthetic-problem.js';
 import { NoSyncSourceError } from '../src/errors.js';
-import { ModelLayout } from '../src/model.js';
+import { ModelLayout } from '../src/model-layout.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import { roundIsDue } from '../src/round-rule.js';
 import { RoundWaiters } from '../src/round-waiters.js';

@@ -6,8 +6,8 @@ import { RoundState } from '../src/round-state.js';
 import { deltaFrame, identities, signedBy, type Identity } from './identities.js';
 import { densify } from '../src/aggregate.js';
 import { StaleContributionError } from '../src/errors.js';
-import { ModelLayout } from '../src/model.js';
-import { localSteps, syntheticManifest, syntheticProblem } from '../bench/synthetic.js';
+import { ModelLayout } from '../src/model-layout.js';
+import { localSteps, syntheticManifest, syntheticProblem } from '../bench/synthetic-problem.js';
 import { PROTOCOL_VERSION, type DeltaAnnouncement, type JobManifest } from '@slimswarm/protocol';
 
 const STATS = { tokens: 100, steps: 5, meanLoss: 1 };

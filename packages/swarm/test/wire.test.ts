@@ -2,7 +2,7 @@
 import { decodeSafetensors, encodeSafetensors } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { ModelLayoutError } from '../src/errors.js';
-import { ModelLayout } from '../src/model.js';
+import { ModelLayout } from '../src/model-layout.js';
 import { decodeModelState, encodeModelState } from '../src/wire.js';
 
 const layout = new ModelLayout({ 'a.weight': [2, 3], b: [5] });

@@ -7,7 +7,7 @@
  */
 import { PROTOCOL_VERSION, type ContributorStats, type JobManifest } from '@slimswarm/protocol';
 import { StaleContributionError } from '../src/errors.js';
-import type { Weights } from '../src/model.js';
+import type { Weights } from '../src/model-layout.js';
 import type { SwarmReplica } from '../src/replica.js';
 
 /** Deterministic PRNG (mulberry32) so every run and every peer sees the same data. */
