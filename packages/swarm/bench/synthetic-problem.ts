@@ -205,7 +205,6 @@ export async function trainLoop(
       steps: manifest.training.localSteps,
       meanLoss: problem.loss(local),
     };
-    const next = replica.nextRound();
     let sent;
     try {
       sent = await replica.contribute(base, named(local, problem), stats);
@@ -214,7 +213,9 @@ export async function trainLoop(
       continue;
     }
     const publishedAt = performance.now();
-    await next;
+    // Asked only now: contribute() may close an overdue round itself (a busy event loop), and a wait
+    // registered before it would take that close for the close of this delta's round.
+    await replica.nextRound();
     onRound?.({
       round: base.round,
       publishToMergeMs: performance.now() - publishedAt,
