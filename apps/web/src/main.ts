@@ -6,7 +6,7 @@ import './style.css';
 import type { VolunteerEvent } from '@slimswarm/client';
 import { NoDataError } from './errors.js';
 import { LossChart } from './loss-chart.js';
-import { VolunteerSession, type SessionUpdate, type TabState } from './session.js';
+import { VolunteerSession, type SessionUpdate, type TabState } from './tab-session.js';
 import { VolunteerStorage, type StoredFile } from './storage.js';
 
 function element<T extends HTMLElement = HTMLElement>(id: string): T {

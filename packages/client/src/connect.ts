@@ -6,7 +6,7 @@
 import { logger } from '@libp2p/logger';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { SwarmPeer } from '@slimswarm/swarm';
-import { fetchJob } from './job.js';
+import { fetchJob } from './fetch-job.js';
 
 const log = logger('slimswarm:client:connect');
 

@@ -1,6 +1,6 @@
 /** @slimswarm/client — the volunteer loop, written once for the Node worker and the browser tab. */
 export * from './events.js';
-export * from './job.js';
+export * from './fetch-job.js';
 export * from './store.js';
 export * from './volunteer.js';
 export * from './connect.js';

@@ -7,7 +7,7 @@
  */
 import { paramShapes } from '@slimswarm/performer';
 import { createSwarmReplica, NoSyncSourceError, type SwarmReplica } from '@slimswarm/swarm';
-import { weightsFromSafetensors } from './job.js';
+import { weightsFromSafetensors } from './fetch-job.js';
 import type { VolunteerOptions } from './volunteer-options.js';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 8_000;

@@ -10,7 +10,7 @@ import type { GradientEngine } from '@slimswarm/performer';
 import type { JobListing, JobManifest } from '@slimswarm/protocol';
 import type { SwarmPeer } from '@slimswarm/swarm';
 import { connectToSwarm, keepMeeting } from './connect.js';
-import { fetchBase, fetchJob } from './job.js';
+import { fetchBase, fetchJob } from './fetch-job.js';
 import type { VolunteerStore } from './store.js';
 import { runVolunteer } from './volunteer.js';
 import type { VolunteerOptions, VolunteerSummary } from './volunteer-options.js';

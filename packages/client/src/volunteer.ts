@@ -9,7 +9,7 @@
  * metrics in its heartbeats.
  */
 import { Trainer, decodeCheckpoint, paramCount } from '@slimswarm/performer';
-import { weightsFromSafetensors } from './job.js';
+import { weightsFromSafetensors } from './fetch-job.js';
 import { joinSwarm } from './join.js';
 import { VolunteerRounds } from './rounds.js';
 import type { SavedVolunteer } from './store.js';
