@@ -11,11 +11,7 @@ export abstract class ProtocolError extends Error {
 /** True for every error this package throws on bad input, including ones from another copy of it. */
 export function isProtocolError(e: unknown): e is ProtocolError {
   if (e instanceof ProtocolError) return true;
-  return (
-    e instanceof Error &&
-    typeof (e as { code?: unknown }).code === 'string' &&
-    ERROR_NAMES.has(e.name)
-  );
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && ERROR_NAMES.has(e.name);
 }
 
 /** A frame ends before its preamble, header or tensor payload does. */

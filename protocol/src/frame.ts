@@ -109,12 +109,20 @@ export function tightenLimits(partial: Partial<ProtocolLimits> = {}): ProtocolLi
 }
 
 /**
- * Limits for one job: no tensor of a delta or model can hold more elements (or a longer dimension) than
- * the model has parameters.
+ * Largest delta payload a job accepts: a dense f32 delta of its `params` values plus container overhead.
+ * Every peer must refuse the same deltas as oversize, so the bound lives here.
+ */
+export function maxDeltaPayloadBytes(params: number): number {
+  return params * 4 + 64 * 1024;
+}
+
+/**
+ * Limits for one job's gossip frames: no tensor can hold more elements (or a longer dimension) than the
+ * largest delta payload has bytes (delta parts are u8 slices of it; every other tensor is smaller).
  */
 export function limitsFromManifest(manifest: JobManifest): ProtocolLimits {
-  const params = manifest.baseCheckpoint.params;
-  return tightenLimits({ maxTensorElements: params, maxTensorDim: params });
+  const most = maxDeltaPayloadBytes(manifest.baseCheckpoint.params);
+  return tightenLimits({ maxTensorElements: most, maxTensorDim: most });
 }
 
 /** Checks one table entry against the limits; returns its byte length. */

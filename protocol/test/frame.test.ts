@@ -10,6 +10,8 @@ import {
   encodeFrame,
   f32Tensor,
   limitsFromManifest,
+  maxDeltaPayloadBytes,
+  tensorFromTyped,
   tensorToF32,
   tightenLimits,
 } from '../src/index.js';
@@ -380,17 +382,14 @@ describe('frame encoder', () => {
 });
 
 describe('limits', () => {
-  it('limitsFromManifest bounds tensors by the parameter count', () => {
+  it('limitsFromManifest bounds tensors by the largest delta payload', () => {
     fc.assert(
       fc.property(jobManifest, (input) => {
         const manifest: JobManifest = Message.parse(input) as JobManifest;
         const limits = limitsFromManifest(manifest);
-        expect(limits.maxTensorElements).toBe(
-          Math.min(manifest.baseCheckpoint.params, PROTOCOL_LIMITS.maxTensorElements),
-        );
-        expect(limits.maxTensorDim).toBe(
-          Math.min(manifest.baseCheckpoint.params, PROTOCOL_LIMITS.maxTensorDim),
-        );
+        const most = maxDeltaPayloadBytes(manifest.baseCheckpoint.params);
+        expect(limits.maxTensorElements).toBe(Math.min(most, PROTOCOL_LIMITS.maxTensorElements));
+        expect(limits.maxTensorDim).toBe(Math.min(most, PROTOCOL_LIMITS.maxTensorDim));
         expect(limits.maxGossipFrameBytes).toBe(PROTOCOL_LIMITS.maxGossipFrameBytes);
       }),
       { numRuns: 50 },
@@ -403,9 +402,12 @@ describe('limits', () => {
       baseCheckpoint: { sha256: sha, bytes: 100, params: 8 },
     }) as JobManifest;
     const limits = limitsFromManifest(manifest);
-    const fits = encodeFrame(announce(), { values: f32Tensor([8], new Float32Array(8)) });
-    expect(Object.keys(decodeFrame(fits, { ...gossip, limits }).tensors)).toEqual(['values']);
-    const over = encodeFrame(announce(), { values: f32Tensor([9], new Float32Array(9)) });
+    const most = maxDeltaPayloadBytes(8);
+    const fits = encodeFrame(announce(), { part: tensorFromTyped('u8', [most], new Uint8Array(most)) });
+    expect(Object.keys(decodeFrame(fits, { ...gossip, limits }).tensors)).toEqual(['part']);
+    const over = encodeFrame(announce(), {
+      part: tensorFromTyped('u8', [most + 1], new Uint8Array(most + 1)),
+    });
     expect(errorName(() => decodeFrame(over, { ...gossip, limits }))).toBe('LimitExceededError');
   });
 

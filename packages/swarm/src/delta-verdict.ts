@@ -13,13 +13,13 @@ import {
   PROTOCOL_LIMITS,
   decodeFrame,
   isProtocolError,
-  tightenLimits,
+  limitsFromManifest,
+  maxDeltaPayloadBytes,
   type DecodedFrame,
   type DeltaAnnouncement,
   type JobManifest,
   type Message,
   type ProtocolErrorName,
-  type ProtocolLimits,
   type Tensor,
 } from '@slimswarm/protocol';
 import { decodeDelta } from './codec.js';
@@ -90,20 +90,6 @@ export function verdictOfDecodeError(err: unknown): Refusal {
   return typeof v === 'function' ? v(err as { newer?: boolean }) : v;
 }
 
-/** Largest acceptable delta payload: a dense f32 delta plus container overhead. */
-export function maxPayloadBytes(params: number): number {
-  return params * 4 + 64 * 1024;
-}
-
-/**
- * Tensor limits for the job's delta frames: no tensor may hold more elements than the largest payload
- * (the parts are u8 slices of it), however small the model.
- */
-export function deltaFrameLimits(manifest: JobManifest): ProtocolLimits {
-  const most = maxPayloadBytes(manifest.baseCheckpoint.params);
-  return tightenLimits({ maxTensorElements: most, maxTensorDim: most });
-}
-
 /**
  * Decodes a frame of this job that must be a `type` message. Gossip frames are bounded by the gossip
  * limit, frames read from streams by `maxBytes`.
@@ -119,7 +105,7 @@ export function decodeJobFrame(
     frame = decodeFrame(bytes, {
       maxBytes,
       jobId: manifest.jobId,
-      ...(type === 'delta-announce' ? { limits: deltaFrameLimits(manifest) } : {}),
+      limits: limitsFromManifest(manifest),
     });
   } catch (err) {
     return verdictOfDecodeError(err);
@@ -171,7 +157,7 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
   const m = ctx.manifest;
   if (h.jobId !== m.jobId) return rejected('wrong-job');
   if (h.codec !== m.compression.codec) return rejected('wrong-codec');
-  if (h.payloadBytes > maxPayloadBytes(m.baseCheckpoint.params)) return rejected('oversize');
+  if (h.payloadBytes > maxDeltaPayloadBytes(m.baseCheckpoint.params)) return rejected('oversize');
   const partSize = Math.ceil(h.payloadBytes / h.part.count);
   const expected =
     h.part.index < h.part.count - 1 ? partSize : h.payloadBytes - partSize * (h.part.count - 1);
