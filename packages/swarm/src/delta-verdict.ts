@@ -105,7 +105,8 @@ export function decodeJobFrame(
     frame = decodeFrame(bytes, {
       maxBytes,
       jobId: manifest.jobId,
-      limits: limitsFromManifest(manifest),
+      // Only delta parts are bounded by the delta payload; a weight-sync body holds the whole model twice.
+      ...(type === 'delta-announce' ? { limits: limitsFromManifest(manifest) } : {}),
     });
   } catch (err) {
     return verdictOfDecodeError(err);
@@ -200,7 +201,7 @@ function sameDelta(a: DeltaAnnouncement, b: DeltaAnnouncement): boolean {
 
 /** Judges a reassembled payload; accept carries the decoded delta (P values). */
 export function checkPayload(
-  header: DeltaAnnouncement,
+  header: Pick<DeltaAnnouncement, 'payloadSha256' | 'codec'>,
   payload: Uint8Array,
   manifest: JobManifest,
 ): { action: 'accept'; delta: Float32Array } | Refusal {

@@ -365,7 +365,9 @@ export class SwarmReplica {
     await syncOnJoin(this.antiEntropy.views, {
       timeoutMs,
       pollMs: Math.min(500, this.net.timings.antiEntropyIntervalMs),
-      sync: (peers, sha) => this.resync(peers, sha, 'join'),
+      // Whatever they hold now: rounds close faster than summaries come, so the announced hash is often
+      // one round old by the time it is asked for (the peer would answer not-found).
+      sync: (peers) => this.resync(peers, null, 'join'),
       ...(signal ? { signal } : {}),
     });
   }

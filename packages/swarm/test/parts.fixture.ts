@@ -7,8 +7,8 @@ import { RoundState } from '../src/round-state.js';
 import { modelSha256 } from '../src/wire.js';
 import type { Identity } from './identities.js';
 
-export function smallJob(overrides: Partial<Parameters<typeof syntheticManifest>[0]> = {}) {
-  const problem = syntheticProblem(512, 3);
+export function smallJob(overrides: Partial<Parameters<typeof syntheticManifest>[0]> = {}, params = 512) {
+  const problem = syntheticProblem(params, 3);
   const layout = new ModelLayout(problem.shapes);
   const w0 = new Float32Array(layout.size);
   const manifest = syntheticManifest({

@@ -93,6 +93,21 @@ describe('weight sync over streams (no libp2p)', () => {
     await expect(fetchFromFirst(netA, ['nobody'], null, manifest)).rejects.toThrow(NoSyncSourceError);
   });
 
+  it('serves a model larger than a delta payload (weights and momentum: 8·P bytes > 4·P + 64 KiB)', async () => {
+    const [a, b] = await identities(2);
+    const { manifest, state } = smallJob({}, 40_000);
+    const s = state();
+    const hub = new FakeHub();
+    const netA = hub.join(a!);
+    const netB = hub.join(b!);
+    netB.serve(
+      'weightSync',
+      serveWeightSync(netB, manifest, () => s),
+    );
+    const got = await fetchModelState(netA, b!.id, s.modelSha256, manifest);
+    expect(got.layout.size).toBe(40_000);
+  });
+
   it('a joiner with nobody announcing a model gets NoSyncSourceError; an announced one is synced', async () => {
     const views = new Map();
     await expect(syncOnJoin(views, { timeoutMs: 50, pollMs: 10, sync: async () => {} })).rejects.toThrow(
