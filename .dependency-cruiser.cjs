@@ -89,6 +89,8 @@ const ROWS = [
       'packages/node-compat',
       'packages/plots',
     ],
+    // The live attack benchmark's attacker joins a swarm as a peer of its own, with the swarm's own code.
+    extra: [{ from: '^apps/local/bench/', may: ['packages/swarm', 'protocol'] }],
   },
   {
     // The tab's row says "client"; its compute Web Worker serves the performer's engine and the page
