@@ -6,7 +6,7 @@
  * without it.
  */
 import { topics, type JobListing, type JobManifest } from '@slimswarm/protocol';
-import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
+import { createNodePeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
 import { logger } from '@libp2p/logger';
 import { startHttp, type HttpService } from './http.js';
 import { loadJob } from './published-job.js';
@@ -39,13 +39,15 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     gossip: { ipColocationFactorWeight: 0 },
   });
   // Subscribing makes this node part of the job's gossip mesh (it forwards, it does not merge), so the
-  // first peers reach each other through it before they have dialled one another.
+  // first peers reach each other through it before they have dialled one another. It judges what it
+  // forwards like any peer without a model (observer.ts: frames, headers, signatures, one-part payloads):
+  // what it refuses goes no further, and a Reject counts against the sender's gossip score.
+  observeJob(peer.services.swarm, job.manifest);
   const jobTopics = {
     deltas: topics.deltas(job.manifest.jobId),
     heartbeats: topics.heartbeat(job.manifest.jobId),
     summaries: topics.summaries(job.manifest.jobId),
   } as const;
-  for (const topic of Object.values(jobTopics)) peer.services.pubsub.subscribe(topic);
   const relayed = { deltas: 0, heartbeats: 0, summaries: 0, bytes: 0 };
   peer.services.pubsub.addEventListener('message', (e) => {
     const kind = (Object.keys(jobTopics) as (keyof typeof jobTopics)[]).find(

@@ -1,27 +1,11 @@
 /**
  * The dashboard's network side: a passive browser peer (role `dashboard`; it never trains) that joins the
- * job's gossip topics, validates every frame with the protocol's schemas, and feeds what it sees into a
- * SwarmState. It also announces itself with a heartbeat so other dashboards can draw it.
+ * job's gossip topics, judges every frame with the swarm's observer verdict (the checks that need no
+ * model), and feeds what it sees into a SwarmState. It also announces itself with a heartbeat so other dashboards can draw it.
  */
-import { TopicValidatorResult } from '@libp2p/gossipsub';
-import type { Message as GossipMessage } from '@libp2p/gossipsub';
 import type { JobManifest } from '@slimswarm/protocol';
-import {
-  JobListing,
-  PROTOCOL_LIMITS,
-  PROTOCOL_VERSION,
-  encodeFrame,
-  topics,
-  type DecodedFrame,
-} from '@slimswarm/protocol';
-import {
-  checkDelta,
-  createBrowserPeer,
-  decodeJobFrame,
-  rejected,
-  type Refusal,
-  type SwarmPeer,
-} from '@slimswarm/swarm';
+import { JobListing, PROTOCOL_LIMITS, PROTOCOL_VERSION, encodeFrame, topics } from '@slimswarm/protocol';
+import { createBrowserPeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
 import { z } from 'zod';
 import { JobUnavailableError, NoBrowserAddressError } from './errors.js';
 import { SwarmState } from './state.js';
@@ -95,45 +79,17 @@ export class SwarmFeed {
   }
 
   private start(heartbeatIntervalMs: number): void {
-    const pubsub = this.peer.services.pubsub;
-    const jobId = this.manifest.jobId;
-    const manifest = this.manifest;
-    // The swarm's own verdict, as a passive observer: everything that needs no model, signatures included.
-    const judge = (msg: GossipMessage, expected: DecodedFrame['message']['type']): Refusal | null => {
-      if (msg.type !== 'signed') return rejected('malformed');
-      const decoded = decodeJobFrame(msg.data, manifest, expected);
-      if (!('frame' in decoded)) return decoded;
-      const m = decoded.frame.message;
-      if (m.type === 'delta-announce') {
-        const v = checkDelta(decoded.frame, msg.from.toString(), { manifest, rounds: null });
-        if (v.action !== 'accept') return v;
-        this.state.delta(msg.from.toString(), m, msg.data.length);
-      } else if (m.type === 'heartbeat')
-        this.state.heartbeat(msg.from.toString(), m, msg.data.length, Date.now());
-      else this.state.other(msg.data.length);
-      return null;
-    };
-    const validator =
-      (expected: DecodedFrame['message']['type']) =>
-      (_peer: unknown, msg: GossipMessage): TopicValidatorResult => {
-        const refusal = judge(msg, expected);
-        if (refusal) {
-          const from = msg.type === 'signed' ? msg.from.toString() : null;
-          this.state.reject(refusal.action === 'reject' ? from : null, refusal.reason);
-        }
-        this.changed();
-        if (!refusal) return TopicValidatorResult.Accept;
-        return refusal.action === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore;
-      };
-    const watched = {
-      [topics.heartbeat(jobId)]: validator('heartbeat'),
-      [topics.deltas(jobId)]: validator('delta-announce'),
-      [topics.summaries(jobId)]: validator('anti-entropy-summary'),
-    };
-    for (const [topic, validate] of Object.entries(watched)) {
-      pubsub.topicValidators.set(topic, validate);
-      pubsub.subscribe(topic);
-    }
+    // The swarm's own verdict, as a passive observer (observer.ts): everything that needs no model,
+    // signatures included. Refused messages are not forwarded; Rejects count against their sender.
+    observeJob(this.peer.services.swarm, this.manifest, (msg, v) => {
+      if (v.action === 'accept') {
+        const m = v.frame.message;
+        if (m.type === 'delta-announce') this.state.delta(msg.from, m, msg.data.length);
+        else if (m.type === 'heartbeat') this.state.heartbeat(msg.from, m, msg.data.length, Date.now());
+        else this.state.other(msg.data.length);
+      } else this.state.reject(v.action === 'reject' ? msg.from : null, v.reason);
+      this.changed();
+    });
     const events = this.peer.services.swarm.events;
     const refreshConnections = () => {
       this.state.connections(this.peer.getPeers().map((p) => p.toString()));

@@ -52,55 +52,103 @@ export function topkCount(size: number, fraction: number): number {
   return Math.min(size, Math.max(1, Math.ceil(fraction * size)));
 }
 
-const EXPECTED_TENSORS: Record<CodecId, Record<string, { dtype: DType; rank: number }>> = {
-  'dense-f32': { size: { dtype: 'u32', rank: 1 }, values: { dtype: 'f32', rank: 1 } },
-  'dense-f16': { size: { dtype: 'u32', rank: 1 }, values: { dtype: 'f16', rank: 1 } },
-  'topk-int8': {
-    size: { dtype: 'u32', rank: 1 },
-    index_gaps: { dtype: 'u8', rank: 1 },
-    scales: { dtype: 'f32', rank: 1 },
-    values: { dtype: 'i8', rank: 1 },
-  },
-};
+/**
+ * What a payload must fit, from the manifest: P (baseCheckpoint.params) and the job's top-k fraction.
+ * Every length a payload carries is checked against these before anything of that length is allocated.
+ */
+export interface DeltaShape {
+  params: number;
+  topkFraction: number;
+}
+
+/** The shape a job's deltas must have. */
+export function deltaShapeOf(manifest: {
+  baseCheckpoint: { params: number };
+  compression: { topkFraction: number };
+}): DeltaShape {
+  return { params: manifest.baseCheckpoint.params, topkFraction: manifest.compression.topkFraction };
+}
+
+/** Varint bytes of one index gap below P: ⌈bits(P − 1) / 7⌉, at least 1. */
+function maxGapBytes(params: number): number {
+  return Math.max(1, Math.ceil(Math.log2(Math.max(2, params)) / 7));
+}
 
 /**
- * Decodes payload tensors into a delta of `size` values. Throws DeltaDecodeError on anything that does
- * not fit: a peer never trusts lengths or indices it received.
+ * The element count each tensor of a codec's payload must have (rank 1 for all of them), checked in
+ * this order; index_gaps gives the range of its byte length (1 to maxGapBytes varint bytes per index).
  */
-export function decodeDelta(codec: CodecId, tensors: CodecTensors, size: number): Float32Array {
-  const expected = EXPECTED_TENSORS[codec];
+function expectedTensors(codec: CodecId, shape: DeltaShape): Record<string, ExpectedTensor> {
+  const size: ExpectedTensor = { dtype: 'u32', length: [1, 1] };
+  const P = shape.params;
+  switch (codec) {
+    case 'dense-f32':
+      return { size, values: { dtype: 'f32', length: [P, P] } };
+    case 'dense-f16':
+      return { size, values: { dtype: 'f16', length: [P, P] } };
+    case 'topk-int8': {
+      const k = topkCount(P, shape.topkFraction);
+      const blocks = Math.ceil(k / QUANT_BLOCK);
+      return {
+        size,
+        values: { dtype: 'i8', length: [k, k] },
+        scales: { dtype: 'f32', length: [blocks, blocks] },
+        index_gaps: { dtype: 'u8', length: [k, k * maxGapBytes(P)] },
+      };
+    }
+  }
+}
+
+interface ExpectedTensor {
+  dtype: DType;
+  /** Smallest and largest element count. */
+  length: [number, number];
+}
+
+/**
+ * Decodes payload tensors into a delta of P values. Throws DeltaDecodeError on anything the encoder
+ * would not have produced for this job: other tensor names, dtypes or shapes, a top-k payload with
+ * another number of values than ⌈topkFraction·P⌉ (so a dense delta cannot pass as top-k), indices out
+ * of range or not strictly ascending, a non-canonical index stream, the int8 value −128. A peer never
+ * trusts lengths or indices it received: all of them are checked before anything is allocated.
+ */
+export function decodeDelta(codec: CodecId, tensors: CodecTensors, shape: DeltaShape): Float32Array {
+  const expected = expectedTensors(codec, shape);
   const names = Object.keys(tensors).sort();
   if (names.join() !== Object.keys(expected).sort().join()) {
     throw new DeltaDecodeError(
       `${codec} payload must hold exactly the tensors ${Object.keys(expected).join(', ')}`,
     );
   }
-  const typed = <D extends DType>(name: string, dtype: D) => {
+  for (const [name, want] of Object.entries(expected)) {
     const t = tensors[name]!;
-    if (t.dtype !== dtype || t.shape.length !== expected[name]!.rank) {
-      throw new DeltaDecodeError(
-        `${codec} tensor ${name}: expected ${dtype} of rank ${expected[name]!.rank}`,
-      );
+    const [min, max] = want.length;
+    const n = t.shape.length === 1 ? t.shape[0]! : -1;
+    if (t.dtype !== want.dtype || n < min || n > max) {
+      const length = min === max ? `${min}` : `${min}…${max}`;
+      throw new DeltaDecodeError(`${codec} tensor ${name}: expected ${want.dtype} [${length}]`);
     }
-    return tensorToTyped(t as Tensor & { dtype: D });
-  };
-  const sizeT = typed('size', 'u32');
-  if (sizeT.length !== 1 || sizeT[0] !== size) {
-    throw new DeltaDecodeError(`payload is for a model of another size (expected ${size} parameters)`);
+  }
+  // Dtypes were checked above; the argument only types the result.
+  const typed = <D extends DType>(name: string, _dtype: D) =>
+    tensorToTyped(tensors[name]! as Tensor & { dtype: D });
+  if (typed('size', 'u32')[0] !== shape.params) {
+    throw new DeltaDecodeError(
+      `payload is for a model of another size (expected ${shape.params} parameters)`,
+    );
   }
   switch (codec) {
-    case 'dense-f32': {
-      const values = typed('values', 'f32');
-      if (values.length !== size) throw new DeltaDecodeError('dense-f32 values: expected f32 [P]');
-      return values;
-    }
-    case 'dense-f16': {
-      const values = typed('values', 'f16');
-      if (values.length !== size) throw new DeltaDecodeError('dense-f16 values: expected f16 [P]');
-      return f16BitsToF32(values);
-    }
+    case 'dense-f32':
+      return typed('values', 'f32');
+    case 'dense-f16':
+      return f16BitsToF32(typed('values', 'f16'));
     case 'topk-int8':
-      return decodeTopk(typed('index_gaps', 'u8'), typed('values', 'i8'), typed('scales', 'f32'), size);
+      return decodeTopk(
+        typed('index_gaps', 'u8'),
+        typed('values', 'i8'),
+        typed('scales', 'f32'),
+        shape.params,
+      );
   }
 }
 
@@ -193,12 +241,12 @@ function encodeTopk(v: Float32Array, k: number): CodecTensors {
 }
 
 function decodeTopk(gaps: Uint8Array, q: Int8Array, scales: Float32Array, size: number): Float32Array {
+  // Counts (k values, ⌈k/B⌉ scales, k…k·maxGapBytes index bytes) were checked against the manifest.
   const k = q.length;
-  if (k < 1 || k > size) throw new DeltaDecodeError(`topk-int8: ${k} values for ${size} parameters`);
-  if (scales.length !== Math.ceil(k / QUANT_BLOCK))
-    throw new DeltaDecodeError('topk-int8: wrong number of scales');
   for (const s of scales)
     if (!Number.isFinite(s) || s < 0) throw new DeltaDecodeError('topk-int8: scale not finite and ≥ 0');
+  for (const v of q)
+    if (v === -128) throw new DeltaDecodeError('topk-int8: value −128 (the encoder clamps to ±127)');
   const out = new Float32Array(size); // [P]
   let pos = 0;
   let index = 0;
@@ -211,7 +259,11 @@ function decodeTopk(gaps: Uint8Array, q: Int8Array, scales: Float32Array, size: 
       const byte = gaps[pos++]!;
       gap += (byte & 0x7f) * 2 ** shift;
       shift += 7;
-      if (byte < 0x80) break;
+      if (byte < 0x80) {
+        // The encoder writes the shortest form: a last byte of 0 after others is a padded varint.
+        if (byte === 0 && shift > 7) throw new DeltaDecodeError('topk-int8: index varint not minimal');
+        break;
+      }
     }
     if (j > 0 && gap === 0) throw new DeltaDecodeError('topk-int8: indices must be strictly ascending');
     index += gap;
@@ -242,7 +294,10 @@ export class ErrorFeedbackEncoder {
     const target = new Float32Array(delta.length); // [P] residual + Δ
     for (let i = 0; i < delta.length; i++) target[i] = this.residual[i]! + delta[i]!;
     const tensors = encodeDelta(target, this.opts);
-    const sent = decodeDelta(this.opts.codec, tensors, delta.length);
+    const sent = decodeDelta(this.opts.codec, tensors, {
+      params: delta.length,
+      topkFraction: this.opts.topkFraction,
+    });
     const commit = () => {
       if (!this.opts.errorFeedback) return;
       for (let i = 0; i < target.length; i++) this.residual[i] = target[i]! - sent[i]!;

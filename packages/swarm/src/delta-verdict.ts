@@ -22,7 +22,7 @@ import {
   type ProtocolErrorName,
   type Tensor,
 } from '@slimswarm/protocol';
-import { decodeDelta } from './codec.js';
+import { decodeDelta, deltaShapeOf } from './codec.js';
 import { DeltaDecodeError } from './errors.js';
 import { allFinite, l2Norm } from './model-layout.js';
 import { verifyDeltaAuthor } from './signature.js';
@@ -208,7 +208,7 @@ export function checkPayload(
   if (sha256Hex(payload) !== header.payloadSha256) return rejected('bad-digest');
   let delta: Float32Array;
   try {
-    delta = decodeDelta(header.codec, decodeDeltaPayload(payload), manifest.baseCheckpoint.params);
+    delta = decodeDelta(header.codec, decodeDeltaPayload(payload), deltaShapeOf(manifest));
   } catch (err) {
     // The payload's size was bounded already: inside it any container fault is malformed.
     if (isProtocolError(err) && err.name === 'NonFiniteTensorError') return rejected('non-finite');

@@ -101,3 +101,9 @@ export class InvalidManifestError extends Error {
   static override name = 'InvalidManifestError';
   override name = 'InvalidManifestError';
 }
+
+/** Gossipsub does not expose the score parameters the job's topics are added to (gossip-scoring.ts). */
+export class GossipScoringError extends Error {
+  static override name = 'GossipScoringError';
+  override name = 'GossipScoringError';
+}

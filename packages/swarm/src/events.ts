@@ -8,6 +8,12 @@ import type { IgnoreReason, RejectReason } from './delta-verdict.js';
 export interface SwarmEventMap {
   'peer:connect': { peer: string };
   'peer:disconnect': { peer: string };
+  /**
+   * Its Rejects put `peer` below gossipsub's graylist threshold (its `score` then): it is disconnected
+   * and banned until `until` (ms since the epoch), and fired again at each heartbeat it is still
+   * connected while banned.
+   */
+  'peer:graylisted': { peer: string; score: number; until: number };
   /** A new round began collecting deltas (after a merge, a resync or the join). */
   'round:opened': { round: number; modelSha256: string };
   /**

@@ -64,6 +64,15 @@ export {
   type RejectReason,
   type IgnoreReason,
 } from './delta-verdict.js';
+export { observerVerdict, observeJob, jobTopics, type ObserverVerdict } from './observer.js';
+export {
+  SCORE_THRESHOLDS,
+  GraylistGuard,
+  jobTopicScoreParams,
+  scoreTopic,
+  scoringOf,
+  type GossipScoring,
+} from './gossip-scoring.js';
 export { RoundState, type RoundStateInit, type Verdict } from './round-state.js';
 export { roundIsDue } from './round-rule.js';
 export { isTrainer } from './liveness.js';
@@ -72,9 +81,11 @@ export {
   ErrorFeedbackEncoder,
   encodeDelta,
   decodeDelta,
+  deltaShapeOf,
   topkCount,
   QUANT_BLOCK,
   type CodecTensors,
+  type DeltaShape,
 } from './codec.js';
 export {
   aggregate,

@@ -36,6 +36,11 @@ export const GossipConfig = z
     seenTtlMs: Ms.default(120_000),
     /** 0 in tests and behind one relay, where many honest peers share an address. */
     ipColocationFactorWeight: z.number().finite().max(0).default(-53),
+    /**
+     * How long a peer whose Rejects put it below the graylist threshold stays banned: disconnected, and
+     * hung up on if it comes back (gossip-scoring.ts).
+     */
+    graylistBanMs: Ms.default(10 * 60_000),
   })
   .strict()
   .refine((g) => g.Dlo <= g.D && g.D <= g.Dhi, { message: 'need Dlo ≤ D ≤ Dhi' });

@@ -24,6 +24,7 @@ import { PROTOCOL_LIMITS } from '@slimswarm/protocol';
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p';
 import { parsePeerConfig, type PeerConfig, type PeerConfigInput } from './peer-config.js';
 import { InvalidIdentityFileError, InvalidPeerConfigError } from './errors.js';
+import { GraylistGuard, SCORE_THRESHOLDS, peerScoreParams } from './gossip-scoring.js';
 import { GossipRejectTap } from './gossip-tap.js';
 import { swarmService, type SwarmService } from './swarm-service.js';
 
@@ -46,6 +47,7 @@ export type SwarmPeer = Libp2p<SwarmServices>;
 function baseServices(config: PeerConfig) {
   const g = config.gossip;
   const rejectTap = new GossipRejectTap();
+  const guard = new GraylistGuard(g.graylistBanMs);
   return {
     pubsub: gossipsub({
       D: g.D,
@@ -58,7 +60,9 @@ function baseServices(config: PeerConfig) {
       ignoreDuplicatePublishError: true,
       emitSelf: false,
       maxInboundDataLength: PROTOCOL_LIMITS.maxGossipFrameBytes + 64 * 1024,
-      scoreParams: { IPColocationFactorWeight: g.ipColocationFactorWeight },
+      // Job topics are scored from the moment the service subscribes to them (gossip-scoring.ts).
+      scoreParams: peerScoreParams(guard, g.ipColocationFactorWeight),
+      scoreThresholds: SCORE_THRESHOLDS,
       // Without a fast id every duplicate copy of a message is signature-checked again before the seen
       // cache is consulted; from + seqno is what the default message id uses under StrictSign anyway.
       fastMsgIdFn: (m) => (m.from && m.seqno ? hex(m.from) + hex(m.seqno) : ''),
@@ -70,7 +74,7 @@ function baseServices(config: PeerConfig) {
     // its reservation is made, after the first identify — so the coordinator can list it to newcomers.
     identifyPush: identifyPush(),
     ping: ping(),
-    swarm: swarmService({ role: config.role, timings: config.swarm, rejectTap }),
+    swarm: swarmService({ role: config.role, timings: config.swarm, rejectTap, guard }),
   };
 }
 

@@ -20,6 +20,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { PROTOCOL_IDS, PROTOCOL_LIMITS, type PeerRole } from '@slimswarm/protocol';
 import type { SwarmTimings } from './peer-config.js';
 import { NotStartedError } from './errors.js';
+import { scoreTopic, scoringOf, type GraylistGuard } from './gossip-scoring.js';
 import { SwarmEvents } from './events.js';
 import { frameStream } from './frame-stream.js';
 import type { GossipRejectTap } from './gossip-tap.js';
@@ -53,6 +54,7 @@ export interface SwarmServiceComponents {
   connectionManager: {
     openStream(peer: PeerId, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>;
     getConnections(): Connection[];
+    closeConnections(peer: PeerId): Promise<void>;
   };
   /** gossipsub, registered under the service name `pubsub`. */
   pubsub?: GossipSub;
@@ -63,6 +65,11 @@ export interface SwarmServiceInit {
   timings: SwarmTimings;
   /** Passed to gossipsub as its metricsRegister too, to count messages refused for their signature. */
   rejectTap?: GossipRejectTap;
+  /**
+   * Bans peers whose Rejects put them below the graylist threshold; its appSpecificScore must be the one
+   * gossipsub was built with (peer.ts). Without it, nobody is disconnected for their score.
+   */
+  guard?: GraylistGuard;
 }
 
 const STREAM_PROTOCOLS: readonly StreamProtocol[] = ['weightSync', 'antiEntropy'];
@@ -85,8 +92,13 @@ export class SwarmService implements Startable, SwarmNetwork {
   private started = false;
   private readonly handlers = new Map<StreamProtocol, StreamHandler>();
   private readonly stopHooks = new Set<() => Promise<void>>();
-  private readonly onConnect = (e: CustomEvent<PeerId>) =>
+  private readonly guard: GraylistGuard | null;
+  private readonly onConnect = (e: CustomEvent<PeerId>) => {
+    // A banned peer that comes back is hung up on at once (gossipsub would start it from a clean score).
     this.events.emit('peer:connect', { peer: e.detail.toString() });
+    if (this.guard?.isBanned(e.detail.toString())) void this.hangUp(e.detail);
+  };
+  private readonly onGossipHeartbeat = () => this.sweepScores();
   private readonly onDisconnect = (e: CustomEvent<PeerId>) =>
     this.events.emit('peer:disconnect', { peer: e.detail.toString() });
 
@@ -99,6 +111,7 @@ export class SwarmService implements Startable, SwarmNetwork {
     if (init.rejectTap)
       init.rejectTap.onBadSignature = () =>
         this.counters.refused('unknown', { action: 'reject', reason: 'bad-signature' });
+    this.guard = init.guard ?? null;
     this.signDelta = deltaSigner(components.privateKey);
     this.selfId = components.peerId.toString();
     this.log = components.logger.forComponent('slimswarm:swarm');
@@ -119,6 +132,7 @@ export class SwarmService implements Startable, SwarmNetwork {
     }
     this.components.events.addEventListener('peer:connect', this.onConnect);
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect);
+    if (this.guard) this.components.pubsub?.addEventListener('gossipsub:heartbeat', this.onGossipHeartbeat);
     this.started = true;
   }
 
@@ -129,6 +143,7 @@ export class SwarmService implements Startable, SwarmNetwork {
     this.handlers.clear();
     this.components.events.removeEventListener('peer:connect', this.onConnect);
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect);
+    this.components.pubsub?.removeEventListener('gossipsub:heartbeat', this.onGossipHeartbeat);
     for (const protocol of STREAM_PROTOCOLS) await this.components.registrar.unhandle(PROTOCOL_IDS[protocol]);
   }
 
@@ -154,8 +169,10 @@ export class SwarmService implements Startable, SwarmNetwork {
     return p;
   }
 
+  /** Subscribes with a validator; the topic is scored from now on, so its Rejects lower the sender's score. */
   subscribe(topic: string, handle: (msg: GossipIn) => GossipVerdict): void {
     const pubsub = this.pubsub;
+    scoreTopic(pubsub, topic);
     pubsub.topicValidators.set(topic, (_from, msg) => {
       this.counters.bytes(msg.data.length, 0);
       const from = msg.type === 'signed' ? msg.from.toString() : 'unsigned';
@@ -207,6 +224,32 @@ export class SwarmService implements Startable, SwarmNetwork {
   serve(protocol: StreamProtocol, handler: StreamHandler | null): void {
     if (handler) this.handlers.set(protocol, handler);
     else this.handlers.delete(protocol);
+  }
+
+  /** After each gossipsub heartbeat: disconnects the peers the guard bans (gossip-scoring.ts). */
+  private sweepScores(): void {
+    const pubsub = this.components.pubsub;
+    if (!this.guard || !pubsub || !this.started) return;
+    const peers = pubsub.getPeers();
+    const byId = new Map(peers.map((p) => [p.toString(), p]));
+    for (const { peer, score, until } of this.guard.sweep(scoringOf(pubsub), [...byId.keys()])) {
+      this.log(
+        'graylisted %s (score %d) until %s: disconnecting',
+        peer,
+        score,
+        new Date(until).toISOString(),
+      );
+      this.events.emit('peer:graylisted', { peer, score, until });
+      void this.hangUp(byId.get(peer)!);
+    }
+  }
+
+  private async hangUp(peer: PeerId): Promise<void> {
+    try {
+      await this.components.connectionManager.closeConnections(peer);
+    } catch (err) {
+      this.log('closing the connections of %p failed: %e', peer, err);
+    }
   }
 
   private async inbound(protocol: StreamProtocol, stream: Stream, connection: Connection): Promise<void> {

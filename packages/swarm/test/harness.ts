@@ -1,4 +1,20 @@
-/** Helpers for the multi-peer tests: fast timings, peers on one transport, waiting. */
+/** Helpers for the multi-peer tests: fast timings, peers on one transport, waiting, signed frames. */
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub } from '@libp2p/gossipsub';
+import { identify } from '@libp2p/identify';
+import type { PrivateKey } from '@libp2p/interface';
+import { memory } from '@libp2p/memory';
+import {
+  PROTOCOL_VERSION,
+  encodeFrame,
+  sha256Hex,
+  tensorFromTyped,
+  type CodecId,
+  type DeltaAnnouncement,
+} from '@slimswarm/protocol';
+import { createLibp2p } from 'libp2p';
+import type { DeltaSigner } from '../src/signature.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import type { PeerConfigInput } from '../src/peer-config.js';
@@ -54,4 +70,49 @@ export async function joinReplicas(
     await Promise.all(peers.map((p) => p.stop()));
   });
   return replicas;
+}
+
+/**
+ * A round-0 delta-announce frame that carries `payload` whole (part 0 of 1) under `codec`, against the
+ * base `base`, signed by `sign`: valid in every field the header has, whatever the payload holds.
+ */
+export function signedDeltaFrame(o: {
+  jobId: string;
+  base: string;
+  codec: CodecId;
+  payload: Uint8Array;
+  sign: DeltaSigner;
+}): Uint8Array {
+  const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
+    type: 'delta-announce',
+    version: PROTOCOL_VERSION,
+    jobId: o.jobId,
+    round: 0,
+    baseRound: 0,
+    baseModelSha256: o.base,
+    stats: { tokens: 1, steps: 1, meanLoss: 0 },
+    codec: o.codec,
+    payloadBytes: o.payload.length,
+    payloadSha256: sha256Hex(o.payload),
+    part: { index: 0, count: 1 },
+  };
+  return encodeFrame(
+    { ...unsigned, authorSignature: o.sign(unsigned) },
+    { part: tensorFromTyped('u8', [o.payload.length], o.payload) },
+  );
+}
+
+/** A libp2p node with gossipsub only (no swarm service, no scoring of ours): attackers speak by hand. */
+export function bareGossipNode(name: string, privateKey?: PrivateKey) {
+  return createLibp2p({
+    ...(privateKey ? { privateKey } : {}),
+    addresses: { listen: [`/memory/${name}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true }),
+    },
+  });
 }

@@ -1,0 +1,115 @@
+/**
+ * The coordinator forwards the job's gossip only after judging it as a passive observer (observer.ts in
+ * @slimswarm/swarm): two peers connected to each other only through it get a valid delta, never a
+ * delta whose author signature is not its sender's.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  PROTOCOL_VERSION,
+  encodeFrame,
+  encodeSafetensors,
+  sha256Hex,
+  tensorFromTyped,
+  topics,
+  type DeltaAnnouncement,
+} from '@slimswarm/protocol';
+import { createNodePeer, encodeDelta, type SwarmPeer } from '@slimswarm/swarm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCoordinator, type Coordinator } from '../src/coordinator.js';
+import { CoordinatorStats } from '../src/events.js';
+import { parseCoordinatorArgs } from '../src/options.js';
+
+const FAST = { gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 100 } };
+
+describe('what the coordinator forwards', () => {
+  let dir: string;
+  let coordinator: Coordinator;
+  let a: SwarmPeer;
+  let b: SwarmPeer;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slimswarm-forward-'));
+    coordinator = await startCoordinator({
+      ...parseCoordinatorArgs(['--port', '0', '--listen', '/memory/coordinator-forwarding']),
+      webDir: dir,
+      dashboardDir: dir,
+    });
+    [a, b] = await Promise.all([
+      createNodePeer({ ...FAST, listen: ['/memory/forwarding-a'] }),
+      createNodePeer({ ...FAST, listen: ['/memory/forwarding-b'] }),
+    ]);
+    for (const p of [a, b]) await p.dial(coordinator.peer.getMultiaddrs()[0]!);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await coordinator?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to forward a delta with a forged author signature, and forwards a valid one', async () => {
+    const manifest = coordinator.manifest;
+    const topic = topics.deltas(manifest.jobId);
+    const received: Uint8Array[] = [];
+    b.services.pubsub.addEventListener('message', (e) => {
+      if (e.detail.topic === topic) received.push(e.detail.data);
+    });
+    const coordinatorId = coordinator.peer.peerId.toString();
+    // Gossipsub forwards to its mesh: wait until b and the coordinator have grafted each other.
+    const meshed = new Promise<void>((resolve) =>
+      b.services.pubsub.addEventListener('gossipsub:graft', (e) => {
+        if (e.detail.topic === topic && e.detail.peerId.toString() === coordinatorId) resolve();
+      }),
+    );
+    b.services.pubsub.subscribe(topic);
+    await meshed;
+    await waitUntil(() => a.services.pubsub.getSubscribers(topic).length === 1);
+
+    // A small top-k delta of the job's shape; its header is signed by a (valid) or by b in a's name.
+    const P = manifest.baseCheckpoint.params;
+    const values = new Float32Array(P).map((_, i) => (i % 97 === 0 ? 0.001 : 0));
+    const payload = encodeSafetensors(encodeDelta(values, manifest.compression));
+    const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
+      type: 'delta-announce',
+      version: PROTOCOL_VERSION,
+      jobId: manifest.jobId,
+      round: 0,
+      baseRound: 0,
+      baseModelSha256: manifest.baseCheckpoint.sha256,
+      stats: { tokens: 1, steps: 1, meanLoss: 0 },
+      codec: manifest.compression.codec,
+      payloadBytes: payload.length,
+      payloadSha256: sha256Hex(payload),
+      part: { index: 0, count: 1 },
+    };
+    const frame = (authorSignature: string) =>
+      encodeFrame(
+        { ...unsigned, authorSignature },
+        { part: tensorFromTyped('u8', [payload.length], payload) },
+      );
+    const forged = frame(b.services.swarm.signDelta(unsigned));
+    const valid = frame(a.services.swarm.signDelta(unsigned));
+
+    await a.services.pubsub.publish(topic, forged);
+    await a.services.pubsub.publish(topic, valid);
+    await waitUntil(() => received.length >= 1);
+    await waitUntil(() => coordinator.peer.services.swarm.stats().rejected['bad-signature'] >= 1);
+
+    expect(received.map((d) => Buffer.from(d).equals(Buffer.from(valid)))).toEqual([true]);
+    expect(coordinator.peer.services.swarm.stats().rejected['bad-signature']).toBe(1);
+    const stats = CoordinatorStats.parse(
+      await (await fetch(new URL('/api/stats', coordinator.http.url))).json(),
+    );
+    expect(stats.relayed.deltas).toBe(1);
+    // They only ever met through the coordinator.
+    expect(a.getConnections(b.peerId)).toHaveLength(0);
+  });
+});
+
+async function waitUntil(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

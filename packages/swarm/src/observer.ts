@@ -1,0 +1,68 @@
+/**
+ * The verdict of a passive observer: a peer that forwards the job's gossip without a model (the
+ * coordinator, the dashboard). It runs every check of the delta verdict that needs no round state —
+ * the frame, the header against the manifest, the author's signature and, for a delta whose payload is
+ * all in this one frame, the payload itself (digest, codec shape, finite, norm bound) — and never
+ * merges anything. What it refuses is not forwarded, and a Reject counts against the sender's score.
+ *
+ * Checking the payload matters once Rejects are scored: a replica Rejects a bad payload, and gossipsub
+ * blames the peer that delivered it, so an observer that forwarded every well-signed delta would be
+ * graylisted by the replicas for what its attackers sent. Multi-part payloads and what depends on the
+ * round state (replays, equivocation, rounds, bases) stay the replicas' to judge.
+ */
+import { topics, type DecodedFrame, type JobManifest, type Message } from '@slimswarm/protocol';
+import { checkDelta, checkPayload, decodeJobFrame, type Refusal } from './delta-verdict.js';
+import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
+
+export type ObserverVerdict = { action: 'accept'; frame: DecodedFrame } | Refusal;
+
+/** Judges one gossip message expected to be a `type` frame of `manifest`'s job. */
+export function observerVerdict(
+  msg: GossipIn,
+  manifest: JobManifest,
+  type: Message['type'],
+): ObserverVerdict {
+  const decoded = decodeJobFrame(msg.data, manifest, type);
+  if (!('frame' in decoded)) return decoded;
+  const frame = decoded.frame;
+  if (frame.message.type !== 'delta-announce') return { action: 'accept', frame };
+  const v = checkDelta(frame, msg.from, { manifest, rounds: null });
+  if (v.action !== 'accept') return v;
+  if (v.header.part.count === 1) {
+    const p = checkPayload(v.header, v.part, manifest);
+    if (p.action !== 'accept') return p;
+  }
+  return { action: 'accept', frame };
+}
+
+/** The message type carried by each of a job's gossip topics. */
+export function jobTopics(jobId: string): Record<string, Message['type']> {
+  return {
+    [topics.deltas(jobId)]: 'delta-announce',
+    [topics.heartbeat(jobId)]: 'heartbeat',
+    [topics.summaries(jobId)]: 'anti-entropy-summary',
+  };
+}
+
+/**
+ * Subscribes `net` to the job's three topics as a passive observer: every message is judged by
+ * observerVerdict before gossipsub forwards it; `onVerdict` sees each one (accepted with its frame).
+ * Returns a function that unsubscribes.
+ */
+export function observeJob(
+  net: Pick<SwarmNetwork, 'subscribe' | 'unsubscribe'>,
+  manifest: JobManifest,
+  onVerdict: (msg: GossipIn, verdict: ObserverVerdict) => void = () => {},
+): () => void {
+  const watched = jobTopics(manifest.jobId);
+  for (const [topic, type] of Object.entries(watched)) {
+    net.subscribe(topic, (msg): GossipVerdict => {
+      const v = observerVerdict(msg, manifest, type);
+      onVerdict(msg, v);
+      return v.action === 'accept' ? { action: 'accept' } : v;
+    });
+  }
+  return () => {
+    for (const topic of Object.keys(watched)) net.unsubscribe(topic);
+  };
+}

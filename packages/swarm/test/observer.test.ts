@@ -1,0 +1,90 @@
+/** The passive observer's verdict (coordinator, dashboard): what it can judge without a model. */
+import { PROTOCOL_VERSION, encodeFrame, tensorFromTyped, topics } from '@slimswarm/protocol';
+import { describe, expect, it } from 'vitest';
+import { encodeDelta } from '../src/codec.js';
+import type { GossipIn, GossipVerdict } from '../src/network.js';
+import { observeJob, observerVerdict } from '../src/observer.js';
+import { encodeDeltaPayload } from '../src/wire.js';
+import { signedDeltaFrame } from './harness.js';
+import { identities } from './identities.js';
+import { deltaOf, smallJob } from './parts.fixture.js';
+
+describe('observerVerdict', () => {
+  it('accepts what it cannot fault, and refuses frames, headers, signatures and one-part payloads', async () => {
+    const [author, other] = await identities(2);
+    const { manifest, state, layout } = smallJob({ codec: 'topk-int8', topkFraction: 0.05 });
+    const delta = (values: Float32Array, topkFraction = manifest.compression.topkFraction) =>
+      signedDeltaFrame({
+        jobId: manifest.jobId,
+        base: manifest.baseCheckpoint.sha256,
+        codec: 'topk-int8',
+        payload: encodeDeltaPayload(encodeDelta(values, { codec: 'topk-int8', topkFraction })),
+        sign: author!.sign,
+      });
+    const judge = (data: Uint8Array, from = author!.id) =>
+      observerVerdict({ from, data }, manifest, 'delta-announce');
+    const small = new Float32Array(layout.size).fill(0.01);
+
+    expect(judge(delta(small)).action).toBe('accept');
+    expect(judge(delta(small), other!.id)).toEqual({ action: 'reject', reason: 'bad-signature' });
+    expect(judge(new Uint8Array(64).fill(7))).toEqual({ action: 'reject', reason: 'malformed' });
+    // The payload of a one-part delta is judged too: a dense delta disguised as top-k, an oversized step.
+    expect(judge(delta(small, 1))).toEqual({ action: 'reject', reason: 'malformed' });
+    const huge = new Float32Array(layout.size).fill(manifest.aggregation.normBound);
+    expect(judge(delta(huge))).toEqual({ action: 'reject', reason: 'norm-bound' });
+    // A heartbeat on the delta topic is malformed; on its own topic it is accepted.
+    const heartbeat = encodeFrame({
+      type: 'heartbeat',
+      version: PROTOCOL_VERSION,
+      jobId: manifest.jobId,
+      role: 'worker',
+      status: 'idle',
+      round: 0,
+      modelSha256: null,
+      step: 0,
+      tokensPerSec: 0,
+      loss: null,
+      memoryBytes: 0,
+      connectedPeers: [],
+      webRtcPeers: [],
+      bytesIn: 0,
+      bytesOut: 0,
+      sentAt: 0,
+    });
+    expect(judge(heartbeat)).toEqual({ action: 'reject', reason: 'malformed' });
+    expect(observerVerdict({ from: author!.id, data: heartbeat }, manifest, 'heartbeat').action).toBe(
+      'accept',
+    );
+
+    // Parts of a multi-part delta carry no whole payload: their headers and signatures are all it judges.
+    const { parts } = deltaOf(state(), author!, 256);
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts) {
+      const frame = encodeFrame(p.header, { part: tensorFromTyped('u8', [p.bytes.length], p.bytes) });
+      expect(judge(frame).action).toBe('accept');
+    }
+  });
+
+  it('observeJob judges the three job topics and reports every verdict', async () => {
+    const [author] = await identities(1);
+    const { manifest } = smallJob();
+    const handlers = new Map<string, (msg: GossipIn) => GossipVerdict>();
+    const net = {
+      subscribe: (topic: string, handle: (msg: GossipIn) => GossipVerdict) =>
+        void handlers.set(topic, handle),
+      unsubscribe: (topic: string) => void handlers.delete(topic),
+    };
+    const seen: string[] = [];
+    const stop = observeJob(net, manifest, (_msg, v) => seen.push(v.action));
+    const jobId = manifest.jobId;
+    expect([...handlers.keys()].sort()).toEqual(
+      [topics.deltas(jobId), topics.heartbeat(jobId), topics.summaries(jobId)].sort(),
+    );
+    const garbage = { from: author!.id, data: new Uint8Array(10) };
+    for (const handle of handlers.values())
+      expect(handle(garbage)).toEqual({ action: 'reject', reason: 'malformed' });
+    expect(seen).toEqual(['reject', 'reject', 'reject']);
+    stop();
+    expect(handlers.size).toBe(0);
+  });
+});
