@@ -42,4 +42,6 @@ export const topics = {
   heartbeat: (jobId: string): string => `/slimswarm/${PROTOCOL_VERSION}/${jobId}/heartbeat`,
   summaries: (jobId: string): string => `/slimswarm/${PROTOCOL_VERSION}/${jobId}/summaries`,
   manifest: (jobId: string): string => `/slimswarm/${PROTOCOL_VERSION}/${jobId}/manifest`,
+  /** `equivocation-evidence` frames: proofs that an author signed two deltas for one round. */
+  evidence: (jobId: string): string => `/slimswarm/${PROTOCOL_VERSION}/${jobId}/evidence`,
 };

@@ -371,6 +371,29 @@ export const DeltaPullRequest = z
   .strict();
 export type DeltaPullRequest = z.infer<typeof DeltaPullRequest>;
 
+/**
+ * Proof that `author` signed two different deltas for one round: both headers as the author signed them
+ * (`authorSignature` covers `payloadSha256`, so no payload travels). The schema checks the shape — one
+ * round, two payload digests in ascending order (one encoding per pair); every receiver checks the rest
+ * itself (both headers of its job, both signatures by `author`): nobody takes the sender's word for it.
+ */
+export const EquivocationEvidence = z
+  .object({
+    type: z.literal('equivocation-evidence'),
+    version: Version,
+    jobId: JobId,
+    /** The equivocating author's peer id: its embedded Ed25519 key verifies both signatures. */
+    author: z.string().min(1).max(128),
+    first: DeltaAnnouncement,
+    second: DeltaAnnouncement,
+  })
+  .strict()
+  .refine((e) => e.first.round === e.second.round, { message: 'both deltas must be for one round' })
+  .refine((e) => e.first.payloadSha256 < e.second.payloadSha256, {
+    message: 'the payload digests must differ, the lower one first',
+  });
+export type EquivocationEvidence = z.infer<typeof EquivocationEvidence>;
+
 /** Every message that may appear as a frame header, told apart by its string `type`. */
 export const Message = z.discriminatedUnion('type', [
   JobManifest,
@@ -380,6 +403,7 @@ export const Message = z.discriminatedUnion('type', [
   WeightSyncResponse,
   AntiEntropySummary,
   DeltaPullRequest,
+  EquivocationEvidence,
 ]);
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message['type'];

@@ -201,6 +201,24 @@ export const deltaPull = fc.record({
   refs: fc.array(deltaRef, { minLength: 1, maxLength: 8 }),
 });
 
+/** Two headers of one job and round with different digests (the lower first), as one author signed them. */
+export const equivocationEvidence = fc
+  .record({ jobId, author: peerId, round, a: deltaAnnouncement, b: deltaAnnouncement })
+  .filter(({ a, b }) => a.payloadSha256 !== b.payloadSha256)
+  .map(({ jobId, author, round, a, b }) => {
+    const [first, second] = [a, b]
+      .sort((x, y) => (x.payloadSha256 < y.payloadSha256 ? -1 : 1))
+      .map((d) => ({ ...d, jobId, round, baseRound: Math.min(d.baseRound, round) }));
+    return {
+      type: 'equivocation-evidence' as const,
+      version: PROTOCOL_VERSION as typeof PROTOCOL_VERSION,
+      jobId,
+      author,
+      first: first!,
+      second: second!,
+    };
+  });
+
 export const messagesByType: { [T in MessageType]: fc.Arbitrary<MessageInput & { type: T }> } = {
   'job-manifest': jobManifest,
   'delta-announce': deltaAnnouncement,
@@ -209,6 +227,7 @@ export const messagesByType: { [T in MessageType]: fc.Arbitrary<MessageInput & {
   'weight-sync-response': weightSyncResponse,
   'anti-entropy-summary': antiEntropySummary,
   'delta-pull': deltaPull,
+  'equivocation-evidence': equivocationEvidence,
 };
 
 export const anyMessage: fc.Arbitrary<MessageInput> = fc.oneof(...Object.values(messagesByType));

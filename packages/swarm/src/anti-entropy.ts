@@ -29,6 +29,8 @@ export interface AntiEntropyHooks {
   rounds(): RoundState | null;
   /** Offers a pulled delta (author = who made it) exactly as a gossiped one is offered. */
   offer(frame: DecodedFrame, author: string, via: 'pull'): Verdict;
+  /** A neighbour names a delta of an author this peer banned: it has not seen the evidence. */
+  remind?(author: string): void;
 }
 
 export class AntiEntropy {
@@ -87,11 +89,14 @@ export class AntiEntropy {
     });
     const rounds = this.hooks.rounds();
     if (rounds) {
+      for (const r of s.deltas) if (rounds.isBanned(r.peer)) this.hooks.remind?.(r.peer);
+      // Also a delta whose author sent this peer another one for that round: the pull brings the proof.
       const missing = s.deltas.filter(
         (r) =>
           (r.round === rounds.round || r.round === rounds.round + 1) &&
           r.peer !== this.net.selfId &&
-          !rounds.has(r.peer, r.round),
+          !rounds.isBanned(r.peer) &&
+          !rounds.get(r),
       );
       if (missing.length > 0) void this.pull(msg.from, missing);
     }
@@ -135,7 +140,9 @@ export class AntiEntropy {
         if (!ref) throw new DeltaPullError(`${from} answered a pull with something not asked for`);
         if (!this.hooks.rounds()) break;
         const v = this.hooks.offer(decoded.frame, ref.peer, 'pull');
-        if (v.action !== 'accept') this.net.counters.refused(from, v);
+        // The responder only carries the delta: an equivocation or a ban is its author's doing.
+        const authorsFault = v.action === 'reject' && (v.reason === 'equivocation' || v.reason === 'banned');
+        if (v.action !== 'accept') this.net.counters.refused(authorsFault ? ref.peer : from, v);
       }
       await stream.close(signal);
     } catch (err) {

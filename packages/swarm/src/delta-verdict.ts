@@ -43,6 +43,8 @@ export const REJECT_REASONS = [
   'bad-digest',
   /** The author's signature does not verify (or gossipsub's StrictSign refused the message first). */
   'bad-signature',
+  /** The author signed two different deltas for one round (equivocation.ts): ignored for the rest of the job. */
+  'banned',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -122,7 +124,10 @@ export function singleU8(tensors: Record<string, Tensor>, name: string): Uint8Ar
   return t.data;
 }
 
-/** What an author already has in the open rounds: a complete delta, or the parts received so far. */
+/**
+ * What an author already has in the open rounds — a complete delta, or the parts received so far — or had
+ * merged in the round closed last.
+ */
 export interface HeldFromAuthor {
   header: DeltaAnnouncement;
   complete: boolean;
@@ -132,6 +137,8 @@ export interface HeldFromAuthor {
 /** What the verdict needs to know of a peer's round state (RoundState implements it). */
 export interface RoundView {
   readonly round: number;
+  /** Whether the author was proved to equivocate: nothing of it is taken for the rest of the job. */
+  isBanned(author: string): boolean;
   /** Highest round this author had a delta or part accepted for: an earlier one is a replay. */
   lastRoundOf(author: string): number | undefined;
   heldFrom(author: string, round: number): HeldFromAuthor | undefined;
@@ -167,9 +174,15 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
   const r = ctx.rounds;
   if (!r)
     return verifyDeltaAuthor(author, h) ? { action: 'accept', header: h, part } : rejected('bad-signature');
+  if (r.isBanned(author)) return rejected('banned');
   const last = r.lastRoundOf(author);
   if (last !== undefined && h.round < last) return rejected('replay');
-  if (h.round < r.round) return ignored('late');
+  if (h.round < r.round) {
+    // Late for its round, unless it contradicts the delta this peer merged there: that proves equivocation.
+    const merged = r.heldFrom(author, h.round);
+    if (!merged || merged.header.payloadSha256 === h.payloadSha256) return ignored('late');
+    return verifyDeltaAuthor(author, h) ? rejected('equivocation') : rejected('bad-signature');
+  }
   if (h.round > r.round + 1) return rejected('wrong-round');
   const held = r.heldFrom(author, h.round);
   // A header identical to one already verified needs no second signature check (pulls race the gossip).
@@ -177,26 +190,20 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
   if (seen && held.header.authorSignature === h.authorSignature) return ignored('duplicate');
   if (!verifyDeltaAuthor(author, h)) return rejected('bad-signature');
   if (held) {
-    // Two different signed deltas for one round: the author equivocates.
-    const same = held.complete ? held.header.payloadSha256 === h.payloadSha256 : sameDelta(held.header, h);
-    if (!same) return rejected('equivocation');
-    if (seen) return ignored('duplicate');
+    // Two signed payloads for one round: the author equivocates (both headers are the proof, §6a).
+    if (held.header.payloadSha256 !== h.payloadSha256) return rejected('equivocation');
+    // The same delta under another part layout: a whole payload (a pull) replaces parts still missing.
+    if (seen || (!held.complete && !samePartLayout(held.header, h) && h.part.count !== 1))
+      return ignored('duplicate');
   }
   // Deltas for the next round are held until this round closes and their base becomes known.
   if (h.round === r.round && !r.knowsBase(h.baseRound, h.baseModelSha256)) return rejected('unknown-base');
   return { action: 'accept', header: h, part };
 }
 
-/** The parts of two headers that must agree for them to be parts of one delta. */
-function sameDelta(a: DeltaAnnouncement, b: DeltaAnnouncement): boolean {
-  return (
-    a.payloadSha256 === b.payloadSha256 &&
-    a.payloadBytes === b.payloadBytes &&
-    a.part.count === b.part.count &&
-    a.baseRound === b.baseRound &&
-    a.baseModelSha256 === b.baseModelSha256 &&
-    a.codec === b.codec
-  );
+/** Whether two headers of one payload cut it into the same parts (so their parts fit together). */
+function samePartLayout(a: DeltaAnnouncement, b: DeltaAnnouncement): boolean {
+  return a.payloadBytes === b.payloadBytes && a.part.count === b.part.count;
 }
 
 /** Judges a reassembled payload; accept carries the decoded delta (P values). */

@@ -36,6 +36,11 @@ export interface SwarmEventMap {
   /** Running totals of frame bytes this peer received and sent (gossip and streams). */
   bytes: { bytesIn: number; bytesOut: number };
   heartbeat: { peer: string; heartbeat: Heartbeat };
+  /**
+   * `peer` signed two different deltas for `round` and is ignored for the rest of the job: this peer saw
+   * both (`delta`) or checked a neighbour's evidence (`evidence`).
+   */
+  'peer:banned': { peer: string; round: number; via: 'delta' | 'evidence' };
   /** This peer replaced its model with one fetched from `from` (late join or disagreement). */
   resync: { from: string; round: number; modelSha256: string; reason: 'join' | 'disagreement' | 'behind' };
 }

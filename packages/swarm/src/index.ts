@@ -74,6 +74,7 @@ export {
   type GossipScoring,
 } from './gossip-scoring.js';
 export { RoundState, type RoundStateInit, type Verdict } from './round-state.js';
+export { Bans, MAX_BANNED, buildEvidence, checkEvidence } from './equivocation.js';
 export { roundIsDue } from './round-rule.js';
 export { isTrainer } from './liveness.js';
 export { verifyModelState } from './weight-sync.js';

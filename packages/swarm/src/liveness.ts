@@ -74,14 +74,20 @@ export class Liveness {
 
   /**
    * Trainers counted as active now: fresh heartbeats that say `training`, the authors in `alsoActive`
-   * (their deltas of the open round show they are), and this peer when it trains.
+   * (their deltas of the open round show they are), and this peer when it trains — never a banned peer,
+   * whose deltas nobody takes (the round would wait for it until its deadline).
    */
-  activeContributors(alsoActive: Iterable<string>, now = Date.now()): number {
+  activeContributors(
+    alsoActive: Iterable<string>,
+    now = Date.now(),
+    banned: { has(peer: string): boolean } = new Set(),
+  ): number {
     const fresh = new Set<string>(alsoActive);
     for (const [peer, { hb, at }] of this.last) {
       if (now - at <= this.manifest.round.peerTimeoutMs && isTrainer(hb.role) && hb.status === 'training')
         fresh.add(peer);
     }
+    for (const peer of fresh) if (banned.has(peer)) fresh.delete(peer);
     if (isTrainer(this.net.role)) fresh.add(this.net.selfId);
     return fresh.size;
   }

@@ -9,8 +9,9 @@
  *
  * This file only wires the parts together, each in its own file: the delta verdict (delta-verdict.ts),
  * the round state and merge (round-state.ts), the closing rule (round-rule.ts), this peer's delta
- * (contribution.ts), liveness (liveness.ts), anti-entropy (anti-entropy.ts), weight sync
- * (weight-sync.ts) and the resync rule (resync.ts). The network is the narrow SwarmNetwork (network.ts).
+ * (contribution.ts), liveness (liveness.ts), anti-entropy (anti-entropy.ts), bans of equivocating authors
+ * (equivocation.ts), weight sync (weight-sync.ts) and the resync rule (resync.ts). The network is the
+ * narrow SwarmNetwork (network.ts).
  */
 import type { Logger } from '@libp2p/interface';
 import {
@@ -24,6 +25,7 @@ import { AntiEntropy } from './anti-entropy.js';
 import { ErrorFeedbackEncoder } from './codec.js';
 import { makeContribution, publishParts } from './contribution.js';
 import { decodeJobFrame, ignored, rejected } from './delta-verdict.js';
+import { Bans, Equivocation, OwnDeltas } from './equivocation.js';
 import { InvalidManifestError, NotStartedError } from './errors.js';
 import type { SwarmEvents } from './events.js';
 import { Liveness, isTrainer, type TrainerProgress } from './liveness.js';
@@ -85,6 +87,9 @@ export class SwarmReplica {
   private encoder: ErrorFeedbackEncoder | null = null;
   private readonly liveness: Liveness;
   private readonly antiEntropy: AntiEntropy;
+  private readonly equivocation: Equivocation;
+  private readonly bans = new Bans(); // kept across resyncs: the round state and the evidence topic share it
+  private readonly own = new OwnDeltas();
   private readonly deltaTopic: string;
   private readonly log: { merge: Logger; sync: Logger };
   private readonly timers: ReturnType<typeof setInterval>[] = [];
@@ -103,7 +108,7 @@ export class SwarmReplica {
     const manifest = parsed.data;
     const replica = new SwarmReplica(opts.peer.services.swarm, manifest);
     if (opts.initialWeights && !opts.syncFromPeers) {
-      replica.start(RoundState.fromBase(manifest, opts.initialWeights, opts.shapes));
+      replica.start(RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, replica.bans));
       return replica;
     }
     if (!opts.syncFromPeers) throw new InvalidManifestError('pass initialWeights or syncFromPeers: true');
@@ -128,9 +133,11 @@ export class SwarmReplica {
       sync: net.logger.forComponent('slimswarm:swarm:sync'),
     };
     this.liveness = new Liveness(net, manifest, () => this.heartbeatState());
+    this.equivocation = new Equivocation(net, manifest, this.bans, () => this.state);
     this.antiEntropy = new AntiEntropy(net, manifest, {
       rounds: () => this.ready(),
       offer: (frame, author, via) => this.offer(frame, author, via),
+      remind: (author) => this.equivocation.remind(author),
     });
     this.leaveOnStop = net.onStop(() => this.stop());
   }
@@ -149,7 +156,7 @@ export class SwarmReplica {
   activeContributors(now = Date.now()): number {
     const s = this.state;
     const authors = s ? s.refs().flatMap((r) => (r.round === s.round ? [r.peer] : [])) : [];
-    return this.liveness.activeContributors(authors, now);
+    return this.liveness.activeContributors(authors, now, this.bans);
   }
 
   /**
@@ -172,7 +179,8 @@ export class SwarmReplica {
   /**
    * Publishes Δ = base − localWeights to the open round. `base` is the snapshot the local steps started
    * from: if rounds closed since, the delta still joins while `base` is within the job's `maxStaleness`;
-   * older, or resynced away, it is stale (StaleContributionError).
+   * older, or resynced away, it is stale (StaleContributionError). Back in a round it already sent a
+   * delta for (a resync), it sends none — a second would be an equivocation — and returns that one (0 parts).
    */
   async contribute(
     base: Pick<ReplicaSnapshot, 'round' | 'sha256'>,
@@ -183,6 +191,12 @@ export class SwarmReplica {
     // The closing timer may be due but not yet run (a busy event loop): a round past its deadline is over.
     this.closeIfDue(Date.now());
     const round = s.round;
+    // Sent before a resync replaced the model: a second delta for this round would be an equivocation.
+    const sent = s.has(this.net.selfId, round) ? null : this.own.sentFor(round);
+    if (sent !== null) {
+      this.waiters.contributed(round);
+      return { round, payloadSha256: sent, wireBytes: 0, parts: 0 };
+    }
     const { delta, parts } = makeContribution(s, {
       encoder: this.encoder!,
       peer: this.net.selfId,
@@ -193,6 +207,7 @@ export class SwarmReplica {
       sign: this.net.signDelta,
     });
     s.addOwn(delta, Date.now());
+    this.own.record(round, delta.payloadSha256);
     this.waiters.contributed(round);
     this.events.emit('delta:accepted', {
       peer: this.net.selfId,
@@ -222,8 +237,7 @@ export class SwarmReplica {
     this.leaveOnStop();
     this.net.unsubscribe(this.deltaTopic);
     this.net.serve('weightSync', null);
-    this.liveness.stop();
-    this.antiEntropy.stop();
+    for (const part of [this.liveness, this.equivocation, this.antiEntropy]) part.stop();
   }
 
   /** Subscribes and serves, starts the timers. `state` is null while a joining peer syncs. */
@@ -233,8 +247,7 @@ export class SwarmReplica {
       'weightSync',
       serveWeightSync(this.net, this.manifest, () => this.ready(), this.log.sync),
     );
-    this.liveness.start();
-    this.antiEntropy.start();
+    for (const part of [this.liveness, this.equivocation, this.antiEntropy]) part.start();
     const { tickMs, heartbeatIntervalMs, antiEntropyIntervalMs } = this.net.timings;
     this.timers.push(setInterval(() => this.tick(), tickMs));
     this.timers.push(setInterval(() => void this.publishHeartbeat(), heartbeatIntervalMs));
@@ -271,6 +284,7 @@ export class SwarmReplica {
 
   private offer(frame: DecodedFrame, author: string, via: 'gossip' | 'pull'): Verdict {
     const v = this.state!.offer(frame, author, Date.now());
+    if ('evidence' in v) return this.equivocation.detected(v.evidence);
     if (v.action === 'accept' && v.completed) {
       const { round, payloadSha256 } = v.completed;
       this.net.counters.accepted();
@@ -309,19 +323,11 @@ export class SwarmReplica {
   }
 
   private closeRound(s: RoundState, now: number): void {
-    const closed = s.close(now);
-    for (const d of closed.dropped) this.net.counters.refused(d.peer, rejected('unknown-base'));
+    const { dropped, ...closed } = s.close(now);
+    for (const d of dropped) this.net.counters.refused(d.peer, rejected('unknown-base'));
     this.net.counters.round('closed');
     this.log.merge('closed round %d with %d deltas -> %s', closed.round, closed.accepted, closed.modelSha256);
-    const { round, accepted, peers, stale, modelSha256: sha } = closed;
-    this.events.emit('round:closed', {
-      round,
-      accepted,
-      peers,
-      stale,
-      modelSha256: sha,
-      durationMs: now - this.roundSince,
-    });
+    this.events.emit('round:closed', { ...closed, durationMs: now - this.roundSince });
     this.opened(now, false);
   }
 
@@ -347,16 +353,13 @@ export class SwarmReplica {
 
   private adopt(m: ModelState & { modelSha256: string }, from: string, reason: ResyncReason): void {
     if (this.state) this.state.adopt(m.round, m.weights, m.momentum, m.pastModels);
-    else {
-      const { layout, weights, momentum, round, pastModels } = m;
-      this.install(new RoundState({ manifest: this.manifest, layout, weights, momentum, round, pastModels }));
-    }
+    else this.install(new RoundState({ ...m, manifest: this.manifest, bans: this.bans }));
     // The residual belongs to the old model's deltas.
     this.encoder!.reset();
     this.net.counters.round('resync');
     this.events.emit('resync', { from, round: m.round, modelSha256: m.modelSha256, reason });
     this.log.sync('synced round %d %s from %s (%s)', m.round, m.modelSha256, from, reason);
-    this.opened(Date.now(), true);
+    this.opened(Date.now(), this.own.sentFor(m.round) === null); // else nextRound() waits for that round
   }
 
   /** Late join: wait for the first summaries, then fetch the model most peers announce. */

@@ -16,14 +16,18 @@ import {
   type Refusal,
   type RoundView,
 } from './delta-verdict.js';
+import { Bans, buildEvidence, type BanTarget, type EquivocationEvidence } from './equivocation.js';
 import { BaseModelMismatchError } from './errors.js';
 import { ModelLayout, compareCodeUnits, type Weights } from './model-layout.js';
 import type { ModelHistory } from './resync.js';
 import { roundIsDue } from './round-rule.js';
-import { modelSha256 } from './wire.js';
+import { concatBytes, modelSha256 } from './wire.js';
 
-/** What became of one offered part: taken (with the delta once complete), or refused. */
-export type Verdict = { action: 'accept'; completed: AcceptedDelta | null } | Refusal;
+/** What became of one offered part: taken (the delta once complete), refused, or proof of equivocation. */
+export type Verdict =
+  | { action: 'accept'; completed: AcceptedDelta | null }
+  | Refusal
+  | { action: 'reject'; reason: 'equivocation'; evidence: EquivocationEvidence };
 
 /** One delta that passed every check, kept until its round closes (and served to anti-entropy pulls). */
 export interface AcceptedDelta {
@@ -74,11 +78,14 @@ export interface RoundStateInit {
   round?: number;
   /** Models of the rounds just before `round` (a weight sync names them): deltas based on them are valid. */
   pastModels?: PastModels;
+  /** The job's banned authors (kept across resyncs; the replica shares them with its evidence topic). */
+  bans?: Bans;
 }
 
-export class RoundState implements RoundView {
+export class RoundState implements RoundView, BanTarget {
   readonly manifest: JobManifest;
   readonly layout: ModelLayout;
+  readonly bans: Bans;
   private roundValue: number;
   private weightsValue: Float32Array; // [P] g_r
   private momentumValue: Float32Array; // [P] outer Nesterov momentum
@@ -89,6 +96,8 @@ export class RoundState implements RoundView {
   private readonly accepted = new Map<number, Map<string, AcceptedDelta>>();
   /** `${peer}/${round}` -> parts received so far. */
   private readonly partial = new Map<string, PartialPayload>();
+  /** The headers the last close merged, by author: another payload for that round proves equivocation. */
+  private merged = { round: -1, headers: new Map<string, DeltaAnnouncement>() };
   /** Highest round seen per author: gossipsub forgets duplicates after 2 minutes, this does not. */
   private readonly lastRoundByPeer = new Map<string, number>();
   /** When the open round, and the next, got their first delta: each round's deadline runs from there. */
@@ -105,6 +114,7 @@ export class RoundState implements RoundView {
       : new Float32Array(init.layout.size);
     this.shaValue = modelSha256(this.layout, this.weightsValue);
     this.past = this.pastFromHashes(init.pastModels ?? []);
+    this.bans = init.bans ?? new Bans();
   }
 
   /** Starts at round 0 from the job's base checkpoint; the weights must hash to the one it names. */
@@ -112,6 +122,7 @@ export class RoundState implements RoundView {
     manifest: JobManifest,
     initial: Weights,
     shapes?: Record<string, readonly number[]>,
+    bans?: Bans,
   ): RoundState {
     const layout = ModelLayout.fromWeights(initial, shapes);
     const weights = layout.flatten(initial);
@@ -121,7 +132,7 @@ export class RoundState implements RoundView {
         `initial weights hash to ${sha}, the manifest names ${manifest.baseCheckpoint.sha256}`,
       );
     }
-    return new RoundState({ manifest, layout, weights });
+    return new RoundState({ manifest, layout, weights, ...(bans ? { bans } : {}) });
   }
 
   get round(): number {
@@ -232,11 +243,19 @@ export class RoundState implements RoundView {
    */
   offer(frame: DecodedFrame, author: string, now: number): Verdict {
     const v = checkDelta(frame, author, { manifest: this.manifest, rounds: this });
-    if (v.action !== 'accept') return v;
+    if (v.action !== 'accept') {
+      if (v.reason !== 'equivocation') return v;
+      // Both headers verified, the one held and this one: drop both, ban the author, hand on the proof.
+      const h = frame.message as DeltaAnnouncement;
+      const evidence = buildEvidence(this.manifest.jobId, author, this.heldFrom(author, h.round)!.header, h);
+      this.ban(evidence);
+      return { action: 'reject', reason: 'equivocation', evidence };
+    }
     const { header, part } = v;
     const key = `${author}/${header.round}`;
     let partial = this.partial.get(key);
-    if (!partial) {
+    // A whole payload of a delta whose gossip parts are still coming (a pull) replaces them.
+    if (!partial || partial.header.part.count !== header.part.count) {
       partial = { header, parts: new Array(header.part.count), received: 0 };
       this.partial.set(key, partial);
     }
@@ -246,7 +265,7 @@ export class RoundState implements RoundView {
     if (partial.received < header.part.count) return { action: 'accept', completed: null };
 
     this.partial.delete(key);
-    const payload = concat(partial.parts as Uint8Array[], header.payloadBytes);
+    const payload = concatBytes(partial.parts as Uint8Array[], header.payloadBytes);
     const p = checkPayload(header, payload, this.manifest);
     if (p.action !== 'accept') return p;
     const d: AcceptedDelta = {
@@ -265,9 +284,22 @@ export class RoundState implements RoundView {
     return this.lastRoundByPeer.get(author);
   }
 
+  isBanned(author: string): boolean {
+    return this.bans.has(author);
+  }
+
+  /** Bans the evidence's author: its deltas in the open rounds, complete or partial, are never merged. */
+  ban(e: EquivocationEvidence): boolean {
+    for (const byPeer of this.accepted.values()) byPeer.delete(e.author);
+    for (const round of [this.roundValue, this.roundValue + 1]) this.partial.delete(`${e.author}/${round}`);
+    return this.bans.add(e);
+  }
+
   heldFrom(author: string, round: number): HeldFromAuthor | undefined {
-    const done = this.accepted.get(round)?.get(author);
-    if (done) return { header: done.header, complete: true, hasPart: () => true };
+    // A closed round: what its close merged (a resync back into that round starts it afresh).
+    const closed = round < this.roundValue && round === this.merged.round;
+    const done = closed ? this.merged.headers.get(author) : this.accepted.get(round)?.get(author)?.header;
+    if (done) return { header: done, complete: true, hasPart: () => true };
     const partial = this.partial.get(`${author}/${round}`);
     if (!partial) return undefined;
     return { header: partial.header, complete: false, hasPart: (i) => partial.parts[i] !== undefined };
@@ -313,6 +345,7 @@ export class RoundState implements RoundView {
       this.momentumValue,
       this.manifest.outer,
     );
+    this.merged = { round: r, headers: new Map(deltas.map((d) => [d.peer, d.header])) };
     const S = this.manifest.round.maxStaleness;
     if (S > 0) {
       this.past.push({ round: r, modelSha256: this.shaValue, weights: Float32Array.from(this.weightsValue) });
@@ -359,14 +392,4 @@ export class RoundState implements RoundView {
     for (const r of [...this.accepted.keys()]) if (r < round) this.accepted.delete(r);
     for (const [key, p] of this.partial) if (p.header.round < round) this.partial.delete(key);
   }
-}
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

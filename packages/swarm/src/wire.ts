@@ -34,6 +34,17 @@ export function modelSha256(layout: ModelLayout, weights: Float32Array): string 
   return sha256Hex(encodeSafetensors(tensorsOf(layout, weights)));
 }
 
+/** `parts` one after the other in one buffer of `total` bytes (a delta payload from its gossip parts). */
+export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
 export function encodeDeltaPayload(tensors: CodecTensors): Uint8Array {
   return encodeSafetensors(tensors);
 }

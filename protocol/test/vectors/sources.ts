@@ -146,6 +146,46 @@ export const validFrames: FrameVector[] = [
     tensors: {},
   },
   {
+    file: 'equivocation-evidence.bin',
+    // Two headers one author signed for round 43 (the signatures here are placeholders: the schema does
+    // not verify them, every receiver does).
+    message: {
+      type: 'equivocation-evidence',
+      version: 3,
+      jobId: 'tiny-shakespeare',
+      author: '12D3KooWB',
+      first: {
+        type: 'delta-announce',
+        version: 3,
+        jobId: 'tiny-shakespeare',
+        round: 43,
+        baseRound: 43,
+        baseModelSha256: sha('1e'),
+        stats: { tokens: 65_536, steps: 16, meanLoss: 2.125 },
+        codec: 'topk-int8',
+        payloadBytes: 14,
+        payloadSha256: sha('b2'),
+        authorSignature: '5a'.repeat(64),
+        part: { index: 0, count: 1 },
+      },
+      second: {
+        type: 'delta-announce',
+        version: 3,
+        jobId: 'tiny-shakespeare',
+        round: 43,
+        baseRound: 43,
+        baseModelSha256: sha('1e'),
+        stats: { tokens: 65_536, steps: 16, meanLoss: 2.125 },
+        codec: 'topk-int8',
+        payloadBytes: 14,
+        payloadSha256: sha('c3'),
+        authorSignature: '6b'.repeat(64),
+        part: { index: 0, count: 1 },
+      },
+    },
+    tensors: {},
+  },
+  {
     file: 'all-dtypes.bin',
     message: { type: 'weight-sync-request', version: 3, jobId: 'dtypes', modelSha256: sha('00') },
     tensors: {
