@@ -165,7 +165,7 @@ interface RunFigures {
   normBound: number;
   heldOutLossBase: number;
   heldOutLoss: number;
-  /** The model round worker 0 scored last (R when it contributed to every round). */
+  /** The model round whose held-out loss is reported: R, or the nearest below when worker 0 skipped R. */
   heldOutRound: number;
   tokensPerSec: number;
   /** Wall seconds per round at worker 0, eval of round 0 to its last eval (includes the merge waits). */
@@ -285,7 +285,10 @@ async function runSwarm(opts: {
 
     const evals = w0.events.filter(is('eval'));
     const base = evals.find((e) => e.round === 0);
-    const last = evals.at(-1);
+    // The model of round R; a worker whose delta joined a later round (it was slow) skips one, and then
+    // its last model is past R: the one closest to R below it, else its last.
+    const last =
+      evals.find((e) => e.round === rounds) ?? evals.filter((e) => e.round < rounds).at(-1) ?? evals.at(-1);
     if (!base || !last || last.round === 0) {
       throw new LiveAttackFailedError(
         'worker 0 did not report held-out losses for the base and a later model',
