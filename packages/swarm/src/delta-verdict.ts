@@ -48,6 +48,24 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
+/**
+ * What every honest peer checks before it forwards a gossip message — the frame, the job, the codec, the
+ * author's signature. Everything else depends on the judge's round state or history (replay, rounds,
+ * bases, bans) or on parts not yet received (digest, payload, norm): an honest forwarder may have let it
+ * through, so only the author is blamed for those.
+ */
+const FORWARDER_CHECKS: ReadonlySet<RejectReason> = new Set([
+  'malformed',
+  'oversize',
+  'wrong-job',
+  'wrong-codec',
+  'bad-signature',
+]);
+
+export function forwarderChecks(reason: RejectReason): boolean {
+  return FORWARDER_CHECKS.has(reason);
+}
+
 /** Reasons to drop a message without blaming the sender (honest peers can cause them). */
 export const IGNORE_REASONS = [
   'late',

@@ -19,6 +19,7 @@ import type {
 import { peerIdFromString } from '@libp2p/peer-id';
 import { PROTOCOL_IDS, PROTOCOL_LIMITS, type PeerRole } from '@slimswarm/protocol';
 import type { SwarmTimings } from './peer-config.js';
+import { forwarderChecks } from './delta-verdict.js';
 import { NotStartedError } from './errors.js';
 import { scoreTopic, scoringOf, type GraylistGuard } from './gossip-scoring.js';
 import { SwarmEvents } from './events.js';
@@ -173,14 +174,18 @@ export class SwarmService implements Startable, SwarmNetwork {
   subscribe(topic: string, handle: (msg: GossipIn) => GossipVerdict): void {
     const pubsub = this.pubsub;
     scoreTopic(pubsub, topic);
-    pubsub.topicValidators.set(topic, (_from, msg) => {
+    pubsub.topicValidators.set(topic, (forwarder, msg) => {
       this.counters.bytes(msg.data.length, 0);
       const from = msg.type === 'signed' ? msg.from.toString() : 'unsigned';
       const v = handle({ from, data: msg.data });
-      if (v.action !== 'accept') {
-        this.counters.refused(from, v);
-        this.log('%s on %s from %s: %s', v.action, topic, from, v.reason);
-      }
+      if (v.action === 'accept') return TopicValidatorResult.Accept;
+      this.counters.refused(from, v);
+      this.log('%s on %s from %s: %s', v.action, topic, from, v.reason);
+      // Gossipsub blames a Reject on the peer that handed the message on. An honest forwarder checked the
+      // frame, but not what depends on its own round state or on parts still to come: for those only
+      // the author itself is blamed.
+      if (v.action === 'reject' && !forwarderChecks(v.reason) && forwarder.toString() !== from)
+        return TopicValidatorResult.Ignore;
       return VALIDATOR_RESULT[v.action];
     });
     pubsub.subscribe(topic);
