@@ -150,6 +150,9 @@ function attackerStep<T extends AttackerEvent>(
   });
 }
 
+/** How to stop the processes of the run in progress (a signal to this process stops them first). */
+const running = new Set<() => Promise<void>>();
+
 interface AttackerFigures {
   peerId: string;
   joinedAtRound: number;
@@ -188,6 +191,11 @@ async function runSwarm(opts: {
   const { rounds, tail, say } = opts;
   let attacker: JsonChild<AttackerEvent> | null = null;
   let swarm: LocalSwarm | null = null;
+  const stopAll = async (): Promise<void> => {
+    await attacker?.stop();
+    await swarm?.stop();
+  };
+  running.add(stopAll);
   try {
     // The attacker's process starts first and loads its code before the workers start theirs, so that
     // the attacked run's workers start up on the same CPU as the clean run's.
@@ -312,8 +320,8 @@ async function runSwarm(opts: {
       attacker: attackerFigures,
     };
   } finally {
-    await attacker?.stop();
-    await swarm?.stop();
+    running.delete(stopAll);
+    await stopAll();
   }
 }
 
@@ -327,9 +335,15 @@ async function main(argv: string[]): Promise<number> {
   };
   const tail = new OutputTail(flags.verbose);
   const dir = await mkdtemp(join(tmpdir(), 'slimswarm-attack-live-'));
-  // Every process is stopped by runSwarm's finally; a signal to us only needs the folder cleaned.
-  const interrupted = (): void =>
-    void rm(dir, { recursive: true, force: true }).finally(() => process.exit(130));
+  // Interrupted: stop the run's processes (SIGINT, then SIGKILL after a grace), clean up, exit 130.
+  let stopping = false;
+  const interrupted = (): void => {
+    stopping = true;
+    process.stderr.write('attack-live: interrupted, stopping every process…\n');
+    void Promise.allSettled([...running].map((stop) => stop()))
+      .then(() => rm(dir, { recursive: true, force: true }))
+      .finally(() => process.exit(130));
+  };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
@@ -384,6 +398,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     const err = e as Error;
+    if (stopping) return 130; // the run failed because we stopped it
     process.stderr.write(`attack-live: ${err.name}: ${err.message}${tail.text()}\n`);
     return 1;
   } finally {
