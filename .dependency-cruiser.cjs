@@ -62,6 +62,12 @@ const ROWS = [
     may: ['protocol', 'packages/node-compat'],
     extra: [{ from: '^packages/swarm/bench/', may: ['packages/plots'] }],
   },
+  {
+    name: 'attacks',
+    dir: 'packages/attacks',
+    may: ['protocol', 'packages/swarm', 'packages/performer', 'packages/default-job', 'packages/node-compat'],
+    extra: [{ from: '^packages/attacks/bench/', may: ['packages/plots'] }],
+  },
   { name: 'client', dir: 'packages/client', may: ['protocol', 'packages/performer', 'packages/swarm'] },
   {
     name: 'default-job',

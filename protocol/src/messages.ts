@@ -150,6 +150,28 @@ export const AggregationConfig = z.discriminatedUnion('rule', [
     .strict(),
   z
     .object({
+      /**
+       * The influence bound (docs/swarm-protocol.md §5b). Before trimming, every delta's L2 norm is clipped
+       * to `normClip` × the round's median delta norm, and every coordinate to ± `valueClip` × the round's
+       * median of the deltas' largest coordinate — relative to the honest majority, not a constant. Then
+       * the trimmed mean over each coordinate's senders, with at least `minTrim` per end wherever more than
+       * 2·minTrim peers sent it, is the round's robust reference; deltas that do not agree with it (cosine
+       * at most `minAgreement`) are left out and the trimmed mean of the rest is the step. Fewer than
+       * `minContributors` deltas left: the step is damped by kept/minContributors.
+       */
+      rule: z.literal('clipped-trimmed-mean'),
+      normBound: z.number().finite().gt(0),
+      trimFraction: z.number().finite().min(0).lt(0.5),
+      minTrim: z.number().int().min(0).max(16).default(1),
+      normClip: z.number().finite().gt(0).default(2),
+      valueClip: z.number().finite().gt(0).default(2),
+      minContributors: PositiveInt(PROTOCOL_LIMITS.maxPeersListed).default(3),
+      /** Deltas whose cosine with the round's robust reference is at most this are left out (−1: none). */
+      minAgreement: z.number().finite().min(-1).lt(1).default(0),
+    })
+    .strict(),
+  z
+    .object({
       rule: z.literal('centered-clip'),
       normBound: z.number().finite().gt(0),
       tau: z.number().finite().gt(0),

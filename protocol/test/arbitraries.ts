@@ -55,6 +55,19 @@ const aggregation = fc.oneof(
     normBound: double(0, 1e6, { minExcluded: true }),
     trimFraction: double(0, 0.5, { maxExcluded: true }),
   }),
+  fc.record(
+    {
+      rule: fc.constant('clipped-trimmed-mean' as const),
+      normBound: double(0, 1e6, { minExcluded: true }),
+      trimFraction: double(0, 0.5, { maxExcluded: true }),
+      minTrim: int(0, 16),
+      normClip: double(0, 100, { minExcluded: true }),
+      valueClip: double(0, 100, { minExcluded: true }),
+      minContributors: int(1, 64),
+      minAgreement: double(-1, 1, { maxExcluded: true }),
+    },
+    { requiredKeys: ['rule', 'normBound', 'trimFraction'] },
+  ),
   fc.record({
     rule: fc.constant('centered-clip' as const),
     normBound: double(0, 1e6, { minExcluded: true }),

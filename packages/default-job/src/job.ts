@@ -46,7 +46,17 @@ export function defaultManifest(base: { sha256: string; bytes: number; params: n
     outer: { kind: 'nesterov', lr: 0.7, momentum: 0.5 },
     compression: { codec: 'topk-int8', topkFraction: 0.05, errorFeedback: true },
     // Trimmed among the peers that sent each coordinate: top-k deltas overlap little (docs/benchmarks.md).
-    aggregation: { rule: 'sparse-trimmed-mean', normBound: 50, trimFraction: 0.2 },
+    // The influence bound (docs/swarm-protocol.md §5b), chosen by npm run bench:attack.
+    aggregation: {
+      rule: 'clipped-trimmed-mean',
+      normBound: 50,
+      trimFraction: 0.375,
+      minTrim: 1,
+      normClip: 1,
+      valueClip: 2,
+      minContributors: 3,
+      minAgreement: 0.1,
+    },
     round: { quorumFraction: 1, deadlineMs: 20_000, minDeltas: 1, peerTimeoutMs: 15_000 },
   });
 }

@@ -83,20 +83,12 @@ function columns(deltas: readonly HeldDelta[], size: number) {
   return { offsets, values };
 }
 
-/** Sorts values[from … to) ascending into `col` and returns how many there are. */
+/** Sorts values[from … to) ascending into `col` and returns how many there are (O(c log c)). */
 function sortColumn(values: Float32Array, from: number, to: number, col: Float64Array): number {
-  let c = 0;
-  for (let p = from; p < to; p++) {
-    // Insertion sort: N is small (peers per round) and the sorted values do not depend on the algorithm.
-    const x = values[p]!;
-    let k = c - 1;
-    while (k >= 0 && col[k]! > x) {
-      col[k + 1] = col[k]!;
-      k--;
-    }
-    col[k + 1] = x;
-    c++;
-  }
+  const c = to - from;
+  col.set(values.subarray(from, to));
+  // Numeric order; the values are non-zero and finite, so the sorted column is the same on every engine.
+  col.subarray(0, c).sort();
   return c;
 }
 
@@ -140,15 +132,17 @@ export function trimmedMean(deltas: readonly HeldDelta[], size: number, trimFrac
 
 /**
  * Coordinate-wise trimmed mean over the deltas that sent each coordinate (non-zero values): of the c
- * senders drop floor(trim·c) smallest and largest, average the rest, and scale by c/N, so that with
- * nothing trimmed it equals the plain mean (where a peer that did not send a coordinate counts as 0).
- * Top-k deltas overlap little; the dense rule treats every non-sender's 0 as a vote and trims the few
- * real values away. The price: a value only one peer sent is never trimmed (the norm bound limits it).
+ * senders drop floor(trim·c) smallest and largest — at least `minTrim` wherever c > 2·minTrim, so a
+ * coordinate few peers sent is still trimmed — average the rest, and scale by c/N, so that with nothing
+ * trimmed it equals the plain mean (where a peer that did not send a coordinate counts as 0). Top-k deltas
+ * overlap little; the dense rule treats every non-sender's 0 as a vote and trims the few real values away.
+ * The price: a value only one or two peers sent is never trimmed (clipToRound bounds it).
  */
 export function sparseTrimmedMean(
   deltas: readonly HeldDelta[],
   size: number,
   trimFraction: number,
+  minTrim = 0,
 ): Float32Array {
   const n = deltas.length;
   const { offsets, values } = columns(deltas, size);
@@ -157,12 +151,89 @@ export function sparseTrimmedMean(
   for (let i = 0; i < size; i++) {
     const c = sortColumn(values, offsets[i]!, offsets[i + 1]!, col);
     if (c === 0) continue;
-    const cut = Math.floor(trimFraction * c);
+    const proportional = Math.floor(trimFraction * c);
+    const cut = c > 2 * minTrim ? Math.max(minTrim, proportional) : proportional;
     let s = 0;
     for (let j = cut; j < c - cut; j++) s += col[j]!;
     out[i] = (s / (c - 2 * cut)) * (c / n);
   }
   return out;
+}
+
+/** The median of `xs` (at least one), the mean of the middle two for an even count. */
+function median(xs: readonly number[]): number {
+  const sorted = Float64Array.from(xs).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function heldValues(d: HeldDelta): Float32Array {
+  return d instanceof Float32Array ? d : d.values;
+}
+
+/**
+ * Bounds each delta by the round itself rather than by a constant: its L2 norm to `normClip` × the median
+ * delta norm, then every coordinate to ± `valueClip` × the median of the deltas' largest |coordinate|.
+ * With fewer than half the deltas hostile both medians are bounded by honest deltas, so no delta can
+ * weigh more than a few honest ones in norm, nor on any single coordinate. Sparsity is kept.
+ */
+export function clipToRound(deltas: readonly HeldDelta[], normClip: number, valueClip: number): HeldDelta[] {
+  if (deltas.length === 0) return [];
+  const norms = deltas.map((d) => l2Norm(heldValues(d)));
+  const normCap = normClip * median(norms);
+  const scales = norms.map((norm) => (norm > normCap ? normCap / norm : 1));
+  const maxAbs = deltas.map((d, j) => {
+    let m = 0;
+    for (const x of heldValues(d)) m = Math.max(m, Math.abs(x));
+    return m * scales[j]!;
+  });
+  const cap = valueClip * median(maxAbs);
+  return deltas.map((d, j) => {
+    const scale = scales[j]!;
+    const values = Float32Array.from(heldValues(d), (x) => Math.min(cap, Math.max(-cap, x * scale)));
+    return d instanceof Float32Array ? values : { size: d.size, indices: d.indices, values };
+  });
+}
+
+/**
+ * The influence bound (docs/swarm-protocol.md §5b). The coordinate-wise median of the deltas clipped to the
+ * round (clipToRound), non-senders counted as 0, is a reference that fewer than half of them cannot capture; the deltas that do not
+ * agree with it (cosine ≤ minAgreement: reversed, orthogonal or diluting) are left out; the rest are
+ * clipped to their own round again and averaged by the trimmed mean over each coordinate's senders. When
+ * every hostile delta is left out the step is exactly the one the honest deltas alone would give. Fewer
+ * than minContributors deltas kept: the step is damped by kept/minContributors.
+ */
+export function clippedTrimmedMean(
+  deltas: readonly HeldDelta[],
+  size: number,
+  rule: Extract<AggregationConfig, { rule: 'clipped-trimmed-mean' }>,
+): Float32Array {
+  const clip = (ds: readonly HeldDelta[]) => clipToRound(ds, rule.normClip, rule.valueClip);
+  // Dense: a peer that did not send a coordinate votes 0 there, so f < N/2 coherent deltas cannot win the
+  // median of the coordinates few honest peers sent.
+  const reference = trimmedMean(clip(deltas), size, MEDIAN_TRIM); // [P]
+  const referenceNorm = l2Norm(reference);
+  // Below minContributors no majority makes the reference honest: nobody is left out, the step is damped.
+  const judge = referenceNorm > 0 && deltas.length >= rule.minContributors;
+  const kept = judge ? deltas.filter((d) => cosine(d, reference, referenceNorm) > rule.minAgreement) : deltas;
+  const a =
+    kept.length === 0
+      ? new Float32Array(size)
+      : sparseTrimmedMean(clip(kept), size, rule.trimFraction, rule.minTrim);
+  const damping = Math.min(1, kept.length / rule.minContributors);
+  if (damping < 1) for (let i = 0; i < size; i++) a[i] = a[i]! * damping;
+  return a;
+}
+
+/** A trim fraction that keeps only the middle one or two of a coordinate's senders: their median. */
+const MEDIAN_TRIM = 0.4999;
+
+/** cos(d, r) with ‖r‖ given, accumulated in f64 in index order. */
+function cosine(d: HeldDelta, r: Float32Array, rNorm: number): number {
+  let dot = 0;
+  forEachNonZero(d, (i, x) => (dot += x * r[i]!));
+  const n = l2Norm(heldValues(d));
+  return n === 0 ? 0 : dot / (n * rNorm);
 }
 
 /**
@@ -210,6 +281,8 @@ export function aggregate(
       return trimmedMean(deltas, size, rule.trimFraction);
     case 'sparse-trimmed-mean':
       return sparseTrimmedMean(deltas, size, rule.trimFraction);
+    case 'clipped-trimmed-mean':
+      return clippedTrimmedMean(deltas, size, rule);
     case 'centered-clip': {
       const start = new Float32Array(size); // [P]
       for (let i = 0; i < size; i++) start[i] = (1 - outer.momentum) * momentum[i]!;

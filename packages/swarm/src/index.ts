@@ -90,6 +90,7 @@ export {
 } from './codec.js';
 export {
   aggregate,
+  clipToRound,
   nesterovStep,
   trimmedMean,
   sparseTrimmedMean,
@@ -100,8 +101,8 @@ export {
   type HeldDelta,
   type SparseDelta,
 } from './aggregate.js';
-export { ModelLayout, type Weights } from './model-layout.js';
-export { modelSha256, encodeModelState, decodeModelState } from './wire.js';
+export { ModelLayout, compareCodeUnits, type Weights } from './model-layout.js';
+export { modelSha256, encodeModelState, decodeModelState, encodeDeltaPayload } from './wire.js';
 export { chooseResyncTarget, type NeighbourView, type ResyncTarget } from './resync.js';
 export * from './errors.js';
 export { dialableBy, webRtcPeers } from './transports.js';

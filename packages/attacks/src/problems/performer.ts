@@ -1,0 +1,93 @@
+/**
+ * A real Performer, tiny enough for a grid of runs: byte-level, one layer, trained by the float64 naive
+ * engine (the reference the SLiM engine is tested against) with AdamW, each honest peer on its own shard
+ * of the default corpus (this repository's docs and sources); the loss is held-out nats per byte.
+ */
+import { readFile } from 'node:fs/promises';
+import { defaultCorpusFiles } from '@slimswarm/default-job';
+import { Trainer, createNaiveEngine, initParams, paramShapes, type ModelConfig } from '@slimswarm/performer';
+import { ModelLayout } from '@slimswarm/swarm';
+import { seededRandom, type Problem } from '../simulation.js';
+
+export const TINY_PERFORMER: ModelConfig = {
+  dModel: 16,
+  nLayers: 1,
+  nHeads: 2,
+  nFeatures: 8,
+  vocabSize: 256,
+  mlpRatio: 2,
+  ropeBase: 10_000,
+  featureRedraw: { kind: 'never' },
+  seed: 3,
+};
+
+export interface PerformerOptions {
+  peers: number;
+  seqLen: number;
+  localSteps: number;
+  lr: number;
+  /** Bytes of the corpus used (the shards and the held-out part together). */
+  corpusBytes: number;
+  heldOutSequences: number;
+}
+
+export async function performer(opts: PerformerOptions): Promise<Problem> {
+  const config = TINY_PERFORMER;
+  const layout = new ModelLayout(paramShapes(config));
+  const base = layout.flatten(initParams(config));
+  const text = await corpus(opts.corpusBytes);
+  // Peers' shards and one held-out part, contiguous blocks of the corpus.
+  const block = Math.floor(text.length / (opts.peers + 1));
+  const shard = (i: number) => text.subarray(i * block, (i + 1) * block);
+  const heldOut = Array.from({ length: opts.heldOutSequences }, (_, k) => {
+    const part = shard(opts.peers);
+    const at = Math.floor((k * (part.length - opts.seqLen - 1)) / opts.heldOutSequences);
+    return Int32Array.from(part.subarray(at, at + opts.seqLen + 1));
+  });
+  const engine = createNaiveEngine(config);
+  const optimizer = { kind: 'adamw' as const, lr: opts.lr };
+  const evaluator = new Trainer({ config, optimizer, engine, params: layout.view(base) });
+  let trainers: Trainer[] = [];
+  let random = seededRandom(1);
+  return {
+    name: 'performer',
+    params: layout.size,
+    initial: () => Float32Array.from(base),
+    reset(seed) {
+      random = seededRandom(seed);
+      trainers = Array.from(
+        { length: opts.peers },
+        () => new Trainer({ config, optimizer, engine, params: layout.view(Float32Array.from(base)) }),
+      );
+    },
+    async localDelta(peer, g) {
+      const trainer = trainers[peer]!;
+      trainer.setParams(layout.view(Float32Array.from(g)));
+      const data = shard(peer);
+      for (let s = 0; s < opts.localSteps; s++) {
+        const at = Math.floor(random() * (data.length - opts.seqLen - 1));
+        await trainer.step(Int32Array.from(data.subarray(at, at + opts.seqLen + 1)));
+      }
+      const w = layout.flatten(trainer.getParams());
+      return Float32Array.from(g, (x, j) => x - w[j]!);
+    },
+    async loss(g) {
+      evaluator.setParams(layout.view(Float32Array.from(g)));
+      return evaluator.evaluate(heldOut);
+    },
+  };
+}
+
+/** The first `bytes` bytes of the default corpus (files in a fixed order). */
+async function corpus(bytes: number): Promise<Uint8Array> {
+  const out = new Uint8Array(bytes);
+  let filled = 0;
+  for (const file of await defaultCorpusFiles()) {
+    if (filled >= bytes) break;
+    const data = await readFile(file);
+    const n = Math.min(data.length, bytes - filled);
+    out.set(data.subarray(0, n), filled);
+    filled += n;
+  }
+  return out.subarray(0, filled);
+}

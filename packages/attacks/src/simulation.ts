@@ -1,0 +1,155 @@
+/**
+ * One attacked training run, round by round, in process: the honest peers train from the shared model
+ * and compress their deltas with the job's codec and error feedback; the adversary crafts its f deltas
+ * from theirs; every delta goes through the swarm's own payload verdict (`checkPayload`: codec shape,
+ * finite values, norm bound); the accepted ones are merged in canonical order by the swarm's own rule
+ * (`aggregate`) and outer step (`nesterovStep`) — the code every peer runs when a round closes. What the
+ * network adds (signatures, replay, equivocation) is tested with real peers elsewhere; this measures the
+ * merge rule itself, on many seeds, fast.
+ *
+ * Dimension legend: P parameters, n peers, f Byzantine, h = n − f honest.
+ */
+import { sha256Hex, type JobManifest } from '@slimswarm/protocol';
+import {
+  ErrorFeedbackEncoder,
+  aggregate,
+  checkPayload,
+  clipToRound,
+  compactDelta,
+  compareCodeUnits,
+  densify,
+  encodeDelta,
+  encodeDeltaPayload,
+  nesterovStep,
+  type HeldDelta,
+} from '@slimswarm/swarm';
+import { craftAttack, l2, type AttackName } from './attacks.js';
+
+/** A training problem the swarm fine-tunes: synthetic least squares, or a real (tiny) Performer. */
+export interface Problem {
+  readonly name: string;
+  readonly params: number;
+  /** g_0 (P), a fresh copy. */
+  initial(): Float32Array;
+  /** Starts a run: fresh optimisers and data order for peers 0 … h − 1, the same for every run of a seed. */
+  reset(seed: number): void;
+  /** Peer i's local steps from g, as the delta g − w_local (P). */
+  localDelta(peer: number, g: Float32Array): Promise<Float32Array>;
+  /** What the run reports: excess loss (synthetic) or held-out loss in nats per byte (Performer). */
+  loss(g: Float32Array): Promise<number>;
+}
+
+export interface RunSpec {
+  problem: Problem;
+  /** The job: codec, merge rule, norm bound, outer step. */
+  manifest: JobManifest;
+  peers: number;
+  byzantine: number;
+  /** null: the f Byzantine identities send nothing (the clean run of the same honest peers). */
+  attack: AttackName | null;
+  rounds: number;
+  seed: number;
+}
+
+export interface RunResult {
+  finalLoss: number;
+  lossByRound: number[];
+  /** g after the last round (P). */
+  weights: Float32Array;
+  /** Byzantine deltas the payload verdict refused. */
+  rejected: number;
+  /** Byzantine deltas the merge rule clipped (norm or coordinates), over all rounds. */
+  clipped: number;
+}
+
+/** Deterministic uniform draws (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Contribution {
+  payloadSha256: string;
+  held: HeldDelta;
+  byzantine: boolean;
+}
+
+/** Encodes `tensors` as a payload and judges it as every peer would; null when refused. */
+function judged(tensors: ReturnType<typeof encodeDelta>, manifest: JobManifest): Contribution | null {
+  const payload = encodeDeltaPayload(tensors);
+  const payloadSha256 = sha256Hex(payload);
+  const v = checkPayload({ payloadSha256, codec: manifest.compression.codec }, payload, manifest);
+  return v.action === 'accept' ? { payloadSha256, held: compactDelta(v.delta), byzantine: false } : null;
+}
+
+export async function simulate(spec: RunSpec): Promise<RunResult> {
+  const { problem, manifest, peers, byzantine: f } = spec;
+  const honestCount = peers - f;
+  const compression = manifest.compression;
+  problem.reset(spec.seed);
+  const random = seededRandom(spec.seed * 7919 + 17);
+  const encoders = Array.from(
+    { length: honestCount },
+    () => new ErrorFeedbackEncoder(problem.params, compression),
+  );
+  const g = problem.initial(); // [P] shared model
+  const momentum = new Float32Array(problem.params); // [P]
+  const bound = 0.99 * manifest.aggregation.normBound;
+  const lossByRound: number[] = [];
+  let rejected = 0;
+  let clipped = 0;
+  for (let round = 0; round < spec.rounds; round++) {
+    const honest: Contribution[] = [];
+    for (let i = 0; i < honestCount; i++) {
+      const { tensors, commit } = encoders[i]!.encode(await problem.localDelta(i, g));
+      commit();
+      const c = judged(tensors, manifest);
+      if (c) honest.push(c);
+    }
+    const byzantine: Contribution[] = [];
+    if (spec.attack && f > 0) {
+      const view = {
+        honest: honest.map((c) => densify(c.held)),
+        byzantine: f,
+        peers,
+        bound,
+        random,
+      };
+      for (const v of craftAttack(spec.attack, view)) {
+        const c = judged(encodeDelta(v, compression), manifest);
+        if (c) byzantine.push({ ...c, byzantine: true });
+        else rejected++;
+      }
+    }
+    // Canonical merge order: payload digest (identical Byzantine deltas keep their multiplicity).
+    const all = [...honest, ...byzantine].sort((a, b) => compareCodeUnits(a.payloadSha256, b.payloadSha256));
+    const held = all.map((c) => c.held);
+    clipped += countClipped(manifest, held, all);
+    const agg = aggregate(manifest.aggregation, held, momentum, manifest.outer);
+    nesterovStep(g, momentum, agg, manifest.outer);
+    lossByRound.push(await problem.loss(g));
+  }
+  return { finalLoss: lossByRound.at(-1)!, lossByRound, weights: g, rejected, clipped };
+}
+
+/** Byzantine deltas the clipped rule shortened this round (0 for rules that do not clip). */
+function countClipped(manifest: JobManifest, held: HeldDelta[], all: Contribution[]): number {
+  const rule = manifest.aggregation;
+  if (rule.rule !== 'clipped-trimmed-mean') return 0;
+  const after = clipToRound(held, rule.normClip, rule.valueClip);
+  let n = 0;
+  all.forEach((c, j) => {
+    if (c.byzantine && l2(values(after[j]!)) < l2(values(held[j]!)) * (1 - 1e-6)) n++;
+  });
+  return n;
+}
+
+function values(d: HeldDelta): Float32Array {
+  return d instanceof Float32Array ? d : d.values;
+}
