@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import '@slimswarm/node-compat';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
+import { DEFAULT_AGGREGATION } from '@slimswarm/default-job';
 import type { JobManifest } from '@slimswarm/protocol';
 import { syntheticManifest } from '@slimswarm/swarm/synthetic-problem';
 import { Command } from 'commander';
@@ -45,19 +46,10 @@ function parseFlags(argv: string[]): z.infer<typeof Flags> {
 
 type Aggregation = JobManifest['aggregation'];
 
-/** The defence (docs/swarm-protocol.md §5b) and the baseline, with the job's own norm bound. */
+/** The defence the default job ships (docs/swarm-protocol.md §5b), the baseline and today's rule, at one norm bound. */
 export function rules(normBound: number): Record<string, Aggregation> {
   return {
-    'clipped-trimmed-mean': {
-      rule: 'clipped-trimmed-mean',
-      normBound,
-      trimFraction: 0.375,
-      minTrim: 1,
-      normClip: 1,
-      valueClip: 2,
-      minContributors: 3,
-      minAgreement: 0.1,
-    },
+    'clipped-trimmed-mean': { ...DEFAULT_AGGREGATION, normBound },
     mean: { rule: 'mean', normBound },
     'sparse-trimmed-mean': { rule: 'sparse-trimmed-mean', normBound, trimFraction: 0.2 },
   };

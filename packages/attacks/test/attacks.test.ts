@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_AGGREGATION } from '@slimswarm/default-job';
 import { syntheticManifest } from '@slimswarm/swarm/synthetic-problem';
 import {
   craftAttack,
@@ -53,16 +54,7 @@ describe('attacks', () => {
     const run = (aggregation: Parameters<typeof job>[0], attack: 'sign-flip' | null) =>
       simulate({ problem, manifest: job(aggregation), peers: 8, byzantine: 2, attack, rounds: 15, seed: 1 });
     const mean = { rule: 'mean' as const, normBound: 20 };
-    const defence = {
-      rule: 'clipped-trimmed-mean' as const,
-      normBound: 20,
-      trimFraction: 0.2,
-      minTrim: 1,
-      normClip: 2,
-      valueClip: 2,
-      minContributors: 3,
-      minAgreement: 0,
-    };
+    const defence = { ...DEFAULT_AGGREGATION, normBound: 20 };
     const [meanClean, meanAttacked, defClean, defAttacked] = [
       await run(mean, null),
       await run(mean, 'sign-flip'),

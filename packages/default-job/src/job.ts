@@ -27,6 +27,18 @@ export const DEFAULT_SEQ_LEN = 128;
 export const DEFAULT_CHUNK = 32;
 
 /** The manifest of the default job for a given base checkpoint. */
+/** The influence bound (docs/swarm-protocol.md §5b), its parameters chosen by `npm run bench:attack`. */
+export const DEFAULT_AGGREGATION = {
+  rule: 'clipped-trimmed-mean',
+  normBound: 50,
+  trimFraction: 0.375,
+  minTrim: 1,
+  normClip: 1,
+  valueClip: 2,
+  minContributors: 3,
+  minAgreement: 0.1,
+} as const satisfies JobManifest['aggregation'];
+
 export function defaultManifest(base: { sha256: string; bytes: number; params: number }): JobManifest {
   return JobManifest.parse({
     type: 'job-manifest',
@@ -46,17 +58,7 @@ export function defaultManifest(base: { sha256: string; bytes: number; params: n
     outer: { kind: 'nesterov', lr: 0.7, momentum: 0.5 },
     compression: { codec: 'topk-int8', topkFraction: 0.05, errorFeedback: true },
     // Trimmed among the peers that sent each coordinate: top-k deltas overlap little (docs/benchmarks.md).
-    // The influence bound (docs/swarm-protocol.md §5b), chosen by npm run bench:attack.
-    aggregation: {
-      rule: 'clipped-trimmed-mean',
-      normBound: 50,
-      trimFraction: 0.375,
-      minTrim: 1,
-      normClip: 1,
-      valueClip: 2,
-      minContributors: 3,
-      minAgreement: 0.1,
-    },
+    aggregation: DEFAULT_AGGREGATION,
     round: { quorumFraction: 1, deadlineMs: 20_000, minDeltas: 1, peerTimeoutMs: 15_000 },
   });
 }
