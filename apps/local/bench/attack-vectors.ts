@@ -13,6 +13,7 @@
  *
  * Vectors are flat over the tensors in sorted name order (P values); `unflatten` maps them back.
  */
+import { rng } from '@slimswarm/swarm/synthetic-problem';
 
 /** The share of normBound the attacker uses: a hair below the bound, so int8 rounding cannot cross it. */
 export const SAFETY = 0.99;
@@ -20,17 +21,8 @@ export const SAFETY = 0.99;
 export type AttackName = 'gaussian' | 'sign-flip';
 export type Weights = Record<string, Float32Array>;
 
-/** Uniform [0, 1) draws from a 32-bit seed (mulberry32): the attack is the same for the same seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Uniform [0, 1) draws from a 32-bit seed: the attack is the same for the same seed. */
+export const seededRandom = rng;
 
 export function tensorNames(w: Weights): string[] {
   return Object.keys(w).sort();

@@ -34,13 +34,23 @@ import {
 
 const PEERS = 8;
 
-const Flags = z.object({ json: z.boolean(), quick: z.boolean(), live: z.boolean() }).strict();
+const Flags = z
+  .object({
+    json: z.boolean(),
+    quick: z.boolean(),
+    live: z.boolean(),
+    problem: z.enum(['all', 'synthetic', 'performer']),
+    seeds: z.coerce.number().int().min(1).max(10).optional(),
+  })
+  .strict();
 
 function parseFlags(argv: string[]): z.infer<typeof Flags> {
   const program = new Command('bench:attack')
     .option('--json', 'JSON lines only', false)
     .option('--quick', 'a subset: one seed, f = 2, both problems', false)
-    .option('--live', 'also the row on real processes (coordinator, 3 workers, 1 attacker)', false);
+    .option('--live', 'also the row on real processes (coordinator, 3 workers, 1 attacker)', false)
+    .option('--problem <name>', 'all, synthetic or performer', 'all')
+    .option('--seeds <n>', 'seeds 1 … n (default 3; --quick 1)');
   return parseCommandLineOrExit(program, argv, Flags);
 }
 
@@ -90,7 +100,7 @@ async function settings(quick: boolean): Promise<Setting[]> {
       problem: tiny,
       manifest: (a) => withParams(tiny, job(a, { lr: 0.7, momentum: 0.5 })),
       rounds: quick ? 6 : 12,
-      normBound: 2,
+      normBound: 50,
     },
   ];
 }
@@ -118,7 +128,7 @@ function maxShift(a: Float32Array, b: Float32Array): number {
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
-  const seeds = flags.quick ? [1] : [1, 2, 3];
+  const seeds = Array.from({ length: flags.seeds ?? (flags.quick ? 1 : 3) }, (_, i) => i + 1);
   const fs = flags.quick ? [2] : [1, 2, 3];
   const attacks: readonly AttackName[] = flags.quick ? ['sign-flip', 'alie', 'spike'] : ATTACKS;
   const print = (row: Row) =>
@@ -130,7 +140,9 @@ async function main(): Promise<void> {
             `(${(100 * row.lossVsClean).toFixed(1)} %) shift ${row.maxWeightShift.toFixed(3)} ` +
             `rejected ${row.rejected} clipped ${row.clipped}`,
     );
-  for (const s of await settings(flags.quick)) {
+  for (const s of (await settings(flags.quick)).filter(
+    (x) => flags.problem === 'all' || x.problem.name === flags.problem,
+  )) {
     const all = rules(s.normBound);
     const run = (
       rule: string,

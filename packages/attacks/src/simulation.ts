@@ -23,6 +23,7 @@ import {
   nesterovStep,
   type HeldDelta,
 } from '@slimswarm/swarm';
+import { rng } from '@slimswarm/swarm/synthetic-problem';
 import { craftAttack, l2, type AttackName } from './attacks.js';
 
 /** A training problem the swarm fine-tunes: synthetic least squares, or a real (tiny) Performer. */
@@ -62,17 +63,8 @@ export interface RunResult {
   clipped: number;
 }
 
-/** Deterministic uniform draws (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic uniform draws: the swarm bench's own seeded generator. */
+export const seededRandom = rng;
 
 interface Contribution {
   payloadSha256: string;
@@ -130,6 +122,11 @@ export async function simulate(spec: RunSpec): Promise<RunResult> {
     // Canonical merge order: payload digest (identical Byzantine deltas keep their multiplicity).
     const all = [...honest, ...byzantine].sort((a, b) => compareCodeUnits(a.payloadSha256, b.payloadSha256));
     const held = all.map((c) => c.held);
+    // A round with no accepted delta does not close (minDeltas ≥ 1): the model stays.
+    if (held.length === 0) {
+      lossByRound.push(await problem.loss(g));
+      continue;
+    }
     clipped += countClipped(manifest, held, all);
     const agg = aggregate(manifest.aggregation, held, momentum, manifest.outer);
     nesterovStep(g, momentum, agg, manifest.outer);
