@@ -29,7 +29,7 @@ for await (const line of createInterface({ input: process.stdin })) {
 for (const problem of new Set(rows.map((r) => r.problem))) {
   const groups = new Map<string, { x: number; ys: number[] }[]>();
   for (const r of rows.filter((row) => row.problem === problem)) {
-    const series = `${r.attack}, ${r.rule === 'mean' ? 'mean (no defence)' : r.rule}`;
+    const series = `${r.attack} · ${r.rule === 'mean' ? 'mean' : 'defence'}`;
     const points = groups.get(series) ?? [];
     let p = points.find((q) => q.x === r.byzantine);
     if (!p) points.push((p = { x: r.byzantine, ys: [] }));
@@ -40,7 +40,7 @@ for (const problem of new Set(rows.map((r) => r.problem))) {
     ps.map((p) => ({ series, x: p.x, y: 1 + p.ys.reduce((a, b) => a + b, 0) / p.ys.length })),
   );
   const svg = await lineChartSvg({
-    title: `Poisoning, ${problem}: final loss ÷ clean loss (mean of seeds)`,
+    title: `Poisoning, ${problem}: final loss ÷ clean, mean of seeds`,
     points,
     x: { title: 'Byzantine peers of 8', values: [1, 2, 3] },
     y: { title: 'loss ÷ clean (log)', type: 'log' },
