@@ -12,6 +12,7 @@
  */
 import { topics, type DecodedFrame, type JobManifest, type Message } from '@slimswarm/protocol';
 import { checkDelta, checkPayload, decodeJobFrame, type Refusal } from './delta-verdict.js';
+import { checkEvidence } from './equivocation.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
 
 export type ObserverVerdict = { action: 'accept'; frame: DecodedFrame } | Refusal;
@@ -25,6 +26,11 @@ export function observerVerdict(
   const decoded = decodeJobFrame(msg.data, manifest, type);
   if (!('frame' in decoded)) return decoded;
   const frame = decoded.frame;
+  if (frame.message.type === 'equivocation-evidence') {
+    // Both signatures are checked here too, so an observer relays only proofs (a coordinator may be the
+    // one link between two groups of peers) and blames forged ones on their sender.
+    return checkEvidence(frame.message, manifest) ?? { action: 'accept', frame };
+  }
   if (frame.message.type !== 'delta-announce') return { action: 'accept', frame };
   const v = checkDelta(frame, msg.from, { manifest, rounds: null });
   if (v.action !== 'accept') return v;
@@ -41,11 +47,12 @@ export function jobTopics(jobId: string): Record<string, Message['type']> {
     [topics.deltas(jobId)]: 'delta-announce',
     [topics.heartbeat(jobId)]: 'heartbeat',
     [topics.summaries(jobId)]: 'anti-entropy-summary',
+    [topics.evidence(jobId)]: 'equivocation-evidence',
   };
 }
 
 /**
- * Subscribes `net` to the job's three topics as a passive observer: every message is judged by
+ * Subscribes `net` to the job's four topics as a passive observer: every message is judged by
  * observerVerdict before gossipsub forwards it; `onVerdict` sees each one (accepted with its frame).
  * Returns a function that unsubscribes.
  */

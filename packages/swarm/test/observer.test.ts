@@ -3,7 +3,8 @@ import { PROTOCOL_VERSION, encodeFrame, tensorFromTyped, topics } from '@slimswa
 import { describe, expect, it } from 'vitest';
 import { encodeDelta } from '../src/codec.js';
 import type { GossipIn, GossipVerdict } from '../src/network.js';
-import { observeJob, observerVerdict } from '../src/observer.js';
+import { buildEvidence } from '../src/equivocation.js';
+import { jobTopics, observeJob, observerVerdict } from '../src/observer.js';
 import { encodeDeltaPayload } from '../src/wire.js';
 import { signedDeltaFrame } from './harness.js';
 import { identities } from './identities.js';
@@ -65,7 +66,7 @@ describe('observerVerdict', () => {
     }
   });
 
-  it('observeJob judges the three job topics and reports every verdict', async () => {
+  it('observeJob judges the four job topics and reports every verdict', async () => {
     const [author] = await identities(1);
     const { manifest } = smallJob();
     const handlers = new Map<string, (msg: GossipIn) => GossipVerdict>();
@@ -78,13 +79,26 @@ describe('observerVerdict', () => {
     const stop = observeJob(net, manifest, (_msg, v) => seen.push(v.action));
     const jobId = manifest.jobId;
     expect([...handlers.keys()].sort()).toEqual(
-      [topics.deltas(jobId), topics.heartbeat(jobId), topics.summaries(jobId)].sort(),
+      [topics.deltas(jobId), topics.heartbeat(jobId), topics.summaries(jobId), topics.evidence(jobId)].sort(),
     );
     const garbage = { from: author!.id, data: new Uint8Array(10) };
     for (const handle of handlers.values())
       expect(handle(garbage)).toEqual({ action: 'reject', reason: 'malformed' });
-    expect(seen).toEqual(['reject', 'reject', 'reject']);
+    expect(seen).toEqual(['reject', 'reject', 'reject', 'reject']);
     stop();
     expect(handlers.size).toBe(0);
+  });
+
+  it('relays equivocation evidence only when both signatures hold', async () => {
+    const [eve, mallory] = await identities(2);
+    const { manifest, state } = smallJob();
+    const a = deltaOf(state(), eve!).delta.header;
+    const b = deltaOf(state(), eve!, 1 << 20, 0.02).delta.header;
+    const good = buildEvidence(manifest.jobId, eve!.id, a, b);
+    const judge = (e: typeof good) =>
+      observerVerdict({ from: mallory!.id, data: encodeFrame(e) }, manifest, 'equivocation-evidence').action;
+    expect(judge(good)).toBe('accept');
+    expect(judge({ ...good, author: mallory!.id })).toBe('reject');
+    expect(jobTopics(manifest.jobId)[topics.evidence(manifest.jobId)]).toBe('equivocation-evidence');
   });
 });
