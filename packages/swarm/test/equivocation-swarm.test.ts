@@ -4,30 +4,24 @@
  * views. Every honest peer must end with the attacker banned, the honest replicas bitwise identical (after
  * a resync where one of them merged a delta the others dropped), and training must go on.
  */
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { gossipsub } from '@libp2p/gossipsub';
-import { identify } from '@libp2p/identify';
-import type { PrivateKey } from '@libp2p/interface';
-import { memory } from '@libp2p/memory';
-import {
-  PROTOCOL_VERSION,
-  encodeFrame,
-  sha256Hex,
-  tensorFromTyped,
-  topics,
-  type DeltaAnnouncement,
-} from '@slimswarm/protocol';
-import { createLibp2p } from 'libp2p';
+import { topics } from '@slimswarm/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic-problem.js';
 import { encodeDelta } from '../src/codec.js';
 import { ModelLayout } from '../src/model-layout.js';
-import type { SwarmReplica } from '../src/replica.js';
 import { deltaSigner, type DeltaSigner } from '../src/signature.js';
 import { encodeDeltaPayload, modelSha256 } from '../src/wire.js';
-import { flat, joinReplicas, memoryPeers, trainLoop, waitFor } from './harness.js';
+import {
+  bareGossipNode,
+  expectIdentical,
+  flat,
+  joinReplicas,
+  memoryPeers,
+  signedDeltaFrame,
+  trainLoop,
+  waitFor,
+} from './harness.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -35,53 +29,10 @@ afterEach(async () => {
   cleanup = [];
 });
 
-/** A gossipsub-only node with the attacker's key: two of them are one author with two faces. */
-function attackerFace(name: string, privateKey: PrivateKey) {
-  return createLibp2p({
-    privateKey,
-    addresses: { listen: [`/memory/${name}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true }),
-    },
-  });
-}
-
 /** A signed dense-f32 delta frame of `values` for `round`, computed from the model `base` of that round. */
 function deltaFrame(jobId: string, round: number, base: string, values: Float32Array, sign: DeltaSigner) {
   const payload = encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 }));
-  const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
-    type: 'delta-announce',
-    version: PROTOCOL_VERSION,
-    jobId,
-    round,
-    baseRound: round,
-    baseModelSha256: base,
-    stats: { tokens: 1000, steps: 10, meanLoss: 1 },
-    codec: 'dense-f32',
-    payloadBytes: payload.length,
-    payloadSha256: sha256Hex(payload),
-    part: { index: 0, count: 1 },
-  };
-  return encodeFrame(
-    { ...unsigned, authorSignature: sign(unsigned) },
-    { part: tensorFromTyped('u8', [payload.length], payload) },
-  );
-}
-
-function expectIdentical(replicas: SwarmReplica[]) {
-  const s = replicas.map((r) => r.current());
-  for (const x of s) {
-    expect(x.round).toBe(s[0]!.round);
-    expect(x.sha256).toBe(s[0]!.sha256);
-    for (const name of Object.keys(x.weights))
-      expect(Buffer.from(x.weights[name]!.buffer).equals(Buffer.from(s[0]!.weights[name]!.buffer))).toBe(
-        true,
-      );
-  }
+  return signedDeltaFrame({ jobId, base, codec: 'dense-f32', payload, sign, round });
 }
 
 describe('equivocation between real peers', () => {
@@ -107,8 +58,8 @@ describe('equivocation between real peers', () => {
     const key = await generateKeyPair('Ed25519');
     const sign = deltaSigner(key);
     const faces = [
-      await attackerFace('equivocation-eve-1', key),
-      await attackerFace('equivocation-eve-2', key),
+      await bareGossipNode('equivocation-eve-1', key),
+      await bareGossipNode('equivocation-eve-2', key),
     ];
     cleanup.push(async () => {
       for (const f of faces) await f.stop();

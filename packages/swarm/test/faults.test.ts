@@ -1,12 +1,5 @@
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
-import type { PrivateKey } from '@libp2p/interface';
-import { gossipsub } from '@libp2p/gossipsub';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { memory } from '@libp2p/memory';
-import { identify } from '@libp2p/identify';
 import { lpStream } from '@libp2p/utils';
-import { createLibp2p } from 'libp2p';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   PROTOCOL_IDS,
@@ -24,10 +17,20 @@ import { encodeDelta } from '../src/codec.js';
 import { REJECT_REASONS } from '../src/delta-verdict.js';
 import { ModelLayout } from '../src/model-layout.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
-import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
+import { createSwarmReplica } from '../src/replica.js';
 import { deltaSigner, type DeltaSigner } from '../src/signature.js';
 import { encodeDeltaPayload, modelSha256 } from '../src/wire.js';
-import { FAST, flat, memoryPeers, trainLoop, waitFor, joinReplicas } from './harness.js';
+import {
+  FAST,
+  bareGossipNode,
+  expectIdentical,
+  flat,
+  joinReplicas,
+  memoryPeers,
+  signedDeltaFrame,
+  trainLoop,
+  waitFor,
+} from './harness.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -52,25 +55,7 @@ function setup(params: number, overrides: Partial<Parameters<typeof syntheticMan
 const join = (peers: SwarmPeer[], manifest: unknown, w0: Record<string, Float32Array>) =>
   joinReplicas(peers, manifest, w0, cleanup);
 
-/** A libp2p node with gossipsub only, no swarm service: attackers speak the wire protocol by hand. */
-function bareNode(name: string, policy: 'StrictSign' | 'StrictNoSign', privateKey?: PrivateKey) {
-  return createLibp2p({
-    ...(privateKey ? { privateKey } : {}),
-    addresses: { listen: [`/memory/${name}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ globalSignaturePolicy: policy, allowPublishToZeroTopicPeers: true }),
-    },
-  });
-}
-
-/**
- * A round-0 delta-announce frame (its base of the same round) of dense `values` against `base`, with `patch` applied to the header and
- * `payloadPatch` to the payload, then signed by `sign` (so it fails only for what the patches break).
- */
+/** A dense-f32 delta frame of `values` against `base`, `patch`ed and `payloadPatch`ed, then signed. */
 function deltaFrame(
   jobId: string,
   base: string,
@@ -81,37 +66,7 @@ function deltaFrame(
 ): Uint8Array {
   const payload = encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 }));
   payloadPatch?.(payload);
-  const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
-    type: 'delta-announce',
-    version: PROTOCOL_VERSION,
-    jobId,
-    round: 0,
-    baseRound: patch.round ?? 0,
-    baseModelSha256: base,
-    stats: { tokens: 1, steps: 1, meanLoss: 0 },
-    codec: 'dense-f32',
-    payloadBytes: payload.length,
-    payloadSha256: sha256Hex(payload),
-    part: { index: 0, count: 1 },
-    ...patch,
-  };
-  return encodeFrame(
-    { ...unsigned, authorSignature: sign(unsigned) },
-    { part: tensorFromTyped('u8', [payload.length], payload) },
-  );
-}
-
-function expectIdentical(replicas: SwarmReplica[]) {
-  const s = replicas.map((r) => r.current());
-  for (const x of s) {
-    expect(x.round).toBe(s[0]!.round);
-    expect(x.sha256).toBe(s[0]!.sha256);
-    for (const name of Object.keys(x.weights)) {
-      expect(Buffer.from(x.weights[name]!.buffer).equals(Buffer.from(s[0]!.weights[name]!.buffer))).toBe(
-        true,
-      );
-    }
-  }
+  return signedDeltaFrame({ jobId, base, codec: 'dense-f32', payload, sign, patch });
 }
 
 describe('faults', () => {
@@ -184,7 +139,7 @@ describe('faults', () => {
       listen: ['/memory/attack-evil'],
       identity: { kind: 'bytes', privateKey: privateKeyToProtobuf(attackerKey) },
     });
-    const unsigned = await bareNode('attack-unsigned', 'StrictNoSign');
+    const unsigned = await bareGossipNode('attack-unsigned', undefined, 'StrictNoSign');
     cleanup.push(async () => {
       await attacker.stop();
       await unsigned.stop();
@@ -283,7 +238,7 @@ describe('faults', () => {
     const [a, b] = peers as [SwarmPeer, SwarmPeer];
     // A peer that answers anti-entropy pulls with a delta it made itself but attributes to b.
     const forgerKey = await generateKeyPair('Ed25519');
-    const forger = await bareNode('forge-forger', 'StrictSign', forgerKey);
+    const forger = await bareGossipNode('forge-forger', forgerKey);
     cleanup.push(async () => {
       await forger.stop();
     });

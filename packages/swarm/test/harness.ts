@@ -14,6 +14,7 @@ import {
   type DeltaAnnouncement,
 } from '@slimswarm/protocol';
 import { createLibp2p } from 'libp2p';
+import { expect } from 'vitest';
 import type { DeltaSigner } from '../src/signature.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
@@ -82,19 +83,25 @@ export function signedDeltaFrame(o: {
   codec: CodecId;
   payload: Uint8Array;
   sign: DeltaSigner;
+  /** The round the delta is for, its base of the same round (default 0). */
+  round?: number;
+  /** Header fields to change before signing (so the frame fails only for what the patch breaks). */
+  patch?: Partial<DeltaAnnouncement>;
 }): Uint8Array {
+  const round = o.patch?.round ?? o.round ?? 0;
   const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
     type: 'delta-announce',
     version: PROTOCOL_VERSION,
     jobId: o.jobId,
-    round: 0,
-    baseRound: 0,
+    round,
+    baseRound: round,
     baseModelSha256: o.base,
     stats: { tokens: 1, steps: 1, meanLoss: 0 },
     codec: o.codec,
     payloadBytes: o.payload.length,
     payloadSha256: sha256Hex(o.payload),
     part: { index: 0, count: 1 },
+    ...o.patch,
   };
   return encodeFrame(
     { ...unsigned, authorSignature: o.sign(unsigned) },
@@ -103,7 +110,11 @@ export function signedDeltaFrame(o: {
 }
 
 /** A libp2p node with gossipsub only (no swarm service, no scoring of ours): attackers speak by hand. */
-export function bareGossipNode(name: string, privateKey?: PrivateKey) {
+export function bareGossipNode(
+  name: string,
+  privateKey?: PrivateKey,
+  policy: 'StrictSign' | 'StrictNoSign' = 'StrictSign',
+) {
   return createLibp2p({
     ...(privateKey ? { privateKey } : {}),
     addresses: { listen: [`/memory/${name}`] },
@@ -112,7 +123,21 @@ export function bareGossipNode(name: string, privateKey?: PrivateKey) {
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
-      pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true }),
+      pubsub: gossipsub({ globalSignaturePolicy: policy, allowPublishToZeroTopicPeers: true }),
     },
   });
+}
+
+/** Every replica at the same round with bitwise-identical weights. */
+export function expectIdentical(replicas: SwarmReplica[]): void {
+  const s = replicas.map((r) => r.current());
+  for (const x of s) {
+    expect(x.round).toBe(s[0]!.round);
+    expect(x.sha256).toBe(s[0]!.sha256);
+    for (const name of Object.keys(x.weights)) {
+      expect(Buffer.from(x.weights[name]!.buffer).equals(Buffer.from(s[0]!.weights[name]!.buffer))).toBe(
+        true,
+      );
+    }
+  }
 }
