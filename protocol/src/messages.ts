@@ -319,13 +319,22 @@ export const Heartbeat = z
   .strict();
 export type Heartbeat = z.infer<typeof Heartbeat>;
 
-/** Asks a peer for the shared model: a specific hash, or whatever it holds now. */
+/** A model this peer holds and trusts: the base checkpoint (round 0), or its own model of a round. */
+export const ModelRef = z.object({ round: Round, modelSha256: Sha256Hex }).strict();
+export type ModelRef = z.infer<typeof ModelRef>;
+
+/**
+ * Asks a peer for the history that leads from `from` — a model the asker already trusts — to the model
+ * it holds now (`modelSha256`: that one only; null: whatever it holds). No weights travel: the asker
+ * replays the merges itself (docs/swarm-protocol.md §5c).
+ */
 export const WeightSyncRequest = z
   .object({
     type: z.literal('weight-sync-request'),
     version: Version,
     jobId: JobId,
     modelSha256: Sha256Hex.nullable(),
+    from: ModelRef,
   })
   .strict();
 export type WeightSyncRequest = z.infer<typeof WeightSyncRequest>;
@@ -339,7 +348,11 @@ export const PastModels = z
   .max(PROTOCOL_LIMITS.maxStaleness);
 export type PastModels = z.infer<typeof PastModels>;
 
-/** Header in front of the model bytes (a safetensors file with weights and outer-optimiser state). */
+/**
+ * The answer to a weight-sync request: `records` round records follow it on the stream, oldest first,
+ * from the asker's `from` to the model `round`/`modelSha256`. not-found: this peer holds another model
+ * than asked for, or its log does not reach back to `from`; busy: it serves too many syncs right now.
+ */
 export const WeightSyncResponse = z
   .object({
     type: z.literal('weight-sync-response'),
@@ -348,10 +361,29 @@ export const WeightSyncResponse = z
     status: z.enum(['ok', 'not-found', 'busy']),
     round: Round,
     modelSha256: Sha256Hex.nullable(),
-    payloadBytes: Count,
+    records: Count,
   })
   .strict();
 export type WeightSyncResponse = z.infer<typeof WeightSyncResponse>;
+
+/**
+ * One closed round of the job's history: the model it started from, the deltas its close merged (one
+ * delta-announce frame per author follows it, part 0 of 1, in this order) and the model that came out.
+ * Each delta is signed by its author, and the merge is canonical: anyone holding g_r can check g_{r+1}.
+ */
+export const RoundRecord = z
+  .object({
+    type: z.literal('round-record'),
+    version: Version,
+    jobId: JobId,
+    round: Round,
+    baseModelSha256: Sha256Hex,
+    modelSha256: Sha256Hex,
+    authors: z.array(z.string().min(1).max(128)).max(PROTOCOL_LIMITS.maxSummaryEntries),
+  })
+  .strict()
+  .refine((r) => new Set(r.authors).size === r.authors.length, { message: 'an author appears twice' });
+export type RoundRecord = z.infer<typeof RoundRecord>;
 
 /** One accepted delta as named in summaries: the round, its author and its payload digest. */
 export const DeltaRef = z
@@ -423,6 +455,7 @@ export const Message = z.discriminatedUnion('type', [
   Heartbeat,
   WeightSyncRequest,
   WeightSyncResponse,
+  RoundRecord,
   AntiEntropySummary,
   DeltaPullRequest,
   EquivocationEvidence,

@@ -181,6 +181,7 @@ export const weightSyncRequest = fc.record({
   version: fc.constant(PROTOCOL_VERSION),
   jobId,
   modelSha256: fc.option(sha256, { nil: null }),
+  from: fc.record({ round, modelSha256: sha256 }),
 });
 
 export const weightSyncResponse = fc.record({
@@ -190,7 +191,17 @@ export const weightSyncResponse = fc.record({
   status: fc.constantFrom('ok' as const, 'not-found' as const, 'busy' as const),
   round,
   modelSha256: fc.option(sha256, { nil: null }),
-  payloadBytes: count,
+  records: count,
+});
+
+export const roundRecord = fc.record({
+  type: fc.constant('round-record' as const),
+  version: fc.constant(PROTOCOL_VERSION),
+  jobId,
+  round,
+  baseModelSha256: sha256,
+  modelSha256: sha256,
+  authors: fc.uniqueArray(peerId, { maxLength: 8 }),
 });
 
 const deltaRef = fc.record({ round, peer: peerId, payloadSha256: sha256 });
@@ -238,6 +249,7 @@ export const messagesByType: { [T in MessageType]: fc.Arbitrary<MessageInput & {
   heartbeat,
   'weight-sync-request': weightSyncRequest,
   'weight-sync-response': weightSyncResponse,
+  'round-record': roundRecord,
   'anti-entropy-summary': antiEntropySummary,
   'delta-pull': deltaPull,
   'equivocation-evidence': equivocationEvidence,

@@ -26,6 +26,7 @@ const request: MessageInput = {
   version: 3,
   jobId: 'job-1',
   modelSha256: null,
+  from: { round: 0, modelSha256: 'a'.repeat(64) },
 };
 
 const sha = 'ab'.repeat(32);

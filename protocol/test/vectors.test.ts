@@ -47,7 +47,9 @@ describe('golden vectors', () => {
 
   it('the smallest frame is laid out byte by byte as the README says', () => {
     const header =
-      '{"message":{"jobId":"tiny-shakespeare","modelSha256":null,"type":"weight-sync-request","version":3},' +
+      '{"message":{"from":{"modelSha256":"' +
+      '1e'.repeat(32) +
+      '","round":0},"jobId":"tiny-shakespeare","modelSha256":null,"type":"weight-sync-request","version":3},' +
       '"tensors":[]}';
     const padded = header.padEnd(Math.ceil((9 + header.length) / 8) * 8 - 9, ' ');
     const expected = new Uint8Array(9 + padded.length);

@@ -22,7 +22,7 @@ describe('the wire search', () => {
         status: 'ok',
         round: 0,
         modelSha256: null,
-        payloadBytes: 0,
+        records: 0,
       },
       { leaked: tensorFromTyped('i32', [tokens.length], tokens) },
     );

@@ -1,5 +1,6 @@
 /**
- * Joining the job's shared model: sync it from the peers that are ahead, or — when nobody announced one
+ * Joining the job's shared model: replay it from the history peers hold (from the verified base, which
+ * every joiner has), or — when nobody announced one
  * in time (the first peers of a job) — start from the verified base checkpoint, as every first peer does.
  * Only "nobody announced a model" falls back to the base. Any other failure (peers announced a model
  * but none could serve it, a bad manifest, …) reaches the caller: training from the base beside a swarm
@@ -27,12 +28,15 @@ function isNoSyncSource(err: unknown): boolean {
 export async function joinSwarm(
   opts: Pick<VolunteerOptions, 'peer' | 'manifest' | 'base' | 'signal' | 'joinTimeoutMs'>,
 ): Promise<Joined> {
+  // Names and shapes come from the manifest's model, the weights from the verified base: never from a peer.
   const shapes = paramShapes(opts.manifest.model);
+  const initialWeights = weightsFromSafetensors(opts.base);
   try {
     const replica = await createSwarmReplica({
       peer: opts.peer,
       manifest: opts.manifest,
       shapes,
+      initialWeights,
       syncFromPeers: true,
       joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
       signal: opts.signal,
@@ -46,7 +50,7 @@ export async function joinSwarm(
     peer: opts.peer,
     manifest: opts.manifest,
     shapes,
-    initialWeights: weightsFromSafetensors(opts.base),
+    initialWeights,
   });
   // Peers starting together must know of each other before the first round can close, or each would
   // close it alone (a quorum of the active peers it knows). Heartbeats announce trainers: wait for two.

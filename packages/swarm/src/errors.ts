@@ -45,6 +45,12 @@ export class WeightSyncError extends Error {
   override name = 'WeightSyncError';
 }
 
+/** A synced history does not replay: a record's deltas are refused, or their merge is not the model it names. */
+export class ReplayError extends Error {
+  static override name = 'ReplayError';
+  override name = 'ReplayError';
+}
+
 /** An inbound stream did not open with the request its protocol expects. */
 export class UnexpectedRequestError extends Error {
   static override name = 'UnexpectedRequestError';

@@ -3,7 +3,7 @@
  * into bitwise-identical replicas (no central compute). The volunteer loop needs only:
  *
  *   const peer = await createNodePeer({ listen: ['/ip4/0.0.0.0/tcp/0'], bootstrap: [...] });
- *   const replica = await createSwarmReplica({ peer, manifest, initialWeights });  // or syncFromPeers: true
+ *   const replica = await createSwarmReplica({ peer, manifest, initialWeights });  // + syncFromPeers: true
  *   for (;;) {
  *     const base = replica.current();                          // { round, sha256, weights } (copies)
  *     const local = await train(base.weights);                  // H local steps (client code)
@@ -77,7 +77,10 @@ export { RoundState, type RoundStateInit, type Verdict } from './round-state.js'
 export { Bans, MAX_BANNED, buildEvidence, checkEvidence } from './equivocation.js';
 export { roundIsDue } from './round-rule.js';
 export { isTrainer } from './liveness.js';
-export { verifyModelState } from './weight-sync.js';
+export { fetchHistory, SyncGate, DEFAULT_SYNC_LIMITS, type SyncLimits } from './weight-sync.js';
+export { HistoryReplay, type ReplayRoot, type RecordIn } from './history-replay.js';
+export { DeltaLog, encodeRoundRecord, type LoggedRound, type LoggedDelta } from './delta-log.js';
+export { HistorySync, ACTIVE_WINDOW_ROUNDS } from './history-sync.js';
 export {
   ErrorFeedbackEncoder,
   encodeDelta,
@@ -102,7 +105,7 @@ export {
   type SparseDelta,
 } from './aggregate.js';
 export { ModelLayout, compareCodeUnits, type Weights } from './model-layout.js';
-export { modelSha256, encodeModelState, decodeModelState, encodeDeltaPayload } from './wire.js';
+export { modelSha256, encodeDeltaPayload } from './wire.js';
 export { chooseResyncTarget, type NeighbourView, type ResyncTarget } from './resync.js';
 export * from './errors.js';
 export { dialableBy, webRtcPeers } from './transports.js';

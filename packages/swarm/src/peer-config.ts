@@ -56,6 +56,16 @@ export const SwarmTimings = z
     tickMs: Ms.default(200),
     /** Give up on one weight-sync or delta-pull exchange after this long. */
     streamTimeoutMs: Ms.default(30_000),
+    /**
+     * Bytes of round records kept for syncs by replay (history-sync.ts); the oldest go first, and the log
+     * then no longer reaches back to the base checkpoint.
+     */
+    maxLogBytes: z
+      .number()
+      .int()
+      .min(1 << 20)
+      .max(2 ** 34)
+      .default(64 << 20),
     /** Largest delta payload slice per gossip message; larger payloads are split into parts. */
     maxPartBytes: z
       .number()

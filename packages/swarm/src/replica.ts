@@ -1,7 +1,7 @@
 /**
  * A peer's replica of one job's shared model, and the boundary the volunteer loop uses:
  *
- *   const replica = await createSwarmReplica({ peer, manifest, initialWeights });   // or syncFromPeers: true
+ *   const replica = await createSwarmReplica({ peer, manifest, initialWeights });   // + syncFromPeers: true
  *   const base = replica.current();                  // { round, sha256, weights } — copies
  *   const local = train(base.weights, H steps);       // the client's business
  *   await replica.contribute(base, local, stats);     // Δ = g_b − w_local, compressed, gossiped
@@ -10,8 +10,8 @@
  * This file only wires the parts together, each in its own file: the delta verdict (delta-verdict.ts),
  * the round state and merge (round-state.ts), the closing rule (round-rule.ts), this peer's delta
  * (contribution.ts), liveness (liveness.ts), anti-entropy (anti-entropy.ts), bans of equivocating authors
- * (equivocation.ts), weight sync (weight-sync.ts) and the resync rule (resync.ts). The network is the
- * narrow SwarmNetwork (network.ts).
+ * (equivocation.ts), the history and syncs by replay (history-sync.ts) and the resync rule (resync.ts).
+ * The network is the narrow SwarmNetwork (network.ts).
  */
 import type { Logger } from '@libp2p/interface';
 import {
@@ -28,6 +28,7 @@ import { decodeJobFrame, ignored, rejected } from './delta-verdict.js';
 import { Bans, Equivocation, OwnDeltas } from './equivocation.js';
 import { InvalidManifestError, NotStartedError } from './errors.js';
 import type { SwarmEvents } from './events.js';
+import { HistorySync, type Synced } from './history-sync.js';
 import { Liveness, isTrainer, type TrainerProgress } from './liveness.js';
 import type { Weights } from './model-layout.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
@@ -35,8 +36,6 @@ import { chooseResyncTarget } from './resync.js';
 import { RoundState, type Verdict } from './round-state.js';
 import { RoundWaiters } from './round-waiters.js';
 import type { SwarmStats } from './stats.js';
-import { fetchFromFirst, serveWeightSync, syncOnJoin } from './weight-sync.js';
-import type { ModelState } from './wire.js';
 
 export type { TrainerProgress } from './liveness.js';
 
@@ -60,11 +59,14 @@ export interface CreateReplicaOptions {
   /** A started libp2p node with the swarm service (createNodePeer / createBrowserPeer). */
   peer: { services: { swarm: SwarmNetwork } };
   manifest: unknown;
-  /** The base checkpoint's weights; must hash to manifest.baseCheckpoint.sha256. */
-  initialWeights?: Weights;
-  /** Tensor shapes when they are not 1-D (default: each tensor flat). */
+  /**
+   * The base checkpoint's weights; must hash to manifest.baseCheckpoint.sha256. Always given: every sync
+   * replays the job's history from a model this peer trusts, and the base is the first of them.
+   */
+  initialWeights: Weights;
+  /** Tensor shapes (from the manifest's model, never from a peer) when they are not 1-D. */
   shapes?: Record<string, readonly number[]>;
-  /** Fetch the current model from peers instead (late join or rejoin). */
+  /** Replay the current model from peers' history instead of starting at round 0 (late join or rejoin). */
   syncFromPeers?: boolean;
   /**
    * With syncFromPeers: how long to wait for a peer to announce a model (default: the stream timeout).
@@ -76,7 +78,7 @@ export interface CreateReplicaOptions {
 
 type ResyncReason = 'join' | 'disagreement' | 'behind';
 
-/** Joins the manifest's job. Exactly one of initialWeights / syncFromPeers. */
+/** Joins the manifest's job at the base model, or (syncFromPeers) at the model the swarm replays to. */
 export function createSwarmReplica(opts: CreateReplicaOptions): Promise<SwarmReplica> {
   return SwarmReplica.create(opts);
 }
@@ -88,8 +90,8 @@ export class SwarmReplica {
   private readonly liveness: Liveness;
   private readonly antiEntropy: AntiEntropy;
   private readonly equivocation: Equivocation;
-  private readonly bans = new Bans(); // kept across resyncs: the round state and the evidence topic share it
   private readonly own = new OwnDeltas();
+  private readonly history: HistorySync;
   private readonly deltaTopic: string;
   private readonly log: { merge: Logger; sync: Logger };
   private readonly timers: ReturnType<typeof setInterval>[] = [];
@@ -106,12 +108,13 @@ export class SwarmReplica {
     const parsed = JobManifest.safeParse(opts.manifest);
     if (!parsed.success) throw new InvalidManifestError(`invalid job manifest: ${parsed.error.message}`);
     const manifest = parsed.data;
-    const replica = new SwarmReplica(opts.peer.services.swarm, manifest);
-    if (opts.initialWeights && !opts.syncFromPeers) {
-      replica.start(RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, replica.bans));
+    const bans = new Bans(); // kept across resyncs: the round state and the evidence topic share it
+    const base = RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, bans);
+    const replica = new SwarmReplica(opts.peer.services.swarm, manifest, base, bans);
+    if (!opts.syncFromPeers) {
+      replica.start(base);
       return replica;
     }
-    if (!opts.syncFromPeers) throw new InvalidManifestError('pass initialWeights or syncFromPeers: true');
     replica.start(null);
     try {
       await replica.joinBySync(opts.joinTimeoutMs ?? replica.net.timings.streamTimeoutMs, opts.signal);
@@ -125,6 +128,8 @@ export class SwarmReplica {
   private constructor(
     private readonly net: SwarmNetwork,
     readonly manifest: JobManifest,
+    base: RoundState,
+    private readonly bans: Bans,
   ) {
     this.events = net.events;
     this.deltaTopic = topics.deltas(manifest.jobId);
@@ -132,6 +137,14 @@ export class SwarmReplica {
       merge: net.logger.forComponent('slimswarm:swarm:merge'),
       sync: net.logger.forComponent('slimswarm:swarm:sync'),
     };
+    this.history = new HistorySync(
+      net,
+      manifest,
+      base.layout,
+      base.weights,
+      net.timings.maxLogBytes,
+      this.log.sync,
+    );
     this.liveness = new Liveness(net, manifest, () => this.heartbeatState());
     this.equivocation = new Equivocation(net, manifest, this.bans, () => this.state);
     this.antiEntropy = new AntiEntropy(net, manifest, {
@@ -245,7 +258,7 @@ export class SwarmReplica {
     this.net.subscribe(this.deltaTopic, (msg) => this.onDelta(msg));
     this.net.serve(
       'weightSync',
-      serveWeightSync(this.net, this.manifest, () => this.ready(), this.log.sync),
+      this.history.serve(() => this.ready()),
     );
     for (const part of [this.liveness, this.equivocation, this.antiEntropy]) part.start();
     const { tickMs, heartbeatIntervalMs, antiEntropyIntervalMs } = this.net.timings;
@@ -302,9 +315,11 @@ export class SwarmReplica {
     this.closeIfDue(now);
     if (now - this.lastResyncCheck < this.net.timings.antiEntropyIntervalMs) return;
     this.lastResyncCheck = now;
+    // Only active authors vote (history-sync.ts): fresh keys, however many, do not.
+    const votes = this.history.voters(s);
     const target = chooseResyncTarget({
       ...s.history(),
-      views: this.antiEntropy.views,
+      views: new Map([...this.antiEntropy.views].filter(([peer]) => votes(peer))),
       now,
       freshMs: this.manifest.round.peerTimeoutMs,
       roundAgeMs: now - this.roundSince,
@@ -312,7 +327,9 @@ export class SwarmReplica {
     });
     if (!target) return;
     this.log.sync('resync (%s) to round %d %s', target.reason, target.round, target.modelSha256);
-    this.syncing = this.resync(target.peers, target.modelSha256, target.reason)
+    this.syncing = this.history
+      .resync(target.peers, target.modelSha256, s, target.reason === 'disagreement')
+      .then((synced) => this.adopt(synced, target.reason))
       .catch((err) => this.log.sync.error('resync failed: %e', err))
       .finally(() => (this.syncing = null));
   }
@@ -323,7 +340,8 @@ export class SwarmReplica {
   }
 
   private closeRound(s: RoundState, now: number): void {
-    const { dropped, ...closed } = s.close(now);
+    const { dropped, merged, baseModelSha256, ...closed } = s.close(now);
+    this.history.recordClose({ ...closed, baseModelSha256, merged });
     for (const d of dropped) this.net.counters.refused(d.peer, rejected('unknown-base'));
     this.net.counters.round('closed');
     this.log.merge('closed round %d with %d deltas -> %s', closed.round, closed.accepted, closed.modelSha256);
@@ -338,22 +356,21 @@ export class SwarmReplica {
     this.waiters.opened(s.round, resynced, () => this.current());
   }
 
-  /** Fetches model `sha` (null: whatever the peer holds) from the first of `peers` that has it. */
-  private async resync(peers: readonly string[], sha: string | null, reason: ResyncReason): Promise<void> {
-    const { state, from } = await fetchFromFirst(
-      this.net,
-      peers,
-      sha,
-      this.manifest,
-      this.state?.layout,
-      this.log.sync,
-    );
-    this.adopt(state, from, reason);
-  }
-
-  private adopt(m: ModelState & { modelSha256: string }, from: string, reason: ResyncReason): void {
+  /** Takes the model a replayed history led to (its log is the history's already). */
+  private adopt({ replay, from }: Synced, reason: ResyncReason): void {
+    const m = replay.state;
     if (this.state) this.state.adopt(m.round, m.weights, m.momentum, m.pastModels);
-    else this.install(new RoundState({ ...m, manifest: this.manifest, bans: this.bans }));
+    else
+      this.install(
+        new RoundState({
+          ...m.history(),
+          manifest: this.manifest,
+          layout: m.layout,
+          weights: m.weights,
+          momentum: m.momentum,
+          bans: this.bans,
+        }),
+      );
     // The residual belongs to the old model's deltas.
     this.encoder!.reset();
     this.net.counters.round('resync');
@@ -362,17 +379,11 @@ export class SwarmReplica {
     this.opened(Date.now(), this.own.sentFor(m.round) === null); // else nextRound() waits for that round
   }
 
-  /** Late join: wait for the first summaries, then fetch the model most peers announce. */
+  /** Late join: wait for the first summaries, then replay to the best supported model (history-sync.ts). */
   private async joinBySync(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     this.status = 'syncing';
-    await syncOnJoin(this.antiEntropy.views, {
-      timeoutMs,
-      pollMs: Math.min(500, this.net.timings.antiEntropyIntervalMs),
-      // Whatever they hold now: rounds close faster than summaries come, so the announced hash is often
-      // one round old by the time it is asked for (the peer would answer not-found).
-      sync: (peers) => this.resync(peers, null, 'join'),
-      ...(signal ? { signal } : {}),
-    });
+    const pollMs = Math.min(500, this.net.timings.antiEntropyIntervalMs);
+    this.adopt(await this.history.join(this.antiEntropy.views, timeoutMs, pollMs, signal), 'join');
   }
 
   private heartbeatState() {
@@ -381,7 +392,7 @@ export class SwarmReplica {
       status: this.stopped ? ('stopping' as const) : this.syncing || !s ? ('syncing' as const) : this.status,
       round: s?.round ?? 0,
       modelSha256: s?.modelSha256 ?? null,
-      memoryBytes: s?.memoryBytes() ?? 0,
+      memoryBytes: (s?.memoryBytes() ?? 0) + this.history.memoryBytes(),
       progress: this.progress,
     };
   }

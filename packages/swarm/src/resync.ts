@@ -1,7 +1,8 @@
 /**
  * The resync rule, apart from the network so it can be tested alone. Every peer keeps the latest
  * (round, model hash) each neighbour announced in its anti-entropy summary and decides from those views
- * whether its own model has fallen out of step.
+ * whether its own model has fallen out of step. The caller passes only the views that count: admitted
+ * peers that are authors in its recent history (history-sync.ts), so fresh keys, however many, get no vote.
  */
 import type { PastModels } from '@slimswarm/protocol';
 
@@ -41,7 +42,8 @@ export interface ResyncInput extends ModelHistory {
  * - disagreement: compare each fresh neighbour with us at the later round both know a model of (the
  *   earlier of the two current rounds, through the past models): if more neighbours hold another model
  *   there than hold ours (our own vote included), and at least two do, adopt the model most of them hold
- *   now (ties: the later round). Comparing through past models catches a peer whose history split off
+ *   now (ties: the later round). On an even split, the side whose models are the higher hashes moves
+ *   (the fork rule's tie-break: both sides apply it alike). Comparing through past models catches a peer whose history split off
  *   while it runs a round ahead of or behind the others (it never meets them at the same round);
  * - behind: a strict majority of fresh neighbours is past our round, and either some are two or more rounds
  *   ahead or our round has been open for longer than a round may take: adopt the most announced model
@@ -54,15 +56,23 @@ export function chooseResyncTarget(input: ResyncInput): ResyncTarget | null {
 
   let agree = 1; // our own vote
   const split: [string, NeighbourView][] = [];
+  let lowerThanOurs = 0;
   for (const entry of fresh) {
     const round = Math.min(entry[1].round, input.round);
     const theirs = hashAt(entry[1], round);
     const ours = hashAt(input, round);
     if (theirs === undefined || ours === undefined) continue; // no round in common that both remember
     if (theirs === ours) agree++;
-    else split.push(entry);
+    else {
+      split.push(entry);
+      if (theirs < ours) lowerThanOurs++;
+    }
   }
   if (split.length > agree && split.length >= 2) return { ...mostAnnounced(split), reason: 'disagreement' };
+  // An even split (a deadline race between halves): the side whose model hash is higher moves, so both
+  // sides, applying the same rule, converge on one history.
+  if (split.length === agree && lowerThanOurs === split.length)
+    return { ...mostAnnounced(split), reason: 'disagreement' };
 
   const ahead = fresh.filter(([, v]) => v.round > input.round);
   const farAhead = ahead.some(([, v]) => v.round >= input.round + 2);

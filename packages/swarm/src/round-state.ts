@@ -23,6 +23,9 @@ import type { ModelHistory } from './resync.js';
 import { roundIsDue } from './round-rule.js';
 import { concatBytes, modelSha256 } from './wire.js';
 
+/** Signers remembered for the resync vote; the least recent are forgotten beyond it. */
+const MAX_SIGNERS = 1024;
+
 /** What became of one offered part: taken (the delta once complete), refused, or proof of equivocation. */
 export type Verdict =
   | { action: 'accept'; completed: AcceptedDelta | null }
@@ -100,6 +103,8 @@ export class RoundState implements RoundView, BanTarget {
   private merged = { round: -1, headers: new Map<string, DeltaAnnouncement>() };
   /** Highest round seen per author: gossipsub forgets duplicates after 2 minutes, this does not. */
   private readonly lastRoundByPeer = new Map<string, number>();
+  /** Authors whose delta signatures verified here, by the latest round: who is active (the resync vote). */
+  private readonly signers = new Map<string, number>();
   /** When the open round, and the next, got their first delta: each round's deadline runs from there. */
   private openedAt: number | null = null;
   private nextOpenedAt: number | null = null;
@@ -243,6 +248,9 @@ export class RoundState implements RoundView, BanTarget {
    */
   offer(frame: DecodedFrame, author: string, now: number): Verdict {
     const v = checkDelta(frame, author, { manifest: this.manifest, rounds: this });
+    // Both verdicts come only after the author's signature verified (a delta on a base we lack still counts).
+    if (v.action === 'accept' || v.reason === 'unknown-base')
+      this.noteSigner(author, (frame.message as DeltaAnnouncement).round);
     if (v.action !== 'accept') {
       if (v.reason !== 'equivocation') return v;
       // Both headers verified, the one held and this one: drop both, ban the author, hand on the proof.
@@ -278,6 +286,20 @@ export class RoundState implements RoundView, BanTarget {
     };
     this.store(d, now);
     return { action: 'accept', completed: d };
+  }
+
+  /** Authors whose signed deltas for the last `rounds` rounds (or the next) verified here. */
+  recentSigners(rounds: number): string[] {
+    return [...this.signers].flatMap(([peer, r]) => (r >= this.roundValue - rounds ? [peer] : []));
+  }
+
+  private noteSigner(author: string, round: number): void {
+    this.signers.delete(author); // re-inserted last: the map stays oldest first, and is cut there
+    this.signers.set(author, round);
+    for (const peer of this.signers.keys()) {
+      if (this.signers.size <= MAX_SIGNERS) break;
+      this.signers.delete(peer);
+    }
   }
 
   lastRoundOf(author: string): number | undefined {
@@ -332,9 +354,11 @@ export class RoundState implements RoundView, BanTarget {
   /**
    * Merges the open round: deltas in canonical order (payload digest, then author), robust aggregate,
    * Nesterov step, next round. Deltas held for the next round whose base is not the new model are dropped
-   * and returned so the caller can count them.
+   * and returned so the caller can count them; `merged` are the deltas merged, in merge order (the log's record).
    */
-  close(now: number): RoundClosed & { dropped: AcceptedDelta[] } {
+  close(
+    now: number,
+  ): RoundClosed & { dropped: AcceptedDelta[]; merged: AcceptedDelta[]; baseModelSha256: string } {
     const r = this.roundValue;
     const deltas = [...(this.accepted.get(r)?.values() ?? [])].sort(
       (a, b) => compareCodeUnits(a.payloadSha256, b.payloadSha256) || compareCodeUnits(a.peer, b.peer),
@@ -346,6 +370,7 @@ export class RoundState implements RoundView, BanTarget {
       this.manifest.outer,
     );
     this.merged = { round: r, headers: new Map(deltas.map((d) => [d.peer, d.header])) };
+    const baseModelSha256 = this.shaValue;
     const S = this.manifest.round.maxStaleness;
     if (S > 0) {
       this.past.push({ round: r, modelSha256: this.shaValue, weights: Float32Array.from(this.weightsValue) });
@@ -371,7 +396,9 @@ export class RoundState implements RoundView, BanTarget {
       peers: deltas.map((d) => d.peer),
       stale: deltas.filter((d) => d.header.baseRound < r).length,
       modelSha256: this.shaValue,
+      baseModelSha256,
       dropped,
+      merged: deltas,
     };
   }
 

@@ -1,195 +1,187 @@
 /**
- * Weight sync: a peer that joins late, or finds its model out of step with its neighbours', fetches the
- * whole model state (weights, outer momentum, round, past models' hashes) from one of them over a stream.
- * What arrives is checked by `verifyModelState` (a pure function) before anything is adopted.
+ * Weight sync, by history: a peer that joins late or finds its model out of step asks a neighbour for the
+ * round records that lead from a model it trusts (`from`) to the neighbour's model, and replays them
+ * (history-replay.ts). No weights travel and nothing is adopted on the sender's word.
+ *
+ * The responder writes the records exactly as its log holds them (one cached encoding per round), and a
+ * gate bounds what syncs cost it: one at a time per remote peer, a few in all, and a pause per peer.
  */
-import type { Logger } from '@libp2p/interface';
 import {
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   encodeFrame,
-  tensorFromTyped,
-  type DecodedFrame,
+  maxDeltaPayloadBytes,
   type JobManifest,
+  type ModelRef,
+  type RoundRecord,
+  type WeightSyncResponse,
 } from '@slimswarm/protocol';
-import { decodeJobFrame, singleU8 } from './delta-verdict.js';
-import { NoSyncSourceError, WeightSyncError } from './errors.js';
+import type { Logger } from '@libp2p/interface';
+import type { DeltaLog } from './delta-log.js';
+import { decodeJobFrame } from './delta-verdict.js';
+import { WeightSyncError } from './errors.js';
 import { readRequest } from './frame-stream.js';
+import { HistoryReplay, type RecordIn, type ReplayRoot } from './history-replay.js';
 import type { ModelLayout } from './model-layout.js';
 import type { FrameStream, SwarmNetwork } from './network.js';
-import { mostAnnounced, type NeighbourView } from './resync.js';
-import type { RoundState } from './round-state.js';
-import { decodeModelState, encodeModelState, modelSha256, type ModelState } from './wire.js';
 
-/**
- * Checks a weight-sync response: `asked` is the model hash requested (null: whatever the peer holds),
- * `layout` the model's layout when this peer knows it already. Throws WeightSyncError.
- */
-export function verifyModelState(
-  response: DecodedFrame,
-  asked: string | null,
-  manifest: JobManifest,
-  layout?: ModelLayout,
-): ModelState & { modelSha256: string } {
-  const m = response.message;
-  const body = singleU8(response.tensors, 'state');
-  if (m.type !== 'weight-sync-response' || !body) throw new WeightSyncError('not a weight-sync response');
-  if (m.status !== 'ok' || m.modelSha256 === null) throw new WeightSyncError(`peer answered ${m.status}`);
-  if (asked !== null && m.modelSha256 !== asked)
-    throw new WeightSyncError('peer sent another model than asked for');
-  if (body.length !== m.payloadBytes)
-    throw new WeightSyncError('weight-sync body length differs from its header');
-  let state: ModelState;
-  try {
-    state = decodeModelState(body, PROTOCOL_LIMITS.maxStreamFrameBytes, layout);
-  } catch (err) {
-    throw new WeightSyncError(`weight-sync body does not decode: ${(err as Error).message}`);
-  }
-  if (state.layout.size !== manifest.baseCheckpoint.params) {
-    throw new WeightSyncError(
-      `synced model has ${state.layout.size} parameters, the manifest says ${manifest.baseCheckpoint.params}`,
-    );
-  }
-  const got = modelSha256(state.layout, state.weights);
-  if (got !== m.modelSha256)
-    throw new WeightSyncError(`synced weights hash to ${got}, header says ${m.modelSha256}`);
-  if (state.round !== m.round) throw new WeightSyncError('synced round differs from its header');
-  return { ...state, modelSha256: got };
+/** What a weight sync may cost the peer that serves it. */
+export interface SyncLimits {
+  /** Syncs served at once, over all peers. */
+  maxConcurrent: number;
+  /** Least time between two syncs served to one peer (ms). */
+  perPeerIntervalMs: number;
+  /** Peers whose last sync time is remembered; the oldest are forgotten beyond it. */
+  maxTrackedPeers: number;
 }
 
-/** Fetches model `asked` (null: whatever it holds) from `peer`. */
-export async function fetchModelState(
-  net: SwarmNetwork,
-  peer: string,
-  asked: string | null,
-  manifest: JobManifest,
-  layout?: ModelLayout,
-): Promise<ModelState & { modelSha256: string }> {
-  const signal = AbortSignal.timeout(net.timings.streamTimeoutMs);
-  const stream = await net.dial(peer, 'weightSync', signal);
-  await stream.write(
-    encodeFrame({
-      type: 'weight-sync-request',
-      version: PROTOCOL_VERSION,
-      jobId: manifest.jobId,
-      modelSha256: asked,
-    }),
-    signal,
-  );
-  const bytes = await stream.read(signal);
-  await stream.close(signal);
-  if (!bytes) throw new WeightSyncError('peer closed the stream without an answer');
-  const decoded = decodeJobFrame(
-    bytes,
-    manifest,
-    'weight-sync-response',
-    PROTOCOL_LIMITS.maxStreamFrameBytes,
-  );
-  if (!('frame' in decoded)) throw new WeightSyncError(`weight-sync response refused: ${decoded.reason}`);
-  return verifyModelState(decoded.frame, asked, manifest, layout);
-}
+export const DEFAULT_SYNC_LIMITS: SyncLimits = {
+  maxConcurrent: 2,
+  perPeerIntervalMs: 2_000,
+  maxTrackedPeers: 1024,
+};
 
-/**
- * Fetches model `asked` from the first of `peers` (connected ones only) that serves it. Throws the last
- * failure, or NoSyncSourceError when none of them is connected.
- */
-export async function fetchFromFirst(
-  net: SwarmNetwork,
-  peers: readonly string[],
-  asked: string | null,
-  manifest: JobManifest,
-  layout?: ModelLayout,
-  log?: Logger,
-): Promise<{ state: ModelState & { modelSha256: string }; from: string }> {
-  const connected = new Set(net.connectedPeers());
-  let lastError: unknown = new NoSyncSourceError('no connected peer holds the model');
-  for (const from of peers) {
-    if (!connected.has(from)) continue;
-    try {
-      return { state: await fetchModelState(net, from, asked, manifest, layout), from };
-    } catch (err) {
-      lastError = err;
-      log?.error('weight sync from %s failed: %e', from, err);
-    }
+/** Admits a sync or answers busy: bounded per peer and in total, with a bounded memory of who asked. */
+export class SyncGate {
+  private active = new Set<string>();
+  private readonly lastAt = new Map<string, number>();
+
+  constructor(private readonly limits: SyncLimits) {}
+
+  /**
+   * A release function when `remote` may sync now, else null. Release with served = true once records
+   * were sent: only those count against the per-peer pause (a not-found costs nothing to answer).
+   */
+  enter(remote: string, now: number): ((served: boolean) => void) | null {
+    const last = this.lastAt.get(remote);
+    if (this.active.has(remote) || this.active.size >= this.limits.maxConcurrent) return null;
+    if (last !== undefined && now - last < this.limits.perPeerIntervalMs) return null;
+    this.active.add(remote);
+    return (served) => {
+      this.active.delete(remote);
+      if (!served) return;
+      this.lastAt.delete(remote); // re-inserted last: the map stays in the order peers last synced
+      this.lastAt.set(remote, now);
+      for (const peer of this.lastAt.keys()) {
+        if (this.lastAt.size <= this.limits.maxTrackedPeers) break;
+        this.lastAt.delete(peer);
+      }
+    };
   }
-  throw lastError;
 }
 
-/**
- * Answers weight-sync requests from `source()`: the model asked for (or the current one), or not-found
- * while this peer has none or holds another.
- */
+/** What a peer serves from: its model now (round and hash) and its log. */
+export interface HistorySource {
+  round: number;
+  modelSha256: string;
+  log: DeltaLog;
+}
+
+/** Answers weight-sync requests from `source()`'s log (not-found when it cannot reach `from`). */
 export function serveWeightSync(
   net: SwarmNetwork,
   manifest: JobManifest,
-  source: () => RoundState | null,
+  source: () => HistorySource | null,
+  gate: SyncGate,
   log?: Logger,
 ): (stream: FrameStream, remote: string) => Promise<void> {
   return async (stream, remote) => {
     const signal = AbortSignal.timeout(net.timings.streamTimeoutMs);
     const request = await readRequest(stream, manifest, 'weight-sync-request', signal);
-    const s = source();
-    const ok = s !== null && (request.modelSha256 === null || request.modelSha256 === s.modelSha256);
-    const body = ok
-      ? encodeModelState(s.layout, {
-          weights: s.weights,
-          momentum: s.momentum,
-          round: s.round,
-          pastModels: s.pastModels,
-        })
-      : new Uint8Array(0);
-    log?.('weight sync for %s: %s', remote, ok ? 'ok' : 'not-found');
-    await stream.write(
-      encodeFrame(
-        {
+    const release = gate.enter(remote, Date.now());
+    let served = false;
+    try {
+      const s = source();
+      const asked = request.modelSha256;
+      const records = s && (asked === null || asked === s.modelSha256) ? s.log.since(request.from) : null;
+      const status: WeightSyncResponse['status'] = !release ? 'busy' : records ? 'ok' : 'not-found';
+      log?.('weight sync for %s from round %d: %s', remote, request.from.round, status);
+      await stream.write(
+        encodeFrame({
           type: 'weight-sync-response',
           version: PROTOCOL_VERSION,
           jobId: manifest.jobId,
-          status: ok ? 'ok' : 'not-found',
-          round: ok ? s.round : 0,
-          modelSha256: ok ? s.modelSha256 : null,
-          payloadBytes: body.length,
-        },
-        { state: tensorFromTyped('u8', [body.length], body) },
-      ),
-      signal,
-    );
-    await stream.close(signal);
+          status,
+          round: status === 'ok' ? s!.round : 0,
+          modelSha256: status === 'ok' ? s!.modelSha256 : null,
+          records: status === 'ok' ? records!.length : 0,
+        }),
+        signal,
+      );
+      if (status === 'ok') for (const r of records!) for (const f of r.frames) await stream.write(f, signal);
+      served = status === 'ok';
+      await stream.close(signal);
+    } finally {
+      release?.(served);
+    }
   };
 }
 
-export interface JoinOptions {
-  timeoutMs: number;
-  /** How often to look at the views again. */
-  pollMs: number;
-  /** Fetches and adopts model `sha` from the first of `peers` that serves it. */
-  sync(peers: readonly string[], sha: string): Promise<void>;
-  signal?: AbortSignal;
+/** A model to sync: the hash asked for (null: whatever the peer holds) and the trusted model to replay from. */
+export interface SyncAsk {
+  asked: string | null;
+  root: ReplayRoot & { modelSha256: string };
+}
+
+/** The largest frame a weight sync legitimately carries: one whole delta of this job. */
+function maxSyncFrameBytes(manifest: JobManifest): number {
+  return maxDeltaPayloadBytes(manifest.baseCheckpoint.params) + PROTOCOL_LIMITS.maxHeaderBytes + 64;
 }
 
 /**
- * A late joiner's sync: as soon as neighbours have announced models, fetch the one most of them hold.
- * Throws NoSyncSourceError when nobody announced one in time, or the last sync failure when some did and
- * none could serve it.
+ * Fetches the history from `ask.root` to `peer`'s model and replays it as it arrives (one round held at a
+ * time). Throws WeightSyncError for a refusal or a bad answer, ReplayError for a history that does not replay.
  */
-export async function syncOnJoin(
-  views: ReadonlyMap<string, NeighbourView>,
-  opts: JoinOptions,
-): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let lastError: unknown = new NoSyncSourceError(`no peer announced a model within ${opts.timeoutMs} ms`);
-  while (Date.now() < deadline) {
-    opts.signal?.throwIfAborted();
-    if (views.size > 0) {
-      const best = mostAnnounced([...views]);
-      try {
-        await opts.sync(best.peers, best.modelSha256);
-        return;
-      } catch (err) {
-        lastError = err;
-      }
-    }
-    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs, Math.max(1, deadline - Date.now()))));
+export async function fetchHistory(
+  net: SwarmNetwork,
+  peer: string,
+  ask: SyncAsk,
+  manifest: JobManifest,
+  layout: ModelLayout,
+): Promise<HistoryReplay> {
+  const signal = AbortSignal.timeout(net.timings.streamTimeoutMs);
+  const stream = await net.dial(peer, 'weightSync', signal);
+  const from: ModelRef = { round: ask.root.round, modelSha256: ask.root.modelSha256 };
+  await stream.write(
+    encodeFrame({
+      type: 'weight-sync-request',
+      version: PROTOCOL_VERSION,
+      jobId: manifest.jobId,
+      modelSha256: ask.asked,
+      from,
+    }),
+    signal,
+  );
+  const maxBytes = maxSyncFrameBytes(manifest);
+  const next = async <T extends 'weight-sync-response' | 'round-record' | 'delta-announce'>(type: T) => {
+    const bytes = await stream.read(signal);
+    if (!bytes) throw new WeightSyncError(`the stream ended before a ${type}`);
+    const decoded = decodeJobFrame(bytes, manifest, type, maxBytes);
+    if (!('frame' in decoded)) throw new WeightSyncError(`a ${type} was refused: ${decoded.reason}`);
+    return { frame: decoded.frame, bytes };
+  };
+  const m = (await next('weight-sync-response')).frame.message as WeightSyncResponse;
+  if (m.status !== 'ok' || m.modelSha256 === null) throw new WeightSyncError(`peer answered ${m.status}`);
+  if (ask.asked !== null && m.modelSha256 !== ask.asked)
+    throw new WeightSyncError('peer offers another model than asked for');
+  // Records are contiguous from `from` to the peer's round: their count is not the peer's to choose.
+  if (m.round < from.round || m.records !== m.round - from.round)
+    throw new WeightSyncError(
+      `peer offers ${m.records} records from round ${from.round} to round ${m.round}`,
+    );
+  const replay = new HistoryReplay(manifest, layout, ask.root);
+  for (let i = 0; i < m.records; i++) {
+    const head = await next('round-record');
+    const record = head.frame.message as RoundRecord;
+    const deltas: RecordIn['deltas'] = [];
+    for (let j = 0; j < Math.min(record.authors.length, PROTOCOL_LIMITS.maxSummaryEntries); j++)
+      deltas.push(await next('delta-announce'));
+    replay.apply({ record, recordBytes: head.bytes, deltas });
   }
-  throw lastError;
+  if (replay.state.modelSha256 !== m.modelSha256 || replay.round !== m.round)
+    throw new WeightSyncError(
+      `the history leads to ${replay.state.modelSha256}, the peer claims ${m.modelSha256}`,
+    );
+  await stream.close(signal).catch(() => {});
+  return replay;
 }

@@ -1,20 +1,11 @@
 /**
- * The byte forms the swarm exchanges, all built from @slimswarm/protocol primitives: the model hash, the
- * delta payload and the weight-sync state. Each is canonical safetensors, so equal content hashes equally
- * on every peer.
+ * The byte forms the swarm exchanges, all built from @slimswarm/protocol primitives: the model hash and
+ * the delta payload. Each is canonical safetensors, so equal content hashes equally on every peer.
  */
-import {
-  PastModels,
-  canonicalJson,
-  decodeSafetensors,
-  encodeSafetensors,
-  f32Tensor,
-  sha256Hex,
-  tensorToF32,
-} from '@slimswarm/protocol';
+import { decodeSafetensors, encodeSafetensors, f32Tensor, sha256Hex } from '@slimswarm/protocol';
 import type { CodecTensors } from './codec.js';
-import { DeltaDecodeError, ModelLayoutError } from './errors.js';
-import { ModelLayout } from './model-layout.js';
+import { DeltaDecodeError } from './errors.js';
+import type { ModelLayout } from './model-layout.js';
 
 export { sha256Hex };
 
@@ -54,70 +45,4 @@ export function decodeDeltaPayload(bytes: Uint8Array): CodecTensors {
   const { tensors, metadata } = decodeSafetensors(bytes, { maxBytes: bytes.length });
   if (Object.keys(metadata).length > 0) throw new DeltaDecodeError('delta payloads carry no metadata');
   return tensors;
-}
-
-const WEIGHT_PREFIX = 'model/';
-const MOMENTUM_PREFIX = 'outer_momentum/';
-
-export interface ModelState {
-  layout: ModelLayout;
-  weights: Float32Array;
-  momentum: Float32Array;
-  round: number;
-  /** The models of the rounds before `round` that deltas may still be based on. */
-  pastModels: PastModels;
-}
-
-/**
- * Weight-sync body: the weights and the outer momentum (P each), with the round and the past models'
- * hashes as metadata.
- */
-export function encodeModelState(layout: ModelLayout, state: Omit<ModelState, 'layout'>): Uint8Array {
-  return encodeSafetensors(
-    {
-      ...tensorsOf(layout, state.weights, WEIGHT_PREFIX),
-      ...tensorsOf(layout, state.momentum, MOMENTUM_PREFIX),
-    },
-    { round: String(state.round), pastModels: canonicalJson(state.pastModels) },
-  );
-}
-
-/**
- * Parses a weight-sync body. Without `layout` the layout is taken from the body itself (a peer joining
- * by sync knows no shapes yet); the caller checks the resulting model hash against what it asked for.
- */
-export function decodeModelState(bytes: Uint8Array, maxBytes: number, layout?: ModelLayout): ModelState {
-  const { tensors, metadata } = decodeSafetensors(bytes, { maxBytes });
-  const weights: Record<string, Float32Array> = {};
-  const momentum: Record<string, Float32Array> = {};
-  const shapes: Record<string, number[]> = {};
-  for (const [name, t] of Object.entries(tensors)) {
-    if (name.startsWith(WEIGHT_PREFIX)) {
-      weights[name.slice(WEIGHT_PREFIX.length)] = tensorToF32(t);
-      shapes[name.slice(WEIGHT_PREFIX.length)] = t.shape;
-    } else if (name.startsWith(MOMENTUM_PREFIX))
-      momentum[name.slice(MOMENTUM_PREFIX.length)] = tensorToF32(t);
-    else throw new ModelLayoutError(`unexpected tensor ${name} in a weight-sync body`);
-  }
-  const round = Number(metadata.round);
-  if (!Number.isSafeInteger(round) || round < 0)
-    throw new ModelLayoutError('weight-sync body lacks a valid round');
-  const pastModels = PastModels.safeParse(parseJson(metadata.pastModels));
-  if (!pastModels.success) throw new ModelLayoutError('weight-sync body lacks valid pastModels');
-  const l = layout ?? new ModelLayout(shapes);
-  return {
-    layout: l,
-    weights: l.flatten(weights),
-    momentum: l.flatten(momentum),
-    round,
-    pastModels: pastModels.data,
-  };
-}
-
-function parseJson(text: string | undefined): unknown {
-  try {
-    return text === undefined ? undefined : JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -29,6 +29,7 @@ describe('verdictOfDecodeError', () => {
       version: PROTOCOL_VERSION,
       jobId: 'other-job',
       modelSha256: null,
+      from: { round: 0, modelSha256: 'a'.repeat(64) },
     });
     const failure = (f: () => unknown) => {
       try {

@@ -190,6 +190,7 @@ describe('evidence from others: checked, never taken on trust', () => {
       version: PROTOCOL_VERSION,
       jobId: manifest.jobId,
       modelSha256: null,
+      from: { round: 0, modelSha256: 'a'.repeat(64) },
     });
     expect(net.receive(topic, sender.id, notEvidence)).toEqual(rejected('malformed'));
     expect(s.isBanned(eve.id)).toBe(false);

@@ -53,6 +53,7 @@ describe('the replica over an in-memory network (no libp2p)', () => {
       const late = await createSwarmReplica({
         peer: { services: { swarm: nets[4]! } },
         manifest,
+        initialWeights: w0,
         syncFromPeers: true,
         joinTimeoutMs: 5_000,
       });
@@ -65,13 +66,14 @@ describe('the replica over an in-memory network (no libp2p)', () => {
   });
 
   it('joining with nobody to sync from fails with NoSyncSourceError and leaves nothing running', async () => {
-    const { manifest } = job();
+    const { manifest, w0 } = job();
     const [a] = await identities(1);
     const net = new FakeHub().join(a!);
     await expect(
       createSwarmReplica({
         peer: { services: { swarm: net } },
         manifest,
+        initialWeights: w0,
         syncFromPeers: true,
         joinTimeoutMs: 100,
       }),

@@ -18,7 +18,26 @@ export interface FrameVector {
 export const validFrames: FrameVector[] = [
   {
     file: 'weight-sync-request.bin',
-    message: { type: 'weight-sync-request', version: 3, jobId: 'tiny-shakespeare', modelSha256: null },
+    message: {
+      type: 'weight-sync-request',
+      version: 3,
+      jobId: 'tiny-shakespeare',
+      modelSha256: null,
+      from: { round: 0, modelSha256: sha('1e') },
+    },
+    tensors: {},
+  },
+  {
+    file: 'round-record.bin',
+    message: {
+      type: 'round-record',
+      version: 3,
+      jobId: 'tiny-shakespeare',
+      round: 41,
+      baseModelSha256: sha('0e'),
+      modelSha256: sha('0f'),
+      authors: ['12D3KooWA', '12D3KooWB'],
+    },
     tensors: {},
   },
   {
@@ -30,7 +49,7 @@ export const validFrames: FrameVector[] = [
       status: 'ok',
       round: 42,
       modelSha256: sha('0f'),
-      payloadBytes: 1_234_567,
+      records: 42,
     },
     tensors: {},
   },
@@ -187,7 +206,13 @@ export const validFrames: FrameVector[] = [
   },
   {
     file: 'all-dtypes.bin',
-    message: { type: 'weight-sync-request', version: 3, jobId: 'dtypes', modelSha256: sha('00') },
+    message: {
+      type: 'weight-sync-request',
+      version: 3,
+      jobId: 'dtypes',
+      modelSha256: sha('00'),
+      from: { round: 0, modelSha256: sha('01') },
+    },
     tensors: {
       bf16: tensorFromTyped('bf16', [2], Uint16Array.of(0x3f80, 0xc040)), // 1, -3
       f16: tensorFromTyped('f16', [2, 1], Uint16Array.of(0x3c00, 0x7bff)), // 1, 65504
