@@ -30,6 +30,17 @@ export class FakeHub {
   /** Messages in flight; `settled()` waits for them. */
   private inFlight = 0;
   private idle: (() => void)[] = [];
+  /** Peer id -> its side of a partition; null: everyone reaches everyone. */
+  private sides: Map<string, number> | null = null;
+
+  /** Cuts the hub into `groups` (peer ids) that no longer reach each other; null heals it. */
+  partition(groups: string[][] | null): void {
+    this.sides = groups && new Map(groups.flatMap((g, i) => g.map((id) => [id, i] as const)));
+  }
+
+  linked(a: string, b: string): boolean {
+    return !this.sides || this.sides.get(a) === this.sides.get(b);
+  }
 
   join(who: Identity, role: PeerRole = 'worker', timings: SwarmTimings = FAKE_TIMINGS): FakeNetwork {
     const net = new FakeNetwork(this, who, role, timings);
@@ -98,11 +109,14 @@ export class FakeNetwork implements SwarmNetwork {
     this.published.push({ topic, frame });
     this.counters.bytes(0, frame.length);
     for (const other of this.hub.networks.values())
-      if (other !== this) this.hub.deliver(() => other.receive(topic, this.selfId, frame));
+      if (other !== this && this.hub.linked(this.selfId, other.selfId))
+        this.hub.deliver(() => other.receive(topic, this.selfId, frame));
   }
 
   async dial(peer: string, protocol: StreamProtocol): Promise<FrameStream> {
-    const handler = this.hub.networks.get(peer)?.handlers.get(protocol);
+    const handler = this.hub.linked(this.selfId, peer)
+      ? this.hub.networks.get(peer)?.handlers.get(protocol)
+      : undefined;
     if (!handler) throw new Error(`${peer} does not serve ${protocol}`);
     const [mine, theirs] = framePipe(this.counters, this.hub.networks.get(peer)!.counters);
     void handler(theirs, this.selfId).catch(() => theirs.close(AbortSignal.timeout(1)));
@@ -125,7 +139,9 @@ export class FakeNetwork implements SwarmNetwork {
   }
 
   connectedPeers(): string[] {
-    return [...this.hub.networks.keys()].filter((id) => id !== this.selfId);
+    return [...this.hub.networks.keys()].filter(
+      (id) => id !== this.selfId && this.hub.linked(this.selfId, id),
+    );
   }
 
   webRtcPeers(): string[] {
