@@ -93,7 +93,10 @@ export function serveWeightSync(
     try {
       const s = source();
       const asked = request.modelSha256;
-      const records = s && (asked === null || asked === s.modelSha256) ? s.log.since(request.from) : null;
+      const { from } = request;
+      const atTip = s !== null && from.round === s.round && from.modelSha256 === s.modelSha256;
+      const records =
+        s && (asked === null || asked === s.modelSha256) ? (atTip ? [] : s.log.since(from)) : null;
       const status: WeightSyncResponse['status'] = !release ? 'busy' : records ? 'ok' : 'not-found';
       log?.('weight sync for %s from round %d: %s', remote, request.from.round, status);
       await stream.write(

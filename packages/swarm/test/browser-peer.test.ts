@@ -37,7 +37,12 @@ describe('browser peer factory (run in Node with the WebSocket polyfill)', () =>
     });
     expect(browser.peerId.toString()).toBe(peerIdFromPrivateKey(key).toString());
     await browser.dial(node.getMultiaddrs()[0]!);
-    const replica = await createSwarmReplica({ peer: browser, manifest, initialWeights: w0, syncFromPeers: true });
+    const replica = await createSwarmReplica({
+      peer: browser,
+      manifest,
+      initialWeights: w0,
+      syncFromPeers: true,
+    });
     cleanup.unshift(() => replica.stop());
     expect(replica.current().sha256).toBe(nodeReplica.current().sha256);
     await waitFor('the node counts the browser as a trainer', () => nodeReplica.activeContributors() === 2);

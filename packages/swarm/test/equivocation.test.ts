@@ -350,21 +350,9 @@ describe('a peer never signs two deltas for one round', () => {
       expect(sent()).toBe(1);
       // A resync to another model of the same round (as after a disagreement) drops the held delta.
       const other = layout.flatten(local);
-      const resync = (replica as unknown as { adopt: (m: object, from: string, reason: string) => void })
-        .adopt;
-      resync.call(
-        replica,
-        {
-          layout,
-          weights: other,
-          momentum: new Float32Array(layout.size),
-          round: 0,
-          pastModels: [],
-          modelSha256: modelSha256(layout, other),
-        },
-        'someone',
-        'disagreement',
-      );
+      const resync = (replica as unknown as { adopt: (s: object, reason: string) => void }).adopt;
+      const replayed = new RoundState({ manifest, layout, weights: other });
+      resync.call(replica, { replay: { state: replayed }, from: 'someone' }, 'disagreement');
       let released = false;
       void replica.nextRound().then(() => (released = true));
       const again = replica.current();

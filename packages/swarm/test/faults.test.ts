@@ -97,7 +97,12 @@ describe('faults', () => {
     // A new peer joins by weight sync from whoever is there, then trains with the others.
     const late = await createNodePeer({ ...FAST, listen: ['/memory/faults-late'] });
     for (const p of peers.slice(0, 3)) await late.dial(p.getMultiaddrs()[0]!);
-    const lateReplica = await createSwarmReplica({ peer: late, manifest, initialWeights: w0, syncFromPeers: true });
+    const lateReplica = await createSwarmReplica({
+      peer: late,
+      manifest,
+      initialWeights: w0,
+      syncFromPeers: true,
+    });
     cleanup.push(async () => {
       await lateReplica.stop();
       await late.stop();

@@ -194,7 +194,12 @@ describe('gossip scoring', () => {
     });
     watch(late);
     for (const p of peers.slice(0, 3)) await late.dial(p.getMultiaddrs()[0]!);
-    const lateReplica = await createSwarmReplica({ peer: late, manifest, initialWeights: w0, syncFromPeers: true });
+    const lateReplica = await createSwarmReplica({
+      peer: late,
+      manifest,
+      initialWeights: w0,
+      syncFromPeers: true,
+    });
     cleanup.push(async () => {
       await lateReplica.stop();
     });
