@@ -17,10 +17,12 @@ import type { Logger } from '@libp2p/interface';
 import {
   JobManifest,
   topics,
+  type AdmissionStamp,
   type ContributorStats,
   type DecodedFrame,
   type PeerStatus,
 } from '@slimswarm/protocol';
+import { AdmittedPeers, ownStamp, type JobAdmission } from './admission.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { ErrorFeedbackEncoder } from './codec.js';
 import { makeContribution, publishParts } from './contribution.js';
@@ -71,6 +73,11 @@ export interface CreateReplicaOptions {
    * NoSyncSourceError when none did; the last sync error when some did and none could serve it.
    */
   joinTimeoutMs?: number;
+  /**
+   * This peer's admission stamp (a PoW minted for its peer id, or the job key's ticket). Omitted in an
+   * open job, one is minted now (2^difficultyBits hashes); clients mint once and keep it with their key.
+   */
+  admission?: AdmissionStamp;
   signal?: AbortSignal;
 }
 
@@ -106,9 +113,12 @@ export class SwarmReplica {
     const parsed = JobManifest.safeParse(opts.manifest);
     if (!parsed.success) throw new InvalidManifestError(`invalid job manifest: ${parsed.error.message}`);
     const manifest = parsed.data;
-    const replica = new SwarmReplica(opts.peer.services.swarm, manifest);
+    const net = opts.peer.services.swarm;
+    const stamp = await ownStamp(manifest, net.selfId, opts.admission, opts.signal);
+    const replica = new SwarmReplica(net, manifest, { stamp, peers: new AdmittedPeers(manifest) });
     if (opts.initialWeights && !opts.syncFromPeers) {
-      replica.start(RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, replica.bans));
+      const { bans, admission } = replica;
+      replica.start(RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, bans, admission.peers));
       return replica;
     }
     if (!opts.syncFromPeers) throw new InvalidManifestError('pass initialWeights or syncFromPeers: true');
@@ -125,6 +135,8 @@ export class SwarmReplica {
   private constructor(
     private readonly net: SwarmNetwork,
     readonly manifest: JobManifest,
+    /** Own stamp and the admitted peers: liveness, anti-entropy and the round state judge by the same cache. */
+    private readonly admission: JobAdmission,
   ) {
     this.events = net.events;
     this.deltaTopic = topics.deltas(manifest.jobId);
@@ -132,9 +144,9 @@ export class SwarmReplica {
       merge: net.logger.forComponent('slimswarm:swarm:merge'),
       sync: net.logger.forComponent('slimswarm:swarm:sync'),
     };
-    this.liveness = new Liveness(net, manifest, () => this.heartbeatState());
+    this.liveness = new Liveness(net, manifest, admission, () => this.heartbeatState());
     this.equivocation = new Equivocation(net, manifest, this.bans, () => this.state);
-    this.antiEntropy = new AntiEntropy(net, manifest, {
+    this.antiEntropy = new AntiEntropy(net, manifest, admission, {
       rounds: () => this.ready(),
       offer: (frame, author, via) => this.offer(frame, author, via),
       remind: (author) => this.equivocation.remind(author),
@@ -146,6 +158,11 @@ export class SwarmReplica {
   current(): ReplicaSnapshot {
     const s = this.requireState();
     return { round: s.round, sha256: s.modelSha256, weights: s.layout.view(Float32Array.from(s.weights)) };
+  }
+
+  /** Whether `peer` showed a stamp that admits it to the job (the resync rule's votes count only those). */
+  isAdmitted(peer: string): boolean {
+    return peer === this.net.selfId || this.admission.peers.isAdmitted(peer);
   }
 
   stats(): SwarmStats {
@@ -205,6 +222,7 @@ export class SwarmReplica {
       stats,
       maxPartBytes: this.net.timings.maxPartBytes,
       sign: this.net.signDelta,
+      admission: this.admission.stamp,
     });
     s.addOwn(delta, Date.now());
     this.own.record(round, delta.payloadSha256);
@@ -353,7 +371,10 @@ export class SwarmReplica {
 
   private adopt(m: ModelState & { modelSha256: string }, from: string, reason: ResyncReason): void {
     if (this.state) this.state.adopt(m.round, m.weights, m.momentum, m.pastModels);
-    else this.install(new RoundState({ ...m, manifest: this.manifest, bans: this.bans }));
+    else {
+      const { bans, admission } = this;
+      this.install(new RoundState({ ...m, manifest: this.manifest, bans, admitted: admission.peers }));
+    }
     // The residual belongs to the old model's deltas.
     this.encoder!.reset();
     this.net.counters.round('resync');
