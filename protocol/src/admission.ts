@@ -10,7 +10,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { JobKeyMismatchError } from './errors.js';
-import { SignatureHex } from './job-key.js';
+import { SignatureHex, jobKeyOf } from './job-key.js';
 
 /** Highest PoW difficulty a manifest may ask for (2^40 hashes is days of a CPU: never a price to join). */
 export const MAX_DIFFICULTY_BITS = 40;
@@ -124,7 +124,7 @@ export async function mintStamp(
 
 /** The job key's ticket for `peerId` (invite jobs; also admits to open ones). `secretKey`: 32-byte seed. */
 export function issueTicket(job: AdmissionJob, peerId: string, secretKey: Uint8Array): AdmissionStamp {
-  const publicKey = bytesToHex(ed25519.getPublicKey(secretKey));
+  const publicKey = jobKeyOf(secretKey);
   if (publicKey !== job.jobKey) {
     throw new JobKeyMismatchError(`the secret key is not job ${job.jobId}'s key`, job.jobKey, publicKey);
   }

@@ -3,6 +3,7 @@
  * id ends with the key's fingerprint, so a job id names exactly one key and two operators who pick the
  * same title still run two jobs (two sets of topics) instead of fighting over one.
  */
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
@@ -25,6 +26,11 @@ export function jobFingerprint(jobKey: string): string {
 /** The job id bound to `jobKey`: `name-<fingerprint>`. */
 export function jobIdFor(name: string, jobKey: string): string {
   return `${name}-${jobFingerprint(jobKey)}`;
+}
+
+/** The job key (public, hex) of a 32-byte Ed25519 secret seed. */
+export function jobKeyOf(secretKey: Uint8Array): string {
+  return bytesToHex(ed25519.getPublicKey(secretKey));
 }
 
 /** Whether `jobId` is bound to `jobKey` (ends with `-` and its fingerprint). */

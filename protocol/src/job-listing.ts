@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROTOCOL_LIMITS } from './constants.js';
+import { AdmissionStamp } from './admission.js';
 import { SignedJob } from './job-signature.js';
 
 const IceServerUrl = z
@@ -32,3 +33,20 @@ export const JobListing = z
   })
   .strict();
 export type JobListing = z.infer<typeof JobListing>;
+
+/** Peer ids as libp2p writes them (base58btc multihash, `12D3KooW…` for Ed25519 keys). */
+const PeerIdText = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{1,128}$/, 'expected a base58 peer id');
+
+/** `POST /api/ticket`: an invite code of the operator's, traded for a ticket admitting `peerId`. */
+export const TicketRequest = z.object({ peerId: PeerIdText, invite: z.string().min(1).max(256) }).strict();
+export type TicketRequest = z.infer<typeof TicketRequest>;
+
+/** The answer: the job key's ticket for `peerId` in `jobId` (an AdmissionStamp of kind `ticket`). */
+export const TicketGrant = z
+  .object({
+    jobId: z.string().min(1).max(PROTOCOL_LIMITS.maxJobIdLength),
+    peerId: PeerIdText,
+    ticket: AdmissionStamp,
+  })
+  .strict();
+export type TicketGrant = z.infer<typeof TicketGrant>;

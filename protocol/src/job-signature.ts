@@ -10,7 +10,7 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { JobKeyMismatchError, JobSignatureError, SchemaViolationError } from './errors.js';
 import { canonicalJson } from './hash.js';
-import { SignatureHex } from './job-key.js';
+import { SignatureHex, jobKeyOf } from './job-key.js';
 import { describeIssues } from './json-bounds.js';
 import { JobManifest } from './messages.js';
 
@@ -31,7 +31,7 @@ export function jobSigningBytes(manifest: JobManifest): Uint8Array {
 /** Signs `manifest` with the job's secret key (32-byte Ed25519 seed), which must be the manifest's jobKey. */
 export function signJob(manifest: z.input<typeof JobManifest>, secretKey: Uint8Array): SignedJob {
   const parsed = parseManifest(manifest);
-  const publicKey = bytesToHex(ed25519.getPublicKey(secretKey));
+  const publicKey = jobKeyOf(secretKey);
   if (publicKey !== parsed.jobKey) {
     throw new JobKeyMismatchError(
       `the secret key is not job ${parsed.jobId}'s key`,

@@ -25,14 +25,16 @@ function isNoSyncSource(err: unknown): boolean {
 
 /** Throws the abort reason when `opts.signal` aborts before the replica exists. */
 export async function joinSwarm(
-  opts: Pick<VolunteerOptions, 'peer' | 'manifest' | 'base' | 'signal' | 'joinTimeoutMs'>,
+  opts: Pick<VolunteerOptions, 'peer' | 'manifest' | 'base' | 'signal' | 'joinTimeoutMs' | 'admission'>,
 ): Promise<Joined> {
   const shapes = paramShapes(opts.manifest.model);
+  const admission = opts.admission ? { admission: opts.admission } : {};
   try {
     const replica = await createSwarmReplica({
       peer: opts.peer,
       manifest: opts.manifest,
       shapes,
+      ...admission,
       syncFromPeers: true,
       joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
       signal: opts.signal,
@@ -46,6 +48,7 @@ export async function joinSwarm(
     peer: opts.peer,
     manifest: opts.manifest,
     shapes,
+    ...admission,
     initialWeights: weightsFromSafetensors(opts.base),
   });
   // Peers starting together must know of each other before the first round can close, or each would

@@ -199,7 +199,8 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
   const expected =
     h.part.index < h.part.count - 1 ? partSize : h.payloadBytes - partSize * (h.part.count - 1);
   if (expected <= 0 || part.length !== expected) return rejected('malformed');
-  if (h.admission.kind === 'pow' && !ctx.admission.admits(author, h.admission)) return rejected('not-admitted');
+  if (h.admission.kind === 'pow' && !ctx.admission.admits(author, h.admission))
+    return rejected('not-admitted');
   /** Admission (a ticket's signature, once per author), then the author's signature on this header. */
   const authentic = (): Refusal | null =>
     !ctx.admission.admits(author, h.admission)

@@ -36,7 +36,9 @@ export function observerVerdict(
     return checkEvidence(frame.message, manifest) ?? { action: 'accept', frame };
   }
   if (frame.message.type === 'heartbeat' || frame.message.type === 'anti-entropy-summary') {
-    return admission.admits(msg.from, frame.message.admission) ? { action: 'accept', frame } : rejected('not-admitted');
+    return admission.admits(msg.from, frame.message.admission)
+      ? { action: 'accept', frame }
+      : rejected('not-admitted');
   }
   if (frame.message.type !== 'delta-announce') return { action: 'accept', frame };
   const v = checkDelta(frame, msg.from, { manifest, admission, rounds: null });
