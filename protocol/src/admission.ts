@@ -133,3 +133,13 @@ export function issueTicket(job: AdmissionJob, peerId: string, secretKey: Uint8A
     signature: bytesToHex(ed25519.sign(ticketSigningBytes(job.jobId, peerId), secretKey)),
   };
 }
+
+/** What a page asks a worker that mints for it (the tab's mint worker; the admission bench's page). */
+export const MintRequest = z
+  .object({
+    jobId: z.string().min(1),
+    peerId: z.string().min(1),
+    difficultyBits: z.number().int().min(0).max(MAX_DIFFICULTY_BITS),
+  })
+  .strict();
+export type MintRequest = z.infer<typeof MintRequest>;

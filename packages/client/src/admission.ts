@@ -15,6 +15,9 @@ import {
 } from '@slimswarm/protocol';
 import { z } from 'zod';
 
+/** What `POST /api/ticket` and `slimswarm-coordinator ticket` hand out (re-exported for the shells). */
+export { TicketGrant };
+
 /** The job admits invited peers only and no ticket or invite code was given, or the ones given fail. */
 export class AdmissionRequiredError extends Error {
   static override name = 'AdmissionRequiredError';

@@ -33,6 +33,7 @@ import {
   authorOf,
   type Author,
 } from './harness.js';
+import { forgedStamp, stampFor } from './identities.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -196,6 +197,10 @@ describe('faults', () => {
         { part: tensorFromTyped('u8', [1_100_000], new Uint8Array(1_100_000)) },
       ), // oversize
       delta(small, {}, undefined, signInAnotherName), // bad-signature: the author did not sign it
+      delta(small, {}, undefined, {
+        ...author,
+        admission: forgedStamp(manifest, attacker.peerId.toString()),
+      }), // not-admitted
       delta(small, { round: 7 }), // wrong-round
       delta(small, { baseModelSha256: 'e'.repeat(64) }), // unknown-base
       nanFrame, // non-finite
@@ -245,12 +250,12 @@ describe('faults', () => {
     cleanup.push(async () => {
       await forger.stop();
     });
-    const forged = deltaFrame(
-      manifest.jobId,
-      sha0,
-      new Float32Array(layout.size).fill(0.01),
-      authorOf(forgerKey, manifest),
-    );
+    // In b's name with a stamp that admits b (stamps are public: b's heartbeats carry its own), so only
+    // the author signature gives the forgery away.
+    const forged = deltaFrame(manifest.jobId, sha0, new Float32Array(layout.size).fill(0.01), {
+      sign: deltaSigner(forgerKey),
+      admission: stampFor(manifest, b.peerId.toString()),
+    });
     const { message } = decodeFrame(forged, { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes });
     if (message.type !== 'delta-announce') throw new Error('the forged frame is not a delta');
     let pulls = 0;
