@@ -102,10 +102,10 @@ export async function mintStamp(
   opts: MintOptions = {},
 ): Promise<AdmissionStamp> {
   const bits = z.number().int().min(0).max(MAX_DIFFICULTY_BITS).parse(difficultyBits);
-  const prefix = powPrefix(jobId, peerId);
-  const input = new Uint8Array(prefix.length + 8);
-  input.set(prefix);
-  const counter = new DataView(input.buffer, prefix.length, 8);
+  // The prefix's hash state is computed once and cloned per nonce: a third fewer compressions per try.
+  const prefixed = sha256.create().update(powPrefix(jobId, peerId));
+  const nonce = new Uint8Array(8);
+  const counter = new DataView(nonce.buffer);
   const batch = Math.max(1, opts.yieldEvery ?? 16_384);
   for (let hi = 0; ; hi++) {
     counter.setUint32(0, hi);
@@ -115,8 +115,8 @@ export async function mintStamp(
         if (lo > 0 || hi > 0) await new Promise((resolve) => setTimeout(resolve, 0));
       }
       counter.setUint32(4, lo);
-      if (hasLeadingZeroBits(sha256(input), bits)) {
-        return { kind: 'pow', nonce: bytesToHex(input.subarray(prefix.length)) };
+      if (hasLeadingZeroBits(prefixed.clone().update(nonce).digest(), bits)) {
+        return { kind: 'pow', nonce: bytesToHex(nonce) };
       }
     }
   }
