@@ -169,10 +169,11 @@ module.exports = {
     },
     {
       name: 'protocol-src-only-zod-and-noble',
-      comment: 'protocol/src may import zod and @noble/hashes only (no Node built-ins: it runs in browsers).',
+      comment:
+        'protocol/src may import zod, @noble/hashes and @noble/curves only (no Node built-ins: it runs in browsers).',
       severity: 'error',
       from: { path: '^protocol/src/' },
-      to: { pathNot: ['^protocol/', '(^|/)node_modules/(zod|@noble/hashes)/'] },
+      to: { pathNot: ['^protocol/', '(^|/)node_modules/(zod|@noble/hashes|@noble/curves)/'] },
     },
     {
       name: 'performer-knows-no-network',

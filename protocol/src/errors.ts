@@ -132,6 +132,28 @@ export class DTypeMismatchError extends ProtocolError {
   readonly code = 'ERR_DTYPE_MISMATCH';
 }
 
+/** A signed job's signature is missing, malformed, or does not verify under the manifest's job key. */
+export class JobSignatureError extends ProtocolError {
+  override readonly name = 'JobSignatureError';
+  readonly code = 'ERR_JOB_SIGNATURE';
+}
+
+/**
+ * A job's key is not the one the caller expected: a pinned key (trust on first use, or given by the
+ * operator), or the secret key offered to sign for it. A rewritten job signed by another key lands here.
+ */
+export class JobKeyMismatchError extends ProtocolError {
+  override readonly name = 'JobKeyMismatchError';
+  readonly code = 'ERR_JOB_KEY_MISMATCH';
+  constructor(
+    message: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The `name` of every protocol error: callers map them to their own vocabulary with a typed table. */
 export const PROTOCOL_ERROR_NAMES = [
   'TruncatedFrameError',
@@ -147,6 +169,8 @@ export const PROTOCOL_ERROR_NAMES = [
   'TensorBoundsError',
   'SafetensorsFormatError',
   'DTypeMismatchError',
+  'JobSignatureError',
+  'JobKeyMismatchError',
 ] as const;
 export type ProtocolErrorName = (typeof PROTOCOL_ERROR_NAMES)[number];
 const ERROR_NAMES: ReadonlySet<string> = new Set(PROTOCOL_ERROR_NAMES);

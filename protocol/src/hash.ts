@@ -69,9 +69,12 @@ const SIGNED_DELTA_FIELDS = [
 /**
  * What a delta's author signs: a domain tag with the protocol version, then the canonical JSON of every
  * header field that says what the delta is (not `part`, which differs per gossip slice, nor the
- * signature itself). The payload is covered through `payloadSha256`.
+ * signature itself, nor the admission stamp, which is bound to the author's peer id on its own). The
+ * payload is covered through `payloadSha256`.
  */
-export function deltaSigningBytes(header: Omit<DeltaAnnouncement, 'part' | 'authorSignature'>): Uint8Array {
+export function deltaSigningBytes(
+  header: Omit<DeltaAnnouncement, 'part' | 'authorSignature' | 'admission'>,
+): Uint8Array {
   const signed = Object.fromEntries(SIGNED_DELTA_FIELDS.map((field) => [field, header[field]]));
   return utf8.encode(`slimswarm/delta-signature/${header.version}\n${canonicalJson(signed)}`);
 }

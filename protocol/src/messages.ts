@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { AdmissionPolicy, AdmissionStamp } from './admission.js';
 import { PROTOCOL_LIMITS, PROTOCOL_VERSION } from './constants.js';
+import { JobKeyHex, SignatureHex, jobIdMatchesKey } from './job-key.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Primitives shared by several messages.
@@ -209,7 +211,12 @@ export const JobManifest = z
   .object({
     type: z.literal('job-manifest'),
     version: Version,
+    /** Ends with `-` and the fingerprint of `jobKey` (jobIdFor): the id names the key. */
     jobId: JobId,
+    /** The job's Ed25519 public key: it signs this manifest (job-signature.ts) and admission tickets. */
+    jobKey: JobKeyHex,
+    /** Who the swarm counts (admission.ts): anyone with a proof of work, or holders of a ticket. */
+    admission: AdmissionPolicy,
     /** Human-readable title for dashboards. */
     title: z.string().max(200).default(''),
     model: ModelConfig,
@@ -230,6 +237,10 @@ export const JobManifest = z
   .strict()
   .refine((m) => m.tokenizer.kind !== 'byte' || m.model.vocabSize >= 256, {
     message: 'a byte tokenizer needs vocabSize ≥ 256',
+  })
+  .refine((m) => jobIdMatchesKey(m.jobId, m.jobKey), {
+    message: 'jobId must end with "-" and the job key\'s fingerprint (jobIdFor)',
+    path: ['jobId'],
   });
 export type JobManifest = z.infer<typeof JobManifest>;
 
@@ -269,7 +280,9 @@ export const DeltaAnnouncement = z
      * wherever the delta travels, so a peer that hands it on over an anti-entropy pull cannot forge or
      * re-attribute it (gossipsub's own signature covers only the gossip hop).
      */
-    authorSignature: z.string().regex(/^[0-9a-f]{128}$/, 'expected a hex Ed25519 signature'),
+    authorSignature: SignatureHex,
+    /** The author's admission stamp; bound to its peer id, so the signature need not cover it. */
+    admission: AdmissionStamp,
     part: z
       .object({ index: z.number().int().min(0), count: PositiveInt(4096) })
       .strict()
@@ -315,6 +328,8 @@ export const Heartbeat = z
     bytesOut: Count,
     /** Sender's wall clock, ms since epoch; informational only. */
     sentAt: Count,
+    /** The sender's admission stamp: heartbeats of peers without one are not counted. */
+    admission: AdmissionStamp,
   })
   .strict();
 export type Heartbeat = z.infer<typeof Heartbeat>;
@@ -410,6 +425,8 @@ export const AntiEntropySummary = z
     modelSha256: Sha256Hex,
     pastModels: PastModels,
     deltas: z.array(DeltaRef).max(PROTOCOL_LIMITS.maxSummaryEntries),
+    /** The sender's admission stamp: summaries of peers without one are not stored (nor pulled from). */
+    admission: AdmissionStamp,
   })
   .strict();
 export type AntiEntropySummary = z.infer<typeof AntiEntropySummary>;
@@ -463,34 +480,3 @@ export const Message = z.discriminatedUnion('type', [
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
-
-const IceServerUrl = z
-  .string()
-  .regex(/^(stun|stuns|turn|turns):[^\s]{1,250}$/, 'expected a stun: or turn: URL');
-
-/** A STUN or TURN server for WebRTC between browsers (the shape of RTCIceServer). */
-export const IceServer = z
-  .object({
-    urls: z.union([IceServerUrl, z.array(IceServerUrl).min(1).max(4)]),
-    username: z.string().max(256).optional(),
-    credential: z.string().max(256).optional(),
-  })
-  .strict();
-export type IceServer = z.infer<typeof IceServer>;
-
-/**
- * What a coordinator answers at `GET /api/job` (plain JSON over HTTP, not a frame): the job, the
- * coordinator's own peer id (it sends no heartbeats), addresses to dial — its own first, then the
- * peers it is connected to (browser tabs by their relayed WebRTC address), so newcomers mesh with the
- * other trainers directly — and the STUN/TURN servers tabs use to reach each other (empty: host
- * candidates only, enough on one machine or network).
- */
-export const JobListing = z
-  .object({
-    manifest: JobManifest,
-    coordinatorPeerId: z.string().min(1).max(128),
-    bootstrap: z.array(z.string().startsWith('/').max(1024)).max(64),
-    iceServers: z.array(IceServer).max(PROTOCOL_LIMITS.maxIceServers),
-  })
-  .strict();
-export type JobListing = z.infer<typeof JobListing>;

@@ -3,7 +3,14 @@
  * defaulted fields left out, so round trips also exercise default filling.
  */
 import fc from 'fast-check';
-import { DTYPES, DTYPE_BYTES, PROTOCOL_LIMITS, PROTOCOL_VERSION, isFloatDType } from '../src/index.js';
+import {
+  DTYPES,
+  DTYPE_BYTES,
+  PROTOCOL_LIMITS,
+  PROTOCOL_VERSION,
+  isFloatDType,
+  jobIdFor,
+} from '../src/index.js';
 import type { DType, MessageInput, MessageType, Tensor } from '../src/index.js';
 
 /** Doubles in [min, max] without -0 (canonical JSON writes -0 as 0, which is a different value). */
@@ -17,6 +24,19 @@ const count = fc.maxSafeNat();
 const sha256 = fc.stringMatching(/^[0-9a-f]{64}$/);
 export const jobId = fc.stringMatching(/^[A-Za-z0-9._-]{1,64}$/);
 const round = bigNat(PROTOCOL_LIMITS.maxRound);
+const jobKey = fc.stringMatching(/^[0-9a-f]{64}$/);
+/** A job id bound to its key: a name of up to 51 characters, `-`, the key's 12-character fingerprint. */
+const boundJob = fc
+  .record({ name: fc.stringMatching(/^[A-Za-z0-9._-]{1,51}$/), jobKey })
+  .map(({ name, jobKey }) => ({ jobId: jobIdFor(name, jobKey), jobKey }));
+const admissionPolicy = fc.oneof(
+  fc.record({ mode: fc.constant('open' as const), difficultyBits: int(0, 40) }),
+  fc.constant({ mode: 'invite' as const }),
+);
+const admissionStamp = fc.oneof(
+  fc.record({ kind: fc.constant('pow' as const), nonce: fc.stringMatching(/^[0-9a-f]{16}$/) }),
+  fc.record({ kind: fc.constant('ticket' as const), signature: fc.stringMatching(/^[0-9a-f]{128}$/) }),
+);
 const peerId = fc.string({ minLength: 1, maxLength: 60, unit: 'binary' }).filter((s) => s.length <= 128);
 
 /** A record whose `optional` keys are sometimes left out (zod fills in their defaults). */
@@ -76,61 +96,63 @@ const aggregation = fc.oneof(
   }),
 );
 
-export const jobManifest = fc.record({
-  type: fc.constant('job-manifest' as const),
-  version: fc.constant(PROTOCOL_VERSION),
-  jobId,
-  title: fc.string({ maxLength: 100, unit: 'binary' }).filter((s) => s.length <= 200),
-  model: modelConfig,
-  tokenizer: fc.constant({ kind: 'byte' as const }),
-  baseCheckpoint: fc.record({
-    sha256,
-    bytes: bigNat(2 ** 40 - 1).map((n) => n + 1),
-    params: int(1, PROTOCOL_LIMITS.maxParams),
-  }),
-  training: fc.record({
-    seqLen: int(1, 1 << 24),
-    chunkSize: int(1, 1 << 16),
-    batchSize: int(1, 1024),
-    localSteps: int(1, 1_000_000),
-    inner: withDefaults(
+export const jobManifest = fc
+  .record({
+    type: fc.constant('job-manifest' as const),
+    version: fc.constant(PROTOCOL_VERSION),
+    admission: admissionPolicy,
+    title: fc.string({ maxLength: 100, unit: 'binary' }).filter((s) => s.length <= 200),
+    model: modelConfig,
+    tokenizer: fc.constant({ kind: 'byte' as const }),
+    baseCheckpoint: fc.record({
+      sha256,
+      bytes: bigNat(2 ** 40 - 1).map((n) => n + 1),
+      params: int(1, PROTOCOL_LIMITS.maxParams),
+    }),
+    training: fc.record({
+      seqLen: int(1, 1 << 24),
+      chunkSize: int(1, 1 << 16),
+      batchSize: int(1, 1024),
+      localSteps: int(1, 1_000_000),
+      inner: withDefaults(
+        {
+          kind: fc.constant('adamw' as const),
+          lr: double(0, 1, { minExcluded: true }),
+          beta1: double(0, 1, { maxExcluded: true }),
+          beta2: double(0, 1, { maxExcluded: true }),
+          eps: double(0, 1, { minExcluded: true }),
+          weightDecay: double(0, 10),
+          gradClip: double(0, 100),
+        },
+        ['beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'],
+      ),
+    }),
+    outer: fc.record({
+      kind: fc.constant('nesterov' as const),
+      lr: double(0, 10, { minExcluded: true }),
+      momentum: double(0, 1, { maxExcluded: true }),
+    }),
+    compression: withDefaults(
       {
-        kind: fc.constant('adamw' as const),
-        lr: double(0, 1, { minExcluded: true }),
-        beta1: double(0, 1, { maxExcluded: true }),
-        beta2: double(0, 1, { maxExcluded: true }),
-        eps: double(0, 1, { minExcluded: true }),
-        weightDecay: double(0, 10),
-        gradClip: double(0, 100),
+        codec: fc.constantFrom('dense-f32' as const, 'dense-f16' as const, 'topk-int8' as const),
+        topkFraction: double(0, 1, { minExcluded: true }),
+        errorFeedback: fc.boolean(),
       },
-      ['beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'],
+      ['topkFraction', 'errorFeedback'],
     ),
-  }),
-  outer: fc.record({
-    kind: fc.constant('nesterov' as const),
-    lr: double(0, 10, { minExcluded: true }),
-    momentum: double(0, 1, { maxExcluded: true }),
-  }),
-  compression: withDefaults(
-    {
-      codec: fc.constantFrom('dense-f32' as const, 'dense-f16' as const, 'topk-int8' as const),
-      topkFraction: double(0, 1, { minExcluded: true }),
-      errorFeedback: fc.boolean(),
-    },
-    ['topkFraction', 'errorFeedback'],
-  ),
-  aggregation,
-  round: withDefaults(
-    {
-      quorumFraction: double(0, 1, { minExcluded: true }),
-      deadlineMs: int(1, 24 * 3600 * 1000),
-      minDeltas: int(1, PROTOCOL_LIMITS.maxPeersListed),
-      peerTimeoutMs: int(1, 24 * 3600 * 1000),
-      maxStaleness: int(0, PROTOCOL_LIMITS.maxStaleness),
-    },
-    ['maxStaleness'],
-  ),
-});
+    aggregation,
+    round: withDefaults(
+      {
+        quorumFraction: double(0, 1, { minExcluded: true }),
+        deadlineMs: int(1, 24 * 3600 * 1000),
+        minDeltas: int(1, PROTOCOL_LIMITS.maxPeersListed),
+        peerTimeoutMs: int(1, 24 * 3600 * 1000),
+        maxStaleness: int(0, PROTOCOL_LIMITS.maxStaleness),
+      },
+      ['maxStaleness'],
+    ),
+  })
+  .chain((m) => boundJob.map((bound) => ({ ...m, ...bound })));
 
 export const deltaAnnouncement = fc
   .record({
@@ -144,6 +166,7 @@ export const deltaAnnouncement = fc
     payloadBytes: count,
     payloadSha256: sha256,
     authorSignature: fc.stringMatching(/^[0-9a-f]{128}$/),
+    admission: admissionStamp,
     part: int(1, 4096).chain((c) => fc.record({ index: int(0, c - 1), count: fc.constant(c) })),
   })
   // The base round is never after the round the delta joins.
@@ -174,6 +197,7 @@ export const heartbeat = fc.record({
   bytesIn: count,
   bytesOut: count,
   sentAt: count,
+  admission: admissionStamp,
 });
 
 export const weightSyncRequest = fc.record({
@@ -216,6 +240,7 @@ export const antiEntropySummary = fc.record({
     maxLength: PROTOCOL_LIMITS.maxStaleness,
   }),
   deltas: fc.array(deltaRef, { maxLength: 8 }),
+  admission: admissionStamp,
 });
 
 export const deltaPull = fc.record({

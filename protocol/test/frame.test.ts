@@ -44,6 +44,7 @@ function announce(round = 3): MessageInput {
     payloadBytes: 16,
     payloadSha256: sha,
     authorSignature: '5a'.repeat(64),
+    admission: { kind: 'pow', nonce: '00'.repeat(8) },
     part: { index: 0, count: 1 },
   };
 }
@@ -367,6 +368,7 @@ describe('frame encoder', () => {
           modelSha256: sha,
         })),
         deltas: refs,
+        admission: { kind: 'ticket', signature: 'ff'.repeat(64) },
       },
       { type: 'delta-pull', version: 3, jobId: 'j'.repeat(64), refs },
       {

@@ -17,12 +17,15 @@ import {
   f32Tensor,
   isFloatDType,
   isProtocolError,
+  jobIdFor,
 } from '../src/index.js';
 import type { DecodedFrame, MessageInput, Tensor } from '../src/index.js';
 import { messagesByType, tensorOf, tensorSet } from './arbitraries.js';
 import { buildFrame, padHeader, splitFrame } from './helpers.js';
 
-const JOB = 'fuzz-job';
+/** Any 32-byte key: every message gets this job, and a manifest must name the key its id is bound to. */
+const JOB_KEY = '3b'.repeat(32);
+const JOB = jobIdFor('fuzz-job', JOB_KEY);
 const FRAMES_PER_KIND = 1500;
 const opts = { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes, jobId: JOB };
 
@@ -56,7 +59,8 @@ function baseFrames(): Base[] {
         Float32Array.from({ length: 8 }, (_, i) => (i - 4) * seed),
       );
       const [half] = fc.sample(tensorOf(seed % 2 === 0 ? 'f16' : 'bf16', 5), { numRuns: 1, seed: seed++ });
-      const frame = encodeFrame({ ...message, jobId: JOB }, { ...tensors, values, half: half! });
+      const job = message.type === 'job-manifest' ? { jobId: JOB, jobKey: JOB_KEY } : { jobId: JOB };
+      const frame = encodeFrame({ ...message, ...job }, { ...tensors, values, half: half! });
       bases.push({ frame, decoded: decodeFrame(frame, opts) });
     }
   }

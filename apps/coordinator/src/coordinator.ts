@@ -6,10 +6,12 @@
  * without it.
  */
 import { topics, type JobListing, type JobManifest } from '@slimswarm/protocol';
-import { createNodePeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
+import { AdmittedPeers, createNodePeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
 import { logger } from '@libp2p/logger';
 import { startHttp, type HttpService } from './http.js';
+import { ephemeralJobKey, loadOrCreateJobKey } from './job-key.js';
 import { loadJob } from './published-job.js';
+import { InviteCodes, answerTicketRequest } from './tickets.js';
 import type { CoordinatorOptions } from './options.js';
 import type { CoordinatorStats } from './events.js';
 
@@ -27,10 +29,16 @@ export interface Coordinator {
   stop(): Promise<void>;
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 export async function startCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
+  const key = options.jobKey !== undefined ? await loadOrCreateJobKey(options.jobKey) : ephemeralJobKey();
+  const invites = options.inviteCodes !== undefined ? await InviteCodes.load(options.inviteCodes) : null;
   const job = await loadJob({
     basePath: options.base,
-    ...(options.manifest !== undefined ? { manifest: options.manifest } : {}),
+    key,
+    ...(options.manifest !== undefined ? { manifestPath: options.manifest } : {}),
+    ...(invites ? { admission: { mode: 'invite' as const } } : {}),
   });
   const peer = await createNodePeer({
     role: 'coordinator',
@@ -42,7 +50,9 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   // first peers reach each other through it before they have dialled one another. It judges what it
   // forwards like any peer without a model (observer.ts: frames, headers, signatures, one-part payloads):
   // what it refuses goes no further, and a Reject counts against the sender's gossip score.
-  observeJob(peer.services.swarm, job.manifest);
+  // Only admitted peers' addresses are handed out: an unadmitted id is no one to mesh with.
+  const admitted = new AdmittedPeers(job.manifest);
+  observeJob(peer.services.swarm, job.manifest, undefined, admitted);
   const jobTopics = {
     deltas: topics.deltas(job.manifest.jobId),
     heartbeats: topics.heartbeat(job.manifest.jobId),
@@ -68,6 +78,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const bootstrapList = async (): Promise<string[]> => {
     const others: string[] = [];
     for (const remote of new Set(peer.getConnections().map((c) => c.remotePeer))) {
+      if (!admitted.isAdmitted(remote.toString())) continue;
       const known = await peer.peerStore.get(remote).catch(() => null);
       for (const { multiaddr } of known?.addresses ?? []) {
         const addr = multiaddr.toString();
@@ -85,12 +96,12 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     routes: {
       '/api/job': async () => ({
         body: JSON.stringify({
-          manifest: job.manifest,
+          job: job.signed,
           coordinatorPeerId: peer.peerId.toString(),
           bootstrap: await bootstrapList(),
           iceServers: options.iceServers,
         } satisfies JobListing),
-        contentType: 'application/json; charset=utf-8',
+        contentType: JSON_TYPE,
       }),
       '/api/base': () => ({ body: job.base, contentType: 'application/octet-stream' }),
       '/api/stats': () => {
@@ -100,7 +111,14 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
           swarm: { accepted, roundsClosed, resyncs },
           connections: peer.getConnections().length,
         };
-        return { body: JSON.stringify(stats), contentType: 'application/json; charset=utf-8' };
+        return { body: JSON.stringify(stats), contentType: JSON_TYPE };
+      },
+    },
+    posts: {
+      '/api/ticket': async (body) => {
+        const answer = await answerTicketRequest(body, job.manifest, key, invites);
+        const reply = answer.status === 200 ? answer.grant : { error: answer.error };
+        return { status: answer.status, body: JSON.stringify(reply), contentType: JSON_TYPE };
       },
     },
   });

@@ -34,6 +34,11 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 /** A dynamic route answers with bytes it computes; static mounts map a URL prefix onto a folder. */
 export type RouteAnswer = { body: Uint8Array | string; contentType: string } | undefined;
 export type Route = () => RouteAnswer | Promise<RouteAnswer>;
+/** A POST route gets the request's JSON body (unknown: the route validates it) and answers with a status. */
+export type PostRoute = (body: unknown) => Promise<{ status: number; body: string; contentType: string }>;
+
+/** Largest POST body read; the only POST (a ticket request) is a few hundred bytes. */
+const MAX_POST_BYTES = 16 << 10;
 
 export interface HttpInit {
   host: string;
@@ -41,6 +46,7 @@ export interface HttpInit {
   /** URL prefix ('/', '/dashboard/') → folder. A missing folder answers 404, it does not crash. */
   mounts: Record<string, string>;
   routes: Record<string, Route>;
+  posts?: Record<string, PostRoute>;
 }
 
 export interface HttpService {
@@ -87,10 +93,31 @@ async function serveFile(res: ServerResponse, file: string, method: string): Pro
   return true;
 }
 
+/** The request body as JSON, or undefined when it is too long or not JSON (the route then answers 400). */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    if (length > MAX_POST_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 async function handle(init: HttpInit, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET';
-  if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'method not allowed\n', 'text/plain');
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  const post = init.posts?.[path];
+  if (method === 'POST' && post !== undefined) {
+    const answer = await post(await readJson(req));
+    return send(res, answer.status, answer.body, answer.contentType);
+  }
+  if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'method not allowed\n', 'text/plain');
   const route = init.routes[path];
   if (route !== undefined) {
     const answer = await route();

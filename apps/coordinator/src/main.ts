@@ -4,12 +4,28 @@ import { parseCoordinatorArgs, type CoordinatorOptions } from './options.js';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { startCoordinator } from './coordinator.js';
 import type { CoordinatorEvent } from './events.js';
+import { issueTicketFromCli, parseTicketArgs } from './ticket-cli.js';
 
 function print(options: CoordinatorOptions, event: CoordinatorEvent, human: string): void {
   process.stdout.write(options.json ? JSON.stringify(event) + '\n' : human + '\n');
 }
 
+/** `slimswarm-coordinator ticket …`: prints one admission ticket as JSON. */
+async function ticket(argv: readonly string[]): Promise<number> {
+  try {
+    const grant = await issueTicketFromCli(parseTicketArgs(argv));
+    process.stdout.write(JSON.stringify(grant) + '\n');
+    return 0;
+  } catch (e) {
+    if (isHelpExit(e)) return 0;
+    const err = e as Error;
+    process.stderr.write(`slimswarm-coordinator ticket: ${err.name}: ${err.message}\n`);
+    return err.name === 'InvalidOptionError' ? 2 : 1;
+  }
+}
+
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'ticket') return ticket(argv.slice(1));
   let options: CoordinatorOptions;
   try {
     options = parseCoordinatorArgs(argv);

@@ -18,6 +18,10 @@ export const CoordinatorOptions = z
     listen: z.array(z.string().startsWith('/')).min(1),
     base: z.string().min(1),
     manifest: z.string().min(1).optional(),
+    /** The job's Ed25519 secret key file (created on first start); none: a key for this process only. */
+    jobKey: z.string().min(1).optional(),
+    /** One invite code per line, each traded once for a ticket at POST /api/ticket (invite jobs). */
+    inviteCodes: z.string().min(1).optional(),
     webDir: z.string().min(1),
     dashboardDir: z.string().min(1),
     /** STUN/TURN servers the job listing gives browser tabs for WebRTC between them. */
@@ -39,6 +43,11 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
     .option('--base <file>', 'base checkpoint (safetensors)', DEFAULT_BASE_PATH)
     .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
+    .option('--job-key <file>', 'the job key (Ed25519 secret, created if missing; default: a throwaway key)')
+    .option(
+      '--invite-codes <file>',
+      'invite codes, one per line, each traded once for an admission ticket (makes the default job invite-only)',
+    )
     .option('--web-dir <dir>', 'built volunteer page', DEFAULT_WEB)
     .option('--dashboard-dir <dir>', 'built dashboard', DEFAULT_DASHBOARD)
     .option(

@@ -1,9 +1,10 @@
 /**
  * The coordinator forwards the job's gossip only after judging it as a passive observer (observer.ts in
  * @slimswarm/swarm): two peers connected to each other only through it get a valid delta, never a
- * delta whose author signature is not its sender's.
+ * delta whose author signature is not its sender's, nor one whose admission stamp is not its sender's.
+ * The job is invite-only: the peers are admitted by tickets the coordinator hands out for invite codes.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,6 +14,8 @@ import {
   sha256Hex,
   tensorFromTyped,
   topics,
+  TicketGrant,
+  type AdmissionStamp,
   type DeltaAnnouncement,
 } from '@slimswarm/protocol';
 import { createNodePeer, encodeDelta, type SwarmPeer } from '@slimswarm/swarm';
@@ -30,8 +33,12 @@ describe('what the coordinator forwards', () => {
   let b: SwarmPeer;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'slimswarm-forward-'));
+    await writeFile(join(dir, 'invites'), 'invite-a\ninvite-b\n');
     coordinator = await startCoordinator({
-      ...parseCoordinatorArgs(['--port', '0', '--listen', '/memory/coordinator-forwarding']),
+      ...parseCoordinatorArgs([
+        ...['--port', '0', '--listen', '/memory/coordinator-forwarding'],
+        ...['--invite-codes', join(dir, 'invites')],
+      ]),
       webDir: dir,
       dashboardDir: dir,
     });
@@ -66,10 +73,16 @@ describe('what the coordinator forwards', () => {
     await waitUntil(() => a.services.pubsub.getSubscribers(topic).length === 1);
 
     // A small top-k delta of the job's shape; its header is signed by a (valid) or by b in a's name.
+    const ticket = async (peer: SwarmPeer, invite: string): Promise<AdmissionStamp> => {
+      const body = JSON.stringify({ peerId: peer.peerId.toString(), invite });
+      const res = await fetch(new URL('/api/ticket', coordinator.http.url), { method: 'POST', body });
+      return TicketGrant.parse(await res.json()).ticket;
+    };
+    const [ticketA, ticketB] = [await ticket(a, 'invite-a'), await ticket(b, 'invite-b')];
     const P = manifest.baseCheckpoint.params;
     const values = new Float32Array(P).map((_, i) => (i % 97 === 0 ? 0.001 : 0));
     const payload = encodeSafetensors(encodeDelta(values, manifest.compression));
-    const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
+    const unsigned: Omit<DeltaAnnouncement, 'authorSignature' | 'admission'> = {
       type: 'delta-announce',
       version: PROTOCOL_VERSION,
       jobId: manifest.jobId,
@@ -82,21 +95,26 @@ describe('what the coordinator forwards', () => {
       payloadSha256: sha256Hex(payload),
       part: { index: 0, count: 1 },
     };
-    const frame = (authorSignature: string) =>
+    const frame = (authorSignature: string, admission: AdmissionStamp = ticketA) =>
       encodeFrame(
-        { ...unsigned, authorSignature },
+        { ...unsigned, authorSignature, admission },
         { part: tensorFromTyped('u8', [payload.length], payload) },
       );
     const forged = frame(b.services.swarm.signDelta(unsigned));
+    // a's own delta, but with b's ticket: tickets are bound to the peer id.
+    const unadmitted = frame(a.services.swarm.signDelta(unsigned), ticketB);
     const valid = frame(a.services.swarm.signDelta(unsigned));
 
     await a.services.pubsub.publish(topic, forged);
+    await a.services.pubsub.publish(topic, unadmitted);
     await a.services.pubsub.publish(topic, valid);
     await waitUntil(() => received.length >= 1);
-    await waitUntil(() => coordinator.peer.services.swarm.stats().rejected['bad-signature'] >= 1);
+    const rejected = () => coordinator.peer.services.swarm.stats().rejected;
+    await waitUntil(() => rejected()['bad-signature'] >= 1 && rejected()['not-admitted'] >= 1);
 
     expect(received.map((d) => Buffer.from(d).equals(Buffer.from(valid)))).toEqual([true]);
-    expect(coordinator.peer.services.swarm.stats().rejected['bad-signature']).toBe(1);
+    expect(rejected()['bad-signature']).toBe(1);
+    expect(rejected()['not-admitted']).toBe(1);
     const stats = CoordinatorStats.parse(
       await (await fetch(new URL('/api/stats', coordinator.http.url))).json(),
     );

@@ -1,16 +1,26 @@
 /**
  * The dashboard's network side: a passive browser peer (role `dashboard`; it never trains) that joins the
  * job's gossip topics, judges every frame with the swarm's observer verdict (the checks that need no
- * model), and feeds what it sees into a SwarmState. It also announces itself with a heartbeat so other dashboards can draw it.
+ * model), and feeds what it sees into a SwarmState. Heartbeats and deltas of peers without a valid admission
+ * stamp are refused by that verdict, so only admitted peers are counted. In an open job it mints a stamp
+ * of its own and announces itself with a heartbeat so other dashboards can draw it.
  */
-import type { JobManifest } from '@slimswarm/protocol';
-import { JobListing, PROTOCOL_LIMITS, PROTOCOL_VERSION, encodeFrame, topics } from '@slimswarm/protocol';
-import { createBrowserPeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
+import type { AdmissionStamp, JobManifest } from '@slimswarm/protocol';
+import {
+  JobListing,
+  PROTOCOL_LIMITS,
+  PROTOCOL_VERSION,
+  encodeFrame,
+  topics,
+  verifySignedJob,
+} from '@slimswarm/protocol';
+import { createBrowserPeer, observeJob, ownStamp, type SwarmPeer } from '@slimswarm/swarm';
 import { z } from 'zod';
 import { JobUnavailableError, NoBrowserAddressError } from './errors.js';
 import { SwarmState } from './state.js';
 
-export async function fetchJobListing(origin: string): Promise<JobListing> {
+/** The listing with the manifest of its signed job, verified. */
+export async function fetchJobListing(origin: string): Promise<JobListing & { manifest: JobManifest }> {
   let body: unknown;
   try {
     const res = await fetch(new URL('/api/job', origin));
@@ -21,7 +31,11 @@ export async function fetchJobListing(origin: string): Promise<JobListing> {
   }
   const parsed = JobListing.safeParse(body);
   if (!parsed.success) throw new JobUnavailableError(`invalid job listing: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  try {
+    return { ...parsed.data, manifest: verifySignedJob(parsed.data.job) };
+  } catch (e) {
+    throw new JobUnavailableError(`the job is not validly signed: ${(e as Error).message}`);
+  }
 }
 
 /** Browsers dial only WebSocket addresses; anything else in the listing would just fail. */
@@ -30,7 +44,7 @@ export function browserDialable(addresses: readonly string[]): string[] {
 }
 
 export interface FeedOptions {
-  listing: JobListing;
+  listing: JobListing & { manifest: JobManifest };
   /** Loopback or LAN use: allow ws:// and private addresses and drop IP-colocation scoring. */
   local: boolean;
   heartbeatIntervalMs?: number;
@@ -39,6 +53,8 @@ export interface FeedOptions {
 export class SwarmFeed {
   private readonly listeners = new Set<() => void>();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
+  /** Minted after start in an open job; until then (and in an invite job) no heartbeat is sent. */
+  private stamp: AdmissionStamp | null = null;
 
   private constructor(
     readonly peer: SwarmPeer,
@@ -98,10 +114,15 @@ export class SwarmFeed {
     events.on('peer:connect', refreshConnections);
     events.on('peer:disconnect', refreshConnections);
     this.timers.push(setInterval(() => void this.publishHeartbeat(), heartbeatIntervalMs));
+    ownStamp(this.manifest, this.peer.peerId.toString()).then(
+      (stamp) => (this.stamp = stamp),
+      () => {}, // an invite job: the dashboard watches without announcing itself
+    );
     refreshConnections();
   }
 
   private async publishHeartbeat(): Promise<void> {
+    if (!this.stamp) return;
     const connected = this.peer.getPeers().map((p) => p.toString());
     const frame = encodeFrame({
       type: 'heartbeat',
@@ -120,6 +141,7 @@ export class SwarmFeed {
       bytesIn: 0,
       bytesOut: 0,
       sentAt: Date.now(),
+      admission: this.stamp,
     });
     // No subscriber yet is normal right after start; the next tick tries again.
     await this.peer.services.pubsub.publish(topics.heartbeat(this.manifest.jobId), frame).catch(() => {});

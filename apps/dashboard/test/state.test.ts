@@ -24,6 +24,7 @@ function heartbeat(over: Partial<Heartbeat> = {}): Heartbeat {
     bytesIn: 0,
     bytesOut: 0,
     sentAt: 0,
+    admission: { kind: 'pow', nonce: '00'.repeat(8) },
     ...over,
   });
 }
@@ -46,6 +47,7 @@ function announcement(
     payloadBytes,
     payloadSha256: HASH_B,
     authorSignature: '5a'.repeat(64),
+    admission: { kind: 'pow', nonce: '00'.repeat(8) },
     part,
   };
 }

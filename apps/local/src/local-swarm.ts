@@ -61,7 +61,8 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
   const coordinator = spawnJsonChild(CoordinatorEvent, {
     label: 'coordinator',
     entry: COORDINATOR_ENTRY,
-    args: ['--port', String(opts.port), '--json'],
+    // The job key lives with the run: a restarted coordinator publishes the same job the workers pinned.
+    args: ['--port', String(opts.port), '--json', '--job-key', join(opts.outDir, 'job.key')],
     ...(opts.log ? { log: opts.log } : {}),
   });
   const listening = await coordinator.waitFor(

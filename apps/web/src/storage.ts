@@ -1,11 +1,20 @@
 /**
  * The tab's IndexedDB: the text files the volunteer picked (so a reload can resume without asking
- * again; they stay in this browser), the latest checkpoint per job, whether to resume, and the peer's
- * identity key (so a reloaded tab is the same peer to the swarm). Every record is validated on the way
+ * again; they stay in this browser), the latest checkpoint per job, whether to resume, the peer's
+ * identity key (so a reloaded tab is the same peer to the swarm) with its admission stamp (minted once),
+ * and the job key pinned per coordinator (trust on first use). Every record is validated on the way
  * out, because a page of another version may have written it.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import { VolunteerState, type SavedVolunteer, type VolunteerStore } from '@slimswarm/client';
+import {
+  JobKeyPinsRecord,
+  StoredStamp,
+  VolunteerState,
+  type JobKeyPins,
+  type SavedVolunteer,
+  type StampStore,
+  type VolunteerStore,
+} from '@slimswarm/client';
 import { z } from 'zod';
 import { CorruptStorageError } from './errors.js';
 
@@ -125,7 +134,34 @@ export class VolunteerStorage {
     return made;
   }
 
-  /** Deletes the volunteer's files, checkpoints, intent and identity: nothing of theirs is left. */
+  /** The job keys this browser pinned, per coordinator origin. */
+  jobKeyPins(): JobKeyPins {
+    const pins = async () => {
+      const found = await this.db.get('settings', 'job-keys');
+      return found === undefined ? {} : parse(JobKeyPinsRecord, found, 'job keys');
+    };
+    return {
+      get: async (coordinator) => (await pins())[coordinator] ?? null,
+      set: async (coordinator, jobKey) => {
+        await this.db.put('settings', { ...(await pins()), [coordinator]: jobKey }, 'job-keys');
+      },
+    };
+  }
+
+  /** The identity's admission stamp (kept with the identity, and forgotten with it). */
+  stampStore(): StampStore {
+    return {
+      load: async () => {
+        const found = await this.db.get('settings', 'admission');
+        return found === undefined ? null : parse(StoredStamp, found, 'admission stamp');
+      },
+      save: async (stamp) => {
+        await this.db.put('settings', stamp, 'admission');
+      },
+    };
+  }
+
+  /** Deletes the volunteer's files, checkpoints, intent, identity, stamp and pins: nothing of theirs is left. */
   async forget(): Promise<void> {
     const tx = this.db.transaction(['files', 'checkpoints', 'settings'], 'readwrite');
     await Promise.all([

@@ -7,6 +7,7 @@
  * worker (compute-worker.ts), so this thread stays free for the UI and the network. The text is read from
  * IndexedDB (where the page put the picked files) into token sequences that only the engine sees.
  */
+import { mintInWorker } from './mint.js';
 import { startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
 import { blobSource, RemoteEngine, streamSequences, type EngineInit } from '@slimswarm/performer';
 import type { ModelConfig } from '@slimswarm/protocol';
@@ -247,6 +248,9 @@ export class VolunteerSession {
         },
         sequences: ({ manifest }) => trainingTokens(text, manifest.training.seqLen),
         store: (manifest) => storage.volunteerStore(manifest.jobId),
+        pins: storage.jobKeyPins(),
+        stamps: storage.stampStore(),
+        mint: mintInWorker,
         meetIntervalMs: MEET_INTERVAL_MS,
         pause: this.gate,
         signal: this.abort.signal,

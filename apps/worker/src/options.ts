@@ -31,6 +31,15 @@ export const WorkerOptions = z
     rounds: z.number().int().min(1).optional(),
     listen: z.array(Multiaddr).default(['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']),
     name: z.string().min(1).max(64).optional(),
+    /** The job key to trust (else the key the coordinator serves first is pinned). */
+    jobKey: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'expected the job key as 64 hex characters')
+      .optional(),
+    /** An invite code, traded at the coordinator for an admission ticket (invite-only jobs). */
+    invite: z.string().min(1).max(256).optional(),
+    /** A ticket file as `slimswarm-coordinator ticket` prints it. */
+    ticket: z.string().min(1).optional(),
   })
   .strict();
 export type WorkerOptions = z.infer<typeof WorkerOptions>;
@@ -57,6 +66,9 @@ export function parseWorkerArgs(argv: readonly string[], defaults: { threads: nu
     .option('--eval <file>', 'held-out text: report its loss after every round')
     .option('--rounds <n>', 'stop after this many rounds', integer('--rounds'))
     .option('--listen <multiaddr>', 'listen address (repeatable)', collect)
-    .option('--name <name>', 'a label shown on the dashboard');
+    .option('--name <name>', 'a label shown on the dashboard')
+    .option('--job-key <hex>', "the job's public key to trust (default: pin the key first served)")
+    .option('--invite <code>', 'an invite code for an invite-only job')
+    .option('--ticket <file>', 'an admission ticket from the operator (slimswarm-coordinator ticket)');
   return parseCommandLine(program, argv, WorkerOptions, (raw) => ({ ...raw, data: raw.data ?? [] }));
 }

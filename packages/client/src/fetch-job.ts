@@ -1,10 +1,20 @@
 /**
- * Joining a job: the coordinator publishes the manifest and the base checkpoint over plain HTTP (same
- * origin for browser tabs). Both are validated here — the manifest by its zod schema, the checkpoint by
- * the SHA-256 the manifest names — so a volunteer never trains on something it cannot check.
+ * Joining a job: the coordinator publishes the signed job and the base checkpoint over plain HTTP (same
+ * origin for browser tabs). Both are checked here — the manifest by its schema and the job key's
+ * signature (and, when the caller pins one, that it is that key), the checkpoint by the SHA-256 the
+ * signed manifest names — so a volunteer never trains on something the job's owner did not publish.
  */
-import { JobListing, decodeSafetensors, sha256Hex, tensorToF32, type JobManifest } from '@slimswarm/protocol';
+import {
+  JobListing,
+  SignedJob,
+  decodeSafetensors,
+  sha256Hex,
+  tensorToF32,
+  verifySignedJob,
+  type JobManifest,
+} from '@slimswarm/protocol';
 import type { Params } from '@slimswarm/performer';
+import { z } from 'zod';
 
 /** The coordinator could not be reached, or answered with something that is not a valid job. */
 export class JobFetchError extends Error {
@@ -29,7 +39,23 @@ async function get(url: URL): Promise<Response> {
   return res;
 }
 
-export async function fetchJob(coordinator: string | URL): Promise<JobListing> {
+/** The listing with its job left for verifySignedJob. */
+const ListingAround = JobListing.extend({ job: z.unknown() });
+
+/** A listing whose job verified: `manifest` is the signed manifest. */
+export interface VerifiedListing extends JobListing {
+  manifest: JobManifest;
+}
+
+/**
+ * Reads and verifies the listing. Throws JobFetchError when it cannot be read, JobSignatureError (from
+ * @slimswarm/protocol) when the job's signature does not verify, JobKeyMismatchError when the job is
+ * signed by another key than `pinnedKey`.
+ */
+export async function fetchJob(
+  coordinator: string | URL,
+  opts: { pinnedKey?: string } = {},
+): Promise<VerifiedListing> {
   const res = await get(new URL('/api/job', coordinator));
   let body: unknown;
   try {
@@ -37,9 +63,11 @@ export async function fetchJob(coordinator: string | URL): Promise<JobListing> {
   } catch {
     throw new JobFetchError(`${res.url} did not answer JSON`);
   }
-  const parsed = JobListing.safeParse(body);
+  const parsed = ListingAround.safeParse(body);
   if (!parsed.success) throw new JobFetchError(`invalid job listing: ${parsed.error.issues[0]?.message}`);
-  return parsed.data;
+  // The job is judged by verifySignedJob alone, so a bad or missing signature is named as such.
+  const manifest = verifySignedJob(parsed.data.job, opts);
+  return { ...parsed.data, job: SignedJob.parse(parsed.data.job), manifest };
 }
 
 export async function fetchBase(coordinator: string | URL, manifest: JobManifest): Promise<Uint8Array> {

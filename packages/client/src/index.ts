@@ -1,6 +1,8 @@
 /** @slimswarm/client — the volunteer loop, written once for the Node worker and the browser tab. */
 export * from './events.js';
 export * from './fetch-job.js';
+export * from './job-pin.js';
+export * from './admission.js';
 export * from './store.js';
 export * from './volunteer.js';
 export * from './connect.js';

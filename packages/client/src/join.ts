@@ -26,17 +26,19 @@ function isNoSyncSource(err: unknown): boolean {
 
 /** Throws the abort reason when `opts.signal` aborts before the replica exists. */
 export async function joinSwarm(
-  opts: Pick<VolunteerOptions, 'peer' | 'manifest' | 'base' | 'signal' | 'joinTimeoutMs'>,
+  opts: Pick<VolunteerOptions, 'peer' | 'manifest' | 'base' | 'signal' | 'joinTimeoutMs' | 'admission'>,
 ): Promise<Joined> {
   // Names and shapes come from the manifest's model, the weights from the verified base: never from a peer.
   const shapes = paramShapes(opts.manifest.model);
   const initialWeights = weightsFromSafetensors(opts.base);
+  const admission = opts.admission ? { admission: opts.admission } : {};
   try {
     const replica = await createSwarmReplica({
       peer: opts.peer,
       manifest: opts.manifest,
       shapes,
       initialWeights,
+      ...admission,
       syncFromPeers: true,
       joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
       signal: opts.signal,
@@ -50,6 +52,7 @@ export async function joinSwarm(
     peer: opts.peer,
     manifest: opts.manifest,
     shapes,
+    ...admission,
     initialWeights,
   });
   // Peers starting together must know of each other before the first round can close, or each would

@@ -1,16 +1,19 @@
 /**
  * One volunteer session from start to end, the same for the Node worker and the browser tab: fetch the
- * job listing and the verified base, create the peer and connect it to the listed peers, keep meeting
+ * signed job (against the pinned job key) and the verified base, create the peer, obtain its admission
+ * stamp, connect it to the listed peers, keep meeting
  * newcomers, start the gradient engine, run the volunteer loop — and tear down what was started, in
  * reverse order, whatever happens. Each shell injects what differs: its kind of peer (Node or browser)
  * and which addresses that peer can dial, its engine, its text and its storage.
  */
 import { logger } from '@libp2p/logger';
 import type { GradientEngine } from '@slimswarm/performer';
-import type { JobListing, JobManifest } from '@slimswarm/protocol';
+import type { AdmissionStamp, JobListing, JobManifest } from '@slimswarm/protocol';
 import type { SwarmPeer } from '@slimswarm/swarm';
 import { connectToSwarm, keepMeeting } from './connect.js';
+import { obtainStamp, type MintFn, type StampStore } from './admission.js';
 import { fetchBase, fetchJob } from './fetch-job.js';
+import { fetchPinnedJob, type JobKeyPins } from './job-pin.js';
 import type { VolunteerStore } from './store.js';
 import { runVolunteer } from './volunteer.js';
 import type { VolunteerOptions, VolunteerSummary } from './volunteer-options.js';
@@ -39,6 +42,17 @@ export interface VolunteerSessionOptions extends Pick<
   store?: (manifest: JobManifest) => VolunteerStore;
   /** How often to re-read the listing for peers that joined around the same time (keepMeeting). */
   meetIntervalMs: number;
+  /** The job keys this volunteer trusts per coordinator (trust on first use); none: any valid signature. */
+  pins?: JobKeyPins;
+  /** The job key to trust (pinned from then on): refuses a job signed by any other key. */
+  jobKey?: string;
+  /** Where the admission stamp is kept with the identity (minted once, reused on every start). */
+  stamps?: StampStore;
+  /** An invite job's ticket the operator gave, or an invite code to trade for one. */
+  ticket?: AdmissionStamp;
+  invite?: string;
+  /** Mints a proof of work (default: on this thread, yielding; the tab runs it in its compute worker). */
+  mint?: MintFn;
 }
 
 /**
@@ -48,7 +62,9 @@ export interface VolunteerSessionOptions extends Pick<
  */
 export async function startVolunteerSession(opts: VolunteerSessionOptions): Promise<VolunteerSummary | null> {
   const { coordinator, signal } = opts;
-  const listing = await fetchJob(coordinator);
+  const listing = opts.pins
+    ? await fetchPinnedJob(coordinator, opts.pins, opts.jobKey)
+    : await fetchJob(coordinator, opts.jobKey !== undefined ? { pinnedKey: opts.jobKey } : {});
   const { manifest } = listing;
   const base = await fetchBase(coordinator, manifest);
   const heldOut = await opts.heldOut?.(manifest);
@@ -58,6 +74,16 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
     const bootstrap = [...listing.bootstrap, ...(opts.bootstrap ?? [])].filter(opts.canDial);
     const peer = await opts.createPeer(listing, bootstrap);
     started.add('peer', () => peer.stop());
+    const admission = await obtainStamp({
+      manifest,
+      peerId: peer.peerId.toString(),
+      coordinator,
+      ...(opts.stamps ? { store: opts.stamps } : {}),
+      ...(opts.ticket ? { ticket: opts.ticket } : {}),
+      ...(opts.invite !== undefined ? { invite: opts.invite } : {}),
+      ...(opts.mint ? { mint: opts.mint } : {}),
+      ...(signal ? { signal } : {}),
+    });
     // The listed peers first (the coordinator relays tabs' WebRTC handshakes), then whoever comes later.
     await connectToSwarm(peer, bootstrap);
     const meeting = keepMeeting(peer, coordinator, { intervalMs: opts.meetIntervalMs, accept: opts.canDial });
@@ -71,6 +97,7 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
       peer,
       engine,
       engineName: name,
+      admission,
       base,
       sequences: opts.sequences({ manifest, peer }),
       heldOut,

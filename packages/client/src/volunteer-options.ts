@@ -1,5 +1,5 @@
 /** What the volunteer loop is given and what it hands back (volunteer.ts). */
-import type { JobManifest } from '@slimswarm/protocol';
+import type { AdmissionStamp, JobManifest } from '@slimswarm/protocol';
 import type { GradientEngine } from '@slimswarm/performer';
 import type { SwarmPeer } from '@slimswarm/swarm';
 import type { VolunteerEvent } from './events.js';
@@ -10,6 +10,8 @@ export interface VolunteerOptions {
   /** A started swarm peer (createNodePeer / createBrowserPeer), connected to the job's bootstrap peers. */
   peer: SwarmPeer;
   engine: GradientEngine;
+  /** This peer's admission stamp for the job (obtainStamp); minted by the replica when omitted. */
+  admission?: AdmissionStamp;
   /** Shown in the 'ready' event (e.g. "slim-ort wasm ×2"). */
   engineName: string;
   /** The base checkpoint as published (weights-only canonical safetensors, hash checked by fetchBase). */

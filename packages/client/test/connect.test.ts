@@ -8,7 +8,7 @@ import type { JobListing } from '@slimswarm/protocol';
 import { createNodePeer, dialableBy, type SwarmPeer } from '@slimswarm/swarm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NoPeersReachableError, connectToSwarm, keepMeeting } from '../src/index.js';
-import { baseCheckpoint, manifestFor } from './fixtures.js';
+import { baseCheckpoint, signedJobFor } from './fixtures.js';
 
 const FAST = { gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 100 } };
 
@@ -28,10 +28,10 @@ async function peer(name: string): Promise<SwarmPeer> {
 async function listing(): Promise<{ url: string; bootstrap: string[]; reads: () => number }> {
   const bootstrap: string[] = [];
   let reads = 0;
-  const manifest = manifestFor(baseCheckpoint());
+  const job = signedJobFor(baseCheckpoint());
   const server: Server = createServer((_req, res) => {
     reads++;
-    const body: JobListing = { manifest, coordinatorPeerId: 'coordinator', bootstrap, iceServers: [] };
+    const body: JobListing = { job, coordinatorPeerId: 'coordinator', bootstrap, iceServers: [] };
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(body));
   });

@@ -1,5 +1,15 @@
 /** A tiny job the client tests share: model, base checkpoint and manifest. */
-import { encodeSafetensors, f32Tensor, JobManifest, PROTOCOL_VERSION, sha256Hex } from '@slimswarm/protocol';
+import {
+  encodeSafetensors,
+  f32Tensor,
+  jobIdFor,
+  jobKeyOf,
+  JobManifest,
+  PROTOCOL_VERSION,
+  sha256Hex,
+  signJob,
+  type SignedJob,
+} from '@slimswarm/protocol';
 import { initParams, paramCount, paramShapes, type ModelConfig } from '@slimswarm/performer';
 
 export const model: ModelConfig = {
@@ -23,11 +33,18 @@ export function baseCheckpoint(): Uint8Array {
   );
 }
 
-export function manifestFor(base: Uint8Array, jobId = 'client-test'): JobManifest {
+/** The test job's key: a fixed, public seed. */
+export const JOB_SECRET = new Uint8Array(32).fill(5);
+export const JOB_KEY = jobKeyOf(JOB_SECRET);
+
+export function manifestFor(base: Uint8Array, name = 'client-test'): JobManifest {
   return JobManifest.parse({
     type: 'job-manifest',
     version: PROTOCOL_VERSION,
-    jobId,
+    jobId: jobIdFor(name, JOB_KEY),
+    jobKey: JOB_KEY,
+    // A few bits: replicas mint their stamps at once, and the admission checks still run.
+    admission: { mode: 'open', difficultyBits: 3 },
     model,
     tokenizer: { kind: 'byte' },
     baseCheckpoint: { sha256: sha256Hex(base), bytes: base.byteLength, params: paramCount(model) },
@@ -37,4 +54,9 @@ export function manifestFor(base: Uint8Array, jobId = 'client-test'): JobManifes
     aggregation: { rule: 'mean', normBound: 100 },
     round: { quorumFraction: 1, deadlineMs: 10_000, minDeltas: 1, peerTimeoutMs: 5_000 },
   });
+}
+
+/** The test job for `base`, signed by the test job key: what a coordinator's listing carries. */
+export function signedJobFor(base: Uint8Array, name?: string): SignedJob {
+  return signJob(manifestFor(base, name), JOB_SECRET);
 }

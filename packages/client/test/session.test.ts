@@ -15,7 +15,7 @@ import {
   type VolunteerSessionOptions,
   type VolunteerStore,
 } from '../src/index.js';
-import { L, baseCheckpoint, manifestFor } from './fixtures.js';
+import { L, baseCheckpoint, signedJobFor } from './fixtures.js';
 
 const FAST = {
   gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 100 },
@@ -32,7 +32,7 @@ afterEach(async () => {
 async function coordinator(): Promise<{ url: string; reads: () => number }> {
   const base = baseCheckpoint();
   const listing: JobListing = {
-    manifest: manifestFor(base),
+    job: signedJobFor(base),
     coordinatorPeerId: 'coordinator',
     bootstrap: [],
     iceServers: [],

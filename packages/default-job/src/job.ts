@@ -3,9 +3,22 @@
  * base checkpoint in assets/), fine-tuned by the swarm on the repository's own docs and sources.
  */
 import { fileURLToPath } from 'node:url';
-import { JobManifest, PROTOCOL_VERSION, type ModelConfig } from '@slimswarm/protocol';
+import {
+  JobManifest,
+  PROTOCOL_VERSION,
+  jobIdFor,
+  type AdmissionPolicy,
+  type ModelConfig,
+} from '@slimswarm/protocol';
 
-export const DEFAULT_JOB_ID = 'slimswarm-default';
+/** The default job's name; its id is this name bound to the coordinator's job key (`jobIdFor`). */
+export const DEFAULT_JOB_NAME = 'slimswarm-default';
+
+/**
+ * Open admission at 20 bits: about a million SHA-256 hashes per identity, a few seconds for an honest
+ * tab or worker once (`npm run bench:admission`), and the same again for every fake identity.
+ */
+export const DEFAULT_ADMISSION: AdmissionPolicy = { mode: 'open', difficultyBits: 20 };
 
 /** The committed base checkpoint (`npm run pretrain` rebuilds it; see base.ts for its format). */
 export const DEFAULT_BASE_PATH = fileURLToPath(new URL('../assets/base.safetensors', import.meta.url));
@@ -26,7 +39,6 @@ export const DEFAULT_MODEL: ModelConfig = {
 export const DEFAULT_SEQ_LEN = 128;
 export const DEFAULT_CHUNK = 32;
 
-/** The manifest of the default job for a given base checkpoint. */
 /** The influence bound (docs/swarm-protocol.md §5b), its parameters chosen by `npm run bench:attack`. */
 export const DEFAULT_AGGREGATION = {
   rule: 'clipped-trimmed-mean',
@@ -39,11 +51,18 @@ export const DEFAULT_AGGREGATION = {
   minAgreement: 0.1,
 } as const satisfies JobManifest['aggregation'];
 
-export function defaultManifest(base: { sha256: string; bytes: number; params: number }): JobManifest {
+/** The manifest of the default job for a base checkpoint, under the job key `jobKey` (public, hex). */
+export function defaultManifest(
+  base: { sha256: string; bytes: number; params: number },
+  jobKey: string,
+  admission: AdmissionPolicy = DEFAULT_ADMISSION,
+): JobManifest {
   return JobManifest.parse({
     type: 'job-manifest',
     version: PROTOCOL_VERSION,
-    jobId: DEFAULT_JOB_ID,
+    jobId: jobIdFor(DEFAULT_JOB_NAME, jobKey),
+    jobKey,
+    admission,
     title: 'Fine-tune the base Performer on the slimswarm repository',
     model: DEFAULT_MODEL,
     tokenizer: { kind: 'byte' },

@@ -14,6 +14,7 @@ import {
   AggregationConfig,
   PROTOCOL_LIMITS,
   decodeFrame,
+  mintStamp,
   type CodecId,
   type RoundRecord,
 } from '@slimswarm/protocol';
@@ -60,7 +61,13 @@ async function row(c: Config) {
     }),
   });
   const keys = await Promise.all(Array.from({ length: c.authors }, () => generateKeyPair('Ed25519')));
-  const who = keys.map((k) => ({ id: peerIdFromPrivateKey(k).toString(), sign: deltaSigner(k) }));
+  const bits = manifest.admission.mode === 'open' ? manifest.admission.difficultyBits : 0;
+  const who = await Promise.all(
+    keys.map(async (k) => {
+      const id = peerIdFromPrivateKey(k).toString();
+      return { id, sign: deltaSigner(k), admission: await mintStamp(manifest.jobId, id, bits) };
+    }),
+  );
   const encoders = who.map(() => new ErrorFeedbackEncoder(c.params, manifest.compression));
   const state = new RoundState({ manifest, layout, weights: w0 });
   const log = new DeltaLog(2 ** 34);
@@ -77,6 +84,7 @@ async function row(c: Config) {
         stats: { tokens: 1000, steps: 8, meanLoss: 1 },
         maxPartBytes: 1 << 30,
         sign: id.sign,
+        admission: id.admission,
       });
       state.addOwn(delta, 0);
     });

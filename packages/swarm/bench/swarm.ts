@@ -112,7 +112,7 @@ async function runSwarm(run: Run): Promise<Row> {
   const layout = new ModelLayout(problem.shapes);
   const w0 = zeroWeights(problem);
   const manifest = syntheticManifest({
-    jobId: `bench-${codec}-${errorFeedback ? 'ef' : 'noef'}-${aggregation.rule}-s${maxStaleness}`,
+    name: `bench-${codec}-${errorFeedback ? 'ef' : 'noef'}-${aggregation.rule}-s${maxStaleness}`,
     baseSha256: modelSha256(layout, layout.flatten(w0)),
     params: PARAMS,
     codec,

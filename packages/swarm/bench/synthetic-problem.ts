@@ -5,7 +5,15 @@
  * heterogeneity). The shared optimum is the mean target; `loss` is the excess global loss at w.
  * Used by the tests and the benchmark so that both exercise the swarm with the same kind of trainer.
  */
-import { PROTOCOL_VERSION, type ContributorStats, type JobManifest } from '@slimswarm/protocol';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import {
+  PROTOCOL_VERSION,
+  jobIdFor,
+  type AdmissionPolicy,
+  type ContributorStats,
+  type JobManifest,
+} from '@slimswarm/protocol';
+import { toString } from 'uint8arrays';
 import { StaleContributionError } from '../src/errors.js';
 import type { Weights } from '../src/model-layout.js';
 import type { SwarmReplica } from '../src/replica.js';
@@ -94,8 +102,16 @@ export function zeroWeights(problem: SyntheticProblem): Weights {
   );
 }
 
+/** The synthetic job's key: a fixed, public seed, so tests and benches can sign jobs and tickets for it. */
+export const SYNTHETIC_JOB_SECRET = new Uint8Array(32).fill(7);
+export const SYNTHETIC_JOB_KEY = toString(ed25519.getPublicKey(SYNTHETIC_JOB_SECRET), 'base16');
+/** Four bits (16 hashes on average): the admission checks run, and minting costs tests nothing. */
+export const SYNTHETIC_ADMISSION: AdmissionPolicy = { mode: 'open', difficultyBits: 4 };
+
 export interface ManifestOptions {
-  jobId?: string;
+  /** The job's name; its id is the name bound to SYNTHETIC_JOB_KEY (jobIdFor). */
+  name?: string;
+  admission?: AdmissionPolicy;
   baseSha256: string;
   params: number;
   codec?: JobManifest['compression']['codec'];
@@ -111,7 +127,9 @@ export function syntheticManifest(o: ManifestOptions): JobManifest {
   return {
     type: 'job-manifest',
     version: PROTOCOL_VERSION,
-    jobId: o.jobId ?? 'synthetic',
+    jobId: jobIdFor(o.name ?? 'synthetic', SYNTHETIC_JOB_KEY),
+    jobKey: SYNTHETIC_JOB_KEY,
+    admission: o.admission ?? SYNTHETIC_ADMISSION,
     title: 'synthetic least squares',
     model: {
       dModel: 64,

@@ -3,7 +3,8 @@
  * the deltas it holds for the open rounds. A neighbour's summary (1) updates what this peer knows of it
  * (the resync rule reads those views) and (2) names deltas this peer lacks, which it pulls over a stream
  * from that neighbour. Every pulled delta passes the same verdict as gossip, under its author's name: the
- * neighbour only carries it.
+ * neighbour only carries it. A summary whose stamp does not admit its sender is refused: neither its view
+ * (the resync rule's votes) nor its refs (pulls) are taken.
  */
 import {
   PROTOCOL_LIMITS,
@@ -17,7 +18,8 @@ import {
   type JobManifest,
 } from '@slimswarm/protocol';
 import type { Logger } from '@libp2p/interface';
-import { decodeJobFrame } from './delta-verdict.js';
+import type { JobAdmission } from './admission.js';
+import { decodeJobFrame, rejected } from './delta-verdict.js';
 import { DeltaPullError } from './errors.js';
 import { readRequest } from './frame-stream.js';
 import type { FrameStream, GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
@@ -43,6 +45,7 @@ export class AntiEntropy {
   constructor(
     private readonly net: SwarmNetwork,
     private readonly manifest: JobManifest,
+    private readonly admission: JobAdmission,
     private readonly hooks: AntiEntropyHooks,
   ) {
     this.topic = topics.summaries(manifest.jobId);
@@ -68,6 +71,7 @@ export class AntiEntropy {
       modelSha256: rounds.modelSha256,
       pastModels: rounds.pastModels,
       deltas: rounds.refs().slice(0, PROTOCOL_LIMITS.maxSummaryEntries),
+      admission: this.admission.stamp,
     };
   }
 
@@ -81,6 +85,7 @@ export class AntiEntropy {
     const decoded = decodeJobFrame(msg.data, this.manifest, 'anti-entropy-summary');
     if (!('frame' in decoded)) return decoded;
     const s = decoded.frame.message as AntiEntropySummary;
+    if (!this.admission.peers.admits(msg.from, s.admission)) return rejected('not-admitted');
     this.views.set(msg.from, {
       round: s.round,
       modelSha256: s.modelSha256,

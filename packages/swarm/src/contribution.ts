@@ -7,6 +7,7 @@
 import {
   PROTOCOL_VERSION,
   encodeFrame,
+  type AdmissionStamp,
   tensorFromTyped,
   type ContributorStats,
   type DeltaAnnouncement,
@@ -41,6 +42,8 @@ export interface ContributionInput {
   stats: ContributorStats;
   maxPartBytes: number;
   sign: DeltaSigner;
+  /** The author's admission stamp, carried by every part (bound to the peer id, so not signed). */
+  admission: AdmissionStamp;
 }
 
 /**
@@ -53,7 +56,7 @@ export function makeContribution(
   state: RoundState,
   input: ContributionInput,
 ): { delta: AcceptedDelta; parts: ContributionPart[] } {
-  const { encoder, peer, localWeights, stats, maxPartBytes, sign } = input;
+  const { encoder, peer, localWeights, stats, maxPartBytes, sign, admission } = input;
   const base = input.base ?? { round: state.round, sha256: state.modelSha256 };
   const round = state.round;
   if (state.has(peer, round)) throw new AlreadyContributedError(`already contributed to round ${round}`);
@@ -88,7 +91,7 @@ export function makeContribution(
     payloadBytes: payload.length,
     payloadSha256,
   };
-  const signed: Omit<DeltaAnnouncement, 'part'> = { ...unsigned, authorSignature: sign(unsigned) };
+  const signed: Omit<DeltaAnnouncement, 'part'> = { ...unsigned, admission, authorSignature: sign(unsigned) };
   const parts = Array.from({ length: count }, (_, index) => ({
     header: { ...signed, part: { index, count } },
     bytes: payload.subarray(index * partSize, Math.min(payload.length, (index + 1) * partSize)),

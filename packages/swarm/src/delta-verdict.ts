@@ -8,6 +8,8 @@
  *   checkPayload(header, payload, …)     the reassembled payload (digest, codec, finite, norm bound)
  *
  * Checks run cheapest first; the signature (≈5 ms) only after everything that needs no cryptography.
+ * The author's admission stamp is checked with the cheap checks when it is a proof of work (one SHA-256),
+ * just before the signature when it is a ticket (an Ed25519 verify, once per author: admission.ts).
  */
 import {
   PROTOCOL_LIMITS,
@@ -22,6 +24,7 @@ import {
   type ProtocolErrorName,
   type Tensor,
 } from '@slimswarm/protocol';
+import type { AdmissionCheck } from './admission.js';
 import { decodeDelta, deltaShapeOf } from './codec.js';
 import { DeltaDecodeError } from './errors.js';
 import { allFinite, l2Norm } from './model-layout.js';
@@ -45,6 +48,8 @@ export const REJECT_REASONS = [
   'bad-signature',
   /** The author signed two different deltas for one round (equivocation.ts): ignored for the rest of the job. */
   'banned',
+  /** The sender's admission stamp does not admit its peer id to the job (admission.ts). */
+  'not-admitted',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -60,6 +65,7 @@ const FORWARDER_CHECKS: ReadonlySet<RejectReason> = new Set([
   'wrong-job',
   'wrong-codec',
   'bad-signature',
+  'not-admitted',
 ]);
 
 export function forwarderChecks(reason: RejectReason): boolean {
@@ -101,6 +107,9 @@ const DECODE_VERDICTS: Record<ProtocolErrorName, Refusal | ((err: { newer?: bool
   TensorBoundsError: rejected('malformed'),
   SafetensorsFormatError: rejected('malformed'),
   DTypeMismatchError: rejected('malformed'),
+  // Not decode failures (signed jobs are checked over HTTP, not in frames): listed for completeness.
+  JobSignatureError: rejected('malformed'),
+  JobKeyMismatchError: rejected('wrong-job'),
 };
 
 /** Maps a decode failure to a verdict; anything that is not a protocol error is malformed input. */
@@ -166,6 +175,8 @@ export interface RoundView {
 
 export interface DeltaContext {
   manifest: JobManifest;
+  /** Whose stamps admit them (shared, so each author's ticket is verified once). */
+  admission: AdmissionCheck;
   /** Null for a passive observer (the dashboard): only what needs no model state is checked. */
   rounds: RoundView | null;
 }
@@ -188,10 +199,18 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
   const expected =
     h.part.index < h.part.count - 1 ? partSize : h.payloadBytes - partSize * (h.part.count - 1);
   if (expected <= 0 || part.length !== expected) return rejected('malformed');
+  if (h.admission.kind === 'pow' && !ctx.admission.admits(author, h.admission))
+    return rejected('not-admitted');
+  /** Admission (a ticket's signature, once per author), then the author's signature on this header. */
+  const authentic = (): Refusal | null =>
+    !ctx.admission.admits(author, h.admission)
+      ? rejected('not-admitted')
+      : verifyDeltaAuthor(author, h)
+        ? null
+        : rejected('bad-signature');
 
   const r = ctx.rounds;
-  if (!r)
-    return verifyDeltaAuthor(author, h) ? { action: 'accept', header: h, part } : rejected('bad-signature');
+  if (!r) return authentic() ?? { action: 'accept', header: h, part };
   if (r.isBanned(author)) return rejected('banned');
   const last = r.lastRoundOf(author);
   if (last !== undefined && h.round < last) return rejected('replay');
@@ -199,14 +218,15 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
     // Late for its round, unless it contradicts the delta this peer merged there: that proves equivocation.
     const merged = r.heldFrom(author, h.round);
     if (!merged || merged.header.payloadSha256 === h.payloadSha256) return ignored('late');
-    return verifyDeltaAuthor(author, h) ? rejected('equivocation') : rejected('bad-signature');
+    return authentic() ?? rejected('equivocation');
   }
   if (h.round > r.round + 1) return rejected('wrong-round');
   const held = r.heldFrom(author, h.round);
   // A header identical to one already verified needs no second signature check (pulls race the gossip).
   const seen = held && (held.complete || held.hasPart(h.part.index));
   if (seen && held.header.authorSignature === h.authorSignature) return ignored('duplicate');
-  if (!verifyDeltaAuthor(author, h)) return rejected('bad-signature');
+  const refused = authentic();
+  if (refused) return refused;
   if (held) {
     // Two signed payloads for one round: the author equivocates (both headers are the proof, §6a).
     if (held.header.payloadSha256 !== h.payloadSha256) return rejected('equivocation');

@@ -113,3 +113,9 @@ export class GossipScoringError extends Error {
   static override name = 'GossipScoringError';
   override name = 'GossipScoringError';
 }
+
+/** This peer's own admission stamp does not admit it to the job (or an invite job was joined without one). */
+export class NotAdmittedError extends Error {
+  static override name = 'NotAdmittedError';
+  override name = 'NotAdmittedError';
+}

@@ -10,6 +10,7 @@
  * Which of several verified histories to follow is the fork rule's business (resync.ts, history-sync.ts).
  */
 import type { DecodedFrame, JobManifest, PastModels, RoundRecord } from '@slimswarm/protocol';
+import type { AdmittedPeers } from './admission.js';
 import type { LoggedRound } from './delta-log.js';
 import { ReplayError } from './errors.js';
 import type { ModelLayout } from './model-layout.js';
@@ -40,7 +41,8 @@ export class HistoryReplay {
   readonly records: LoggedRound[] = [];
   private readonly minDeltas: number;
 
-  constructor(manifest: JobManifest, layout: ModelLayout, root: ReplayRoot) {
+  /** `admitted`: the peer's cache of verified stamps (a fresh one when omitted). */
+  constructor(manifest: JobManifest, layout: ModelLayout, root: ReplayRoot, admitted?: AdmittedPeers) {
     // Its own bans: an author banned later may well have been merged, honestly, in an earlier round.
     this.state = new RoundState({
       manifest,
@@ -49,6 +51,7 @@ export class HistoryReplay {
       round: root.round,
       ...(root.momentum ? { momentum: root.momentum } : {}),
       ...(root.pastModels ? { pastModels: root.pastModels } : {}),
+      ...(admitted ? { admitted } : {}),
     });
     this.minDeltas = Math.max(1, manifest.round.minDeltas);
   }

@@ -10,6 +10,7 @@
  *   target extends it, from the base checkpoint otherwise (a fork happened before).
  */
 import type { Logger } from '@libp2p/interface';
+import type { AdmittedPeers } from './admission.js';
 import type { JobManifest } from '@slimswarm/protocol';
 import { DeltaLog, encodeRoundRecord, type LoggedRound } from './delta-log.js';
 import { NoSyncSourceError, ReplayError } from './errors.js';
@@ -36,18 +37,21 @@ export class HistorySync {
   readonly log: DeltaLog;
   private readonly gate = new SyncGate(DEFAULT_SYNC_LIMITS);
   private readonly base: Float32Array; // [P] g_0
+  private readonly layout: ModelLayout;
+  private readonly admitted: AdmittedPeers | undefined;
 
   constructor(
     private readonly net: SwarmNetwork,
     private readonly manifest: JobManifest,
-    private readonly layout: ModelLayout,
-    /** g_0 (P), already checked against the signed manifest's base hash; copied. */
-    base: Float32Array,
+    /** g_0 (P, copied: it was checked against the signed manifest's base hash), its layout, the stamp cache. */
+    base: { layout: ModelLayout; weights: Float32Array; admitted?: AdmittedPeers },
     maxLogBytes: number,
     private readonly log_: Logger,
   ) {
     this.log = new DeltaLog(maxLogBytes);
-    this.base = Float32Array.from(base);
+    this.layout = base.layout;
+    this.base = Float32Array.from(base.weights);
+    this.admitted = base.admitted;
   }
 
   /** Logs a close: the deltas merged into `round` turned model `baseModelSha256` into `modelSha256`. */
@@ -104,7 +108,8 @@ export class HistorySync {
       for (const root of roots) {
         const ask: SyncAsk = { asked, root };
         try {
-          return { replay: await fetchHistory(this.net, from, ask, this.manifest, this.layout), from };
+          const replay = await fetchHistory(this.net, from, ask, this.manifest, this.layout, this.admitted);
+          return { replay, from };
         } catch (err) {
           lastError = err;
           this.log_.error('sync from %s (from round %d) failed: %e', from, root.round, err);

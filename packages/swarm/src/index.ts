@@ -66,6 +66,13 @@ export {
 } from './delta-verdict.js';
 export { observerVerdict, observeJob, jobTopics, type ObserverVerdict } from './observer.js';
 export {
+  AdmittedPeers,
+  ADMITTED_CAP,
+  ownStamp,
+  type AdmissionCheck,
+  type JobAdmission,
+} from './admission.js';
+export {
   SCORE_THRESHOLDS,
   GraylistGuard,
   jobTopicScoreParams,

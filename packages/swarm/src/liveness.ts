@@ -1,7 +1,8 @@
 /**
  * Liveness: every peer announces itself on the heartbeat topic (role, status, round, the trainer's
  * figures, its links), and counts as active contributors the trainers whose last heartbeat is fresh and
- * says `training`. The closing rule waits for a quorum of those.
+ * says `training`. The closing rule waits for a quorum of those. A heartbeat whose stamp does not admit
+ * its sender is refused and not counted: unadmitted ids would otherwise inflate the quorum (admission.ts).
  */
 import {
   PROTOCOL_LIMITS,
@@ -13,7 +14,8 @@ import {
   type PeerRole,
   type PeerStatus,
 } from '@slimswarm/protocol';
-import { decodeJobFrame } from './delta-verdict.js';
+import type { JobAdmission } from './admission.js';
+import { decodeJobFrame, rejected } from './delta-verdict.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
 
 const TRAINER_ROLES: ReadonlySet<PeerRole> = new Set(['worker', 'browser']);
@@ -50,6 +52,7 @@ export class Liveness {
   constructor(
     private readonly net: SwarmNetwork,
     private readonly manifest: JobManifest,
+    private readonly admission: JobAdmission,
     private readonly state: () => HeartbeatState,
   ) {
     this.topic = topics.heartbeat(manifest.jobId);
@@ -67,6 +70,7 @@ export class Liveness {
     const decoded = decodeJobFrame(msg.data, this.manifest, 'heartbeat');
     if (!('frame' in decoded)) return decoded;
     const hb = decoded.frame.message as Heartbeat;
+    if (!this.admission.peers.admits(msg.from, hb.admission)) return rejected('not-admitted');
     this.last.set(msg.from, { hb, at: now });
     this.net.events.emit('heartbeat', { peer: msg.from, heartbeat: hb });
     return { action: 'accept' };
@@ -112,6 +116,7 @@ export class Liveness {
       bytesIn: stats.bytesIn,
       bytesOut: stats.bytesOut,
       sentAt: now,
+      admission: this.admission.stamp,
     };
   }
 

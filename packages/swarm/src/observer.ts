@@ -8,10 +8,13 @@
  * Checking the payload matters once Rejects are scored: a replica Rejects a bad payload, and gossipsub
  * blames the peer that delivered it, so an observer that forwarded every well-signed delta would be
  * graylisted by the replicas for what its attackers sent. Multi-part payloads and what depends on the
- * round state (replays, equivocation, rounds, bases) stay the replicas' to judge.
+ * round state (replays, equivocation, rounds, bases) stay the replicas' to judge. Heartbeats, summaries and
+ * deltas whose stamp does not admit their sender are refused too, so an observer counts (and forwards)
+ * only admitted peers.
  */
 import { topics, type DecodedFrame, type JobManifest, type Message } from '@slimswarm/protocol';
-import { checkDelta, checkPayload, decodeJobFrame, type Refusal } from './delta-verdict.js';
+import { AdmittedPeers, type AdmissionCheck } from './admission.js';
+import { checkDelta, checkPayload, decodeJobFrame, rejected, type Refusal } from './delta-verdict.js';
 import { checkEvidence } from './equivocation.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
 
@@ -22,6 +25,7 @@ export function observerVerdict(
   msg: GossipIn,
   manifest: JobManifest,
   type: Message['type'],
+  admission: AdmissionCheck,
 ): ObserverVerdict {
   const decoded = decodeJobFrame(msg.data, manifest, type);
   if (!('frame' in decoded)) return decoded;
@@ -31,8 +35,13 @@ export function observerVerdict(
     // one link between two groups of peers) and blames forged ones on their sender.
     return checkEvidence(frame.message, manifest) ?? { action: 'accept', frame };
   }
+  if (frame.message.type === 'heartbeat' || frame.message.type === 'anti-entropy-summary') {
+    return admission.admits(msg.from, frame.message.admission)
+      ? { action: 'accept', frame }
+      : rejected('not-admitted');
+  }
   if (frame.message.type !== 'delta-announce') return { action: 'accept', frame };
-  const v = checkDelta(frame, msg.from, { manifest, rounds: null });
+  const v = checkDelta(frame, msg.from, { manifest, admission, rounds: null });
   if (v.action !== 'accept') return v;
   if (v.header.part.count === 1) {
     const p = checkPayload(v.header, v.part, manifest);
@@ -54,17 +63,19 @@ export function jobTopics(jobId: string): Record<string, Message['type']> {
 /**
  * Subscribes `net` to the job's four topics as a passive observer: every message is judged by
  * observerVerdict before gossipsub forwards it; `onVerdict` sees each one (accepted with its frame).
- * Returns a function that unsubscribes.
+ * `admitted` remembers who showed a valid stamp (the coordinator lists only those). Returns a function
+ * that unsubscribes.
  */
 export function observeJob(
   net: Pick<SwarmNetwork, 'subscribe' | 'unsubscribe'>,
   manifest: JobManifest,
   onVerdict: (msg: GossipIn, verdict: ObserverVerdict) => void = () => {},
+  admitted: AdmittedPeers = new AdmittedPeers(manifest),
 ): () => void {
   const watched = jobTopics(manifest.jobId);
   for (const [topic, type] of Object.entries(watched)) {
     net.subscribe(topic, (msg): GossipVerdict => {
-      const v = observerVerdict(msg, manifest, type);
+      const v = observerVerdict(msg, manifest, type, admitted);
       onVerdict(msg, v);
       return v.action === 'accept' ? { action: 'accept' } : v;
     });

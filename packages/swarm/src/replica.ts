@@ -17,10 +17,12 @@ import type { Logger } from '@libp2p/interface';
 import {
   JobManifest,
   topics,
+  type AdmissionStamp,
   type ContributorStats,
   type DecodedFrame,
   type PeerStatus,
 } from '@slimswarm/protocol';
+import { AdmittedPeers, ownStamp, type JobAdmission } from './admission.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { ErrorFeedbackEncoder } from './codec.js';
 import { makeContribution, publishParts } from './contribution.js';
@@ -73,6 +75,11 @@ export interface CreateReplicaOptions {
    * NoSyncSourceError when none did; the last sync error when some did and none could serve it.
    */
   joinTimeoutMs?: number;
+  /**
+   * This peer's admission stamp (a PoW minted for its peer id, or the job key's ticket). Omitted in an
+   * open job, one is minted now (2^difficultyBits hashes); clients mint once and keep it with their key.
+   */
+  admission?: AdmissionStamp;
   signal?: AbortSignal;
 }
 
@@ -108,9 +115,12 @@ export class SwarmReplica {
     const parsed = JobManifest.safeParse(opts.manifest);
     if (!parsed.success) throw new InvalidManifestError(`invalid job manifest: ${parsed.error.message}`);
     const manifest = parsed.data;
+    const net = opts.peer.services.swarm;
+    const stamp = await ownStamp(manifest, net.selfId, opts.admission, opts.signal);
+    const admission: JobAdmission = { stamp, peers: new AdmittedPeers(manifest) };
     const bans = new Bans(); // kept across resyncs: the round state and the evidence topic share it
-    const base = RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, bans);
-    const replica = new SwarmReplica(opts.peer.services.swarm, manifest, base, bans);
+    const base = RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, bans, admission.peers);
+    const replica = new SwarmReplica(net, manifest, admission, base, bans);
     if (!opts.syncFromPeers) {
       replica.start(base);
       return replica;
@@ -128,6 +138,8 @@ export class SwarmReplica {
   private constructor(
     private readonly net: SwarmNetwork,
     readonly manifest: JobManifest,
+    /** Own stamp and the admitted peers: liveness, anti-entropy and the round state judge by the same cache. */
+    private readonly admission: JobAdmission,
     base: RoundState,
     private readonly bans: Bans,
   ) {
@@ -140,14 +152,13 @@ export class SwarmReplica {
     this.history = new HistorySync(
       net,
       manifest,
-      base.layout,
-      base.weights,
+      { layout: base.layout, weights: base.weights, admitted: admission.peers },
       net.timings.maxLogBytes,
       this.log.sync,
     );
-    this.liveness = new Liveness(net, manifest, () => this.heartbeatState());
+    this.liveness = new Liveness(net, manifest, admission, () => this.heartbeatState());
     this.equivocation = new Equivocation(net, manifest, this.bans, () => this.state);
-    this.antiEntropy = new AntiEntropy(net, manifest, {
+    this.antiEntropy = new AntiEntropy(net, manifest, admission, {
       rounds: () => this.ready(),
       offer: (frame, author, via) => this.offer(frame, author, via),
       remind: (author) => this.equivocation.remind(author),
@@ -159,6 +170,11 @@ export class SwarmReplica {
   current(): ReplicaSnapshot {
     const s = this.requireState();
     return { round: s.round, sha256: s.modelSha256, weights: s.layout.view(Float32Array.from(s.weights)) };
+  }
+
+  /** Whether `peer` showed a stamp that admits it to the job (the resync rule's votes count only those). */
+  isAdmitted(peer: string): boolean {
+    return peer === this.net.selfId || this.admission.peers.isAdmitted(peer);
   }
 
   stats(): SwarmStats {
@@ -218,6 +234,7 @@ export class SwarmReplica {
       stats,
       maxPartBytes: this.net.timings.maxPartBytes,
       sign: this.net.signDelta,
+      admission: this.admission.stamp,
     });
     s.addOwn(delta, Date.now());
     this.own.record(round, delta.payloadSha256);
@@ -369,6 +386,7 @@ export class SwarmReplica {
           weights: m.weights,
           momentum: m.momentum,
           bans: this.bans,
+          admitted: this.admission.peers,
         }),
       );
     // The residual belongs to the old model's deltas.

@@ -8,6 +8,7 @@
  * Dimension legend: P parameters, N deltas accepted in a round.
  */
 import type { DecodedFrame, DeltaAnnouncement, DeltaRef, JobManifest, PastModels } from '@slimswarm/protocol';
+import { AdmittedPeers } from './admission.js';
 import { aggregate, compactDelta, heldDeltaBytes, nesterovStep, type HeldDelta } from './aggregate.js';
 import {
   checkDelta,
@@ -83,12 +84,15 @@ export interface RoundStateInit {
   pastModels?: PastModels;
   /** The job's banned authors (kept across resyncs; the replica shares them with its evidence topic). */
   bans?: Bans;
+  /** Admitted authors (the replica shares them with liveness and anti-entropy); a cache of its own if omitted. */
+  admitted?: AdmittedPeers;
 }
 
 export class RoundState implements RoundView, BanTarget {
   readonly manifest: JobManifest;
   readonly layout: ModelLayout;
   readonly bans: Bans;
+  private readonly admitted: AdmittedPeers;
   private roundValue: number;
   private weightsValue: Float32Array; // [P] g_r
   private momentumValue: Float32Array; // [P] outer Nesterov momentum
@@ -120,6 +124,7 @@ export class RoundState implements RoundView, BanTarget {
     this.shaValue = modelSha256(this.layout, this.weightsValue);
     this.past = this.pastFromHashes(init.pastModels ?? []);
     this.bans = init.bans ?? new Bans();
+    this.admitted = init.admitted ?? new AdmittedPeers(init.manifest);
   }
 
   /** Starts at round 0 from the job's base checkpoint; the weights must hash to the one it names. */
@@ -128,6 +133,7 @@ export class RoundState implements RoundView, BanTarget {
     initial: Weights,
     shapes?: Record<string, readonly number[]>,
     bans?: Bans,
+    admitted?: AdmittedPeers,
   ): RoundState {
     const layout = ModelLayout.fromWeights(initial, shapes);
     const weights = layout.flatten(initial);
@@ -137,7 +143,13 @@ export class RoundState implements RoundView, BanTarget {
         `initial weights hash to ${sha}, the manifest names ${manifest.baseCheckpoint.sha256}`,
       );
     }
-    return new RoundState({ manifest, layout, weights, ...(bans ? { bans } : {}) });
+    return new RoundState({
+      manifest,
+      layout,
+      weights,
+      ...(bans ? { bans } : {}),
+      ...(admitted ? { admitted } : {}),
+    });
   }
 
   get round(): number {
@@ -247,7 +259,7 @@ export class RoundState implements RoundView, BanTarget {
    * of 1) to the verdict; returns the completed delta once every part has arrived and the payload passed.
    */
   offer(frame: DecodedFrame, author: string, now: number): Verdict {
-    const v = checkDelta(frame, author, { manifest: this.manifest, rounds: this });
+    const v = checkDelta(frame, author, { manifest: this.manifest, admission: this.admitted, rounds: this });
     // Both verdicts come only after the author's signature verified (a delta on a base we lack still counts).
     if (v.action === 'accept' || v.reason === 'unknown-base')
       this.noteSigner(author, (frame.message as DeltaAnnouncement).round);

@@ -12,7 +12,8 @@ import { deltaSigningBytes, type DeltaAnnouncement } from '@slimswarm/protocol';
 import { fromString, toString } from 'uint8arrays';
 import { UnsupportedKeyTypeError } from './errors.js';
 
-export type UnsignedDelta = Omit<DeltaAnnouncement, 'part' | 'authorSignature'>;
+/** What the author signs: every header field but the part, the signature and the admission stamp. */
+export type UnsignedDelta = Omit<DeltaAnnouncement, 'part' | 'authorSignature' | 'admission'>;
 
 /** Signs delta headers with this peer's key; the signature is `authorSignature` (hex). */
 export type DeltaSigner = (header: UnsignedDelta) => string;

@@ -17,6 +17,7 @@ import {
   type WeightSyncResponse,
 } from '@slimswarm/protocol';
 import type { Logger } from '@libp2p/interface';
+import type { AdmittedPeers } from './admission.js';
 import type { DeltaLog } from './delta-log.js';
 import { decodeJobFrame } from './delta-verdict.js';
 import { WeightSyncError } from './errors.js';
@@ -141,6 +142,7 @@ export async function fetchHistory(
   ask: SyncAsk,
   manifest: JobManifest,
   layout: ModelLayout,
+  admitted?: AdmittedPeers,
 ): Promise<HistoryReplay> {
   const signal = AbortSignal.timeout(net.timings.streamTimeoutMs);
   const stream = await net.dial(peer, 'weightSync', signal);
@@ -172,7 +174,7 @@ export async function fetchHistory(
     throw new WeightSyncError(
       `peer offers ${m.records} records from round ${from.round} to round ${m.round}`,
     );
-  const replay = new HistoryReplay(manifest, layout, ask.root);
+  const replay = new HistoryReplay(manifest, layout, ask.root, admitted);
   for (let i = 0; i < m.records; i++) {
     const head = await next('round-record');
     const record = head.frame.message as RoundRecord;

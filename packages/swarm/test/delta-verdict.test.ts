@@ -19,7 +19,8 @@ import {
   verdictOfDecodeError,
 } from '../src/delta-verdict.js';
 import * as signature from '../src/signature.js';
-import { deltaFrame, identities, signedBy } from './identities.js';
+import { AdmittedPeers } from '../src/admission.js';
+import { deltaFrame, identities, signedBy, stampFor } from './identities.js';
 import { deltaOf, smallJob } from './parts.fixture.js';
 
 describe('verdictOfDecodeError', () => {
@@ -72,10 +73,11 @@ describe('checkDelta', () => {
     const { manifest, state } = smallJob();
     const { parts } = deltaOf(state(), a!);
     const p = parts[0]!;
-    const observer = { manifest, rounds: null };
+    const observer = { manifest, admission: new AdmittedPeers(manifest), rounds: null };
     expect(checkDelta(deltaFrame(p.header, p.bytes), a!.id, observer).action).toBe('accept');
     // Someone else's delta under a's name, or a's header over other bytes.
-    expect(checkDelta(deltaFrame(p.header, p.bytes), b!.id, observer)).toEqual(rejected('bad-signature'));
+    const asB = { ...p.header, admission: stampFor(manifest, b!.id) };
+    expect(checkDelta(deltaFrame(asB, p.bytes), b!.id, observer)).toEqual(rejected('bad-signature'));
     expect(checkDelta(deltaFrame(p.header, p.bytes.subarray(1)), a!.id, observer)).toEqual(
       rejected('malformed'),
     );
@@ -90,14 +92,18 @@ describe('checkDelta', () => {
     const { parts } = deltaOf(s, a!, 700); // several parts
     expect(parts.length).toBeGreaterThan(2);
     const frame = (i: number, header = parts[i]!.header) => deltaFrame(header, parts[i]!.bytes);
-    const ctx = { manifest, rounds: s };
+    const ctx = { manifest, admission: new AdmittedPeers(manifest), rounds: s };
     expect(s.offer(frame(0), a!.id, 0)).toEqual({ action: 'accept', completed: null });
     expect(s.offer(frame(0), a!.id, 0)).toEqual(ignored('duplicate'));
     // Another signed delta for the same round, part 1: the author equivocates.
     const other = deltaOf(s, a!, 700, 0.02).parts[1]!;
     expect(checkDelta(deltaFrame(other.header, other.bytes), a!.id, ctx)).toEqual(rejected('equivocation'));
     // Another author's delta on a base nobody knows; a's delta two rounds ahead.
-    const unknownBase = signedBy(b!, { ...parts[1]!.header, baseModelSha256: 'e'.repeat(64) });
+    const unknownBase = signedBy(b!, {
+      ...parts[1]!.header,
+      baseModelSha256: 'e'.repeat(64),
+      admission: stampFor(manifest, b!.id),
+    });
     expect(checkDelta(frame(1, unknownBase), b!.id, ctx)).toEqual(rejected('unknown-base'));
     const far = signedBy(a!, { ...parts[1]!.header, round: 2, baseRound: 2 });
     expect(checkDelta(frame(1, far), a!.id, ctx)).toEqual(rejected('wrong-round'));
@@ -114,13 +120,21 @@ describe('checkDelta', () => {
     const p = deltaOf(s, a!).parts[0]!;
     s.offer(deltaFrame(p.header, p.bytes), a!.id, 0);
     const verify = vi.spyOn(signature, 'verifyDeltaAuthor');
-    expect(checkDelta(deltaFrame(p.header, p.bytes), a!.id, { manifest, rounds: s })).toEqual(
-      ignored('duplicate'),
-    );
+    expect(
+      checkDelta(deltaFrame(p.header, p.bytes), a!.id, {
+        manifest,
+        admission: new AdmittedPeers(manifest),
+        rounds: s,
+      }),
+    ).toEqual(ignored('duplicate'));
     expect(verify).not.toHaveBeenCalled();
     // The spy does see the checks it should: a new header is verified.
     const next = deltaOf(state(), a!, 1 << 20, 0.02).parts[0]!;
-    checkDelta(deltaFrame(next.header, next.bytes), a!.id, { manifest, rounds: s });
+    checkDelta(deltaFrame(next.header, next.bytes), a!.id, {
+      manifest,
+      admission: new AdmittedPeers(manifest),
+      rounds: s,
+    });
     expect(verify).toHaveBeenCalledTimes(1);
     verify.mockRestore();
   });

@@ -11,9 +11,16 @@ import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synth
 import { decodeDelta, encodeDelta, topkCount } from '../src/codec.js';
 import { ModelLayout } from '../src/model-layout.js';
 import { createNodePeer } from '../src/peer.js';
-import { deltaSigner } from '../src/signature.js';
 import { encodeDeltaPayload, modelSha256 } from '../src/wire.js';
-import { FAST, joinReplicas, memoryPeers, signedDeltaFrame, trainLoop, waitFor } from './harness.js';
+import {
+  FAST,
+  authorOf,
+  joinReplicas,
+  memoryPeers,
+  signedDeltaFrame,
+  trainLoop,
+  waitFor,
+} from './harness.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -77,7 +84,7 @@ describe('a dense delta disguised as top-k', () => {
       base: sha0,
       codec: 'topk-int8',
       payload: encodeDeltaPayload(dense),
-      sign: deltaSigner(attackerKey),
+      author: authorOf(attackerKey, manifest),
     });
     await attacker.services.pubsub.publish(topic, frame);
     await waitFor('every honest peer rejected it as malformed', () => refusedBy.size === 3);

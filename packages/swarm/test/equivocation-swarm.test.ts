@@ -10,7 +10,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic-problem.js';
 import { encodeDelta } from '../src/codec.js';
 import { ModelLayout } from '../src/model-layout.js';
-import { deltaSigner, type DeltaSigner } from '../src/signature.js';
 import { encodeDeltaPayload, modelSha256 } from '../src/wire.js';
 import {
   bareGossipNode,
@@ -21,6 +20,8 @@ import {
   signedDeltaFrame,
   trainLoop,
   waitFor,
+  authorOf,
+  type Author,
 } from './harness.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -30,9 +31,9 @@ afterEach(async () => {
 });
 
 /** A signed dense-f32 delta frame of `values` for `round`, computed from the model `base` of that round. */
-function deltaFrame(jobId: string, round: number, base: string, values: Float32Array, sign: DeltaSigner) {
+function deltaFrame(jobId: string, round: number, base: string, values: Float32Array, author: Author) {
   const payload = encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 }));
-  return signedDeltaFrame({ jobId, base, codec: 'dense-f32', payload, sign, round });
+  return signedDeltaFrame({ jobId, base, codec: 'dense-f32', payload, author, round });
 }
 
 describe('equivocation between real peers', () => {
@@ -56,7 +57,7 @@ describe('equivocation between real peers', () => {
 
     // One author, two faces: the first is connected to a only, the second to b only.
     const key = await generateKeyPair('Ed25519');
-    const sign = deltaSigner(key);
+    const sign = authorOf(key, manifest);
     const faces = [
       await bareGossipNode('equivocation-eve-1', key),
       await bareGossipNode('equivocation-eve-2', key),

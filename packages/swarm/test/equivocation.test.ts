@@ -17,7 +17,7 @@ import { RoundState } from '../src/round-state.js';
 import * as signature from '../src/signature.js';
 import { modelSha256 } from '../src/wire.js';
 import { FAKE_TIMINGS, FakeHub } from './fake-network.js';
-import { deltaFrame, identities, signedBy, type Identity } from './identities.js';
+import { admissionOf, deltaFrame, identities, signedBy, stampFor, type Identity } from './identities.js';
 import { deltaOf, smallJob } from './parts.fixture.js';
 
 /** Two different signed deltas `who` made for `state`'s open round (one part each unless `maxPartBytes`). */
@@ -248,7 +248,7 @@ describe('anti-entropy and bans', () => {
     const hub = new FakeHub();
     const net = hub.join(self!);
     const eq = new Equivocation(net, manifest, s.bans, () => s);
-    const ae = new AntiEntropy(net, manifest, {
+    const ae = new AntiEntropy(net, manifest, admissionOf(manifest, self!), {
       rounds: () => s,
       offer: (frame, author) => s.offer(frame, author, Date.now()),
       remind: (author) => eq.remind(author),
@@ -263,6 +263,7 @@ describe('anti-entropy and bans', () => {
       modelSha256: s.modelSha256,
       pastModels: [],
       deltas: [{ round: 0, peer: eve!.id, payloadSha256: x.delta.payloadSha256 }],
+      admission: stampFor(manifest, neighbour!.id),
     });
     const evidenceTopic = topics.evidence(manifest.jobId);
     const reminders = () => net.published.filter((p) => p.topic === evidenceTopic).length;
@@ -286,10 +287,10 @@ describe('anti-entropy and bans', () => {
       [netA, sa],
       [netB, sb],
     ] as const;
-    const ae = parts.map(([net, s]) => {
+    const ae = parts.map(([net, s], i) => {
       const eq = new Equivocation(net, manifest, s.bans, () => s);
       eq.start();
-      const part = new AntiEntropy(net, manifest, {
+      const part = new AntiEntropy(net, manifest, admissionOf(manifest, [a!, b!][i]!), {
         rounds: () => s,
         offer: (frame, author) => {
           const v = s.offer(frame, author, Date.now());

@@ -18,7 +18,7 @@ import { REJECT_REASONS } from '../src/delta-verdict.js';
 import { ModelLayout } from '../src/model-layout.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica } from '../src/replica.js';
-import { deltaSigner, type DeltaSigner } from '../src/signature.js';
+import { deltaSigner } from '../src/signature.js';
 import { encodeDeltaPayload, modelSha256 } from '../src/wire.js';
 import {
   FAST,
@@ -30,7 +30,10 @@ import {
   signedDeltaFrame,
   trainLoop,
   waitFor,
+  authorOf,
+  type Author,
 } from './harness.js';
+import { forgedStamp, stampFor } from './identities.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -60,13 +63,13 @@ function deltaFrame(
   jobId: string,
   base: string,
   values: Float32Array,
-  sign: DeltaSigner,
+  author: Author,
   patch: Partial<DeltaAnnouncement> = {},
   payloadPatch?: (p: Uint8Array) => void,
 ): Uint8Array {
   const payload = encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 }));
   payloadPatch?.(payload);
-  return signedDeltaFrame({ jobId, base, codec: 'dense-f32', payload, sign, patch });
+  return signedDeltaFrame({ jobId, base, codec: 'dense-f32', payload, author, patch });
 }
 
 describe('faults', () => {
@@ -137,8 +140,8 @@ describe('faults', () => {
     const replicas = await join(peers, manifest, w0);
     // The attacker signs its deltas with its own key, so each forgery below fails for its own reason.
     const attackerKey = await generateKeyPair('Ed25519');
-    const sign = deltaSigner(attackerKey);
-    const signInAnotherName = deltaSigner(await generateKeyPair('Ed25519'));
+    const author = authorOf(attackerKey, manifest);
+    const signInAnotherName = { ...author, sign: deltaSigner(await generateKeyPair('Ed25519')) };
     const attacker = await createNodePeer({
       ...FAST,
       listen: ['/memory/attack-evil'],
@@ -165,7 +168,7 @@ describe('faults', () => {
       values: Float32Array,
       patch: Partial<DeltaAnnouncement> = {},
       payloadPatch?: (p: Uint8Array) => void,
-      signer: DeltaSigner = sign,
+      signer: Author = author,
     ) => deltaFrame(manifest.jobId, sha0, values, signer, patch, payloadPatch);
     const newer = delta(small);
     newer[4] = PROTOCOL_VERSION + 1; // protocol version byte
@@ -188,16 +191,21 @@ describe('faults', () => {
       payloadBytes: 1_100_000,
       payloadSha256: sha0,
       part: { index: 0, count: 1 },
+      admission: author.admission,
     };
     const attacks: Uint8Array[] = [
       new Uint8Array(100).fill(1), // malformed
       delta(small, { jobId: 'another-job' }), // wrong-job
       newer, // newer-version (ignored)
       encodeFrame(
-        { ...oversize, authorSignature: sign(oversize) },
+        { ...oversize, authorSignature: author.sign(oversize) },
         { part: tensorFromTyped('u8', [1_100_000], new Uint8Array(1_100_000)) },
       ), // oversize
       delta(small, {}, undefined, signInAnotherName), // bad-signature: the author did not sign it
+      delta(small, {}, undefined, {
+        ...author,
+        admission: forgedStamp(manifest, attacker.peerId.toString()),
+      }), // not-admitted
       delta(small, { round: 7 }), // wrong-round
       delta(small, { baseModelSha256: 'e'.repeat(64) }), // unknown-base
       nanFrame, // non-finite
@@ -247,12 +255,12 @@ describe('faults', () => {
     cleanup.push(async () => {
       await forger.stop();
     });
-    const forged = deltaFrame(
-      manifest.jobId,
-      sha0,
-      new Float32Array(layout.size).fill(0.01),
-      deltaSigner(forgerKey),
-    );
+    // In b's name with a stamp that admits b (stamps are public: b's heartbeats carry its own), so only
+    // the author signature gives the forgery away.
+    const forged = deltaFrame(manifest.jobId, sha0, new Float32Array(layout.size).fill(0.01), {
+      sign: deltaSigner(forgerKey),
+      admission: stampFor(manifest, b.peerId.toString()),
+    });
     const { message } = decodeFrame(forged, { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes });
     if (message.type !== 'delta-announce') throw new Error('the forged frame is not a delta');
     let pulls = 0;
@@ -280,6 +288,7 @@ describe('faults', () => {
         modelSha256: sha0,
         pastModels: [],
         deltas: [ref],
+        admission: authorOf(forgerKey, manifest).admission,
       }),
     );
     await waitFor(

@@ -2,14 +2,14 @@
  * The fork rule and the resync vote at the replica level (in-memory network): Sybil summaries get no vote
  * and no joiner adopts them; honest halves split by a deadline race converge on one history.
  */
-import { PROTOCOL_VERSION, encodeFrame, topics } from '@slimswarm/protocol';
+import { PROTOCOL_VERSION, encodeFrame, topics, type AdmissionStamp } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { syntheticManifest, syntheticProblem, trainLoop, zeroWeights } from '../bench/synthetic-problem.js';
 import { ModelLayout } from '../src/model-layout.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import { modelSha256 } from '../src/wire.js';
 import { FakeHub, type FakeNetwork } from './fake-network.js';
-import { identities } from './identities.js';
+import { identities, stampFor } from './identities.js';
 
 function job(deadlineMs: number) {
   const problem = syntheticProblem(1024, 5);
@@ -28,8 +28,8 @@ async function until(what: string, cond: () => boolean): Promise<void> {
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
 }
 
-/** A summary claiming model `sha` at `round`, as a Sybil `from` would gossip it. */
-function summary(jobId: string, round: number, sha: string) {
+/** A summary claiming model `sha` at `round`, as a Sybil with `admission` would gossip it. */
+function summary(jobId: string, round: number, sha: string, admission: AdmissionStamp) {
   return encodeFrame({
     type: 'anti-entropy-summary',
     version: PROTOCOL_VERSION,
@@ -38,6 +38,7 @@ function summary(jobId: string, round: number, sha: string) {
     modelSha256: sha,
     pastModels: [],
     deltas: [],
+    admission,
   });
 }
 
@@ -66,9 +67,10 @@ describe('the resync vote and the fork rule', () => {
         dialled.push(remote);
         await stream.close(AbortSignal.timeout(100));
       });
+    // Admitted Sybils (each paid its stamp): admission alone does not give them a vote, activity does.
+    const frames = sybils.map((s) => summary(manifest.jobId, 9, forged, stampFor(manifest, s.id)));
     const flood = () => {
-      for (const net of nets)
-        for (const s of sybils) net.receive(topic, s.id, summary(manifest.jobId, 9, forged));
+      for (const net of nets) sybils.forEach((s, i) => net.receive(topic, s.id, frames[i]!));
     };
     try {
       await until('3 trainers', () => replicas.every((r) => r.activeContributors() === 3));

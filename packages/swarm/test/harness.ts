@@ -10,12 +10,16 @@ import {
   encodeFrame,
   sha256Hex,
   tensorFromTyped,
+  type AdmissionJob,
+  type AdmissionStamp,
   type CodecId,
   type DeltaAnnouncement,
 } from '@slimswarm/protocol';
 import { createLibp2p } from 'libp2p';
 import { expect } from 'vitest';
-import type { DeltaSigner } from '../src/signature.js';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { deltaSigner, type DeltaSigner } from '../src/signature.js';
+import { stampFor } from './identities.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import type { PeerConfigInput } from '../src/peer-config.js';
@@ -73,16 +77,27 @@ export async function joinReplicas(
   return replicas;
 }
 
+/** What a hand-made delta needs of its author: its signer and its admission stamp. */
+export interface Author {
+  sign: DeltaSigner;
+  admission: AdmissionStamp;
+}
+
+/** The author `key` makes, admitted to `job` (a stamp minted for its peer id). */
+export function authorOf(key: PrivateKey, job: AdmissionJob): Author {
+  return { sign: deltaSigner(key), admission: stampFor(job, peerIdFromPrivateKey(key).toString()) };
+}
+
 /**
  * A round-0 delta-announce frame that carries `payload` whole (part 0 of 1) under `codec`, against the
- * base `base`, signed by `sign`: valid in every field the header has, whatever the payload holds.
+ * base `base`, signed by `author`: valid in every field the header has, whatever the payload holds.
  */
 export function signedDeltaFrame(o: {
   jobId: string;
   base: string;
   codec: CodecId;
   payload: Uint8Array;
-  sign: DeltaSigner;
+  author: Author;
   /** The round the delta is for, its base of the same round (default 0). */
   round?: number;
   /** Header fields to change before signing (so the frame fails only for what the patch breaks). */
@@ -90,6 +105,7 @@ export function signedDeltaFrame(o: {
 }): Uint8Array {
   const round = o.patch?.round ?? o.round ?? 0;
   const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
+    admission: o.author.admission,
     type: 'delta-announce',
     version: PROTOCOL_VERSION,
     jobId: o.jobId,
@@ -104,7 +120,7 @@ export function signedDeltaFrame(o: {
     ...o.patch,
   };
   return encodeFrame(
-    { ...unsigned, authorSignature: o.sign(unsigned) },
+    { ...unsigned, authorSignature: o.author.sign(unsigned) },
     { part: tensorFromTyped('u8', [o.payload.length], o.payload) },
   );
 }

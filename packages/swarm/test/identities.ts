@@ -1,7 +1,15 @@
 /** Real signing identities for tests that judge deltas without a libp2p node. */
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { tensorFromTyped, type DecodedFrame, type DeltaAnnouncement } from '@slimswarm/protocol';
+import {
+  tensorFromTyped,
+  verifyAdmission,
+  type AdmissionJob,
+  type AdmissionStamp,
+  type DecodedFrame,
+  type DeltaAnnouncement,
+} from '@slimswarm/protocol';
+import { AdmittedPeers, type JobAdmission } from '../src/admission.js';
 import { deltaSigner, type DeltaSigner } from '../src/signature.js';
 
 export interface Identity {
@@ -27,4 +35,28 @@ export function signedBy(who: Identity, header: DeltaAnnouncement): DeltaAnnounc
 /** A decoded delta frame, as gossip or a pull hands it to the verdict. */
 export function deltaFrame(header: DeltaAnnouncement, part: Uint8Array): DecodedFrame {
   return { message: header, tensors: { part: tensorFromTyped('u8', [part.length], part) } };
+}
+
+/**
+ * A proof-of-work stamp admitting `peer` to `job`, found synchronously (test jobs ask for a few bits only;
+ * mintStamp is the real, yielding search).
+ */
+export function stampFor(job: AdmissionJob, peer: string): AdmissionStamp {
+  for (let n = 0; ; n++) {
+    const stamp: AdmissionStamp = { kind: 'pow', nonce: n.toString(16).padStart(16, '0') };
+    if (verifyAdmission(job, peer, stamp)) return stamp;
+  }
+}
+
+/** A stamp that does not admit `peer` to `job` (a nonce nobody worked for, checked to fail). */
+export function forgedStamp(job: AdmissionJob, peer: string): AdmissionStamp {
+  for (let n = 0xffff_ffff; ; n--) {
+    const stamp: AdmissionStamp = { kind: 'pow', nonce: n.toString(16).padStart(16, '0') };
+    if (!verifyAdmission(job, peer, stamp)) return stamp;
+  }
+}
+
+/** What liveness and anti-entropy take: `who`'s stamp for the job and a fresh cache of admitted peers. */
+export function admissionOf(job: AdmissionJob, who: Identity): JobAdmission {
+  return { stamp: stampFor(job, who.id), peers: new AdmittedPeers(job) };
 }

@@ -2,7 +2,7 @@ import { encodeFrame, topics } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { Liveness, type HeartbeatState } from '../src/liveness.js';
 import { FakeHub } from './fake-network.js';
-import { identities } from './identities.js';
+import { admissionOf, forgedStamp, identities } from './identities.js';
 import { smallJob } from './parts.fixture.js';
 
 const TRAINING: HeartbeatState = {
@@ -27,7 +27,7 @@ describe('liveness (no libp2p)', () => {
       TRAINING,
     ];
     const parts = ids.map((id, i) => {
-      const l = new Liveness(hub.join(id, roles[i]), manifest, () => states[i]!);
+      const l = new Liveness(hub.join(id, roles[i]), manifest, admissionOf(manifest, id), () => states[i]!);
       l.start();
       return l;
     });
@@ -52,8 +52,8 @@ describe('liveness (no libp2p)', () => {
     const netB = hub.join(b!);
     const seen: number[] = [];
     netB.events.on('heartbeat', (e) => seen.push(e.heartbeat.tokensPerSec));
-    new Liveness(netB, manifest, () => TRAINING).start();
-    const liveA = new Liveness(hub.join(a!), manifest, () => TRAINING);
+    new Liveness(netB, manifest, admissionOf(manifest, b!), () => TRAINING).start();
+    const liveA = new Liveness(hub.join(a!), manifest, admissionOf(manifest, a!), () => TRAINING);
     expect(liveA.heartbeat()).toMatchObject({ step: 7, loss: 0.5, tokensPerSec: 123, round: 3 });
     await liveA.publish();
     await hub.settled();
@@ -66,5 +66,25 @@ describe('liveness (no libp2p)', () => {
     const otherJob = encodeFrame({ ...liveA.heartbeat(), jobId: 'other' });
     expect(netB.receive(topic, a!.id, otherJob)).toEqual({ action: 'reject', reason: 'wrong-job' });
     expect(netB.counters.snapshot().rejected).toMatchObject({ malformed: 1, 'wrong-job': 1 });
+  });
+
+  it('a heartbeat whose stamp does not admit its sender is refused and not counted', async () => {
+    const [a, b] = await identities(2);
+    const { manifest } = smallJob();
+    const hub = new FakeHub();
+    const live = new Liveness(hub.join(b!), manifest, admissionOf(manifest, b!), () => TRAINING);
+    live.start();
+    const liveA = new Liveness(hub.join(a!), manifest, admissionOf(manifest, a!), () => TRAINING);
+    const topic = topics.heartbeat(manifest.jobId);
+    const forged = encodeFrame({ ...liveA.heartbeat(), admission: forgedStamp(manifest, a!.id) });
+    expect(hub.networks.get(b!.id)!.receive(topic, a!.id, forged)).toEqual({
+      action: 'reject',
+      reason: 'not-admitted',
+    });
+    expect(live.activeContributors([])).toBe(1);
+    expect(hub.networks.get(b!.id)!.receive(topic, a!.id, encodeFrame(liveA.heartbeat()))).toEqual({
+      action: 'accept',
+    });
+    expect(live.activeContributors([])).toBe(2);
   });
 });

@@ -1,61 +1,83 @@
 /** The passive observer's verdict (coordinator, dashboard): what it can judge without a model. */
-import { PROTOCOL_VERSION, encodeFrame, tensorFromTyped, topics } from '@slimswarm/protocol';
+import {
+  PROTOCOL_VERSION,
+  encodeFrame,
+  tensorFromTyped,
+  topics,
+  type AdmissionStamp,
+  type Message,
+} from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
+import { AdmittedPeers } from '../src/admission.js';
 import { encodeDelta } from '../src/codec.js';
 import type { GossipIn, GossipVerdict } from '../src/network.js';
 import { buildEvidence } from '../src/equivocation.js';
 import { jobTopics, observeJob, observerVerdict } from '../src/observer.js';
 import { encodeDeltaPayload } from '../src/wire.js';
 import { signedDeltaFrame } from './harness.js';
-import { identities } from './identities.js';
+import { forgedStamp, identities, stampFor } from './identities.js';
 import { deltaOf, smallJob } from './parts.fixture.js';
 
 describe('observerVerdict', () => {
   it('accepts what it cannot fault, and refuses frames, headers, signatures and one-part payloads', async () => {
-    const [author, other] = await identities(2);
+    const [author, other, stranger] = await identities(3);
     const { manifest, state, layout } = smallJob({ codec: 'topk-int8', topkFraction: 0.05 });
-    const delta = (values: Float32Array, topkFraction = manifest.compression.topkFraction) =>
+    const admitted = new AdmittedPeers(manifest);
+    const delta = (
+      values: Float32Array,
+      topkFraction = manifest.compression.topkFraction,
+      admission = stampFor(manifest, author!.id),
+    ) =>
       signedDeltaFrame({
         jobId: manifest.jobId,
         base: manifest.baseCheckpoint.sha256,
         codec: 'topk-int8',
         payload: encodeDeltaPayload(encodeDelta(values, { codec: 'topk-int8', topkFraction })),
-        sign: author!.sign,
+        author: { sign: author!.sign, admission },
       });
-    const judge = (data: Uint8Array, from = author!.id) =>
-      observerVerdict({ from, data }, manifest, 'delta-announce');
+    const judge = (data: Uint8Array, from = author!.id, type: Message['type'] = 'delta-announce') =>
+      observerVerdict({ from, data }, manifest, type, admitted);
     const small = new Float32Array(layout.size).fill(0.01);
 
     expect(judge(delta(small)).action).toBe('accept');
-    expect(judge(delta(small), other!.id)).toEqual({ action: 'reject', reason: 'bad-signature' });
+    // Another peer's delta in the author's name; the author's delta with a stamp that admits nobody.
+    const asOther = delta(small, undefined, stampFor(manifest, other!.id));
+    expect(judge(asOther, other!.id)).toEqual({ action: 'reject', reason: 'bad-signature' });
+    const unadmitted = delta(small, undefined, forgedStamp(manifest, author!.id));
+    expect(judge(unadmitted)).toEqual({ action: 'reject', reason: 'not-admitted' });
     expect(judge(new Uint8Array(64).fill(7))).toEqual({ action: 'reject', reason: 'malformed' });
     // The payload of a one-part delta is judged too: a dense delta disguised as top-k, an oversized step.
     expect(judge(delta(small, 1))).toEqual({ action: 'reject', reason: 'malformed' });
     const huge = new Float32Array(layout.size).fill(manifest.aggregation.normBound);
     expect(judge(delta(huge))).toEqual({ action: 'reject', reason: 'norm-bound' });
-    // A heartbeat on the delta topic is malformed; on its own topic it is accepted.
-    const heartbeat = encodeFrame({
-      type: 'heartbeat',
-      version: PROTOCOL_VERSION,
-      jobId: manifest.jobId,
-      role: 'worker',
-      status: 'idle',
-      round: 0,
-      modelSha256: null,
-      step: 0,
-      tokensPerSec: 0,
-      loss: null,
-      memoryBytes: 0,
-      connectedPeers: [],
-      webRtcPeers: [],
-      bytesIn: 0,
-      bytesOut: 0,
-      sentAt: 0,
-    });
+    // A heartbeat on the delta topic is malformed; on its own topic it is accepted if its stamp admits.
+    const heartbeatOf = (admission: AdmissionStamp) =>
+      encodeFrame({
+        type: 'heartbeat',
+        version: PROTOCOL_VERSION,
+        jobId: manifest.jobId,
+        role: 'worker',
+        status: 'idle',
+        round: 0,
+        modelSha256: null,
+        step: 0,
+        tokensPerSec: 0,
+        loss: null,
+        memoryBytes: 0,
+        connectedPeers: [],
+        webRtcPeers: [],
+        bytesIn: 0,
+        bytesOut: 0,
+        sentAt: 0,
+        admission,
+      });
+    const heartbeat = heartbeatOf(stampFor(manifest, author!.id));
     expect(judge(heartbeat)).toEqual({ action: 'reject', reason: 'malformed' });
-    expect(observerVerdict({ from: author!.id, data: heartbeat }, manifest, 'heartbeat').action).toBe(
-      'accept',
-    );
+    expect(judge(heartbeat, author!.id, 'heartbeat').action).toBe('accept');
+    const forged = heartbeatOf(forgedStamp(manifest, stranger!.id));
+    expect(judge(forged, stranger!.id, 'heartbeat')).toEqual({ action: 'reject', reason: 'not-admitted' });
+    expect(admitted.isAdmitted(author!.id)).toBe(true);
+    expect(admitted.isAdmitted(stranger!.id)).toBe(false);
 
     // Parts of a multi-part delta carry no whole payload: their headers and signatures are all it judges.
     const { parts } = deltaOf(state(), author!, 256);
@@ -96,7 +118,12 @@ describe('observerVerdict', () => {
     const b = deltaOf(state(), eve!, 1 << 20, 0.02).delta.header;
     const good = buildEvidence(manifest.jobId, eve!.id, a, b);
     const judge = (e: typeof good) =>
-      observerVerdict({ from: mallory!.id, data: encodeFrame(e) }, manifest, 'equivocation-evidence').action;
+      observerVerdict(
+        { from: mallory!.id, data: encodeFrame(e) },
+        manifest,
+        'equivocation-evidence',
+        new AdmittedPeers(manifest),
+      ).action;
     expect(judge(good)).toBe('accept');
     expect(judge({ ...good, author: mallory!.id })).toBe('reject');
     expect(jobTopics(manifest.jobId)[topics.evidence(manifest.jobId)]).toBe('equivocation-evidence');

@@ -5,7 +5,7 @@ import { makeContribution } from '../src/contribution.js';
 import { ModelLayout } from '../src/model-layout.js';
 import { RoundState } from '../src/round-state.js';
 import { modelSha256 } from '../src/wire.js';
-import type { Identity } from './identities.js';
+import { stampFor, type Identity } from './identities.js';
 
 export function smallJob(overrides: Partial<Parameters<typeof syntheticManifest>[0]> = {}, params = 512) {
   const problem = syntheticProblem(params, 3);
@@ -31,5 +31,6 @@ export function deltaOf(state: RoundState, who: Identity, maxPartBytes = 1 << 20
     stats: { tokens: 10, steps: 1, meanLoss: 1 },
     maxPartBytes,
     sign: who.sign,
+    admission: stampFor(state.manifest, who.id),
   });
 }

@@ -4,12 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { AntiEntropy } from '../src/anti-entropy.js';
 import type { RoundState } from '../src/round-state.js';
 import { FakeHub, type FakeNetwork } from './fake-network.js';
-import { identities, signedBy } from './identities.js';
+import { admissionOf, identities, signedBy, stampFor } from './identities.js';
 import { deltaOf, smallJob } from './parts.fixture.js';
 
 /** An anti-entropy part over `net` for `state`, offering pulled deltas to it as the replica does. */
 function antiEntropy(net: FakeNetwork, state: RoundState) {
-  const ae = new AntiEntropy(net, state.manifest, {
+  const self = { id: net.selfId, sign: net.signDelta };
+  const ae = new AntiEntropy(net, state.manifest, admissionOf(state.manifest, self), {
     rounds: () => state,
     offer: (frame, author) => state.offer(frame, author, Date.now()),
   });
@@ -68,6 +69,7 @@ describe('anti-entropy (no libp2p)', () => {
       modelSha256: honest.modelSha256,
       pastModels: [],
       deltas: [{ round: 0, peer: mallory!.id, payloadSha256: real.payloadSha256 }],
+      admission: stampFor(manifest, liar!.id),
     };
     netV.receive(topics.summaries(manifest.jobId), liar!.id, encodeFrame(summary));
     await until(() => netV.counters.snapshot().rejected['bad-signature'] === 1);

@@ -3,7 +3,7 @@ import { encodeDeltaPayload, modelSha256, sha256Hex } from '../src/wire.js';
 import { ErrorFeedbackEncoder, encodeDelta } from '../src/codec.js';
 import { makeContribution, type ContributionPart } from '../src/contribution.js';
 import { RoundState } from '../src/round-state.js';
-import { deltaFrame, identities, signedBy, type Identity } from './identities.js';
+import { deltaFrame, identities, signedBy, stampFor, type Identity } from './identities.js';
 import { densify } from '../src/aggregate.js';
 import { StaleContributionError } from '../src/errors.js';
 import { ModelLayout } from '../src/model-layout.js';
@@ -46,6 +46,7 @@ function contribution(
     stats: STATS,
     maxPartBytes,
     sign: peer.sign,
+    admission: stampFor(engine.manifest, peer.id),
   });
 }
 
@@ -226,6 +227,7 @@ describe('RoundState', () => {
         payloadBytes: payload.length,
         payloadSha256: sha256Hex(payload),
         authorSignature: '',
+        admission: stampFor(m, who.id),
         part: { index: 0, count: 1 },
         ...patch,
       };

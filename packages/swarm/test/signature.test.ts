@@ -17,6 +17,7 @@ const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
   codec: 'topk-int8',
   payloadBytes: 1234,
   payloadSha256: 'b'.repeat(64),
+  admission: { kind: 'pow', nonce: '00'.repeat(8) },
   part: { index: 0, count: 2 },
 };
 
@@ -44,9 +45,10 @@ describe('delta author signatures', () => {
     expect(verifyDeltaAuthor('not-a-peer-id', header)).toBe(false);
   });
 
-  it('binds the protocol version and leaves out the part', () => {
+  it('binds the protocol version and leaves out the part and the admission stamp', () => {
     const bytes = (h: typeof unsigned) => new TextDecoder().decode(deltaSigningBytes(h));
     expect(bytes(unsigned)).toBe(bytes({ ...unsigned, part: { index: 1, count: 2 } }));
+    expect(bytes(unsigned)).toBe(bytes({ ...unsigned, admission: { kind: 'pow', nonce: '11'.repeat(8) } }));
     expect(bytes(unsigned).startsWith(`slimswarm/delta-signature/${PROTOCOL_VERSION}\n`)).toBe(true);
   });
 

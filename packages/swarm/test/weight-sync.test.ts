@@ -97,7 +97,8 @@ describe('replay', () => {
 
     const reattributed = recordIn(r0!);
     reattributed.record = { ...reattributed.record, authors: [eve!.id, reattributed.record.authors[1]!] };
-    expect(() => fresh().apply(reattributed)).toThrow(/refused \(bad-signature\)/);
+    // Its stamp admits the real author, not eve: refused before the signature is even checked.
+    expect(() => fresh().apply(reattributed)).toThrow(/refused \(not-admitted\)/);
 
     const empty = recordIn(r0!);
     empty.record = { ...empty.record, authors: [] };
@@ -196,7 +197,13 @@ describe('the joiner’s choice', () => {
     const views = new Map<string, NeighbourView>();
     for (const x of sybils) views.set(x.id, { round: 3, modelSha256: 'f'.repeat(64), pastModels: [], at: 0 });
     views.set(honest!.id, { round: 3, modelSha256: s.modelSha256, pastModels: [], at: 0 });
-    const sync = new HistorySync(netJ, manifest, layout, w0, 1 << 30, netJ.logger.forComponent('test'));
+    const sync = new HistorySync(
+      netJ,
+      manifest,
+      { layout, weights: w0 },
+      1 << 30,
+      netJ.logger.forComponent('test'),
+    );
     const { replay, from } = await sync.join(views, 5_000, 10);
     expect(from).toBe(honest!.id);
     expect(replay.state.modelSha256).toBe(s.modelSha256);
@@ -240,7 +247,13 @@ describe('the joiner’s choice', () => {
     };
     for (const x of honest) serve(x, h, honestLog);
     for (const x of [...minority, ...fresh]) serve(x, m, minorityLog);
-    const sync = new HistorySync(netJ, manifest, layout, w0, 1 << 30, netJ.logger.forComponent('test'));
+    const sync = new HistorySync(
+      netJ,
+      manifest,
+      { layout, weights: w0 },
+      1 << 30,
+      netJ.logger.forComponent('test'),
+    );
     const { replay } = await sync.join(views, 5_000, 10);
     expect(replay.state.modelSha256).toBe(h.modelSha256);
     expect(m.round).toBeGreaterThan(h.round); // the minority ran ahead, and still lost

@@ -4,10 +4,19 @@
  * named error) and that encoding this content still gives the same bytes, so any change of the wire or
  * storage format shows up as a failing test and needs a protocol version bump.
  */
-import { FRAME_PREAMBLE_BYTES, encodeFrame, encodeSafetensors, f32Tensor, tensorFromTyped } from '../../src/index.js';
+import {
+  FRAME_PREAMBLE_BYTES,
+  encodeFrame,
+  encodeSafetensors,
+  f32Tensor,
+  jobIdFor,
+  tensorFromTyped,
+} from '../../src/index.js';
 import type { MessageInput, Tensor } from '../../src/index.js';
 
 const sha = (byte: string): string => byte.repeat(32);
+/** The public key of RFC 8032's first Ed25519 test vector: any 32-byte key would do for the schema. */
+const RFC8032_KEY = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
 
 export interface FrameVector {
   file: string;
@@ -72,6 +81,7 @@ export const validFrames: FrameVector[] = [
       bytesIn: 1000,
       bytesOut: 2000,
       sentAt: 1_764_000_000_000,
+      admission: { kind: 'pow', nonce: '00000000000004d2' },
     },
     tensors: {},
   },
@@ -89,6 +99,7 @@ export const validFrames: FrameVector[] = [
       payloadBytes: 28,
       payloadSha256: sha('a1'),
       authorSignature: '5a'.repeat(64),
+      admission: { kind: 'pow', nonce: '00000000000004d2' },
       part: { index: 0, count: 1 },
     },
     tensors: {
@@ -110,6 +121,7 @@ export const validFrames: FrameVector[] = [
       payloadBytes: 14,
       payloadSha256: sha('b2'),
       authorSignature: '5a'.repeat(64),
+      admission: { kind: 'ticket', signature: '7c'.repeat(64) },
       part: { index: 1, count: 3 },
     },
     tensors: {
@@ -126,7 +138,9 @@ export const validFrames: FrameVector[] = [
     message: {
       type: 'job-manifest',
       version: 3,
-      jobId: 'tiny-shakespeare',
+      jobId: jobIdFor('tiny-shakespeare', RFC8032_KEY),
+      jobKey: RFC8032_KEY,
+      admission: { mode: 'open', difficultyBits: 20 },
       model: { dModel: 64, nLayers: 2, nHeads: 4, nFeatures: 32, vocabSize: 256, mlpRatio: 4, seed: 1234 },
       tokenizer: { kind: 'byte' },
       baseCheckpoint: { sha256: sha('0f'), bytes: 1_200_000, params: 299_520 },
@@ -151,6 +165,7 @@ export const validFrames: FrameVector[] = [
         { round: 43, peer: '12D3KooWA', payloadSha256: sha('b2') },
         { round: 43, peer: '12D3KooWB', payloadSha256: sha('c3') },
       ],
+      admission: { kind: 'ticket', signature: '7c'.repeat(64) },
     },
     tensors: {},
   },
@@ -185,6 +200,7 @@ export const validFrames: FrameVector[] = [
         payloadBytes: 14,
         payloadSha256: sha('b2'),
         authorSignature: '5a'.repeat(64),
+        admission: { kind: 'pow', nonce: '00000000000004d2' },
         part: { index: 0, count: 1 },
       },
       second: {
@@ -199,6 +215,7 @@ export const validFrames: FrameVector[] = [
         payloadBytes: 14,
         payloadSha256: sha('c3'),
         authorSignature: '6b'.repeat(64),
+        admission: { kind: 'pow', nonce: '00000000000004d2' },
         part: { index: 0, count: 1 },
       },
     },
