@@ -43,6 +43,7 @@ function announce(round = 3): MessageInput {
     payloadBytes: 16,
     payloadSha256: sha,
     authorSignature: '5a'.repeat(64),
+    partDigests: [sha],
     part: { index: 0, count: 1 },
   };
 }

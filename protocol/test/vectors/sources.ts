@@ -70,6 +70,7 @@ export const validFrames: FrameVector[] = [
       payloadBytes: 28,
       payloadSha256: sha('a1'),
       authorSignature: '5a'.repeat(64),
+      partDigests: [sha('a1')],
       part: { index: 0, count: 1 },
     },
     tensors: {
@@ -91,6 +92,7 @@ export const validFrames: FrameVector[] = [
       payloadBytes: 14,
       payloadSha256: sha('b2'),
       authorSignature: '5a'.repeat(64),
+      partDigests: [sha('c1'), sha('c2'), sha('c3')],
       part: { index: 1, count: 3 },
     },
     tensors: {
@@ -166,6 +168,7 @@ export const validFrames: FrameVector[] = [
         payloadBytes: 14,
         payloadSha256: sha('b2'),
         authorSignature: '5a'.repeat(64),
+        partDigests: [sha('b2')],
         part: { index: 0, count: 1 },
       },
       second: {
@@ -180,6 +183,7 @@ export const validFrames: FrameVector[] = [
         payloadBytes: 14,
         payloadSha256: sha('c3'),
         authorSignature: '6b'.repeat(64),
+        partDigests: [sha('c3')],
         part: { index: 0, count: 1 },
       },
     },
