@@ -122,11 +122,17 @@ export function maxDeltaPayloadBytes(params: number): number {
  * header. A stream reader refuses any longer length prefix before it reads the frame.
  */
 export function maxDeltaFrameBytes(params: number): number {
-  return maxDeltaPayloadBytes(params) + PROTOCOL_LIMITS.maxHeaderBytes + FRAME_PREAMBLE_BYTES + FRAME_ALIGNMENT;
+  return (
+    maxDeltaPayloadBytes(params) + PROTOCOL_LIMITS.maxHeaderBytes + FRAME_PREAMBLE_BYTES + FRAME_ALIGNMENT
+  );
 }
 
 /** Byte range [start, end) of slice `index` when a payload of `payloadBytes` is cut into `count` slices. */
-export function partRange(payloadBytes: number, count: number, index: number): { start: number; end: number } {
+export function partRange(
+  payloadBytes: number,
+  count: number,
+  index: number,
+): { start: number; end: number } {
   const size = Math.ceil(payloadBytes / count);
   return { start: Math.min(payloadBytes, index * size), end: Math.min(payloadBytes, (index + 1) * size) };
 }

@@ -107,3 +107,15 @@ export class GossipScoringError extends Error {
   static override name = 'GossipScoringError';
   override name = 'GossipScoringError';
 }
+
+/** A delta payload cannot be cut into gossip parts that fit the gossip frame limit. */
+export class PayloadTooLargeError extends Error {
+  static override name = 'PayloadTooLargeError';
+  override name = 'PayloadTooLargeError';
+}
+
+/** A stream frame's length prefix announces more than the largest legal frame of its kind. */
+export class StreamFrameTooLargeError extends Error {
+  static override name = 'StreamFrameTooLargeError';
+  override name = 'StreamFrameTooLargeError';
+}

@@ -1,7 +1,8 @@
 /**
  * Liveness: every peer announces itself on the heartbeat topic (role, status, round, the trainer's
  * figures, its links), and counts as active contributors the trainers whose last heartbeat is fresh and
- * says `training`. The closing rule waits for a quorum of those.
+ * says `training` and who show work: a delta accepted in the last few rounds, or a newcomer's grace. The
+ * closing rule waits for a quorum of those, so a heartbeat that costs nothing cannot hold rounds open.
  */
 import {
   PROTOCOL_LIMITS,
@@ -13,6 +14,7 @@ import {
   type PeerRole,
   type PeerStatus,
 } from '@slimswarm/protocol';
+import { BoundedMap } from './bounded-map.js';
 import { decodeJobFrame } from './delta-verdict.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
 
@@ -42,10 +44,25 @@ export interface HeartbeatState {
   progress: TrainerProgress;
 }
 
+/** The open round and the authors of the deltas accepted for it. */
+export interface OpenRound {
+  round: number;
+  authors: Iterable<string>;
+}
+
+interface LastHeartbeat {
+  hb: Heartbeat;
+  at: number;
+  /** This peer's round when it first heard the sender (the start of the sender's grace). */
+  since: number;
+}
+
 export class Liveness {
   private readonly topic: string;
-  /** Last heartbeat per peer, and when it came. */
-  private readonly last = new Map<string, { hb: Heartbeat; at: number }>();
+  /** Last heartbeat per peer, newest last; silent peers leave after peerTimeoutMs. */
+  private readonly last: BoundedMap<string, LastHeartbeat>;
+  /** The latest round each author had a delta accepted for, while that still makes it count. */
+  private readonly contributedIn: BoundedMap<string, number>;
 
   constructor(
     private readonly net: SwarmNetwork,
@@ -53,6 +70,8 @@ export class Liveness {
     private readonly state: () => HeartbeatState,
   ) {
     this.topic = topics.heartbeat(manifest.jobId);
+    this.last = new BoundedMap(net.timings.maxPeersTracked);
+    this.contributedIn = new BoundedMap(net.timings.maxPeersTracked);
   }
 
   start(): void {
@@ -67,25 +86,37 @@ export class Liveness {
     const decoded = decodeJobFrame(msg.data, this.manifest, 'heartbeat');
     if (!('frame' in decoded)) return decoded;
     const hb = decoded.frame.message as Heartbeat;
-    this.last.set(msg.from, { hb, at: now });
+    this.last.dropOldestWhile((e) => now - e.at > this.manifest.round.peerTimeoutMs);
+    this.last.set(msg.from, { hb, at: now, since: this.last.get(msg.from)?.since ?? this.state().round });
     this.net.events.emit('heartbeat', { peer: msg.from, heartbeat: hb });
     return { action: 'accept' };
   }
 
+  /** `author` had a delta accepted for `round`: its heartbeats count for `liveRounds` rounds more. */
+  contributed(author: string, round: number): void {
+    this.contributedIn.set(author, Math.max(this.contributedIn.get(author) ?? round, round));
+  }
+
   /**
-   * Trainers counted as active now: fresh heartbeats that say `training`, the authors in `alsoActive`
-   * (their deltas of the open round show they are), and this peer when it trains — never a banned peer,
-   * whose deltas nobody takes (the round would wait for it until its deadline).
+   * Trainers counted as active now: the authors of the open round's deltas, this peer when it trains, and
+   * fresh heartbeats that say `training` from trainers that show work — a delta accepted within the last
+   * `liveRounds` rounds, or fewer than `liveRounds` rounds since this peer first heard them (a newcomer has
+   * not had the time yet). Never a banned peer, whose deltas nobody takes (the round would wait for it
+   * until its deadline). So a fake `training` heartbeat holds at most `liveRounds` rounds open, not all.
    */
   activeContributors(
-    alsoActive: Iterable<string>,
+    open: OpenRound,
     now = Date.now(),
     banned: { has(peer: string): boolean } = new Set(),
   ): number {
-    const fresh = new Set<string>(alsoActive);
-    for (const [peer, { hb, at }] of this.last) {
-      if (now - at <= this.manifest.round.peerTimeoutMs && isTrainer(hb.role) && hb.status === 'training')
-        fresh.add(peer);
+    const live = this.net.timings.liveRounds;
+    this.contributedIn.dropWhere((round) => open.round - round > live);
+    const fresh = new Set<string>(open.authors);
+    for (const [peer, { hb, at, since }] of this.last) {
+      if (now - at > this.manifest.round.peerTimeoutMs || !isTrainer(hb.role) || hb.status !== 'training')
+        continue;
+      const worked = this.contributedIn.has(peer) || open.round - since < live;
+      if (worked) fresh.add(peer);
     }
     for (const peer of fresh) if (banned.has(peer)) fresh.delete(peer);
     if (isTrainer(this.net.role)) fresh.add(this.net.selfId);

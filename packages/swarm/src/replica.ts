@@ -108,7 +108,8 @@ export class SwarmReplica {
     const manifest = parsed.data;
     const replica = new SwarmReplica(opts.peer.services.swarm, manifest);
     if (opts.initialWeights && !opts.syncFromPeers) {
-      replica.start(RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, replica.bans));
+      const init = { shapes: opts.shapes, bans: replica.bans, limits: replica.net.timings };
+      replica.start(RoundState.fromBase(manifest, opts.initialWeights, init));
       return replica;
     }
     if (!opts.syncFromPeers) throw new InvalidManifestError('pass initialWeights or syncFromPeers: true');
@@ -156,7 +157,7 @@ export class SwarmReplica {
   activeContributors(now = Date.now()): number {
     const s = this.state;
     const authors = s ? s.refs().flatMap((r) => (r.round === s.round ? [r.peer] : [])) : [];
-    return this.liveness.activeContributors(authors, now, this.bans);
+    return this.liveness.activeContributors({ round: s?.round ?? 0, authors }, now, this.bans);
   }
 
   /**
@@ -285,8 +286,11 @@ export class SwarmReplica {
   private offer(frame: DecodedFrame, author: string, via: 'gossip' | 'pull'): Verdict {
     const v = this.state!.offer(frame, author, Date.now());
     if ('evidence' in v) return this.equivocation.detected(v.evidence);
-    if (v.action === 'accept' && v.completed) {
+    if (v.action !== 'accept') return v;
+    for (const peer of v.evicted) this.net.counters.refused(peer, ignored('evicted'));
+    if (v.completed) {
       const { round, payloadSha256 } = v.completed;
+      this.liveness.contributed(author, round);
       this.net.counters.accepted();
       this.events.emit('delta:accepted', { peer: author, round, payloadSha256, via });
       this.log.merge('accepted round %d delta from %s via %s', round, author, via);
@@ -353,7 +357,10 @@ export class SwarmReplica {
 
   private adopt(m: ModelState & { modelSha256: string }, from: string, reason: ResyncReason): void {
     if (this.state) this.state.adopt(m.round, m.weights, m.momentum, m.pastModels);
-    else this.install(new RoundState({ ...m, manifest: this.manifest, bans: this.bans }));
+    else
+      this.install(
+        new RoundState({ ...m, manifest: this.manifest, bans: this.bans, limits: this.net.timings }),
+      );
     // The residual belongs to the old model's deltas.
     this.encoder!.reset();
     this.net.counters.round('resync');

@@ -7,8 +7,16 @@
  *
  * Dimension legend: P parameters, N deltas accepted in a round.
  */
-import type { DecodedFrame, DeltaAnnouncement, DeltaRef, JobManifest, PastModels } from '@slimswarm/protocol';
+import {
+  maxDeltaPayloadBytes,
+  type DecodedFrame,
+  type DeltaAnnouncement,
+  type DeltaRef,
+  type JobManifest,
+  type PastModels,
+} from '@slimswarm/protocol';
 import { aggregate, compactDelta, heldDeltaBytes, nesterovStep, type HeldDelta } from './aggregate.js';
+import { BoundedMap } from './bounded-map.js';
 import {
   checkDelta,
   checkPayload,
@@ -19,13 +27,18 @@ import {
 import { Bans, buildEvidence, type BanTarget, type EquivocationEvidence } from './equivocation.js';
 import { BaseModelMismatchError } from './errors.js';
 import { ModelLayout, compareCodeUnits, type Weights } from './model-layout.js';
+import { PartialDeltas } from './partials.js';
+import { SwarmTimings } from './peer-config.js';
 import type { ModelHistory } from './resync.js';
 import { roundIsDue } from './round-rule.js';
-import { concatBytes, modelSha256 } from './wire.js';
+import { modelSha256 } from './wire.js';
 
-/** What became of one offered part: taken (the delta once complete), refused, or proof of equivocation. */
+/**
+ * What became of one offered part: taken (the delta once complete, and the authors whose partial deltas
+ * were evicted to hold it), refused, or proof of equivocation.
+ */
 export type Verdict =
-  | { action: 'accept'; completed: AcceptedDelta | null }
+  | { action: 'accept'; completed: AcceptedDelta | null; evicted: string[] }
   | Refusal
   | { action: 'reject'; reason: 'equivocation'; evidence: EquivocationEvidence };
 
@@ -62,11 +75,8 @@ interface PastModelHeld extends PastModel {
   weights: Float32Array | null;
 }
 
-interface PartialPayload {
-  header: DeltaAnnouncement;
-  parts: (Uint8Array | undefined)[];
-  received: number;
-}
+/** What this peer holds on behalf of others (peer-config.ts; the defaults when not given). */
+export type HoldLimits = Pick<SwarmTimings, 'maxPartialBytes' | 'maxPeersTracked'>;
 
 export interface RoundStateInit {
   manifest: JobManifest;
@@ -80,6 +90,7 @@ export interface RoundStateInit {
   pastModels?: PastModels;
   /** The job's banned authors (kept across resyncs; the replica shares them with its evidence topic). */
   bans?: Bans;
+  limits?: HoldLimits;
 }
 
 export class RoundState implements RoundView, BanTarget {
@@ -94,12 +105,16 @@ export class RoundState implements RoundView, BanTarget {
   private past: PastModelHeld[];
   /** round -> author -> delta, for the open round and the next one (peers close a little apart). */
   private readonly accepted = new Map<number, Map<string, AcceptedDelta>>();
-  /** `${peer}/${round}` -> parts received so far. */
-  private readonly partial = new Map<string, PartialPayload>();
+  /** Deltas whose parts are still arriving, bounded in bytes (partials.ts). */
+  private readonly partial: PartialDeltas;
   /** The headers the last close merged, by author: another payload for that round proves equivocation. */
   private merged = { round: -1, headers: new Map<string, DeltaAnnouncement>() };
-  /** Highest round seen per author: gossipsub forgets duplicates after 2 minutes, this does not. */
-  private readonly lastRoundByPeer = new Map<string, number>();
+  /**
+   * Highest round seen per author: gossipsub forgets duplicates after 2 minutes, this does not. Kept for
+   * authors seen within the staleness window (an older round is refused as late anyway), at most
+   * `maxPeersTracked` of them.
+   */
+  private readonly lastRoundByPeer: BoundedMap<string, number>;
   /** When the open round, and the next, got their first delta: each round's deadline runs from there. */
   private openedAt: number | null = null;
   private nextOpenedAt: number | null = null;
@@ -115,15 +130,23 @@ export class RoundState implements RoundView, BanTarget {
     this.shaValue = modelSha256(this.layout, this.weightsValue);
     this.past = this.pastFromHashes(init.pastModels ?? []);
     this.bans = init.bans ?? new Bans();
+    const limits = init.limits ?? SwarmTimings.parse({});
+    // One largest delta always fits, or a job whose dense deltas exceed the cap could never assemble one.
+    const partialBytes = Math.max(
+      limits.maxPartialBytes,
+      maxDeltaPayloadBytes(this.manifest.baseCheckpoint.params),
+    );
+    this.partial = new PartialDeltas(partialBytes);
+    this.lastRoundByPeer = new BoundedMap(limits.maxPeersTracked);
   }
 
   /** Starts at round 0 from the job's base checkpoint; the weights must hash to the one it names. */
   static fromBase(
     manifest: JobManifest,
     initial: Weights,
-    shapes?: Record<string, readonly number[]>,
-    bans?: Bans,
+    opts: { shapes?: Record<string, readonly number[]>; bans?: Bans; limits?: HoldLimits } = {},
   ): RoundState {
+    const { shapes, bans, limits } = opts;
     const layout = ModelLayout.fromWeights(initial, shapes);
     const weights = layout.flatten(initial);
     const sha = modelSha256(layout, weights);
@@ -132,7 +155,7 @@ export class RoundState implements RoundView, BanTarget {
         `initial weights hash to ${sha}, the manifest names ${manifest.baseCheckpoint.sha256}`,
       );
     }
-    return new RoundState({ manifest, layout, weights, ...(bans ? { bans } : {}) });
+    return new RoundState({ manifest, layout, weights, bans, limits });
   }
 
   get round(): number {
@@ -199,9 +222,12 @@ export class RoundState implements RoundView, BanTarget {
       .map((m) => ({ round: m.round, modelSha256: m.modelSha256, weights: null }));
   }
 
-  /** Bytes of the deltas held for the open and the next round (decoded, and as received). */
+  /**
+   * Bytes of the deltas held for the open and the next round (decoded, and as received), and of the parts
+   * of deltas still arriving.
+   */
   heldBytes(): number {
-    let bytes = 0;
+    let bytes = this.partial.bytes;
     for (const byPeer of this.accepted.values())
       for (const d of byPeer.values()) bytes += heldDeltaBytes(d.delta) + d.payload.byteLength;
     return bytes;
@@ -252,32 +278,25 @@ export class RoundState implements RoundView, BanTarget {
       return { action: 'reject', reason: 'equivocation', evidence };
     }
     const { header, part } = v;
-    const key = `${author}/${header.round}`;
-    let partial = this.partial.get(key);
-    // A whole payload of a delta whose gossip parts are still coming (a pull) replaces them.
-    if (!partial || partial.header.part.count !== header.part.count) {
-      partial = { header, parts: new Array(header.part.count), received: 0 };
-      this.partial.set(key, partial);
-    }
-    partial.parts[header.part.index] = Uint8Array.from(part);
-    partial.received++;
-    this.lastRoundByPeer.set(author, Math.max(this.lastRoundByPeer.get(author) ?? 0, header.round));
-    if (partial.received < header.part.count) return { action: 'accept', completed: null };
-
-    this.partial.delete(key);
-    const payload = concatBytes(partial.parts as Uint8Array[], header.payloadBytes);
+    const { payload, evicted } = this.partial.add(author, header, part);
+    this.noteRound(author, header.round);
+    if (!payload) return { action: 'accept', completed: null, evicted };
     const p = checkPayload(header, payload, this.manifest);
     if (p.action !== 'accept') return p;
     const d: AcceptedDelta = {
       peer: author,
       round: header.round,
       payloadSha256: header.payloadSha256,
-      header: { ...partial.header, part: { index: 0, count: 1 } },
+      header: { ...header, part: { index: 0, count: 1 } },
       payload,
       delta: compactDelta(p.delta),
     };
     this.store(d, now);
-    return { action: 'accept', completed: d };
+    return { action: 'accept', completed: d, evicted };
+  }
+
+  private noteRound(author: string, round: number): void {
+    this.lastRoundByPeer.set(author, Math.max(this.lastRoundByPeer.get(author) ?? 0, round));
   }
 
   lastRoundOf(author: string): number | undefined {
@@ -291,7 +310,7 @@ export class RoundState implements RoundView, BanTarget {
   /** Bans the evidence's author: its deltas in the open rounds, complete or partial, are never merged. */
   ban(e: EquivocationEvidence): boolean {
     for (const byPeer of this.accepted.values()) byPeer.delete(e.author);
-    for (const round of [this.roundValue, this.roundValue + 1]) this.partial.delete(`${e.author}/${round}`);
+    for (const round of [this.roundValue, this.roundValue + 1]) this.partial.delete(e.author, round);
     return this.bans.add(e);
   }
 
@@ -300,14 +319,14 @@ export class RoundState implements RoundView, BanTarget {
     const closed = round < this.roundValue && round === this.merged.round;
     const done = closed ? this.merged.headers.get(author) : this.accepted.get(round)?.get(author)?.header;
     if (done) return { header: done, complete: true, hasPart: () => true };
-    const partial = this.partial.get(`${author}/${round}`);
+    const partial = this.partial.get(author, round);
     if (!partial) return undefined;
     return { header: partial.header, complete: false, hasPart: (i) => partial.parts[i] !== undefined };
   }
 
   /** Records this peer's own delta (it never sees its own gossip). */
   addOwn(d: AcceptedDelta, now: number): void {
-    this.lastRoundByPeer.set(d.peer, Math.max(this.lastRoundByPeer.get(d.peer) ?? 0, d.round));
+    this.noteRound(d.peer, d.round);
     this.store(d, now);
   }
 
@@ -390,6 +409,10 @@ export class RoundState implements RoundView, BanTarget {
     this.openedAt = null;
     this.nextOpenedAt = null;
     for (const r of [...this.accepted.keys()]) if (r < round) this.accepted.delete(r);
-    for (const [key, p] of this.partial) if (p.header.round < round) this.partial.delete(key);
+    this.partial.dropBefore(round);
+    // A delta for an earlier round is refused as late anyway; an author's highest round is kept through the
+    // staleness window only, where a replay of its own old delta is still blamed on it as a replay.
+    const window = this.manifest.round.maxStaleness + 1;
+    this.lastRoundByPeer.dropWhere((last) => round - last > window);
   }
 }

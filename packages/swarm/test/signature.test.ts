@@ -17,6 +17,7 @@ const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
   codec: 'topk-int8',
   payloadBytes: 1234,
   payloadSha256: 'b'.repeat(64),
+  partDigests: ['c'.repeat(64), 'd'.repeat(64)],
   part: { index: 0, count: 2 },
 };
 
@@ -37,6 +38,7 @@ describe('delta author signatures', () => {
       { payloadSha256: 'c'.repeat(64) },
       { baseModelSha256: 'c'.repeat(64) },
       { stats: { ...unsigned.stats, meanLoss: 0.1 } },
+      { partDigests: ['d'.repeat(64), 'c'.repeat(64)] },
       { authorSignature: '00'.repeat(64) },
     ]) {
       expect(verifyDeltaAuthor(author, { ...header, ...patch })).toBe(false);
