@@ -113,9 +113,3 @@ export class PayloadTooLargeError extends Error {
   static override name = 'PayloadTooLargeError';
   override name = 'PayloadTooLargeError';
 }
-
-/** A stream frame's length prefix announces more than the largest legal frame of its kind. */
-export class StreamFrameTooLargeError extends Error {
-  static override name = 'StreamFrameTooLargeError';
-  override name = 'StreamFrameTooLargeError';
-}
