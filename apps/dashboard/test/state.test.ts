@@ -46,6 +46,7 @@ function announcement(
     payloadBytes,
     payloadSha256: HASH_B,
     authorSignature: '5a'.repeat(64),
+    partDigests: Array.from({ length: part.count }, () => HASH_B),
     part,
   };
 }
