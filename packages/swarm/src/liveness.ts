@@ -63,6 +63,7 @@ export class Liveness {
   private readonly last: BoundedMap<string, LastHeartbeat>;
   /** The latest round each author had a delta accepted for, while that still makes it count. */
   private readonly contributedIn: BoundedMap<string, number>;
+  private unlisten: () => void = () => {};
 
   constructor(
     private readonly net: SwarmNetwork,
@@ -76,10 +77,12 @@ export class Liveness {
 
   start(): void {
     this.net.subscribe(this.topic, (msg) => this.onHeartbeat(msg));
+    this.unlisten = this.net.events.on('delta:accepted', (d) => this.contributed(d.peer, d.round));
   }
 
   stop(): void {
     this.net.unsubscribe(this.topic);
+    this.unlisten();
   }
 
   onHeartbeat(msg: GossipIn, now = Date.now()): GossipVerdict {
@@ -93,7 +96,7 @@ export class Liveness {
   }
 
   /** `author` had a delta accepted for `round`: its heartbeats count for `liveRounds` rounds more. */
-  contributed(author: string, round: number): void {
+  private contributed(author: string, round: number): void {
     this.contributedIn.set(author, Math.max(this.contributedIn.get(author) ?? round, round));
   }
 

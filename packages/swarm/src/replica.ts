@@ -108,7 +108,7 @@ export class SwarmReplica {
     const manifest = parsed.data;
     const replica = new SwarmReplica(opts.peer.services.swarm, manifest);
     if (opts.initialWeights && !opts.syncFromPeers) {
-      const init = { shapes: opts.shapes, bans: replica.bans, limits: replica.net.timings };
+      const init = { shapes: opts.shapes, bans: replica.bans, hold: replica.net };
       replica.start(RoundState.fromBase(manifest, opts.initialWeights, init));
       return replica;
     }
@@ -286,11 +286,8 @@ export class SwarmReplica {
   private offer(frame: DecodedFrame, author: string, via: 'gossip' | 'pull'): Verdict {
     const v = this.state!.offer(frame, author, Date.now());
     if ('evidence' in v) return this.equivocation.detected(v.evidence);
-    if (v.action !== 'accept') return v;
-    for (const peer of v.evicted) this.net.counters.refused(peer, ignored('evicted'));
-    if (v.completed) {
+    if (v.action === 'accept' && v.completed) {
       const { round, payloadSha256 } = v.completed;
-      this.liveness.contributed(author, round);
       this.net.counters.accepted();
       this.events.emit('delta:accepted', { peer: author, round, payloadSha256, via });
       this.log.merge('accepted round %d delta from %s via %s', round, author, via);
@@ -357,10 +354,7 @@ export class SwarmReplica {
 
   private adopt(m: ModelState & { modelSha256: string }, from: string, reason: ResyncReason): void {
     if (this.state) this.state.adopt(m.round, m.weights, m.momentum, m.pastModels);
-    else
-      this.install(
-        new RoundState({ ...m, manifest: this.manifest, bans: this.bans, limits: this.net.timings }),
-      );
+    else this.install(new RoundState({ ...m, manifest: this.manifest, bans: this.bans, hold: this.net }));
     // The residual belongs to the old model's deltas.
     this.encoder!.reset();
     this.net.counters.round('resync');

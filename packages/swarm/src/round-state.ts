@@ -20,6 +20,7 @@ import { BoundedMap } from './bounded-map.js';
 import {
   checkDelta,
   checkPayload,
+  ignored,
   type HeldFromAuthor,
   type Refusal,
   type RoundView,
@@ -29,16 +30,14 @@ import { BaseModelMismatchError } from './errors.js';
 import { ModelLayout, compareCodeUnits, type Weights } from './model-layout.js';
 import { PartialDeltas } from './partials.js';
 import { SwarmTimings } from './peer-config.js';
+import type { SwarmCounters } from './stats.js';
 import type { ModelHistory } from './resync.js';
 import { roundIsDue } from './round-rule.js';
 import { modelSha256 } from './wire.js';
 
-/**
- * What became of one offered part: taken (the delta once complete, and the authors whose partial deltas
- * were evicted to hold it), refused, or proof of equivocation.
- */
+/** What became of one offered part: taken (the delta once complete), refused, or proof of equivocation. */
 export type Verdict =
-  | { action: 'accept'; completed: AcceptedDelta | null; evicted: string[] }
+  | { action: 'accept'; completed: AcceptedDelta | null }
   | Refusal
   | { action: 'reject'; reason: 'equivocation'; evidence: EquivocationEvidence };
 
@@ -75,8 +74,14 @@ interface PastModelHeld extends PastModel {
   weights: Float32Array | null;
 }
 
-/** What this peer holds on behalf of others (peer-config.ts; the defaults when not given). */
-export type HoldLimits = Pick<SwarmTimings, 'maxPartialBytes' | 'maxPeersTracked'>;
+/**
+ * How much this peer holds on behalf of others (peer-config.ts; the defaults when not given), and where it
+ * counts what it drops to stay within that (a partial delta evicted: ignored as `evicted`).
+ */
+export interface HoldPolicy {
+  timings: Pick<SwarmTimings, 'maxPartialBytes' | 'maxPeersTracked'>;
+  counters: Pick<SwarmCounters, 'refused'>;
+}
 
 export interface RoundStateInit {
   manifest: JobManifest;
@@ -90,7 +95,7 @@ export interface RoundStateInit {
   pastModels?: PastModels;
   /** The job's banned authors (kept across resyncs; the replica shares them with its evidence topic). */
   bans?: Bans;
-  limits?: HoldLimits;
+  hold?: HoldPolicy;
 }
 
 export class RoundState implements RoundView, BanTarget {
@@ -115,6 +120,7 @@ export class RoundState implements RoundView, BanTarget {
    * `maxPeersTracked` of them.
    */
   private readonly lastRoundByPeer: BoundedMap<string, number>;
+  private readonly counters: HoldPolicy['counters'] | null;
   /** When the open round, and the next, got their first delta: each round's deadline runs from there. */
   private openedAt: number | null = null;
   private nextOpenedAt: number | null = null;
@@ -130,7 +136,8 @@ export class RoundState implements RoundView, BanTarget {
     this.shaValue = modelSha256(this.layout, this.weightsValue);
     this.past = this.pastFromHashes(init.pastModels ?? []);
     this.bans = init.bans ?? new Bans();
-    const limits = init.limits ?? SwarmTimings.parse({});
+    const limits = init.hold?.timings ?? SwarmTimings.parse({});
+    this.counters = init.hold?.counters ?? null;
     // One largest delta always fits, or a job whose dense deltas exceed the cap could never assemble one.
     const partialBytes = Math.max(
       limits.maxPartialBytes,
@@ -144,9 +151,9 @@ export class RoundState implements RoundView, BanTarget {
   static fromBase(
     manifest: JobManifest,
     initial: Weights,
-    opts: { shapes?: Record<string, readonly number[]>; bans?: Bans; limits?: HoldLimits } = {},
+    opts: { shapes?: Record<string, readonly number[]>; bans?: Bans; hold?: HoldPolicy } = {},
   ): RoundState {
-    const { shapes, bans, limits } = opts;
+    const { shapes, bans, hold } = opts;
     const layout = ModelLayout.fromWeights(initial, shapes);
     const weights = layout.flatten(initial);
     const sha = modelSha256(layout, weights);
@@ -155,7 +162,7 @@ export class RoundState implements RoundView, BanTarget {
         `initial weights hash to ${sha}, the manifest names ${manifest.baseCheckpoint.sha256}`,
       );
     }
-    return new RoundState({ manifest, layout, weights, bans, limits });
+    return new RoundState({ manifest, layout, weights, bans, hold });
   }
 
   get round(): number {
@@ -279,8 +286,9 @@ export class RoundState implements RoundView, BanTarget {
     }
     const { header, part } = v;
     const { payload, evicted } = this.partial.add(author, header, part);
+    for (const peer of evicted) this.counters?.refused(peer, ignored('evicted'));
     this.noteRound(author, header.round);
-    if (!payload) return { action: 'accept', completed: null, evicted };
+    if (!payload) return { action: 'accept', completed: null };
     const p = checkPayload(header, payload, this.manifest);
     if (p.action !== 'accept') return p;
     const d: AcceptedDelta = {
@@ -292,7 +300,7 @@ export class RoundState implements RoundView, BanTarget {
       delta: compactDelta(p.delta),
     };
     this.store(d, now);
-    return { action: 'accept', completed: d, evicted };
+    return { action: 'accept', completed: d };
   }
 
   private noteRound(author: string, round: number): void {

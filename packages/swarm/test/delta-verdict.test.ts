@@ -90,7 +90,7 @@ describe('checkDelta', () => {
     expect(parts.length).toBeGreaterThan(2);
     const frame = (i: number, header = parts[i]!.header) => deltaFrame(header, parts[i]!.bytes);
     const ctx = { manifest, rounds: s };
-    expect(s.offer(frame(0), a!.id, 0)).toEqual({ action: 'accept', completed: null, evicted: [] });
+    expect(s.offer(frame(0), a!.id, 0)).toEqual({ action: 'accept', completed: null });
     expect(s.offer(frame(0), a!.id, 0)).toEqual(ignored('duplicate'));
     // Another signed delta for the same round, part 1: the author equivocates.
     const other = deltaOf(s, a!, 700, 0.02).parts[1]!;
