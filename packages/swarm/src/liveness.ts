@@ -50,8 +50,10 @@ export interface OpenRound {
   authors: Iterable<string>;
 }
 
+/** What liveness keeps of a peer's last heartbeat (not its peer lists: up to 64 KB a heartbeat). */
 interface LastHeartbeat {
-  hb: Heartbeat;
+  role: PeerRole;
+  status: PeerStatus;
   at: number;
   /** This peer's round when it first heard the sender (the start of the sender's grace). */
   since: number;
@@ -90,7 +92,8 @@ export class Liveness {
     if (!('frame' in decoded)) return decoded;
     const hb = decoded.frame.message as Heartbeat;
     this.last.dropOldestWhile((e) => now - e.at > this.manifest.round.peerTimeoutMs);
-    this.last.set(msg.from, { hb, at: now, since: this.last.get(msg.from)?.since ?? this.state().round });
+    const since = this.last.get(msg.from)?.since ?? this.state().round;
+    this.last.set(msg.from, { role: hb.role, status: hb.status, at: now, since });
     this.net.events.emit('heartbeat', { peer: msg.from, heartbeat: hb });
     return { action: 'accept' };
   }
@@ -115,9 +118,8 @@ export class Liveness {
     const live = this.net.timings.liveRounds;
     this.contributedIn.dropWhere((round) => open.round - round > live);
     const fresh = new Set<string>(open.authors);
-    for (const [peer, { hb, at, since }] of this.last) {
-      if (now - at > this.manifest.round.peerTimeoutMs || !isTrainer(hb.role) || hb.status !== 'training')
-        continue;
+    for (const [peer, { role, status, at, since }] of this.last) {
+      if (now - at > this.manifest.round.peerTimeoutMs || !isTrainer(role) || status !== 'training') continue;
       const worked = this.contributedIn.has(peer) || open.round - since < live;
       if (worked) fresh.add(peer);
     }
