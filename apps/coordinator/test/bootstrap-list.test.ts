@@ -81,7 +81,9 @@ describe('a real coordinator flooded by one attacker', () => {
       await rm(dir, { recursive: true, force: true });
     });
     const dialCoordinator = async (p: SwarmPeer) => {
-      stops.push(() => p.stop());
+      stops.push(async () => {
+        await p.stop();
+      });
       await p.dial(coordinator.peer.getMultiaddrs()[0]!);
     };
     const honest = await Promise.all(
