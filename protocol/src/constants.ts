@@ -23,6 +23,8 @@ export const PROTOCOL_LIMITS = {
   /** STUN/TURN servers a job listing may name for WebRTC between browsers. */
   maxIceServers: 8,
   maxSummaryEntries: 512,
+  /** Gossip slices of one delta payload (each names its digest in every part's header). */
+  maxDeltaParts: 4096,
   maxRound: 2 ** 40,
   /** Rounds a delta's base may lag the round it joins (a manifest's `round.maxStaleness`). */
   maxStaleness: 8,

@@ -76,8 +76,9 @@ const FrameHeader = z.object({ message: Message, tensors: z.array(TensorTableEnt
  * ref, header → tensors → entry → shape. Checked before JSON.parse so hostile nesting costs nothing.
  */
 const MAX_HEADER_DEPTH = 4;
-/** Longest array a valid header can hold (the tensor table; message lists are shorter). */
+/** Longest array a valid header can hold (a delta's part digests; every other list is shorter). */
 const MAX_HEADER_ARRAY_ITEMS = Math.max(
+  PROTOCOL_LIMITS.maxDeltaParts,
   PROTOCOL_LIMITS.maxTensorsPerFrame,
   PROTOCOL_LIMITS.maxSummaryEntries,
   PROTOCOL_LIMITS.maxPeersListed,
@@ -114,6 +115,26 @@ export function tightenLimits(partial: Partial<ProtocolLimits> = {}): ProtocolLi
  */
 export function maxDeltaPayloadBytes(params: number): number {
   return params * 4 + 64 * 1024;
+}
+
+/**
+ * Largest delta-announce frame a job accepts: the largest payload whole (a pull answer) behind the largest
+ * header. A stream reader refuses any longer length prefix before it reads the frame.
+ */
+export function maxDeltaFrameBytes(params: number): number {
+  return (
+    maxDeltaPayloadBytes(params) + PROTOCOL_LIMITS.maxHeaderBytes + FRAME_PREAMBLE_BYTES + FRAME_ALIGNMENT
+  );
+}
+
+/** Byte range [start, end) of slice `index` when a payload of `payloadBytes` is cut into `count` slices. */
+export function partRange(
+  payloadBytes: number,
+  count: number,
+  index: number,
+): { start: number; end: number } {
+  const size = Math.ceil(payloadBytes / count);
+  return { start: Math.min(payloadBytes, index * size), end: Math.min(payloadBytes, (index + 1) * size) };
 }
 
 /**

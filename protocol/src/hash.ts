@@ -64,13 +64,14 @@ const SIGNED_DELTA_FIELDS = [
   'codec',
   'payloadBytes',
   'payloadSha256',
+  'partDigests',
 ] as const;
 
 /**
  * What a delta's author signs: a domain tag with the protocol version, then the canonical JSON of every
  * header field that says what the delta is (not `part`, which differs per gossip slice, nor the
  * signature itself, nor the admission stamp, which is bound to the author's peer id on its own). The
- * payload is covered through `payloadSha256`.
+ * payload is covered through `payloadSha256`, each gossip slice through `partDigests`.
  */
 export function deltaSigningBytes(
   header: Omit<DeltaAnnouncement, 'part' | 'authorSignature' | 'admission'>,

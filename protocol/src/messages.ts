@@ -283,13 +283,23 @@ export const DeltaAnnouncement = z
     authorSignature: SignatureHex,
     /** The author's admission stamp; bound to its peer id, so the signature need not cover it. */
     admission: AdmissionStamp,
+    /**
+     * SHA-256 of each gossip slice of the payload as its author cut it (`partRange`: n slices of
+     * ⌈payloadBytes / n⌉ bytes, the last shorter). Signed with the rest of the header, so a receiver checks
+     * every part when it arrives — before holding or forwarding it — not only once all parts are in.
+     */
+    partDigests: z.array(Sha256Hex).min(1).max(PROTOCOL_LIMITS.maxDeltaParts),
+    /** Which slice this frame carries: one of the signed `partDigests`, or the whole payload (a pull). */
     part: z
-      .object({ index: z.number().int().min(0), count: PositiveInt(4096) })
+      .object({ index: z.number().int().min(0), count: PositiveInt(PROTOCOL_LIMITS.maxDeltaParts) })
       .strict()
       .refine((p) => p.index < p.count, { message: 'part index must be below part count' }),
   })
   .strict()
-  .refine((d) => d.baseRound <= d.round, { message: 'baseRound must not be after round' });
+  .refine((d) => d.baseRound <= d.round, { message: 'baseRound must not be after round' })
+  .refine((d) => d.part.count === 1 || d.part.count === d.partDigests.length, {
+    message: 'a frame carries the whole payload or one of its signed parts',
+  });
 export type DeltaAnnouncement = z.infer<typeof DeltaAnnouncement>;
 
 export const PeerRole = z.enum(['worker', 'browser', 'coordinator', 'dashboard']);

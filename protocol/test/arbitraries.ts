@@ -167,8 +167,17 @@ export const deltaAnnouncement = fc
     payloadSha256: sha256,
     authorSignature: fc.stringMatching(/^[0-9a-f]{128}$/),
     admission: admissionStamp,
-    part: int(1, 4096).chain((c) => fc.record({ index: int(0, c - 1), count: fc.constant(c) })),
+    partDigests: fc.array(sha256, { minLength: 1, maxLength: 8 }),
   })
+  // One of the signed slices, or the whole payload (a pull answer).
+  .chain((d) =>
+    fc
+      .oneof(
+        int(0, d.partDigests.length - 1).map((index) => ({ index, count: d.partDigests.length })),
+        fc.constant({ index: 0, count: 1 }),
+      )
+      .map((part) => ({ ...d, part })),
+  )
   // The base round is never after the round the delta joins.
   .chain((d) => bigNat(d.round).map((baseRound) => ({ ...d, baseRound })));
 

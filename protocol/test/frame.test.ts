@@ -45,6 +45,7 @@ function announce(round = 3): MessageInput {
     payloadSha256: sha,
     authorSignature: '5a'.repeat(64),
     admission: { kind: 'pow', nonce: '00'.repeat(8) },
+    partDigests: [sha],
     part: { index: 0, count: 1 },
   };
 }

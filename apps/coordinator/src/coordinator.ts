@@ -8,6 +8,7 @@
 import { topics, type JobListing, type JobManifest } from '@slimswarm/protocol';
 import { AdmittedPeers, createNodePeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
 import { logger } from '@libp2p/logger';
+import { bootstrapListing, type ConnectedPeer } from './bootstrap-list.js';
 import { startHttp, type HttpService } from './http.js';
 import { ephemeralJobKey, loadOrCreateJobKey } from './job-key.js';
 import { loadJob } from './published-job.js';
@@ -16,9 +17,6 @@ import type { CoordinatorOptions } from './options.js';
 import type { CoordinatorStats } from './events.js';
 
 const log = logger('slimswarm:coordinator');
-
-/** How many peers' addresses /api/job hands out, so newcomers connect to the swarm, not only to us. */
-const MAX_LISTED_PEERS = 32;
 
 export interface Coordinator {
   manifest: JobManifest;
@@ -69,24 +67,31 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   });
   const multiaddrs = (): string[] => peer.getMultiaddrs().map((a) => a.toString());
 
+  const relay = peer.services.relay as { reservations?: { has(p: unknown): boolean } } | undefined;
   /**
-   * Our addresses first, then the listen addresses (learnt by identify) of the peers connected to us.
-   * Of relayed addresses only the WebRTC ones are listed: a plain relayed connection is too limited to
-   * carry gossip, while a tab dialling another tab's `/p2p-circuit/webrtc` address only uses the relay
-   * for the handshake and then talks to it directly.
+   * Our addresses first, then the connected peers' addresses that check out against their connections
+   * (bootstrap-list.ts). Of relayed addresses only tabs' WebRTC ones are listed: a plain relayed
+   * connection is too limited to carry gossip, while a tab dialling another tab's `/p2p-circuit/webrtc`
+   * address only uses the relay for the handshake and then talks to it directly.
    */
   const bootstrapList = async (): Promise<string[]> => {
-    const others: string[] = [];
-    for (const remote of new Set(peer.getConnections().map((c) => c.remotePeer))) {
-      if (!admitted.isAdmitted(remote.toString())) continue;
-      const known = await peer.peerStore.get(remote).catch(() => null);
-      for (const { multiaddr } of known?.addresses ?? []) {
-        const addr = multiaddr.toString();
-        if (!addr.includes('/p2p-circuit') || addr.endsWith('/p2p-circuit/webrtc'))
-          others.push(`${addr}/p2p/${remote.toString()}`);
+    const byPeer = new Map<string, ConnectedPeer>();
+    for (const c of peer.getConnections()) {
+      const id = c.remotePeer.toString();
+      // Only admitted peers are listed (their stamps were verified on the gossip they sent).
+      if (!admitted.isAdmitted(id)) continue;
+      let p = byPeer.get(id);
+      if (!p) {
+        const known = await peer.peerStore.get(c.remotePeer).catch(() => null);
+        const announced = (known?.addresses ?? []).map((a) => a.multiaddr.toString());
+        const reserved = relay?.reservations?.has(c.remotePeer) === true;
+        byPeer.set(id, (p = { peer: id, since: c.timeline.open, observed: [], announced, reserved }));
       }
+      p.since = Math.min(p.since, c.timeline.open);
+      const observed = c.remoteAddr.toString();
+      if (!observed.includes('/p2p-circuit')) p.observed.push(observed);
     }
-    return [...multiaddrs(), ...others].slice(0, MAX_LISTED_PEERS);
+    return bootstrapListing([...byPeer.values()], { own: multiaddrs(), perPrefix: options.listPerPrefix });
   };
 
   const http = await startHttp({

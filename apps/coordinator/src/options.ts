@@ -5,6 +5,7 @@ import { IceServer, PROTOCOL_LIMITS } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_BASE_PATH } from '@slimswarm/default-job/job';
+import { DEFAULT_LISTED_PER_PREFIX, MAX_LISTED_ADDRESSES } from './bootstrap-list.js';
 
 export { InvalidOptionError };
 
@@ -26,6 +27,8 @@ export const CoordinatorOptions = z
     dashboardDir: z.string().min(1),
     /** STUN/TURN servers the job listing gives browser tabs for WebRTC between them. */
     iceServers: z.array(IceServer).max(PROTOCOL_LIMITS.maxIceServers),
+    /** Peers /api/job lists per /24 (IPv4) or /48 (IPv6) of their observed address (bootstrap-list.ts). */
+    listPerPrefix: z.number().int().min(1).max(MAX_LISTED_ADDRESSES),
     json: z.boolean(),
   })
   .strict();
@@ -55,10 +58,16 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
       'STUN/TURN URL tabs use to reach each other over WebRTC (repeatable; none: same network only)',
       collect,
     )
+    .option(
+      '--list-per-prefix <n>',
+      'peers /api/job lists per /24 (IPv4) or /48 (IPv6) network, loopback excepted',
+      String(DEFAULT_LISTED_PER_PREFIX),
+    )
     .option('--json', 'print JSON lines', false);
   return parseCommandLine(program, argv, CoordinatorOptions, (raw) => ({
     ...raw,
     port: /^\d+$/.test(String(raw.port)) ? Number(raw.port) : NaN,
+    listPerPrefix: /^\d+$/.test(String(raw.listPerPrefix)) ? Number(raw.listPerPrefix) : NaN,
     listen: raw.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
     iceServers: ((raw.iceServers as string[] | undefined) ?? []).map((urls) => ({ urls })),
   }));

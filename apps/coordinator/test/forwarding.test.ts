@@ -93,6 +93,7 @@ describe('what the coordinator forwards', () => {
       codec: manifest.compression.codec,
       payloadBytes: payload.length,
       payloadSha256: sha256Hex(payload),
+      partDigests: [sha256Hex(payload)],
       part: { index: 0, count: 1 },
     };
     const frame = (authorSignature: string, admission: AdmissionStamp = ticketA) =>

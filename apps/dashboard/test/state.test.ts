@@ -48,6 +48,7 @@ function announcement(
     payloadSha256: HASH_B,
     authorSignature: '5a'.repeat(64),
     admission: { kind: 'pow', nonce: '00'.repeat(8) },
+    partDigests: Array.from({ length: part.count }, () => HASH_B),
     part,
   };
 }

@@ -5,11 +5,17 @@
  * from that neighbour. Every pulled delta passes the same verdict as gossip, under its author's name: the
  * neighbour only carries it. A summary whose stamp does not admit its sender is refused: neither its view
  * (the resync rule's votes) nor its refs (pulls) are taken.
+ *
+ * Neither side lets the other make it do more than a bounded amount of work: a pull asks only for refs
+ * this peer lacks, each once; an answer frame is refused by its length prefix beyond the largest legal
+ * delta frame; a responder answers each distinct held ref once, up to `maxPullAnswerBytes`; and both sides
+ * run at most a few pulls at once (per remote peer and in all).
  */
 import {
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   encodeFrame,
+  maxDeltaFrameBytes,
   tensorFromTyped,
   topics,
   type AntiEntropySummary,
@@ -19,7 +25,8 @@ import {
 } from '@slimswarm/protocol';
 import type { Logger } from '@libp2p/interface';
 import type { JobAdmission } from './admission.js';
-import { decodeJobFrame, rejected } from './delta-verdict.js';
+import { BoundedMap } from './bounded-map.js';
+import { decodeJobFrame, ignored, rejected } from './delta-verdict.js';
 import { DeltaPullError } from './errors.js';
 import { readRequest } from './frame-stream.js';
 import type { FrameStream, GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
@@ -35,11 +42,19 @@ export interface AntiEntropyHooks {
   remind?(author: string): void;
 }
 
+/** `${author}/${round}`: one delta slot (a second payload for it would be an equivocation). */
+const slot = (r: DeltaRef) => `${r.peer}/${r.round}`;
+
 export class AntiEntropy {
-  /** Latest (round, model, past models) each neighbour announced. */
-  readonly views = new Map<string, NeighbourView>();
+  /** Latest (round, model, past models) each neighbour announced; silent ones leave after peerTimeoutMs. */
+  readonly views: BoundedMap<string, NeighbourView>;
   private readonly topic: string;
+  /** Slots being pulled now, and how many pulls run. */
   private readonly pulling = new Set<string>();
+  private pullsOut = 0;
+  /** Pulls being served, per remote peer. */
+  private readonly serving = new Map<string, number>();
+  private servingTotal = 0;
   private readonly log: Logger;
 
   constructor(
@@ -50,11 +65,12 @@ export class AntiEntropy {
   ) {
     this.topic = topics.summaries(manifest.jobId);
     this.log = net.logger.forComponent('slimswarm:swarm:anti-entropy');
+    this.views = new BoundedMap(net.timings.maxPeersTracked);
   }
 
   start(): void {
     this.net.subscribe(this.topic, (msg) => this.onSummary(msg));
-    this.net.serve('antiEntropy', (stream) => this.serve(stream));
+    this.net.serve('antiEntropy', (stream, remote) => this.serve(stream, remote));
   }
 
   stop(): void {
@@ -86,6 +102,7 @@ export class AntiEntropy {
     if (!('frame' in decoded)) return decoded;
     const s = decoded.frame.message as AntiEntropySummary;
     if (!this.admission.peers.admits(msg.from, s.admission)) return rejected('not-admitted');
+    this.views.dropOldestWhile((v) => now - v.at > this.manifest.round.peerTimeoutMs);
     this.views.set(msg.from, {
       round: s.round,
       modelSha256: s.modelSha256,
@@ -108,41 +125,46 @@ export class AntiEntropy {
     return { action: 'accept' };
   }
 
-  /** Pulls `refs` from `from`; each answer is offered under its author's name, refusals count against `from`. */
+  /**
+   * Pulls `refs` from `from` — each slot once, none already being pulled, at most `maxPullsOut` pulls at
+   * once (a ref left out now is named again by the next summary); each answer is offered under its
+   * author's name, refusals count against `from`.
+   */
   async pull(from: string, refs: DeltaRef[]): Promise<void> {
-    const key = (r: DeltaRef) => `${r.peer}/${r.round}`;
-    const wanted = refs.filter((r) => !this.pulling.has(key(r)));
-    if (wanted.length === 0) return;
-    for (const r of wanted) this.pulling.add(key(r));
+    const wanted = new Map<string, DeltaRef>();
+    for (const r of refs) if (!this.pulling.has(slot(r))) wanted.set(slot(r), r);
+    if (wanted.size === 0 || this.pullsOut >= this.net.timings.maxPullsOut) return;
+    this.pullsOut++;
+    const slots = [...wanted.keys()];
+    for (const k of slots) this.pulling.add(k);
     const signal = AbortSignal.timeout(this.net.timings.streamTimeoutMs);
+    const maxFrame = maxDeltaFrameBytes(this.manifest.baseCheckpoint.params);
+    let stream: FrameStream | null = null;
     try {
-      const stream = await this.net.dial(from, 'antiEntropy', signal);
+      stream = await this.net.dial(from, 'antiEntropy', signal, maxFrame);
       await stream.write(
         encodeFrame({
           type: 'delta-pull',
           version: PROTOCOL_VERSION,
           jobId: this.manifest.jobId,
-          refs: wanted,
+          refs: [...wanted.values()],
         }),
         signal,
       );
       for (let bytes = await stream.read(signal); bytes; bytes = await stream.read(signal)) {
-        const decoded = decodeJobFrame(
-          bytes,
-          this.manifest,
-          'delta-announce',
-          PROTOCOL_LIMITS.maxStreamFrameBytes,
-        );
+        const decoded = decodeJobFrame(bytes, this.manifest, 'delta-announce', maxFrame);
         if (!('frame' in decoded)) {
           this.net.counters.refused(from, decoded);
           throw new DeltaPullError(`${from} answered a pull with a frame that does not decode`);
         }
         const m = decoded.frame.message;
+        // Each asked-for ref is answered once: a repeat, or anything else, ends the pull.
         const ref =
           m.type === 'delta-announce' && m.part.count === 1
-            ? wanted.find((r) => r.round === m.round && r.payloadSha256 === m.payloadSha256)
+            ? [...wanted.values()].find((r) => r.round === m.round && r.payloadSha256 === m.payloadSha256)
             : undefined;
         if (!ref) throw new DeltaPullError(`${from} answered a pull with something not asked for`);
+        wanted.delete(slot(ref));
         if (!this.hooks.rounds()) break;
         const v = this.hooks.offer(decoded.frame, ref.peer, 'pull');
         // The responder only carries the delta: an equivocation or a ban is its author's doing.
@@ -152,24 +174,51 @@ export class AntiEntropy {
       await stream.close(signal);
     } catch (err) {
       this.log.error('pull from %s failed: %e', from, err);
+      // Hang up: whatever the responder still sends is dropped unread.
+      stream?.abort(err as Error);
     } finally {
-      for (const r of wanted) this.pulling.delete(key(r));
+      for (const k of slots) this.pulling.delete(k);
+      this.pullsOut--;
     }
   }
 
-  /** Answers one pull: every asked-for delta this peer holds, whole, as part 0 of 1. */
-  async serve(stream: FrameStream): Promise<void> {
-    const signal = AbortSignal.timeout(this.net.timings.streamTimeoutMs);
-    const request = await readRequest(stream, this.manifest, 'delta-pull', signal);
-    const rounds = this.hooks.rounds();
-    for (const ref of request.refs) {
-      const d = rounds?.get(ref);
-      if (d)
-        await stream.write(
-          encodeFrame(d.header, { part: tensorFromTyped('u8', [d.payload.length], d.payload) }),
-          signal,
-        );
+  /**
+   * Answers one pull: every distinct asked-for delta this peer holds, once, whole, as part 0 of 1, until the
+   * answer reaches `maxPullAnswerBytes` (the first always goes). Beyond `maxPullsPerPeer` pulls from one
+   * remote peer, or `maxPullsServed` in all, the stream is hung up on unanswered.
+   */
+  async serve(stream: FrameStream, remote: string): Promise<void> {
+    const { maxPullsPerPeer, maxPullsServed, maxPullAnswerBytes, streamTimeoutMs } = this.net.timings;
+    const mine = this.serving.get(remote) ?? 0;
+    if (mine >= maxPullsPerPeer || this.servingTotal >= maxPullsServed) {
+      this.net.counters.refused(remote, ignored('busy'));
+      stream.abort(
+        new DeltaPullError(`already serving ${mine} pulls to ${remote}, ${this.servingTotal} in all`),
+      );
+      return;
     }
-    await stream.close(signal);
+    this.serving.set(remote, mine + 1);
+    this.servingTotal++;
+    try {
+      const signal = AbortSignal.timeout(streamTimeoutMs);
+      const request = await readRequest(stream, this.manifest, 'delta-pull', signal);
+      const rounds = this.hooks.rounds();
+      const asked = new Map(request.refs.map((r) => [`${slot(r)}/${r.payloadSha256}`, r]));
+      let sent = 0;
+      for (const ref of asked.values()) {
+        const d = rounds?.get(ref);
+        if (!d) continue;
+        const frame = encodeFrame(d.header, { part: tensorFromTyped('u8', [d.payload.length], d.payload) });
+        if (sent > 0 && sent + frame.length > maxPullAnswerBytes) break;
+        await stream.write(frame, signal);
+        sent += frame.length;
+      }
+      await stream.close(signal);
+    } finally {
+      const left = (this.serving.get(remote) ?? 1) - 1;
+      if (left > 0) this.serving.set(remote, left);
+      else this.serving.delete(remote);
+      this.servingTotal--;
+    }
   }
 }

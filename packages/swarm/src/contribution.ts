@@ -5,8 +5,10 @@
  * Dimension legend: P parameters.
  */
 import {
+  PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   encodeFrame,
+  partRange,
   type AdmissionStamp,
   tensorFromTyped,
   type ContributorStats,
@@ -18,6 +20,7 @@ import {
   AlreadyContributedError,
   DeltaNormExceededError,
   InvalidTrainerOutputError,
+  PayloadTooLargeError,
   StaleContributionError,
 } from './errors.js';
 import { allFinite, l2Norm } from './model-layout.js';
@@ -77,8 +80,11 @@ export function makeContribution(
   commit();
   const payload = encodeDeltaPayload(tensors);
   const payloadSha256 = sha256Hex(payload);
-  const count = Math.max(1, Math.ceil(payload.length / maxPartBytes));
-  const partSize = Math.ceil(payload.length / count);
+  const count = partCount(payload.length, maxPartBytes);
+  const slices = Array.from({ length: count }, (_, index) => {
+    const { start, end } = partRange(payload.length, count, index);
+    return payload.subarray(start, end);
+  });
   const unsigned: UnsignedDelta = {
     type: 'delta-announce',
     version: PROTOCOL_VERSION,
@@ -90,12 +96,10 @@ export function makeContribution(
     codec: state.manifest.compression.codec,
     payloadBytes: payload.length,
     payloadSha256,
+    partDigests: slices.map((slice) => sha256Hex(slice)),
   };
   const signed: Omit<DeltaAnnouncement, 'part'> = { ...unsigned, admission, authorSignature: sign(unsigned) };
-  const parts = Array.from({ length: count }, (_, index) => ({
-    header: { ...signed, part: { index, count } },
-    bytes: payload.subarray(index * partSize, Math.min(payload.length, (index + 1) * partSize)),
-  }));
+  const parts = slices.map((bytes, index) => ({ header: { ...signed, part: { index, count } }, bytes }));
   const delta: AcceptedDelta = {
     peer,
     round,
@@ -105,6 +109,25 @@ export function makeContribution(
     delta: compactDelta(sent),
   };
   return { delta, parts };
+}
+
+/** What one part digest adds to every part's header: 64 hex digits, two quotes and a comma. */
+const DIGEST_HEADER_BYTES = 67;
+/** The rest of a part's header and its tensor table (what maxPartBytes' default leaves of a frame). */
+const HEADER_RESERVE_BYTES = 16 * 1024;
+
+/**
+ * How many gossip parts a payload is cut into: slices of at most `maxPartBytes`, and few enough that each
+ * frame — its slice behind a header that lists every slice's digest — stays within the gossip limit.
+ */
+export function partCount(payloadBytes: number, maxPartBytes: number): number {
+  for (let count = Math.max(1, Math.ceil(payloadBytes / maxPartBytes)); ; count++) {
+    const room = PROTOCOL_LIMITS.maxGossipFrameBytes - HEADER_RESERVE_BYTES - DIGEST_HEADER_BYTES * count;
+    if (Math.ceil(payloadBytes / count) <= Math.min(maxPartBytes, room)) return count;
+    // Not for any payload a job accepts: maxDeltaPayloadBytes of maxParams takes about 1100 parts.
+    if (room <= 0 || count >= PROTOCOL_LIMITS.maxDeltaParts)
+      throw new PayloadTooLargeError(`a ${payloadBytes}-byte payload does not fit in gossip parts`);
+  }
 }
 
 /** Publishes the parts on the delta topic; returns the frame bytes sent. */

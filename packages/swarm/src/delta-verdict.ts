@@ -14,9 +14,11 @@
 import {
   PROTOCOL_LIMITS,
   decodeFrame,
+  deltaSigningBytes,
   isProtocolError,
   limitsFromManifest,
   maxDeltaPayloadBytes,
+  partRange,
   type DecodedFrame,
   type DeltaAnnouncement,
   type JobManifest,
@@ -44,6 +46,8 @@ export const REJECT_REASONS = [
   'replay',
   'equivocation',
   'bad-digest',
+  /** A gossip part (or a slice of a pulled payload) does not hash to the digest its header signs for it. */
+  'bad-part-digest',
   /** The author's signature does not verify (or gossipsub's StrictSign refused the message first). */
   'bad-signature',
   /** The author signed two different deltas for one round (equivocation.ts): ignored for the rest of the job. */
@@ -64,6 +68,7 @@ const FORWARDER_CHECKS: ReadonlySet<RejectReason> = new Set([
   'oversize',
   'wrong-job',
   'wrong-codec',
+  'bad-part-digest',
   'bad-signature',
   'not-admitted',
 ]);
@@ -79,6 +84,10 @@ export const IGNORE_REASONS = [
   'duplicate',
   /** This peer has no model yet or is replacing it (joining, resyncing): it cannot judge deltas. */
   'not-ready',
+  /** A partly received delta made room for newer parts (partials.ts); its author is not at fault. */
+  'evicted',
+  /** This peer serves or runs as many pulls as it allows at once (anti-entropy.ts). */
+  'busy',
 ] as const;
 export type IgnoreReason = (typeof IGNORE_REASONS)[number];
 
@@ -195,10 +204,11 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
   if (h.jobId !== m.jobId) return rejected('wrong-job');
   if (h.codec !== m.compression.codec) return rejected('wrong-codec');
   if (h.payloadBytes > maxDeltaPayloadBytes(m.baseCheckpoint.params)) return rejected('oversize');
-  const partSize = Math.ceil(h.payloadBytes / h.part.count);
-  const expected =
-    h.part.index < h.part.count - 1 ? partSize : h.payloadBytes - partSize * (h.part.count - 1);
-  if (expected <= 0 || part.length !== expected) return rejected('malformed');
+  const { start, end } = partRange(h.payloadBytes, h.part.count, h.part.index);
+  const slices = h.partDigests.length;
+  // Every signed slice holds at least one byte, and this frame holds exactly its own.
+  if (partRange(h.payloadBytes, slices, slices - 1).start >= h.payloadBytes || part.length !== end - start)
+    return rejected('malformed');
   if (h.admission.kind === 'pow' && !ctx.admission.admits(author, h.admission))
     return rejected('not-admitted');
   /** Admission (a ticket's signature, once per author), then the author's signature on this header. */
@@ -210,7 +220,10 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
         : rejected('bad-signature');
 
   const r = ctx.rounds;
-  if (!r) return authentic() ?? { action: 'accept', header: h, part };
+  if (!r) {
+    if (!matchesPartDigests(h, part)) return rejected('bad-part-digest');
+    return authentic() ?? { action: 'accept', header: h, part };
+  }
   if (r.isBanned(author)) return rejected('banned');
   const last = r.lastRoundOf(author);
   if (last !== undefined && h.round < last) return rejected('replay');
@@ -222,26 +235,47 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
   }
   if (h.round > r.round + 1) return rejected('wrong-round');
   const held = r.heldFrom(author, h.round);
-  // A header identical to one already verified needs no second signature check (pulls race the gossip).
+  // A header identical to one already verified needs no second signature check: the signature is checked
+  // once per delta, not once per part (and pulls race the gossip).
+  const verified = held !== undefined && sameSignedHeader(held.header, h);
   const seen = held && (held.complete || held.hasPart(h.part.index));
-  if (seen && held.header.authorSignature === h.authorSignature) return ignored('duplicate');
-  const refused = authentic();
-  if (refused) return refused;
+  if (seen && verified) return ignored('duplicate');
+  if (!matchesPartDigests(h, part)) return rejected('bad-part-digest');
+  if (!verified) {
+    const refused = authentic();
+    if (refused) return refused;
+  }
   if (held) {
     // Two signed payloads for one round: the author equivocates (both headers are the proof, §6a).
     if (held.header.payloadSha256 !== h.payloadSha256) return rejected('equivocation');
-    // The same delta under another part layout: a whole payload (a pull) replaces parts still missing.
-    if (seen || (!held.complete && !samePartLayout(held.header, h) && h.part.count !== 1))
-      return ignored('duplicate');
+    // Parts of the same payload under another signed header do not fit those held; a whole payload (a
+    // pull) replaces parts still missing.
+    if (seen || (!verified && h.part.count !== 1)) return ignored('duplicate');
   }
   // Deltas for the next round are held until this round closes and their base becomes known.
   if (h.round === r.round && !r.knowsBase(h.baseRound, h.baseModelSha256)) return rejected('unknown-base');
   return { action: 'accept', header: h, part };
 }
 
-/** Whether two headers of one payload cut it into the same parts (so their parts fit together). */
-function samePartLayout(a: DeltaAnnouncement, b: DeltaAnnouncement): boolean {
-  return a.payloadBytes === b.payloadBytes && a.part.count === b.part.count;
+/** Whether `b` carries the very signature over the very fields already verified on `a`. */
+function sameSignedHeader(a: DeltaAnnouncement, b: DeltaAnnouncement): boolean {
+  if (a.authorSignature !== b.authorSignature) return false;
+  const [x, y] = [deltaSigningBytes(a), deltaSigningBytes(b)];
+  return x.length === y.length && x.every((byte, i) => byte === y[i]);
+}
+
+/**
+ * Whether the frame's bytes are what the author signed for them: one gossip slice against its digest, or
+ * a whole payload (a pull) slice by slice as its author cut it. Hashing is cheap next to the signature,
+ * and a part that fails is never held nor forwarded.
+ */
+function matchesPartDigests(h: DeltaAnnouncement, part: Uint8Array): boolean {
+  const slices = h.partDigests.length;
+  if (h.part.count === slices) return sha256Hex(part) === h.partDigests[h.part.index];
+  return h.partDigests.every((digest, i) => {
+    const { start, end } = partRange(h.payloadBytes, slices, i);
+    return sha256Hex(part.subarray(start, end)) === digest;
+  });
 }
 
 /** Judges a reassembled payload; accept carries the decoded delta (P values). */

@@ -24,6 +24,7 @@ import {
   type EquivocationEvidence,
   type JobManifest,
 } from '@slimswarm/protocol';
+import { BoundedMap } from './bounded-map.js';
 import { decodeJobFrame, ignored, rejected, type Refusal } from './delta-verdict.js';
 import { compareCodeUnits } from './model-layout.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
@@ -107,8 +108,11 @@ export interface BanTarget {
 export class Equivocation {
   private readonly topic: string;
   private readonly log: Logger;
-  /** When each banned author's evidence was last published, to remind unaware peers at most once a period. */
-  private readonly sentAt = new Map<string, number>();
+  /**
+   * When each banned author's evidence was last published, to remind unaware peers at most once a period;
+   * no more entries than bans (a forgotten ban's entry goes the same way, oldest first).
+   */
+  private readonly sentAt: BoundedMap<string, number>;
 
   constructor(
     private readonly net: SwarmNetwork,
@@ -119,6 +123,7 @@ export class Equivocation {
   ) {
     this.topic = topics.evidence(manifest.jobId);
     this.log = net.logger.forComponent('slimswarm:swarm:equivocation');
+    this.sentAt = new BoundedMap(bans.max);
   }
 
   start(): void {

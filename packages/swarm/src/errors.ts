@@ -119,3 +119,9 @@ export class NotAdmittedError extends Error {
   static override name = 'NotAdmittedError';
   override name = 'NotAdmittedError';
 }
+
+/** A delta payload cannot be cut into gossip parts that fit the gossip frame limit. */
+export class PayloadTooLargeError extends Error {
+  static override name = 'PayloadTooLargeError';
+  override name = 'PayloadTooLargeError';
+}

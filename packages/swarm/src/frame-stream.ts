@@ -10,8 +10,19 @@ import { UnexpectedRequestError } from './errors.js';
 import type { FrameStream } from './network.js';
 import type { SwarmCounters } from './stats.js';
 
+/** Bytes of the longest varint length prefix. */
+const MAX_PREFIX_BYTES = 10;
+
+/**
+ * Frames of at most `maxFrameBytes`: a longer length prefix fails the read before any of the frame is read
+ * (lpStream checks it first), and the read buffer is held to one frame (lpStream's default, 4 MiB, would
+ * fail any larger legal frame).
+ */
 export function frameStream(stream: Stream, maxFrameBytes: number, counters: SwarmCounters): FrameStream {
-  const lp = lpStream(stream, { maxDataLength: maxFrameBytes });
+  const lp = lpStream(stream, {
+    maxDataLength: maxFrameBytes,
+    maxBufferSize: maxFrameBytes + MAX_PREFIX_BYTES,
+  });
   return {
     async read(signal) {
       let bytes: Uint8Array;
@@ -30,6 +41,9 @@ export function frameStream(stream: Stream, maxFrameBytes: number, counters: Swa
     },
     async close(signal) {
       await lp.unwrap().close({ signal });
+    },
+    abort(err) {
+      lp.unwrap().abort(err);
     },
   };
 }

@@ -1,8 +1,10 @@
 /**
  * Liveness: every peer announces itself on the heartbeat topic (role, status, round, the trainer's
  * figures, its links), and counts as active contributors the trainers whose last heartbeat is fresh and
- * says `training`. The closing rule waits for a quorum of those. A heartbeat whose stamp does not admit
- * its sender is refused and not counted: unadmitted ids would otherwise inflate the quorum (admission.ts).
+ * says `training` and who show work: a delta accepted in the last few rounds, or a newcomer's grace. The
+ * closing rule waits for a quorum of those, so a heartbeat that costs nothing cannot hold rounds open. A
+ * heartbeat whose stamp does not admit its sender is refused and not counted: unadmitted ids would
+ * otherwise inflate the quorum (admission.ts).
  */
 import {
   PROTOCOL_LIMITS,
@@ -15,6 +17,7 @@ import {
   type PeerStatus,
 } from '@slimswarm/protocol';
 import type { JobAdmission } from './admission.js';
+import { BoundedMap } from './bounded-map.js';
 import { decodeJobFrame, rejected } from './delta-verdict.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
 
@@ -44,10 +47,28 @@ export interface HeartbeatState {
   progress: TrainerProgress;
 }
 
+/** The open round and the authors of the deltas accepted for it. */
+export interface OpenRound {
+  round: number;
+  authors: Iterable<string>;
+}
+
+/** What liveness keeps of a peer's last heartbeat (not its peer lists: up to 64 KB a heartbeat). */
+interface LastHeartbeat {
+  role: PeerRole;
+  status: PeerStatus;
+  at: number;
+  /** This peer's round when it first heard the sender (the start of the sender's grace). */
+  since: number;
+}
+
 export class Liveness {
   private readonly topic: string;
-  /** Last heartbeat per peer, and when it came. */
-  private readonly last = new Map<string, { hb: Heartbeat; at: number }>();
+  /** Last heartbeat per peer, newest last; silent peers leave after peerTimeoutMs. */
+  private readonly last: BoundedMap<string, LastHeartbeat>;
+  /** The latest round each author had a delta accepted for, while that still makes it count. */
+  private readonly contributedIn: BoundedMap<string, number>;
+  private unlisten: () => void = () => {};
 
   constructor(
     private readonly net: SwarmNetwork,
@@ -56,14 +77,18 @@ export class Liveness {
     private readonly state: () => HeartbeatState,
   ) {
     this.topic = topics.heartbeat(manifest.jobId);
+    this.last = new BoundedMap(net.timings.maxPeersTracked);
+    this.contributedIn = new BoundedMap(net.timings.maxPeersTracked);
   }
 
   start(): void {
     this.net.subscribe(this.topic, (msg) => this.onHeartbeat(msg));
+    this.unlisten = this.net.events.on('delta:accepted', (d) => this.contributed(d.peer, d.round));
   }
 
   stop(): void {
     this.net.unsubscribe(this.topic);
+    this.unlisten();
   }
 
   onHeartbeat(msg: GossipIn, now = Date.now()): GossipVerdict {
@@ -71,25 +96,37 @@ export class Liveness {
     if (!('frame' in decoded)) return decoded;
     const hb = decoded.frame.message as Heartbeat;
     if (!this.admission.peers.admits(msg.from, hb.admission)) return rejected('not-admitted');
-    this.last.set(msg.from, { hb, at: now });
+    this.last.dropOldestWhile((e) => now - e.at > this.manifest.round.peerTimeoutMs);
+    const since = this.last.get(msg.from)?.since ?? this.state().round;
+    this.last.set(msg.from, { role: hb.role, status: hb.status, at: now, since });
     this.net.events.emit('heartbeat', { peer: msg.from, heartbeat: hb });
     return { action: 'accept' };
   }
 
+  /** `author` had a delta accepted for `round`: its heartbeats count for `liveRounds` rounds more. */
+  private contributed(author: string, round: number): void {
+    this.contributedIn.set(author, Math.max(this.contributedIn.get(author) ?? round, round));
+  }
+
   /**
-   * Trainers counted as active now: fresh heartbeats that say `training`, the authors in `alsoActive`
-   * (their deltas of the open round show they are), and this peer when it trains — never a banned peer,
-   * whose deltas nobody takes (the round would wait for it until its deadline).
+   * Trainers counted as active now: the authors of the open round's deltas, this peer when it trains, and
+   * fresh heartbeats that say `training` from trainers that show work — a delta accepted within the last
+   * `liveRounds` rounds, or fewer than `liveRounds` rounds since this peer first heard them (a newcomer has
+   * not had the time yet). Never a banned peer, whose deltas nobody takes (the round would wait for it
+   * until its deadline). So a fake `training` heartbeat holds at most `liveRounds` rounds open, not all.
    */
   activeContributors(
-    alsoActive: Iterable<string>,
+    open: OpenRound,
     now = Date.now(),
     banned: { has(peer: string): boolean } = new Set(),
   ): number {
-    const fresh = new Set<string>(alsoActive);
-    for (const [peer, { hb, at }] of this.last) {
-      if (now - at <= this.manifest.round.peerTimeoutMs && isTrainer(hb.role) && hb.status === 'training')
-        fresh.add(peer);
+    const live = this.net.timings.liveRounds;
+    this.contributedIn.dropWhere((round) => open.round - round > live);
+    const fresh = new Set<string>(open.authors);
+    for (const [peer, { role, status, at, since }] of this.last) {
+      if (now - at > this.manifest.round.peerTimeoutMs || !isTrainer(role) || status !== 'training') continue;
+      const worked = this.contributedIn.has(peer) || open.round - since < live;
+      if (worked) fresh.add(peer);
     }
     for (const peer of fresh) if (banned.has(peer)) fresh.delete(peer);
     if (isTrainer(this.net.role)) fresh.add(this.net.selfId);

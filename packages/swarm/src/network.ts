@@ -28,6 +28,8 @@ export interface FrameStream {
   read(signal: AbortSignal): Promise<Uint8Array | null>;
   write(frame: Uint8Array, signal: AbortSignal): Promise<void>;
   close(signal: AbortSignal): Promise<void>;
+  /** Resets the stream at once (both directions): what is in flight is dropped, not read. */
+  abort(err: Error): void;
 }
 
 export type StreamHandler = (stream: FrameStream, remote: string) => Promise<void>;
@@ -45,8 +47,16 @@ export interface SwarmNetwork {
   subscribe(topic: string, handle: (msg: GossipIn) => GossipVerdict): void;
   unsubscribe(topic: string): void;
   publish(topic: string, frame: Uint8Array): Promise<void>;
-  /** Opens a stream of `protocol` to `peer`. */
-  dial(peer: string, protocol: StreamProtocol, signal: AbortSignal): Promise<FrameStream>;
+  /**
+   * Opens a stream of `protocol` to `peer`. A frame whose length prefix exceeds `maxFrameBytes` (default
+   * the protocol's stream limit) fails the read before any of it is buffered.
+   */
+  dial(
+    peer: string,
+    protocol: StreamProtocol,
+    signal: AbortSignal,
+    maxFrameBytes?: number,
+  ): Promise<FrameStream>;
   /** Serves inbound streams of `protocol` with `handler` (one job at a time); null stops serving. */
   serve(protocol: StreamProtocol, handler: StreamHandler | null): void;
   /** Runs `hook` when the peer stops (a joined job leaves first); returns a function that removes it. */

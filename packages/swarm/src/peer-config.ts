@@ -73,6 +73,40 @@ export const SwarmTimings = z
       .min(256)
       .max(PROTOCOL_LIMITS.maxGossipFrameBytes - 16 * 1024)
       .default(PROTOCOL_LIMITS.maxGossipFrameBytes - 16 * 1024),
+    // Resource bounds (docs/swarm-protocol.md § Resource bounds): what any remote peer can make this one
+    // hold or do is capped here, so a flood costs the victim a bounded amount whoever sends it.
+    /**
+     * Bytes held in deltas whose gossip parts are still arriving, all authors together; beyond it the one
+     * that advanced least recently is evicted (it can still be pulled whole). One largest delta always fits.
+     */
+    maxPartialBytes: z
+      .number()
+      .int()
+      .min(1 << 20)
+      .default(64 << 20),
+    /** Entries of every per-peer table (heartbeats, summaries, highest round signed, contributions). */
+    maxPeersTracked: z
+      .number()
+      .int()
+      .min(16)
+      .max(1 << 20)
+      .default(1024),
+    /** Pulls served at once, to one remote peer and to all together; more are hung up on unanswered. */
+    maxPullsPerPeer: z.number().int().min(1).max(64).default(2),
+    maxPullsServed: z.number().int().min(1).max(1024).default(16),
+    /** Pulls this peer runs at once (one summary names what it lacks; later summaries name it again). */
+    maxPullsOut: z.number().int().min(1).max(64).default(4),
+    /** Bytes of one pull answer; at least one largest delta is always sent. */
+    maxPullAnswerBytes: z
+      .number()
+      .int()
+      .min(1 << 20)
+      .default(32 << 20),
+    /**
+     * A trainer's heartbeats hold a round open only while it shows work: a delta accepted in the last
+     * `liveRounds` rounds, or within `liveRounds` rounds of its first heartbeat (a newcomer's grace).
+     */
+    liveRounds: z.number().int().min(1).max(64).default(3),
   })
   .strict();
 export type SwarmTimings = z.infer<typeof SwarmTimings>;

@@ -119,7 +119,8 @@ export class SwarmReplica {
     const stamp = await ownStamp(manifest, net.selfId, opts.admission, opts.signal);
     const admission: JobAdmission = { stamp, peers: new AdmittedPeers(manifest) };
     const bans = new Bans(); // kept across resyncs: the round state and the evidence topic share it
-    const base = RoundState.fromBase(manifest, opts.initialWeights, opts.shapes, bans, admission.peers);
+    const init = { shapes: opts.shapes, bans, hold: net, admitted: admission.peers };
+    const base = RoundState.fromBase(manifest, opts.initialWeights, init);
     const replica = new SwarmReplica(net, manifest, admission, base, bans);
     if (!opts.syncFromPeers) {
       replica.start(base);
@@ -185,7 +186,7 @@ export class SwarmReplica {
   activeContributors(now = Date.now()): number {
     const s = this.state;
     const authors = s ? s.refs().flatMap((r) => (r.round === s.round ? [r.peer] : [])) : [];
-    return this.liveness.activeContributors(authors, now, this.bans);
+    return this.liveness.activeContributors({ round: s?.round ?? 0, authors }, now, this.bans);
   }
 
   /**
@@ -387,6 +388,7 @@ export class SwarmReplica {
           momentum: m.momentum,
           bans: this.bans,
           admitted: this.admission.peers,
+          hold: this.net,
         }),
       );
     // The residual belongs to the old model's deltas.

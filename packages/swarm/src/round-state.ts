@@ -7,12 +7,21 @@
  *
  * Dimension legend: P parameters, N deltas accepted in a round.
  */
-import type { DecodedFrame, DeltaAnnouncement, DeltaRef, JobManifest, PastModels } from '@slimswarm/protocol';
+import {
+  maxDeltaPayloadBytes,
+  type DecodedFrame,
+  type DeltaAnnouncement,
+  type DeltaRef,
+  type JobManifest,
+  type PastModels,
+} from '@slimswarm/protocol';
 import { AdmittedPeers } from './admission.js';
 import { aggregate, compactDelta, heldDeltaBytes, nesterovStep, type HeldDelta } from './aggregate.js';
+import { BoundedMap } from './bounded-map.js';
 import {
   checkDelta,
   checkPayload,
+  ignored,
   type HeldFromAuthor,
   type Refusal,
   type RoundView,
@@ -20,9 +29,12 @@ import {
 import { Bans, buildEvidence, type BanTarget, type EquivocationEvidence } from './equivocation.js';
 import { BaseModelMismatchError } from './errors.js';
 import { ModelLayout, compareCodeUnits, type Weights } from './model-layout.js';
+import { PartialDeltas } from './partials.js';
+import { SwarmTimings } from './peer-config.js';
+import type { SwarmCounters } from './stats.js';
 import type { ModelHistory } from './resync.js';
 import { roundIsDue } from './round-rule.js';
-import { concatBytes, modelSha256 } from './wire.js';
+import { modelSha256 } from './wire.js';
 
 /** Signers remembered for the resync vote; the least recent are forgotten beyond it. */
 const MAX_SIGNERS = 1024;
@@ -66,10 +78,13 @@ interface PastModelHeld extends PastModel {
   weights: Float32Array | null;
 }
 
-interface PartialPayload {
-  header: DeltaAnnouncement;
-  parts: (Uint8Array | undefined)[];
-  received: number;
+/**
+ * How much this peer holds on behalf of others (peer-config.ts; the defaults when not given), and where it
+ * counts what it drops to stay within that (a partial delta evicted: ignored as `evicted`).
+ */
+export interface HoldPolicy {
+  timings: Pick<SwarmTimings, 'maxPartialBytes' | 'maxPeersTracked'>;
+  counters: Pick<SwarmCounters, 'refused'>;
 }
 
 export interface RoundStateInit {
@@ -86,6 +101,7 @@ export interface RoundStateInit {
   bans?: Bans;
   /** Admitted authors (the replica shares them with liveness and anti-entropy); a cache of its own if omitted. */
   admitted?: AdmittedPeers;
+  hold?: HoldPolicy;
 }
 
 export class RoundState implements RoundView, BanTarget {
@@ -101,12 +117,17 @@ export class RoundState implements RoundView, BanTarget {
   private past: PastModelHeld[];
   /** round -> author -> delta, for the open round and the next one (peers close a little apart). */
   private readonly accepted = new Map<number, Map<string, AcceptedDelta>>();
-  /** `${peer}/${round}` -> parts received so far. */
-  private readonly partial = new Map<string, PartialPayload>();
+  /** Deltas whose parts are still arriving, bounded in bytes (partials.ts). */
+  private readonly partial: PartialDeltas;
   /** The headers the last close merged, by author: another payload for that round proves equivocation. */
   private merged = { round: -1, headers: new Map<string, DeltaAnnouncement>() };
-  /** Highest round seen per author: gossipsub forgets duplicates after 2 minutes, this does not. */
-  private readonly lastRoundByPeer = new Map<string, number>();
+  /**
+   * Highest round seen per author: gossipsub forgets duplicates after 2 minutes, this does not. Kept for
+   * authors seen within the staleness window (an older round is refused as late anyway), at most
+   * `maxPeersTracked` of them.
+   */
+  private readonly lastRoundByPeer: BoundedMap<string, number>;
+  private readonly counters: HoldPolicy['counters'] | null;
   /** Authors whose delta signatures verified here, by the latest round: who is active (the resync vote). */
   private readonly signers = new Map<string, number>();
   /** When the open round, and the next, got their first delta: each round's deadline runs from there. */
@@ -125,16 +146,29 @@ export class RoundState implements RoundView, BanTarget {
     this.past = this.pastFromHashes(init.pastModels ?? []);
     this.bans = init.bans ?? new Bans();
     this.admitted = init.admitted ?? new AdmittedPeers(init.manifest);
+    const limits = init.hold?.timings ?? SwarmTimings.parse({});
+    this.counters = init.hold?.counters ?? null;
+    // One largest delta always fits, or a job whose dense deltas exceed the cap could never assemble one.
+    const partialBytes = Math.max(
+      limits.maxPartialBytes,
+      maxDeltaPayloadBytes(this.manifest.baseCheckpoint.params),
+    );
+    this.partial = new PartialDeltas(partialBytes);
+    this.lastRoundByPeer = new BoundedMap(limits.maxPeersTracked);
   }
 
   /** Starts at round 0 from the job's base checkpoint; the weights must hash to the one it names. */
   static fromBase(
     manifest: JobManifest,
     initial: Weights,
-    shapes?: Record<string, readonly number[]>,
-    bans?: Bans,
-    admitted?: AdmittedPeers,
+    opts: {
+      shapes?: Record<string, readonly number[]>;
+      bans?: Bans;
+      hold?: HoldPolicy;
+      admitted?: AdmittedPeers;
+    } = {},
   ): RoundState {
+    const { shapes, bans, hold, admitted } = opts;
     const layout = ModelLayout.fromWeights(initial, shapes);
     const weights = layout.flatten(initial);
     const sha = modelSha256(layout, weights);
@@ -143,13 +177,7 @@ export class RoundState implements RoundView, BanTarget {
         `initial weights hash to ${sha}, the manifest names ${manifest.baseCheckpoint.sha256}`,
       );
     }
-    return new RoundState({
-      manifest,
-      layout,
-      weights,
-      ...(bans ? { bans } : {}),
-      ...(admitted ? { admitted } : {}),
-    });
+    return new RoundState({ manifest, layout, weights, bans, hold, admitted });
   }
 
   get round(): number {
@@ -216,9 +244,12 @@ export class RoundState implements RoundView, BanTarget {
       .map((m) => ({ round: m.round, modelSha256: m.modelSha256, weights: null }));
   }
 
-  /** Bytes of the deltas held for the open and the next round (decoded, and as received). */
+  /**
+   * Bytes of the deltas held for the open and the next round (decoded, and as received), and of the parts
+   * of deltas still arriving.
+   */
   heldBytes(): number {
-    let bytes = 0;
+    let bytes = this.partial.bytes;
     for (const byPeer of this.accepted.values())
       for (const d of byPeer.values()) bytes += heldDeltaBytes(d.delta) + d.payload.byteLength;
     return bytes;
@@ -272,27 +303,17 @@ export class RoundState implements RoundView, BanTarget {
       return { action: 'reject', reason: 'equivocation', evidence };
     }
     const { header, part } = v;
-    const key = `${author}/${header.round}`;
-    let partial = this.partial.get(key);
-    // A whole payload of a delta whose gossip parts are still coming (a pull) replaces them.
-    if (!partial || partial.header.part.count !== header.part.count) {
-      partial = { header, parts: new Array(header.part.count), received: 0 };
-      this.partial.set(key, partial);
-    }
-    partial.parts[header.part.index] = Uint8Array.from(part);
-    partial.received++;
-    this.lastRoundByPeer.set(author, Math.max(this.lastRoundByPeer.get(author) ?? 0, header.round));
-    if (partial.received < header.part.count) return { action: 'accept', completed: null };
-
-    this.partial.delete(key);
-    const payload = concatBytes(partial.parts as Uint8Array[], header.payloadBytes);
+    const { payload, evicted } = this.partial.add(author, header, part);
+    for (const peer of evicted) this.counters?.refused(peer, ignored('evicted'));
+    this.noteRound(author, header.round);
+    if (!payload) return { action: 'accept', completed: null };
     const p = checkPayload(header, payload, this.manifest);
     if (p.action !== 'accept') return p;
     const d: AcceptedDelta = {
       peer: author,
       round: header.round,
       payloadSha256: header.payloadSha256,
-      header: { ...partial.header, part: { index: 0, count: 1 } },
+      header: { ...header, part: { index: 0, count: 1 } },
       payload,
       delta: compactDelta(p.delta),
     };
@@ -314,6 +335,10 @@ export class RoundState implements RoundView, BanTarget {
     }
   }
 
+  private noteRound(author: string, round: number): void {
+    this.lastRoundByPeer.set(author, Math.max(this.lastRoundByPeer.get(author) ?? 0, round));
+  }
+
   lastRoundOf(author: string): number | undefined {
     return this.lastRoundByPeer.get(author);
   }
@@ -325,7 +350,7 @@ export class RoundState implements RoundView, BanTarget {
   /** Bans the evidence's author: its deltas in the open rounds, complete or partial, are never merged. */
   ban(e: EquivocationEvidence): boolean {
     for (const byPeer of this.accepted.values()) byPeer.delete(e.author);
-    for (const round of [this.roundValue, this.roundValue + 1]) this.partial.delete(`${e.author}/${round}`);
+    for (const round of [this.roundValue, this.roundValue + 1]) this.partial.delete(e.author, round);
     return this.bans.add(e);
   }
 
@@ -334,14 +359,14 @@ export class RoundState implements RoundView, BanTarget {
     const closed = round < this.roundValue && round === this.merged.round;
     const done = closed ? this.merged.headers.get(author) : this.accepted.get(round)?.get(author)?.header;
     if (done) return { header: done, complete: true, hasPart: () => true };
-    const partial = this.partial.get(`${author}/${round}`);
+    const partial = this.partial.get(author, round);
     if (!partial) return undefined;
     return { header: partial.header, complete: false, hasPart: (i) => partial.parts[i] !== undefined };
   }
 
   /** Records this peer's own delta (it never sees its own gossip). */
   addOwn(d: AcceptedDelta, now: number): void {
-    this.lastRoundByPeer.set(d.peer, Math.max(this.lastRoundByPeer.get(d.peer) ?? 0, d.round));
+    this.noteRound(d.peer, d.round);
     this.store(d, now);
   }
 
@@ -429,6 +454,10 @@ export class RoundState implements RoundView, BanTarget {
     this.openedAt = null;
     this.nextOpenedAt = null;
     for (const r of [...this.accepted.keys()]) if (r < round) this.accepted.delete(r);
-    for (const [key, p] of this.partial) if (p.header.round < round) this.partial.delete(key);
+    this.partial.dropBefore(round);
+    // A delta for an earlier round is refused as late anyway; an author's highest round is kept through the
+    // staleness window only, where a replay of its own old delta is still blamed on it as a replay.
+    const window = this.manifest.round.maxStaleness + 1;
+    this.lastRoundByPeer.dropWhere((last) => round - last > window);
   }
 }

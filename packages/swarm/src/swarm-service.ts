@@ -218,12 +218,17 @@ export class SwarmService implements Startable, SwarmNetwork {
     return webRtcPeers(this.components.connectionManager.getConnections());
   }
 
-  async dial(peer: string, protocol: StreamProtocol, signal: AbortSignal): Promise<FrameStream> {
+  async dial(
+    peer: string,
+    protocol: StreamProtocol,
+    signal: AbortSignal,
+    maxFrameBytes: number = PROTOCOL_LIMITS.maxStreamFrameBytes,
+  ): Promise<FrameStream> {
     const id =
       this.components.connectionManager.getConnections().find((c) => c.remotePeer.toString() === peer)
         ?.remotePeer ?? peerIdFromString(peer);
     const stream = await this.components.connectionManager.openStream(id, PROTOCOL_IDS[protocol], { signal });
-    return frameStream(stream, PROTOCOL_LIMITS.maxStreamFrameBytes, this.counters);
+    return frameStream(stream, Math.min(maxFrameBytes, PROTOCOL_LIMITS.maxStreamFrameBytes), this.counters);
   }
 
   serve(protocol: StreamProtocol, handler: StreamHandler | null): void {

@@ -10,7 +10,7 @@ import {
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   encodeFrame,
-  maxDeltaPayloadBytes,
+  maxDeltaFrameBytes,
   type JobManifest,
   type ModelRef,
   type RoundRecord,
@@ -127,9 +127,9 @@ export interface SyncAsk {
   root: ReplayRoot & { modelSha256: string };
 }
 
-/** The largest frame a weight sync legitimately carries: one whole delta of this job. */
+/** The largest frame a weight sync legitimately carries: one whole delta of this job (or a record). */
 function maxSyncFrameBytes(manifest: JobManifest): number {
-  return maxDeltaPayloadBytes(manifest.baseCheckpoint.params) + PROTOCOL_LIMITS.maxHeaderBytes + 64;
+  return maxDeltaFrameBytes(manifest.baseCheckpoint.params);
 }
 
 /**
@@ -145,7 +145,9 @@ export async function fetchHistory(
   admitted?: AdmittedPeers,
 ): Promise<HistoryReplay> {
   const signal = AbortSignal.timeout(net.timings.streamTimeoutMs);
-  const stream = await net.dial(peer, 'weightSync', signal);
+  const maxBytes = maxSyncFrameBytes(manifest);
+  // Every frame of a sync is one record or one delta: a longer length prefix is refused before it is read.
+  const stream = await net.dial(peer, 'weightSync', signal, maxBytes);
   const from: ModelRef = { round: ask.root.round, modelSha256: ask.root.modelSha256 };
   await stream.write(
     encodeFrame({
@@ -157,7 +159,6 @@ export async function fetchHistory(
     }),
     signal,
   );
-  const maxBytes = maxSyncFrameBytes(manifest);
   const next = async <T extends 'weight-sync-response' | 'round-record' | 'delta-announce'>(type: T) => {
     const bytes = await stream.read(signal);
     if (!bytes) throw new WeightSyncError(`the stream ended before a ${type}`);

@@ -163,3 +163,61 @@ describe('checkDelta', () => {
     }
   });
 });
+
+describe('parts are proved on arrival (signed part digests)', () => {
+  it('a part that is not the slice its author signed is refused before any signature check, and not held', async () => {
+    const [a] = await identities(1);
+    const { manifest, state } = smallJob();
+    const s = state();
+    const { parts } = deltaOf(s, a!, 700);
+    const p = parts[1]!;
+    const tampered = Uint8Array.from(p.bytes, (x, i) => (i === 0 ? x ^ 1 : x));
+    const verify = vi.spyOn(signature, 'verifyDeltaAuthor');
+    expect(
+      checkDelta(deltaFrame(p.header, tampered), a!.id, {
+        manifest,
+        admission: new AdmittedPeers(manifest),
+        rounds: s,
+      }),
+    ).toEqual(rejected('bad-part-digest'));
+    // An observer (no round state) checks it too: no honest peer forwards it.
+    expect(
+      checkDelta(deltaFrame(p.header, tampered), a!.id, {
+        manifest,
+        admission: new AdmittedPeers(manifest),
+        rounds: null,
+      }),
+    ).toEqual(rejected('bad-part-digest'));
+    expect(verify).not.toHaveBeenCalled();
+    expect(s.offer(deltaFrame(p.header, tampered), a!.id, 0)).toEqual(rejected('bad-part-digest'));
+    expect(s.heldBytes()).toBe(0);
+    verify.mockRestore();
+  });
+
+  it('verifies the signature once per delta, counts the parts held, and takes a pulled payload whole', async () => {
+    const [a, b] = await identities(2);
+    const { state } = smallJob();
+    const s = state();
+    const { parts, delta } = deltaOf(s, a!, 700);
+    const verify = vi.spyOn(signature, 'verifyDeltaAuthor');
+    expect(s.offer(deltaFrame(parts[0]!.header, parts[0]!.bytes), a!.id, 0).action).toBe('accept');
+    // Parts still arriving are held and counted (the heartbeat's memoryBytes includes them).
+    expect(s.heldBytes()).toBe(parts[0]!.bytes.length);
+    for (const p of parts.slice(1)) s.offer(deltaFrame(p.header, p.bytes), a!.id, 0);
+    expect(verify).toHaveBeenCalledTimes(1);
+    expect(s.has(a!.id, 0)).toBe(true);
+    // The same delta pulled whole (part 0 of 1 under the signed header): every slice checked at once.
+    const t = state();
+    const whole = { ...parts[0]!.header, part: { index: 0, count: 1 } };
+    expect(t.offer(deltaFrame(whole, delta.payload), a!.id, 0).action).toBe('accept');
+    expect(t.has(a!.id, 0)).toBe(true);
+    // A whole payload that differs in one slice from what was signed for it is refused.
+    const other = deltaOf(state(), b!, 700);
+    const bad = Uint8Array.from(other.delta.payload, (x, i) =>
+      i === other.delta.payload.length - 1 ? x ^ 1 : x,
+    );
+    const wholeB = { ...other.parts[0]!.header, part: { index: 0, count: 1 } };
+    expect(t.offer(deltaFrame(wholeB, bad), b!.id, 0)).toEqual(rejected('bad-part-digest'));
+    verify.mockRestore();
+  });
+});

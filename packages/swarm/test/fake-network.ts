@@ -113,12 +113,17 @@ export class FakeNetwork implements SwarmNetwork {
         this.hub.deliver(() => other.receive(topic, this.selfId, frame));
   }
 
-  async dial(peer: string, protocol: StreamProtocol): Promise<FrameStream> {
+  async dial(
+    peer: string,
+    protocol: StreamProtocol,
+    _signal: AbortSignal,
+    maxFrameBytes = Infinity,
+  ): Promise<FrameStream> {
     const handler = this.hub.linked(this.selfId, peer)
       ? this.hub.networks.get(peer)?.handlers.get(protocol)
       : undefined;
     if (!handler) throw new Error(`${peer} does not serve ${protocol}`);
-    const [mine, theirs] = framePipe(this.counters, this.hub.networks.get(peer)!.counters);
+    const [mine, theirs] = framePipe(this.counters, this.hub.networks.get(peer)!.counters, maxFrameBytes);
     void handler(theirs, this.selfId).catch(() => theirs.close(AbortSignal.timeout(1)));
     return mine;
   }
@@ -149,13 +154,25 @@ export class FakeNetwork implements SwarmNetwork {
   }
 }
 
-/** Two ends of one stream: what one writes the other reads; close ends the writer's direction. */
-export function framePipe(a: SwarmCounters, b: SwarmCounters): [FrameStream, FrameStream] {
+/**
+ * Two ends of one stream: what one writes the other reads; close ends the writer's direction, abort both.
+ * The dialling end `a` refuses frames over `maxFrameBytesA` as the real stream does, before counting them.
+ */
+export function framePipe(
+  a: SwarmCounters,
+  b: SwarmCounters,
+  maxFrameBytesA = Infinity,
+): [FrameStream, FrameStream] {
   const toA = new FrameQueue();
   const toB = new FrameQueue();
-  const end = (inbox: FrameQueue, outbox: FrameQueue, counters: SwarmCounters): FrameStream => ({
+  const end = (inbox: FrameQueue, outbox: FrameQueue, counters: SwarmCounters, max: number): FrameStream => ({
     async read() {
       const f = await inbox.take();
+      // What lpStream throws for a length prefix over its maxDataLength.
+      if (f && f.length > max)
+        throw Object.assign(new Error(`frame of ${f.length} bytes > ${max}`), {
+          name: 'InvalidDataLengthError',
+        });
       if (f) counters.bytes(f.length, 0);
       return f;
     },
@@ -166,8 +183,12 @@ export function framePipe(a: SwarmCounters, b: SwarmCounters): [FrameStream, Fra
     async close() {
       outbox.put(null);
     },
+    abort() {
+      outbox.put(null);
+      inbox.put(null);
+    },
   });
-  return [end(toA, toB, a), end(toB, toA, b)];
+  return [end(toA, toB, a, maxFrameBytesA), end(toB, toA, b, Infinity)];
 }
 
 class FrameQueue {

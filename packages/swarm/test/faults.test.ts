@@ -190,6 +190,7 @@ describe('faults', () => {
       codec: 'dense-f32',
       payloadBytes: 1_100_000,
       payloadSha256: sha0,
+      partDigests: [sha0],
       part: { index: 0, count: 1 },
       admission: author.admission,
     };
@@ -211,6 +212,7 @@ describe('faults', () => {
       nanFrame, // non-finite
       delta(new Float32Array(layout.size).fill(50)), // norm-bound
       delta(small, { payloadSha256: 'd'.repeat(64) }), // bad-digest
+      delta(small, { partDigests: ['d'.repeat(64)] }), // bad-part-digest
       delta(small, { codec: 'topk-int8' }), // wrong-codec
       delta(small), // a valid delta from the attacker, accepted (a second one would ban it: equivocation-swarm.test)
       delta(small, { round: 1, baseModelSha256: 'c'.repeat(64) }), // round 1, held (its base is checked at close)

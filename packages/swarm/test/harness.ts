@@ -116,6 +116,7 @@ export function signedDeltaFrame(o: {
     codec: o.codec,
     payloadBytes: o.payload.length,
     payloadSha256: sha256Hex(o.payload),
+    partDigests: [sha256Hex(o.payload)],
     part: { index: 0, count: 1 },
     ...o.patch,
   };

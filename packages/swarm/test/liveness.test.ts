@@ -35,14 +35,15 @@ describe('liveness (no libp2p)', () => {
     await Promise.all(parts.slice(0, 4).map((l) => l.publish()));
     await hub.settled();
     const now = Date.now();
+    const open = (authors: string[] = []) => ({ round: TRAINING.round, authors });
     // Peer 0 counts itself, the browser; not the paused worker nor the dashboard.
-    expect(parts[0]!.activeContributors([], now)).toBe(2);
+    expect(parts[0]!.activeContributors(open(), now)).toBe(2);
     // A delta of the open round shows a trainer is active without a heartbeat.
-    expect(parts[0]!.activeContributors([ids[4]!.id], now)).toBe(3);
+    expect(parts[0]!.activeContributors(open([ids[4]!.id]), now)).toBe(3);
     // Heartbeats go stale after peerTimeoutMs.
-    expect(parts[0]!.activeContributors([], now + 1_001)).toBe(1);
+    expect(parts[0]!.activeContributors(open(), now + 1_001)).toBe(1);
     // A dashboard is not a trainer itself.
-    expect(parts[3]!.activeContributors([], now)).toBe(2);
+    expect(parts[3]!.activeContributors(open(), now)).toBe(2);
   });
 
   it('the heartbeat carries what the trainer reported; garbage on the topic is rejected', async () => {
@@ -81,10 +82,10 @@ describe('liveness (no libp2p)', () => {
       action: 'reject',
       reason: 'not-admitted',
     });
-    expect(live.activeContributors([])).toBe(1);
+    expect(live.activeContributors({ round: 0, authors: [] })).toBe(1);
     expect(hub.networks.get(b!.id)!.receive(topic, a!.id, encodeFrame(liveA.heartbeat()))).toEqual({
       action: 'accept',
     });
-    expect(live.activeContributors([])).toBe(2);
+    expect(live.activeContributors({ round: 0, authors: [] })).toBe(2);
   });
 });

@@ -203,6 +203,12 @@ describe('RoundState', () => {
       const before = a.modelSha256;
       return { ...s, a, b, honest, before };
     }
+    /** The digests a header names for `payload` sent whole. */
+    const digestsOf = (payload: Uint8Array) => ({
+      payloadSha256: sha256Hex(payload),
+      partDigests: [sha256Hex(payload)],
+    });
+
     /** A delta `who` signs over whatever the test puts in it. */
     function forged(
       who: Identity,
@@ -225,9 +231,9 @@ describe('RoundState', () => {
         stats: STATS,
         codec: m.compression.codec,
         payloadBytes: payload.length,
-        payloadSha256: sha256Hex(payload),
         authorSignature: '',
         admission: stampFor(m, who.id),
+        ...digestsOf(payload),
         part: { index: 0, count: 1 },
         ...patch,
       };
@@ -252,20 +258,13 @@ describe('RoundState', () => {
       const y = X[7]!;
       const nan = forged(y, manifest, before, 0, small);
       new Float32Array(nan.payload.buffer, nan.payload.byteOffset + nan.payload.length - 4, 1)[0] = NaN;
-      expect(
-        offer(a, y, signedBy(y, { ...nan.header, payloadSha256: sha256Hex(nan.payload) }), nan.payload),
-      ).toEqual({
+      expect(offer(a, y, signedBy(y, { ...nan.header, ...digestsOf(nan.payload) }), nan.payload)).toEqual({
         action: 'reject',
         reason: 'non-finite',
       });
       const garbage = new Uint8Array(64).fill(7);
       expect(
-        offer(
-          a,
-          y,
-          signedBy(y, { ...nan.header, payloadBytes: 64, payloadSha256: sha256Hex(garbage) }),
-          garbage,
-        ),
+        offer(a, y, signedBy(y, { ...nan.header, payloadBytes: 64, ...digestsOf(garbage) }), garbage),
       ).toEqual({
         action: 'reject',
         reason: 'malformed',

@@ -18,6 +18,7 @@ const unsigned: Omit<DeltaAnnouncement, 'authorSignature'> = {
   payloadBytes: 1234,
   payloadSha256: 'b'.repeat(64),
   admission: { kind: 'pow', nonce: '00'.repeat(8) },
+  partDigests: ['c'.repeat(64), 'd'.repeat(64)],
   part: { index: 0, count: 2 },
 };
 
@@ -38,6 +39,7 @@ describe('delta author signatures', () => {
       { payloadSha256: 'c'.repeat(64) },
       { baseModelSha256: 'c'.repeat(64) },
       { stats: { ...unsigned.stats, meanLoss: 0.1 } },
+      { partDigests: ['d'.repeat(64), 'c'.repeat(64)] },
       { authorSignature: '00'.repeat(64) },
     ]) {
       expect(verifyDeltaAuthor(author, { ...header, ...patch })).toBe(false);

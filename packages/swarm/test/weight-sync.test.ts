@@ -93,7 +93,7 @@ describe('replay', () => {
     const tampered = recordIn(r0!);
     const part = tampered.deltas[0]!.frame.tensors.part!.data as Uint8Array;
     part[part.length - 1]! ^= 1;
-    expect(() => fresh().apply(tampered)).toThrow(/refused \(bad-digest\)/);
+    expect(() => fresh().apply(tampered)).toThrow(/refused \(bad-part-digest\)/);
 
     const reattributed = recordIn(r0!);
     reattributed.record = { ...reattributed.record, authors: [eve!.id, reattributed.record.authors[1]!] };

@@ -100,6 +100,7 @@ export const validFrames: FrameVector[] = [
       payloadSha256: sha('a1'),
       authorSignature: '5a'.repeat(64),
       admission: { kind: 'pow', nonce: '00000000000004d2' },
+      partDigests: [sha('a1')],
       part: { index: 0, count: 1 },
     },
     tensors: {
@@ -122,6 +123,7 @@ export const validFrames: FrameVector[] = [
       payloadSha256: sha('b2'),
       authorSignature: '5a'.repeat(64),
       admission: { kind: 'ticket', signature: '7c'.repeat(64) },
+      partDigests: [sha('c1'), sha('c2'), sha('c3')],
       part: { index: 1, count: 3 },
     },
     tensors: {
@@ -201,6 +203,7 @@ export const validFrames: FrameVector[] = [
         payloadSha256: sha('b2'),
         authorSignature: '5a'.repeat(64),
         admission: { kind: 'pow', nonce: '00000000000004d2' },
+        partDigests: [sha('b2')],
         part: { index: 0, count: 1 },
       },
       second: {
@@ -216,6 +219,7 @@ export const validFrames: FrameVector[] = [
         payloadSha256: sha('c3'),
         authorSignature: '6b'.repeat(64),
         admission: { kind: 'pow', nonce: '00000000000004d2' },
+        partDigests: [sha('c3')],
         part: { index: 0, count: 1 },
       },
     },
