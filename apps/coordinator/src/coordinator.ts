@@ -38,7 +38,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     basePath: options.base,
     key,
     ...(options.manifest !== undefined ? { manifestPath: options.manifest } : {}),
-    ...(invites ? { admission: { mode: 'invite' as const } } : {}),
+    admission: invites ? { mode: 'invite' } : { mode: 'open', difficultyBits: options.difficulty },
   });
   const peer = await createNodePeer({
     role: 'coordinator',
