@@ -128,7 +128,7 @@ export function issueTicket(job: AdmissionJob, peerId: string, secretKey: Uint8A
   };
 }
 
-/** What a page asks a worker that mints for it (the tab's mint worker; the admission bench's page). */
+/** What a page asks a worker that mints for it (the tab's mint worker, apps/web). */
 export const MintRequest = z
   .object({
     jobId: z.string().min(1),
