@@ -6,7 +6,7 @@
  * without it.
  */
 import { topics, type JobListing, type JobManifest } from '@slimswarm/protocol';
-import { AdmittedPeers, createNodePeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
+import { createNodePeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
 import { logger } from '@libp2p/logger';
 import { startHttp, type HttpService } from './http.js';
 import { ephemeralJobKey, loadOrCreateJobKey } from './job-key.js';
@@ -50,9 +50,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   // first peers reach each other through it before they have dialled one another. It judges what it
   // forwards like any peer without a model (observer.ts: frames, headers, signatures, one-part payloads):
   // what it refuses goes no further, and a Reject counts against the sender's gossip score.
-  // Only admitted peers' addresses are handed out: an unadmitted id is no one to mesh with.
-  const admitted = new AdmittedPeers(job.manifest);
-  observeJob(peer.services.swarm, job.manifest, undefined, admitted);
+  observeJob(peer.services.swarm, job.manifest);
   const jobTopics = {
     deltas: topics.deltas(job.manifest.jobId),
     heartbeats: topics.heartbeat(job.manifest.jobId),
@@ -78,7 +76,6 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const bootstrapList = async (): Promise<string[]> => {
     const others: string[] = [];
     for (const remote of new Set(peer.getConnections().map((c) => c.remotePeer))) {
-      if (!admitted.isAdmitted(remote.toString())) continue;
       const known = await peer.peerStore.get(remote).catch(() => null);
       for (const { multiaddr } of known?.addresses ?? []) {
         const addr = multiaddr.toString();
