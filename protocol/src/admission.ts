@@ -59,19 +59,13 @@ function hasLeadingZeroBits(digest: Uint8Array, bits: number): boolean {
   return rest === 0 || digest[full]! >> (8 - rest) === 0;
 }
 
-function powDigest(prefix: Uint8Array, nonce: Uint8Array): Uint8Array {
-  const input = new Uint8Array(prefix.length + 8);
-  input.set(prefix);
-  input.set(nonce, prefix.length);
-  return sha256(input);
-}
-
 /** Whether `stamp` admits `peerId` to `job`: a PoW of the job's difficulty (open jobs) or a job-key ticket. */
 export function verifyAdmission(job: AdmissionJob, peerId: string, stamp: AdmissionStamp): boolean {
   try {
     if (stamp.kind === 'pow') {
       if (job.admission.mode !== 'open') return false;
-      const digest = powDigest(powPrefix(job.jobId, peerId), hexToBytes(stamp.nonce));
+      const prefix = powPrefix(job.jobId, peerId);
+      const digest = sha256.create().update(prefix).update(hexToBytes(stamp.nonce)).digest();
       return hasLeadingZeroBits(digest, job.admission.difficultyBits);
     }
     return ed25519.verify(
@@ -134,7 +128,7 @@ export function issueTicket(job: AdmissionJob, peerId: string, secretKey: Uint8A
   };
 }
 
-/** What a page asks a worker that mints for it (the tab's mint worker; the admission bench's page). */
+/** What a page asks a worker that mints for it (the tab's mint worker, apps/web). */
 export const MintRequest = z
   .object({
     jobId: z.string().min(1),

@@ -6,7 +6,7 @@
  * without it.
  */
 import { topics, type JobListing, type JobManifest } from '@slimswarm/protocol';
-import { AdmittedPeers, createNodePeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
+import { createNodePeer, observeJob, type SwarmPeer } from '@slimswarm/swarm';
 import { logger } from '@libp2p/logger';
 import { bootstrapListing, type ConnectedPeer } from './bootstrap-list.js';
 import { startHttp, type HttpService } from './http.js';
@@ -36,7 +36,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     basePath: options.base,
     key,
     ...(options.manifest !== undefined ? { manifestPath: options.manifest } : {}),
-    ...(invites ? { admission: { mode: 'invite' as const } } : {}),
+    admission: invites ? { mode: 'invite' } : { mode: 'open', difficultyBits: options.difficulty },
   });
   const peer = await createNodePeer({
     role: 'coordinator',
@@ -48,9 +48,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   // first peers reach each other through it before they have dialled one another. It judges what it
   // forwards like any peer without a model (observer.ts: frames, headers, signatures, one-part payloads):
   // what it refuses goes no further, and a Reject counts against the sender's gossip score.
-  // Only admitted peers' addresses are handed out: an unadmitted id is no one to mesh with.
-  const admitted = new AdmittedPeers(job.manifest);
-  observeJob(peer.services.swarm, job.manifest, undefined, admitted);
+  observeJob(peer.services.swarm, job.manifest);
   const jobTopics = {
     deltas: topics.deltas(job.manifest.jobId),
     heartbeats: topics.heartbeat(job.manifest.jobId),
@@ -78,8 +76,6 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     const byPeer = new Map<string, ConnectedPeer>();
     for (const c of peer.getConnections()) {
       const id = c.remotePeer.toString();
-      // Only admitted peers are listed (their stamps were verified on the gossip they sent).
-      if (!admitted.isAdmitted(id)) continue;
       let p = byPeer.get(id);
       if (!p) {
         const known = await peer.peerStore.get(c.remotePeer).catch(() => null);

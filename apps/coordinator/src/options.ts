@@ -1,10 +1,10 @@
 /** Command-line flags of `slimswarm-coordinator`, parsed by commander and validated by zod. */
 import { Command } from 'commander';
 import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
-import { IceServer, PROTOCOL_LIMITS } from '@slimswarm/protocol';
+import { IceServer, MAX_DIFFICULTY_BITS, PROTOCOL_LIMITS } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_BASE_PATH } from '@slimswarm/default-job/job';
+import { DEFAULT_BASE_PATH, DEFAULT_DIFFICULTY_BITS } from '@slimswarm/default-job/job';
 import { DEFAULT_LISTED_PER_PREFIX, MAX_LISTED_ADDRESSES } from './bootstrap-list.js';
 
 export { InvalidOptionError };
@@ -23,6 +23,8 @@ export const CoordinatorOptions = z
     jobKey: z.string().min(1).optional(),
     /** One invite code per line, each traded once for a ticket at POST /api/ticket (invite jobs). */
     inviteCodes: z.string().min(1).optional(),
+    /** The default job's proof-of-work difficulty (open admission; a manifest file names its own). */
+    difficulty: z.number().int().min(0).max(MAX_DIFFICULTY_BITS),
     webDir: z.string().min(1),
     dashboardDir: z.string().min(1),
     /** STUN/TURN servers the job listing gives browser tabs for WebRTC between them. */
@@ -48,6 +50,11 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
     .option('--job-key <file>', 'the job key (Ed25519 secret, created if missing; default: a throwaway key)')
     .option(
+      '--difficulty <bits>',
+      "the default job's admission price: leading zero bits of each identity's proof of work",
+      String(DEFAULT_DIFFICULTY_BITS),
+    )
+    .option(
       '--invite-codes <file>',
       'invite codes, one per line, each traded once for an admission ticket (makes the default job invite-only)',
     )
@@ -68,6 +75,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     ...raw,
     port: /^\d+$/.test(String(raw.port)) ? Number(raw.port) : NaN,
     listPerPrefix: /^\d+$/.test(String(raw.listPerPrefix)) ? Number(raw.listPerPrefix) : NaN,
+    difficulty: /^\d+$/.test(String(raw.difficulty)) ? Number(raw.difficulty) : NaN,
     listen: raw.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
     iceServers: ((raw.iceServers as string[] | undefined) ?? []).map((urls) => ({ urls })),
   }));

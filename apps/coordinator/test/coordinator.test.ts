@@ -156,6 +156,9 @@ describe('job loading and flags', () => {
 
   it('rejects bad flags by name', () => {
     expect(() => parseCoordinatorArgs(['--port', 'eighty'])).toThrow(InvalidOptionError);
+    expect(parseCoordinatorArgs([]).difficulty).toBe(20);
+    expect(parseCoordinatorArgs(['--difficulty', '8']).difficulty).toBe(8);
+    expect(() => parseCoordinatorArgs(['--difficulty', '41'])).toThrow(/--difficulty/);
     expect(() => parseCoordinatorArgs(['--listen', 'tcp:4001'])).toThrow(/--listen/);
     expect(() => parseCoordinatorArgs(['--ice-servers', 'https://stun.example.org'])).toThrow(
       /--ice-servers/,

@@ -14,7 +14,7 @@ import {
   topics,
   verifySignedJob,
 } from '@slimswarm/protocol';
-import { createBrowserPeer, observeJob, ownStamp, type SwarmPeer } from '@slimswarm/swarm';
+import { AdmittedPeers, createBrowserPeer, observeJob, ownStamp, type SwarmPeer } from '@slimswarm/swarm';
 import { z } from 'zod';
 import { JobUnavailableError, NoBrowserAddressError } from './errors.js';
 import { SwarmState } from './state.js';
@@ -60,6 +60,7 @@ export class SwarmFeed {
     readonly peer: SwarmPeer,
     readonly manifest: JobManifest,
     readonly state: SwarmState,
+    private readonly admitted: AdmittedPeers,
   ) {}
 
   static async connect(opts: FeedOptions): Promise<SwarmFeed> {
@@ -74,10 +75,12 @@ export class SwarmFeed {
       ...(opts.local ? { gossip: { ipColocationFactorWeight: 0 } } : {}),
     });
     const manifest = opts.listing.manifest;
+    const admitted = new AdmittedPeers(manifest);
     const feed = new SwarmFeed(
       peer,
       manifest,
-      new SwarmState(peer.peerId.toString(), manifest.round.peerTimeoutMs),
+      new SwarmState(peer.peerId.toString(), manifest.round.peerTimeoutMs, (p) => admitted.isAdmitted(p)),
+      admitted,
     );
     feed.state.assumeRole(opts.listing.coordinatorPeerId, 'coordinator');
     feed.start(opts.heartbeatIntervalMs ?? Math.max(1000, Math.floor(manifest.round.peerTimeoutMs / 3)));
@@ -97,15 +100,20 @@ export class SwarmFeed {
   private start(heartbeatIntervalMs: number): void {
     // The swarm's own verdict, as a passive observer (observer.ts): everything that needs no model,
     // signatures included. Refused messages are not forwarded; Rejects count against their sender.
-    observeJob(this.peer.services.swarm, this.manifest, (msg, v) => {
-      if (v.action === 'accept') {
-        const m = v.frame.message;
-        if (m.type === 'delta-announce') this.state.delta(msg.from, m, msg.data.length);
-        else if (m.type === 'heartbeat') this.state.heartbeat(msg.from, m, msg.data.length, Date.now());
-        else this.state.other(msg.data.length);
-      } else this.state.reject(v.action === 'reject' ? msg.from : null, v.reason);
-      this.changed();
-    });
+    observeJob(
+      this.peer.services.swarm,
+      this.manifest,
+      (msg, v) => {
+        if (v.action === 'accept') {
+          const m = v.frame.message;
+          if (m.type === 'delta-announce') this.state.delta(msg.from, m, msg.data.length);
+          else if (m.type === 'heartbeat') this.state.heartbeat(msg.from, m, msg.data.length, Date.now());
+          else this.state.other(msg.data.length);
+        } else this.state.reject(v.action === 'reject' ? msg.from : null, v.reason);
+        this.changed();
+      },
+      this.admitted,
+    );
     const events = this.peer.services.swarm.events;
     const refreshConnections = () => {
       this.state.connections(this.peer.getPeers().map((p) => p.toString()));

@@ -93,6 +93,11 @@ export class SwarmState {
     readonly selfId: string,
     /** A peer not heard from for this long is shown as gone (the job's peerTimeoutMs). */
     readonly peerTimeoutMs: number,
+    /**
+     * Whether a peer showed a valid admission stamp (the observer's AdmittedPeers). Peers known only from
+     * connection lists or refusals are drawn once admitted: an unadmitted id is no member of the swarm.
+     */
+    private readonly isAdmitted: (peer: string) => boolean = () => true,
   ) {
     this.peers.set(selfId, { ...emptyPeer(selfId), role: 'dashboard', status: 'idle' });
   }
@@ -164,19 +169,27 @@ export class SwarmState {
     return peer.heardAt !== null && now - peer.heardAt <= this.peerTimeoutMs;
   }
 
-  /** Every peer known, the dashboard first, then by role and id. */
-  peerList(): ObservedPeer[] {
-    const order: Record<string, number> = { dashboard: 0, coordinator: 1, worker: 2, browser: 3 };
-    return [...this.peers.values()].sort(
-      (a, b) => (order[a.role ?? ''] ?? 4) - (order[b.role ?? ''] ?? 4) || a.id.localeCompare(b.id),
-    );
+  /** This dashboard, the coordinator (it sends no heartbeats) and admitted peers. */
+  private shown(peer: ObservedPeer): boolean {
+    return peer.id === this.selfId || peer.role === 'coordinator' || this.isAdmitted(peer.id);
   }
 
-  /** Undirected edges from everyone's connection lists, each once; WebRTC if either end says so. */
+  /** Every admitted peer known, the dashboard first, then by role and id. */
+  peerList(): ObservedPeer[] {
+    const order: Record<string, number> = { dashboard: 0, coordinator: 1, worker: 2, browser: 3 };
+    return [...this.peers.values()]
+      .filter((p) => this.shown(p))
+      .sort((a, b) => (order[a.role ?? ''] ?? 4) - (order[b.role ?? ''] ?? 4) || a.id.localeCompare(b.id));
+  }
+
+  /** Undirected edges between shown peers from their connection lists, each once; WebRTC if either end says so. */
   edges(): Edge[] {
     const byKey = new Map<string, Edge>();
+    const shown = new Set(this.peerList().map((p) => p.id));
     for (const peer of this.peers.values()) {
+      if (!shown.has(peer.id)) continue;
       for (const other of peer.connectedPeers) {
+        if (!shown.has(other)) continue;
         const [a, b] = peer.id < other ? [peer.id, other] : [other, peer.id];
         if (a === b) continue;
         const webRtc = peer.webRtcPeers.includes(other);

@@ -76,6 +76,18 @@ describe('SwarmState', () => {
     expect(s.wireBytes.heartbeat).toBe(600);
   });
 
+  it('draws only admitted peers (and itself and the coordinator), and only edges between them', () => {
+    const admitted = new Set(['w1']);
+    const s = new SwarmState('dash', TIMEOUT, (p) => admitted.has(p));
+    s.assumeRole('coord', 'coordinator');
+    s.heartbeat('w1', heartbeat({ connectedPeers: ['coord', 'sybil'] }), 1, 1000);
+    s.reject('sybil', 'not-admitted');
+    expect(s.peerList().map((p) => p.id)).toEqual(['dash', 'coord', 'w1']);
+    expect(s.edges().map((e) => `${e.a}-${e.b}`)).toEqual(['coord-w1']);
+    admitted.add('sybil');
+    expect(s.peerList().map((p) => p.id)).toContain('sybil');
+  });
+
   it('counts a peer as live while heard recently or connected to the dashboard', () => {
     const s = new SwarmState('dash', TIMEOUT);
     s.heartbeat('w1', heartbeat(), 1, 1000);

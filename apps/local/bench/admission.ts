@@ -19,7 +19,7 @@ import { Command } from 'commander';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { z } from 'zod';
-import { DEFAULT_ADMISSION } from '@slimswarm/default-job/job';
+import { DEFAULT_DIFFICULTY_BITS } from '@slimswarm/default-job/job';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
 import { jobIdFor, mintStamp, verifyAdmission, type AdmissionStamp } from '@slimswarm/protocol';
 
@@ -124,11 +124,7 @@ async function chromiumRow(bits: number, peers: string[]) {
 
 const program = new Command('bench:admission')
   .option('--quick', 'a few peer ids per runtime', false)
-  .option(
-    '--bits <n>',
-    'difficulty (default: the default job’s)',
-    String(DEFAULT_ADMISSION.mode === 'open' ? DEFAULT_ADMISSION.difficultyBits : 20),
-  )
+  .option('--bits <n>', 'difficulty (default: the default job’s)', String(DEFAULT_DIFFICULTY_BITS))
   .option('--mints <n>', 'peer ids per runtime (default 24, quick 6)');
 const flags = parseCommandLineOrExit(program, process.argv.slice(2), Flags, (raw) => ({
   quick: raw.quick,

@@ -60,7 +60,8 @@ export async function startCoordinator(base: string) {
   const child = spawnJsonChild(CoordinatorEvent, {
     label: 'coordinator',
     entry: 'apps/coordinator/src/main.ts',
-    args: ['--port', '0', '--json', '--base', base],
+    // A small admission price: the test is about training together, not about minting on a loaded CPU.
+    args: ['--port', '0', '--json', '--base', base, '--difficulty', '12'],
     log,
   });
   const listening = await child.waitFor(

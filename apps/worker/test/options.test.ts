@@ -31,6 +31,15 @@ describe('worker flags', () => {
     expect(o.coordinator).toBe('http://127.0.0.1:8700');
   });
 
+  it('takes the job key to pin, an invite code and a ticket file', () => {
+    const key = 'ab'.repeat(32);
+    const o = parseWorkerArgs(
+      ['--data', 'a.txt', '--job-key', key, '--invite', 'code-1', '--ticket', 't.json'],
+      defaults,
+    );
+    expect([o.jobKey, o.invite, o.ticket]).toEqual([key, 'code-1', 't.json']);
+  });
+
   it.each([
     [[], /--data/],
     [['--data', 'a.txt', '--bootstrap', 'not-an-address'], /--bootstrap: not a multiaddr/],
@@ -38,6 +47,7 @@ describe('worker flags', () => {
     [['--data', 'a.txt', '--threads', '0'], /--threads/],
     [['--data', 'a.txt', '--coordinator', 'ftp://x'], /--coordinator/],
     [['--data', 'a.txt', '--frobnicate'], /unknown option/],
+    [['--data', 'a.txt', '--job-key', 'ABCD'], /--job-key/],
   ])('rejects %j with a clear InvalidOptionError', (argv, message) => {
     expect(() => parseWorkerArgs(argv, defaults)).toThrow(InvalidOptionError);
     expect(() => parseWorkerArgs(argv, defaults)).toThrow(message);

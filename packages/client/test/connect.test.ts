@@ -78,6 +78,8 @@ describe('meeting the swarm', () => {
     job.bootstrap.push(c.getMultiaddrs()[0]!.toString());
     await until('a to meet c', () => connectedTo(a, c));
     meeting.stop();
+    // A read already on its way when it stopped may still land (late on a loaded machine); then none.
+    await new Promise((r) => setTimeout(r, 1_000));
     const reads = job.reads();
     await new Promise((r) => setTimeout(r, 300));
     expect(job.reads()).toBe(reads);

@@ -84,7 +84,7 @@ describe('runVolunteer', () => {
 
       // The saved state resumes the trainer where it stopped ...
       const saved = stores[0]!.saved!;
-      expect(saved.state.jobId).toBe('client-test');
+      expect(saved.state.jobId).toBe(manifest.jobId);
       const resumed: VolunteerEvent[] = [];
       await runVolunteer({
         manifest,

@@ -18,7 +18,8 @@ export const DEFAULT_JOB_NAME = 'slimswarm-default';
  * Open admission at 20 bits: about a million SHA-256 hashes per identity, a few seconds for an honest
  * tab or worker once (`npm run bench:admission`), and the same again for every fake identity.
  */
-export const DEFAULT_ADMISSION: AdmissionPolicy = { mode: 'open', difficultyBits: 20 };
+export const DEFAULT_DIFFICULTY_BITS = 20;
+export const DEFAULT_ADMISSION: AdmissionPolicy = { mode: 'open', difficultyBits: DEFAULT_DIFFICULTY_BITS };
 
 /** The committed base checkpoint (`npm run pretrain` rebuilds it; see base.ts for its format). */
 export const DEFAULT_BASE_PATH = fileURLToPath(new URL('../assets/base.safetensors', import.meta.url));
