@@ -37,6 +37,8 @@ export interface LocalSwarmOptions {
   /** HTTP port of the coordinator (0: any free port). */
   port: number;
   threadsPerWorker: number;
+  /** A job manifest file for the coordinator (default: the embedded default job). */
+  manifestPath?: string;
   log?: (label: string, line: string) => void;
 }
 
@@ -61,7 +63,12 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
   const coordinator = spawnJsonChild(CoordinatorEvent, {
     label: 'coordinator',
     entry: COORDINATOR_ENTRY,
-    args: ['--port', String(opts.port), '--json'],
+    args: [
+      '--port',
+      String(opts.port),
+      '--json',
+      ...(opts.manifestPath !== undefined ? ['--manifest', opts.manifestPath] : []),
+    ],
     ...(opts.log ? { log: opts.log } : {}),
   });
   const listening = await coordinator.waitFor(
