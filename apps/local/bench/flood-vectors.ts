@@ -1,0 +1,180 @@
+/**
+ * Every message the resource floods (flood-attacker.ts) send, built with our protocol package's own
+ * encoders so that each one passes an honest peer's decoder and schema: an attack that fails the frame
+ * checks measures nothing but the cheapest refusal. One function per message, so that a change of the
+ * wire format (a new field in Heartbeat, AntiEntropySummary or DeltaAnnouncement) is made here and only
+ * here. Today's protocol (v3):
+ *
+ *   partialPart        part 0 of a 2-part delta, a valid signed header, the largest payload the job
+ *                      allows; the last part never comes, so every receiver holds the part until the
+ *                      round it names is over
+ *   trainingHeartbeat  a 'worker' that says `training` (the closing rule then waits for its delta)
+ *   summary            an anti-entropy summary naming any (round, model, past models, delta refs)
+ *   pullRequest        a delta pull naming the same held refs again and again, up to the summary limit
+ *   weightSyncRequest  "send me your model"
+ *   forgedModel        a weight-sync answer for a model no honest peer computed, hashed the way every
+ *                      receiver checks it, so the hash it was announced under is the hash it has
+ */
+import {
+  PROTOCOL_LIMITS,
+  PROTOCOL_VERSION,
+  encodeFrame,
+  maxDeltaPayloadBytes,
+  tensorFromTyped,
+  type AntiEntropySummary,
+  type DeltaAnnouncement,
+  type DeltaRef,
+  type JobManifest,
+  type PastModels,
+} from '@slimswarm/protocol';
+import { ModelLayout, encodeModelState, modelSha256, type Weights } from '@slimswarm/swarm';
+import { signDeltaAs, type Sybil } from './sybils.js';
+
+/** Room left in a gossip frame for the header and the tensor table. */
+const FRAME_HEADROOM = 16 * 1024;
+
+/** A random lower-case hex SHA-256-shaped string (a model or payload digest nobody holds). */
+export function randomSha256(random: () => number): string {
+  let s = '';
+  for (let i = 0; i < 64; i++) s += Math.floor(random() * 16).toString(16);
+  return s;
+}
+
+/** The payload size and part size of the largest 2-part delta this job's receivers accept. */
+export function partialShape(manifest: JobManifest): { payloadBytes: number; partBytes: number } {
+  const most = maxDeltaPayloadBytes(manifest.baseCheckpoint.params);
+  const partBytes = Math.min(Math.ceil(most / 2), PROTOCOL_LIMITS.maxGossipFrameBytes - FRAME_HEADROOM);
+  return { payloadBytes: Math.min(most, 2 * partBytes), partBytes };
+}
+
+/**
+ * Part 0 of 2 of `sybil`'s delta for `round`, based on the model (baseRound, baseSha) honest peers hold:
+ * a known base keeps the part acceptable while that round is open and the next, and no receiver can
+ * check the payload before the missing part comes. The part's bytes are `part` (shared: its content is
+ * never looked at).
+ */
+export async function partialPart(
+  manifest: JobManifest,
+  sybil: Sybil,
+  at: { round: number; baseRound: number; baseSha: string; payloadSha256: string },
+  part: Uint8Array,
+): Promise<Uint8Array> {
+  const { payloadBytes } = partialShape(manifest);
+  const unsigned: Omit<DeltaAnnouncement, 'part' | 'authorSignature'> = {
+    type: 'delta-announce',
+    version: PROTOCOL_VERSION,
+    jobId: manifest.jobId,
+    round: at.round,
+    baseRound: at.baseRound,
+    baseModelSha256: at.baseSha,
+    stats: { tokens: 1024, steps: manifest.training.localSteps, meanLoss: 3 },
+    codec: manifest.compression.codec,
+    payloadBytes,
+    payloadSha256: at.payloadSha256,
+  };
+  const header = {
+    ...unsigned,
+    authorSignature: await signDeltaAs(sybil, unsigned),
+    part: { index: 0, count: 2 },
+  };
+  return encodeFrame(header, { part: tensorFromTyped('u8', [part.length], part) });
+}
+
+/** A 'worker' heartbeat that says `training` at `round`: one more active trainer the round waits for. */
+export function trainingHeartbeat(manifest: JobManifest, round: number, now: number): Uint8Array {
+  return encodeFrame({
+    type: 'heartbeat',
+    version: PROTOCOL_VERSION,
+    jobId: manifest.jobId,
+    role: 'worker',
+    status: 'training',
+    round,
+    modelSha256: null,
+    step: 0,
+    tokensPerSec: 0,
+    loss: null,
+    memoryBytes: 0,
+    connectedPeers: [],
+    webRtcPeers: [],
+    bytesIn: 0,
+    bytesOut: 0,
+    sentAt: now,
+  });
+}
+
+/** An anti-entropy summary: this peer is at (round, model) with these past models and holds `deltas`. */
+export function summary(
+  manifest: JobManifest,
+  at: { round: number; modelSha256: string; pastModels?: PastModels; deltas?: DeltaRef[] },
+): Uint8Array {
+  const message: AntiEntropySummary = {
+    type: 'anti-entropy-summary',
+    version: PROTOCOL_VERSION,
+    jobId: manifest.jobId,
+    round: at.round,
+    modelSha256: at.modelSha256,
+    pastModels: at.pastModels ?? [],
+    deltas: (at.deltas ?? []).slice(0, PROTOCOL_LIMITS.maxSummaryEntries),
+  };
+  return encodeFrame(message);
+}
+
+/** `refs` cycled to the most a pull may name: each held ref is answered with the whole delta, every time. */
+export function pullRequest(manifest: JobManifest, refs: readonly DeltaRef[]): Uint8Array {
+  const n = PROTOCOL_LIMITS.maxSummaryEntries;
+  return encodeFrame({
+    type: 'delta-pull',
+    version: PROTOCOL_VERSION,
+    jobId: manifest.jobId,
+    refs: Array.from({ length: n }, (_, i) => refs[i % refs.length]!),
+  });
+}
+
+export function weightSyncRequest(manifest: JobManifest, modelSha256: string | null): Uint8Array {
+  return encodeFrame({
+    type: 'weight-sync-request',
+    version: PROTOCOL_VERSION,
+    jobId: manifest.jobId,
+    modelSha256,
+  });
+}
+
+/** A forged shared model: the base weights negated (finite, the right shapes, far from any honest model). */
+export function forgedWeights(
+  base: Weights,
+  shapes: Record<string, readonly number[]>,
+): {
+  layout: ModelLayout;
+  weights: Float32Array;
+  modelSha256: string;
+} {
+  const layout = ModelLayout.fromWeights(base, shapes);
+  const weights = layout.flatten(base).map((x) => -x);
+  return { layout, weights, modelSha256: modelSha256(layout, weights) };
+}
+
+/** The weight-sync answer that serves `forged` as the model of `round`. */
+export function forgedModel(
+  manifest: JobManifest,
+  forged: ReturnType<typeof forgedWeights>,
+  at: { round: number; pastModels: PastModels },
+): Uint8Array {
+  const body = encodeModelState(forged.layout, {
+    weights: forged.weights,
+    momentum: new Float32Array(forged.weights.length),
+    round: at.round,
+    pastModels: at.pastModels,
+  });
+  return encodeFrame(
+    {
+      type: 'weight-sync-response',
+      version: PROTOCOL_VERSION,
+      jobId: manifest.jobId,
+      status: 'ok',
+      round: at.round,
+      modelSha256: forged.modelSha256,
+      payloadBytes: body.length,
+    },
+    { state: tensorFromTyped('u8', [body.length], body) },
+  );
+}
