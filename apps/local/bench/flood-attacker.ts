@@ -28,7 +28,7 @@ import { extraConnections, makeSybils } from './sybils.js';
  * flood shows in the honest peers' figures, not so many that the attacker's own CPU is the story.
  */
 const DEFAULT_SYBILS: Record<FloodName, number> = {
-  'partial-parts': 48,
+  'partial-parts': 0, // fresh ones, --rate a second
   'pull-amplification': 0,
   'weight-sync-storm': 0,
   'heartbeat-inflation': 100,
@@ -67,7 +67,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--sybils <n>', 'Sybil identities for the gossip floods (default: per flood)')
     .option('--connections <n>', `extra connections for the stream floods (default ${STREAM_CONNECTIONS})`)
     .option('--streams <n>', 'concurrent streams per connection and honest peer', '8')
-    .option('--rate <n>', 'fresh Sybils a second (summary-churn)', '20')
+    .option('--rate <n>', 'fresh Sybils a second (partial-parts, summary-churn)', '8')
     .option('--honest <n>', 'honest workers whose summaries to wait for before flooding', '8')
     .option('--seed <n>', 'seed of the random digests', '1');
   return parseCommandLineOrExit(program, argv, Flags);
@@ -81,7 +81,14 @@ const isStreamFlood = (name: FloodName): boolean =>
 async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(argv);
   const { signal, go, dispose } = attackerProcess();
-  const tally: Tally = { messages: 0, bytesOut: 0, bytesIn: 0, streams: 0, streamFailures: 0 };
+  const tally: Tally = {
+    freshSybils: 0,
+    messages: 0,
+    bytesOut: 0,
+    bytesIn: 0,
+    streams: 0,
+    streamFailures: 0,
+  };
   const stopped = (reason: string): void => emit({ event: 'stopped', reason, ...tally });
   let joined: JoinedAttacker | null = null;
   let extras: SwarmPeer[] = [];

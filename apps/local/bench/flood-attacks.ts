@@ -3,8 +3,9 @@
  * publish as Sybil identities through the attacker's one node (sybils.ts); stream floods open many
  * concurrent streams on several connections. What each one aims at in today's code:
  *
- *   partial-parts          RoundState.partial: every Sybil's part 0 of 2 for the next round is copied and
- *                          held until that round is over (≈ half the largest payload per Sybil and round)
+ *   partial-parts          RoundState.partial: `rate` fresh Sybils a second each send part 0 of 2 for the
+ *                          open round and for the next; every part is copied and held until its round is
+ *                          over (≈ half the largest payload each), and gossiped on by every honest peer
  *   pull-amplification     AntiEntropy.serve: one pull of the same held ref ×512 makes the peer encode and
  *                          send that delta 512 times
  *   weight-sync-storm      serveWeightSync: every request encodes and sends the whole model and momentum
@@ -16,7 +17,7 @@
  *                          the attacker's node announces it too and serves the forged model over weight sync
  *                          (-distinct: every Sybil names its own hash; the node's model wins the tie)
  */
-import { topics, type JobManifest, type PastModels } from '@slimswarm/protocol';
+import { PROTOCOL_LIMITS, topics, type JobManifest, type PastModels } from '@slimswarm/protocol';
 import type { StreamProtocol, SwarmPeer } from '@slimswarm/swarm';
 import { sleep } from './attacker-join.js';
 import {
@@ -46,6 +47,8 @@ export type FloodName = (typeof FLOODS)[number];
 
 /** What the attacker sent and got back, for its final report. */
 export interface Tally {
+  /** Sybils made during the flood (those that publish once and are never heard of again). */
+  freshSybils: number;
   messages: number;
   bytesOut: number;
   bytesIn: number;
@@ -65,7 +68,7 @@ export interface FloodContext {
   signal: AbortSignal;
   /** Concurrent streams per connection and honest peer. */
   streams: number;
-  /** Fresh Sybils per second (summary-churn). */
+  /** Fresh Sybils per second (partial-parts, summary-churn). */
   rate: number;
   forged: ReturnType<typeof forgedWeights> | null;
   tally: Tally;
@@ -128,52 +131,57 @@ async function everyFew(
   }
 }
 
-/** Once per honest round, every Sybil's part 0 of 2 for the round after it. */
+/**
+ * `rate` fresh Sybils a second, each with part 0 of 2 for the open round and for the next, based on the
+ * model honest peers hold (so the open round's base is known too). One part per author and round is all a
+ * receiver keeps (a second payload would be an equivocation): fresh identities are what makes it grow.
+ */
 async function partialParts(ctx: FloodContext): Promise<void> {
   const part = new Uint8Array(partialShape(ctx.manifest).partBytes);
   const topic = topics.deltas(ctx.manifest.jobId);
-  let sentFor = -1;
-  while (!ctx.signal.aborted) {
+  await perSecond(ctx, async () => {
     const now = ctx.view.current();
-    if (now && now.round + 1 > sentFor) {
-      sentFor = now.round + 1;
-      for (const sybil of ctx.sybils) {
-        if (ctx.signal.aborted) break;
-        const at = {
-          round: sentFor,
-          baseRound: now.round,
-          baseSha: now.modelSha256,
-          payloadSha256: randomSha256(ctx.random),
-        };
-        await send(ctx, sybil, topic, await partialPart(ctx.manifest, sybil, at, part));
-      }
+    if (!now) return;
+    const sybil = await makeSybil();
+    ctx.tally.freshSybils++;
+    for (const round of [now.round, now.round + 1]) {
+      const at = {
+        round,
+        baseRound: now.round,
+        baseSha: now.modelSha256,
+        payloadSha256: randomSha256(ctx.random),
+      };
+      await send(ctx, sybil, topic, await partialPart(ctx.manifest, sybil, at, part));
     }
-    await sleep(TICK_MS, ctx.signal);
+  });
+}
+
+/** Runs `each` `ctx.rate` times a second, spread over the second, until the signal aborts. */
+async function perSecond(ctx: FloodContext, each: () => Promise<void>): Promise<void> {
+  const gap = 1_000 / ctx.rate;
+  let next = Date.now();
+  while (!ctx.signal.aborted) {
+    await each();
+    next += gap;
+    await sleep(Math.max(0, next - Date.now()), ctx.signal);
   }
 }
 
 /** `rate` fresh Sybils a second, each naming a random model and a full summary of deltas nobody has. */
 async function summaryChurn(ctx: FloodContext): Promise<void> {
   const topic = topics.summaries(ctx.manifest.jobId);
-  while (!ctx.signal.aborted) {
-    const started = Date.now();
+  await perSecond(ctx, async () => {
     const round = ctx.view.current()?.round ?? 0;
-    for (let i = 0; i < ctx.rate && !ctx.signal.aborted; i++) {
-      const sybil = await makeSybil();
-      const deltas = Array.from({ length: 512 }, (_, j) => ({
-        round: round + (j % 2),
-        peer: sybil.id,
-        payloadSha256: randomSha256(ctx.random),
-      }));
-      await send(
-        ctx,
-        sybil,
-        topic,
-        summary(ctx.manifest, { round, modelSha256: randomSha256(ctx.random), deltas }),
-      );
-    }
-    await sleep(Math.max(0, 1_000 - (Date.now() - started)), ctx.signal);
-  }
+    const sybil = await makeSybil();
+    ctx.tally.freshSybils++;
+    const deltas = Array.from({ length: PROTOCOL_LIMITS.maxSummaryEntries }, (_, j) => ({
+      round: round + (j % 2),
+      peer: sybil.id,
+      payloadSha256: randomSha256(ctx.random),
+    }));
+    const modelSha256 = randomSha256(ctx.random);
+    await send(ctx, sybil, topic, summary(ctx.manifest, { round, modelSha256, deltas }));
+  });
 }
 
 /** Sybils (and the node) announce the forged model; the node serves it to whoever asks. */

@@ -21,6 +21,7 @@ export const FloodEvent = z.discriminatedUnion('event', [
   z.object({
     event: z.literal('stopped'),
     reason: z.string(),
+    freshSybils: Count,
     messages: Count,
     bytesOut: Count,
     bytesIn: Count,

@@ -37,6 +37,8 @@ export interface LocalSwarmOptions {
   /** HTTP port of the coordinator (0: any free port). */
   port: number;
   threadsPerWorker: number;
+  /** Worker 0 scores the held-out split after every round (default true). */
+  heldOutEval?: boolean;
   /** A job manifest file for the coordinator (default: the embedded default job). */
   manifestPath?: string;
   log?: (label: string, line: string) => void;
@@ -92,7 +94,7 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
         '--name',
         `worker-${index}`,
         '--json',
-        ...(index === 0 ? ['--eval', corpus.heldOut] : []),
+        ...(index === 0 && opts.heldOutEval !== false ? ['--eval', corpus.heldOut] : []),
         ...(opts.rounds !== undefined ? ['--rounds', String(opts.rounds)] : []),
       ],
       ...(opts.log ? { log: opts.log } : {}),
