@@ -5,6 +5,7 @@
  * (connectToSwarm, keepMeeting). Also the process plumbing both share: its parent's go (SIGUSR2), a stop
  * on SIGINT/SIGTERM or when the parent is gone, and an exit that cannot hang.
  */
+import { setMaxListeners } from 'node:events';
 import { connectToSwarm, fetchBase, fetchJob, keepMeeting } from '@slimswarm/client';
 import { decodeSafetensors, type JobListing, type JobManifest } from '@slimswarm/protocol';
 import { createNodePeer, dialableBy, type SwarmPeer } from '@slimswarm/swarm';
@@ -54,6 +55,8 @@ export interface AttackerProcess {
 export function attackerProcess(): AttackerProcess {
   const controller = new AbortController();
   const { signal } = controller;
+  // Every stream and sleep of a flood listens on this one signal: hundreds at once are expected here.
+  setMaxListeners(0, signal);
   const stop = (): void => controller.abort(new Error('interrupted'));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -88,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
     bytesIn: 0,
     streams: 0,
     streamFailures: 0,
+    firstFailure: null,
   };
   const stopped = (reason: string): void => emit({ event: 'stopped', reason, ...tally });
   let joined: JoinedAttacker | null = null;

@@ -54,6 +54,8 @@ export interface Tally {
   bytesIn: number;
   streams: number;
   streamFailures: number;
+  /** Why the first failed stream failed (what the honest peer, or libp2p, said). */
+  firstFailure: string | null;
 }
 
 export interface FloodContext {
@@ -241,8 +243,9 @@ async function streamFlood(
         for (let bytes = await stream.read(signal); bytes; bytes = await stream.read(signal))
           ctx.tally.bytesIn += bytes.length;
         await stream.close(signal);
-      } catch {
+      } catch (err) {
         ctx.tally.streamFailures++;
+        ctx.tally.firstFailure ??= `${(err as Error).name}: ${(err as Error).message}`;
         await sleep(TICK_MS, ctx.signal); // a refused stream is retried, not hammered
       }
     }

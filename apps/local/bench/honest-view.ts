@@ -8,6 +8,7 @@ import {
   decodeFrame,
   topics,
   type AntiEntropySummary,
+  type DeltaRef,
   type JobManifest,
 } from '@slimswarm/protocol';
 import type { SwarmService } from '@slimswarm/swarm';
@@ -22,6 +23,8 @@ interface Seen {
 
 export class HonestView {
   private readonly byPeer = new Map<string, Seen>();
+  /** Honest deltas seen on the delta topic, by round: what every honest peer holds until that round closes. */
+  private readonly deltas = new Map<number, Map<string, DeltaRef>>();
 
   /**
    * Listens on the job's summary topic through `swarm` (the attacker's own node). `ours` are the
@@ -48,6 +51,26 @@ export class HonestView {
       // Ignore: the attacker's node relays nothing honest (its own messages are what it measures).
       return { action: 'ignore', reason: 'duplicate' };
     });
+    swarm.subscribe(topics.deltas(manifest.jobId), (msg) => {
+      if (!this.ours(msg.from)) this.onDelta(msg.from, msg.data);
+      return { action: 'ignore', reason: 'duplicate' };
+    });
+  }
+
+  private onDelta(author: string, data: Uint8Array): void {
+    try {
+      const { message: m } = decodeFrame(data, {
+        maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes,
+        jobId: this.manifest.jobId,
+      });
+      if (m.type !== 'delta-announce') return;
+      const byAuthor = this.deltas.get(m.round) ?? new Map<string, DeltaRef>();
+      byAuthor.set(author, { round: m.round, peer: author, payloadSha256: m.payloadSha256 });
+      this.deltas.set(m.round, byAuthor);
+      for (const round of this.deltas.keys()) if (round < m.round - 2) this.deltas.delete(round);
+    } catch {
+      // not a delta of this job
+    }
   }
 
   /** Fresh summaries by honest peer. */
@@ -74,8 +97,16 @@ export class HonestView {
     return [...this.byPeer.keys()];
   }
 
-  /** The deltas `peer` said it holds in its latest summary. */
-  refsOf(peer: string): AntiEntropySummary['deltas'] {
-    return this.byPeer.get(peer)?.summary.deltas ?? [];
+  /**
+   * The deltas `peer` likely holds now: those its latest summary names, and every honest delta gossiped
+   * for the open round or the next (a round's deltas are held from their arrival until it closes).
+   */
+  refsOf(peer: string): DeltaRef[] {
+    const round = this.current()?.round ?? 0;
+    const refs = new Map<string, DeltaRef>();
+    const add = (r: DeltaRef) => refs.set(`${r.peer}/${r.round}/${r.payloadSha256}`, r);
+    (this.byPeer.get(peer)?.summary.deltas ?? []).forEach(add);
+    for (const r of [round, round + 1]) for (const ref of this.deltas.get(r)?.values() ?? []) add(ref);
+    return [...refs.values()];
   }
 }
