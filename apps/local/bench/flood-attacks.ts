@@ -13,9 +13,10 @@
  *                          quorumFraction 1 no round reaches its quorum and each waits for its deadline
  *   summary-churn          AntiEntropy.views (one entry per author, never dropped), the summary decode,
  *                          a pull dialled to each unknown author, resyncs towards random models
- *   resync-storm           the resync rule: Sybils outvote the honest neighbours with a forged model hash,
- *                          the attacker's node announces it too and serves the forged model over weight sync
- *                          (-distinct: every Sybil names its own hash; the node's model wins the tie)
+ *   resync-storm           the resync rule: Sybils, a strict majority of every honest peer's fresh
+ *                          neighbours, announce a forged model far ahead; the attacker's node announces it
+ *                          too and serves it over weight sync, hashed as announced (-distinct: every Sybil
+ *                          names its own hash; the node's model, a round later, wins the tie)
  */
 import { PROTOCOL_LIMITS, topics, type JobManifest, type PastModels } from '@slimswarm/protocol';
 import type { StreamProtocol, SwarmPeer } from '@slimswarm/swarm';
@@ -186,33 +187,45 @@ async function summaryChurn(ctx: FloodContext): Promise<void> {
   });
 }
 
+/**
+ * Rounds ahead of the honest swarm the storm's announcements stay, fixed at its start: whatever the honest
+ * rounds do meanwhile, every announcer's view keys the same (round, model) group, and a strict majority
+ * of fresh neighbours ahead is the resync rule's `behind` case.
+ */
+const STORM_AHEAD = 100;
+
 /** Sybils (and the node) announce the forged model; the node serves it to whoever asks. */
 async function resyncStorm(ctx: FloodContext, distinct: boolean): Promise<void> {
   const forged = ctx.forged!;
   const topic = topics.summaries(ctx.manifest.jobId);
-  let announced: { round: number; pastModels: PastModels } = { round: 0, pastModels: [] };
+  let now = ctx.view.current();
+  while (!now && !ctx.signal.aborted) {
+    await sleep(TICK_MS, ctx.signal);
+    now = ctx.view.current();
+  }
+  if (!now) return;
+  // Distinct: every group of announcers has one member; the node's, a round later, wins the tie.
+  const round = now.round + STORM_AHEAD;
+  const announced: { round: number; pastModels: PastModels } = {
+    round: distinct ? round + 1 : round,
+    pastModels: [],
+  };
   ctx.node.services.swarm.serve('weightSync', async (stream) => {
     const signal = AbortSignal.timeout(STREAM_TIMEOUT_MS);
     await stream.read(signal); // whatever it asks for: the forged model is the one announced
     await stream.write(forgedModel(ctx.manifest, forged, announced), signal);
     await stream.close(signal);
   });
+  const own = summary(ctx.manifest, { ...announced, modelSha256: forged.modelSha256 });
   while (!ctx.signal.aborted) {
-    const now = ctx.view.current();
-    if (now) {
-      // Distinct: every group of announcers has one member; the node's, a round later, wins the tie.
-      announced = distinct
-        ? { round: now.round + 1, pastModels: [{ round: now.round, modelSha256: randomSha256(ctx.random) }] }
-        : { round: now.round, pastModels: [] };
-      const own = summary(ctx.manifest, { ...announced, modelSha256: forged.modelSha256 });
-      await ctx.node.services.pubsub.publish(topic, own);
-      for (const sybil of ctx.sybils) {
-        if (ctx.signal.aborted) break;
-        const modelSha256 = distinct ? randomSha256(ctx.random) : forged.modelSha256;
-        await send(ctx, sybil, topic, summary(ctx.manifest, { round: now.round, modelSha256 }));
-      }
+    const started = Date.now();
+    await ctx.node.services.pubsub.publish(topic, own);
+    for (const sybil of ctx.sybils) {
+      if (ctx.signal.aborted) break;
+      const modelSha256 = distinct ? randomSha256(ctx.random) : forged.modelSha256;
+      await send(ctx, sybil, topic, summary(ctx.manifest, { round, modelSha256 }));
     }
-    await sleep(now ? REANNOUNCE_MS : TICK_MS, ctx.signal);
+    await sleep(Math.max(0, REANNOUNCE_MS - (Date.now() - started)), ctx.signal);
   }
 }
 
