@@ -119,6 +119,9 @@ async function main(argv: string[]): Promise<number> {
       sybils: sybils.length,
       connections: isStreamFlood(flags.attack) ? 1 + extras.length : 0,
       honestPeers: view.fresh().length,
+      connectedHonest: view
+        .peers()
+        .filter((p) => peer.getConnections().some((c) => c.remotePeer.toString() === p)).length,
       forged: forged ? [forged.modelSha256] : [],
     });
     await runFlood(flags.attack, {

@@ -16,6 +16,8 @@ export const FloodEvent = z.discriminatedUnion('event', [
     sybils: Count,
     connections: Count,
     honestPeers: Count,
+    /** Honest workers the attacker's node has a direct connection to (a weight sync needs one). */
+    connectedHonest: Count,
     forged: z.array(z.string()),
   }),
   z.object({

@@ -189,7 +189,8 @@ async function measure(attack: FloodName | null, s: RowSetup): Promise<Measured>
         'no flood',
       );
       s.say(
-        `  ${attack}: ${started.sybils} Sybils, ${started.connections} connections, from round ${started.round}`,
+        `  ${attack}: ${started.sybils} Sybils, ${started.connections} connections, from round ${started.round}, ` +
+          `directly connected to ${started.connectedHonest} of ${started.honestPeers} workers`,
       );
     }
     await Promise.all([...windows, ...(attackerWindow ? [attackerWindow] : [])].map((w) => w.start()));
