@@ -86,7 +86,8 @@ export interface Row {
   rounds: number;
   resyncs: number;
   adoptedForgeries: number;
-  /** Beyond the row itself: what the figures rest on. */
+  /** Beyond the row itself: what the figures rest on. The median hides a few stalled rounds; the max shows them. */
+  roundLatencyMaxMs: number | null;
   cpuSecondsVsClean: number | null;
   attackerCpuSeconds: number | null;
   sybils: number;
@@ -101,7 +102,8 @@ export function toRow(m: Measured, clean: Measured | null): Row {
   const timelines = m.workers.map((w) => w.timeline);
   const peak = Math.max(...m.workers.map((w) => w.window.peakRssMiB));
   const cpu = m.workers.reduce((s, w) => s + w.window.cpuSeconds, 0);
-  const p50 = median(roundLatencies(timelines, m.window.from, m.window.to));
+  const latencies = roundLatencies(timelines, m.window.from, m.window.to);
+  const p50 = median(latencies);
   const cleanPeak = clean ? Math.max(...clean.workers.map((w) => w.window.peakRssMiB)) : peak;
   const cleanCpu = clean ? clean.workers.reduce((s, w) => s + w.window.cpuSeconds, 0) : cpu;
   const cleanP50 = clean
@@ -129,6 +131,7 @@ export function toRow(m: Measured, clean: Measured | null): Row {
     rounds: roundsClosed(timelines, m.window.from, m.window.to),
     resyncs: resyncs.length,
     adoptedForgeries: resyncs.filter((r) => forged.has(r.modelSha256)).length,
+    roundLatencyMaxMs: latencies.length > 0 ? Math.round(Math.max(...latencies)) : null,
     cpuSecondsVsClean: cleanCpu > 0 ? r2(cpu / cleanCpu) : null,
     attackerCpuSeconds: a ? r2(a.cpuSeconds) : null,
     sybils: a?.sybils ?? 0,
