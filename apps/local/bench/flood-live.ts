@@ -22,6 +22,7 @@ import { DEFAULT_BASE_PATH } from '@slimswarm/default-job/job';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
 import { prepareCorpus, startLocalSwarm, type LocalSwarm } from '../src/local-swarm.js';
 import { spawnJsonChild, type JsonChild } from '../src/processes.js';
+import type { VolunteerEvent } from '@slimswarm/client';
 import { FLOODS, type FloodName } from './flood-attacks.js';
 import { FloodEvent } from './flood-events.js';
 import { describe, toRow, type Measured, type WorkerTimeline } from './flood-rows.js';
@@ -42,6 +43,9 @@ const ATTACKER_ENTRY = 'apps/local/bench/flood-attacker.ts';
 /** Generous bounds for 8 workers on a loaded 2-core machine. */
 const START_TIMEOUT_MS = 400_000;
 const WARMUP_TIMEOUT_MS = 400_000;
+const STAGGER_MS = 5_000;
+/** A row whose swarm failed to start (before its window) is run again, at most this often. */
+const START_ATTEMPTS = 3;
 
 const Flags = z
   .object({
@@ -104,7 +108,25 @@ const floodIs =
   (e: FloodEvent): e is FloodOf<E> =>
     e.event === event;
 
+/** One row, run again (up to START_ATTEMPTS) when its swarm fails before the window: a start-up flake. */
 async function measure(attack: FloodName | null, s: RowSetup): Promise<Measured> {
+  for (let attempt = 1; ; attempt++) {
+    const progress = { windowOpen: false };
+    try {
+      return await measureOnce(attack, s, progress);
+    } catch (e) {
+      if (progress.windowOpen || s.running.stopping || attempt >= START_ATTEMPTS) throw e;
+      const err = e as Error;
+      s.say(`  the swarm did not start (${err.name}: ${err.message}); again…`);
+    }
+  }
+}
+
+async function measureOnce(
+  attack: FloodName | null,
+  s: RowSetup,
+  progress: { windowOpen: boolean },
+): Promise<Measured> {
   let attacker: JsonChild<FloodEvent> | null = null;
   let swarm: LocalSwarm | null = null;
   const stopAll = async (): Promise<void> => {
@@ -130,8 +152,10 @@ async function measure(attack: FloodName | null, s: RowSetup): Promise<Measured>
       });
       await childStep(attacker, floodIs('loaded'), 'start', START_TIMEOUT_MS);
     }
+    // One worker, then the others a few seconds apart: nine processes loading at once on 2 shared cores
+    // starve each other past the workers' 10 s dial timeout.
     swarm = await startLocalSwarm({
-      peers: s.workers,
+      peers: 1,
       corpus: s.corpus,
       outDir: s.outDir,
       port,
@@ -141,15 +165,22 @@ async function measure(attack: FloodName | null, s: RowSetup): Promise<Measured>
       heldOutEval: false,
       log: s.tail.log,
     });
-    const timelines: WorkerTimeline[] = swarm.workers.map(() => ({ rounds: [], resyncs: [] }));
+    const timelines: WorkerTimeline[] = [];
     let from = Infinity;
-    swarm.workers.forEach((w, i) =>
+    const track = (w: JsonChild<VolunteerEvent>): void => {
+      const t: WorkerTimeline = { rounds: [], resyncs: [] };
+      timelines.push(t);
       w.onEvent((e) => {
-        if (e.event === 'round') timelines[i]!.rounds.push({ round: e.round, at: Date.now() });
+        if (e.event === 'round') t.rounds.push({ round: e.round, at: Date.now() });
         if (e.event === 'synced' && Date.now() >= from)
-          timelines[i]!.resyncs.push({ modelSha256: e.modelSha256, at: Date.now() });
-      }),
-    );
+          t.resyncs.push({ modelSha256: e.modelSha256, at: Date.now() });
+      });
+    };
+    track(swarm.workers[0]!);
+    for (let i = 1; i < s.workers; i++) {
+      await new Promise((r) => setTimeout(r, STAGGER_MS));
+      track(swarm.startWorker(i));
+    }
     const failed = firstFailure(swarm.workers);
     failed.catch(() => {});
     const guarded = <T>(p: Promise<T>, ms: number, what: string) =>
@@ -195,6 +226,7 @@ async function measure(attack: FloodName | null, s: RowSetup): Promise<Measured>
     }
     await Promise.all([...windows, ...(attackerWindow ? [attackerWindow] : [])].map((w) => w.start()));
     from = Date.now();
+    progress.windowOpen = true;
     const died = attacker ? diesEarly(attacker, 'during its flood') : new Promise<never>(() => {});
     await Promise.race([new Promise((r) => setTimeout(r, s.seconds * 1000)), failed, died]);
     const to = Date.now();
