@@ -124,7 +124,11 @@ async function main(argv: string[]): Promise<number> {
         .filter((p) => peer.getConnections().some((c) => c.remotePeer.toString() === p)).length,
       forged: forged ? [forged.modelSha256] : [],
     });
-    await runFlood(flags.attack, {
+    // The figures go out as soon as the stop comes: streams still in flight may take their time to unwind.
+    const aborted = new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    const flood = runFlood(flags.attack, {
       manifest,
       node: peer,
       connections: [peer, ...extras],
@@ -137,6 +141,8 @@ async function main(argv: string[]): Promise<number> {
       forged,
       tally,
     });
+    flood.catch(() => {}); // after a stop, whatever it throws is the stop's doing
+    await Promise.race([flood, aborted]);
     stopped('interrupted');
     return 0;
   } catch (e) {
