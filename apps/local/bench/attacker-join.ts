@@ -83,8 +83,8 @@ export interface JoinedAttacker {
   peer: SwarmPeer;
   /** The listed addresses a Node peer can dial. */
   bootstrap: string[];
-  /** Dials whoever joined since the listing was read; call again later to meet newcomers now. */
-  meetNewcomers(): Promise<void>;
+  /** Dials whoever joined since the listing was read; resolves with the listed addresses now. */
+  meetNewcomers(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -114,7 +114,9 @@ export async function joinAsWorkerPeer(coordinator: string, signal: AbortSignal)
     peer,
     bootstrap,
     async meetNewcomers() {
-      await connectToSwarm(peer, (await fetchJob(coordinator)).bootstrap.filter(canDial));
+      const now = (await fetchJob(coordinator)).bootstrap.filter(canDial);
+      await connectToSwarm(peer, now);
+      return now;
     },
     async stop() {
       meeting.stop();

@@ -103,12 +103,13 @@ async function main(argv: string[]): Promise<number> {
     emit({ event: 'waiting', peerId: peer.peerId.toString(), honestPeers: view.peers().length });
     await go;
     if (signal.aborted) return (stopped('interrupted before the flood'), 0);
-    await joined.meetNewcomers();
+    // The listing now names the workers (it named only the coordinator when this process started).
+    const listed = await joined.meetNewcomers();
     const deadline = Date.now() + VIEW_WAIT_MS;
     while (view.fresh().length < flags.honest && Date.now() < deadline && !signal.aborted)
       await sleep(250, signal);
     if (isStreamFlood(flags.attack))
-      extras = await extraConnections(flags.connections ?? STREAM_CONNECTIONS, joined.bootstrap);
+      extras = await extraConnections(flags.connections ?? STREAM_CONNECTIONS, listed);
     const forged = flags.attack.startsWith('resync-storm')
       ? forgedWeights(weightsFromSafetensors(joined.baseBytes), joined.shapes)
       : null;
