@@ -18,28 +18,33 @@ import '@slimswarm/node-compat';
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { fetchJob, type VolunteerEvent } from '@slimswarm/client';
+import { fetchJob } from '@slimswarm/client';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
 import { prepareCorpus, startLocalSwarm, type LocalSwarm } from '../src/local-swarm.js';
 import { spawnJsonChild, type JsonChild } from '../src/processes.js';
 import { AttackerEvent } from './attacker-events.js';
+import {
+  LiveAttackFailedError,
+  OutputTail,
+  RunningProcesses,
+  childStep,
+  diesEarly,
+  firstFailure,
+  freePort,
+  is,
+  within,
+} from './live-harness.js';
+
+export { LiveAttackFailedError };
 
 const WORKERS = 3;
 const ATTACKER_ENTRY = 'apps/local/bench/attacker.ts';
 /** Generous bounds for a loaded 2-core machine: joining, and each round (the job's deadline is 20 s). */
 const JOIN_TIMEOUT_MS = 240_000;
 const PER_ROUND_TIMEOUT_MS = 90_000;
-const LOG_TAIL_LINES = 40;
-
-/** The benchmark could not produce its figures (a process failed, hung, or reported nothing). */
-export class LiveAttackFailedError extends Error {
-  static override name = 'LiveAttackFailedError';
-  override name = 'LiveAttackFailedError';
-}
 
 const Flags = z
   .object({
@@ -69,72 +74,11 @@ function parseFlags(argv: string[]): Flags {
   return parseCommandLineOrExit(program, argv, Flags);
 }
 
-type Of<E extends VolunteerEvent['event']> = Extract<VolunteerEvent, { event: E }>;
-const is =
-  <E extends VolunteerEvent['event']>(event: E) =>
-  (e: VolunteerEvent): e is Of<E> =>
-    e.event === event;
 type AttackerOf<E extends AttackerEvent['event']> = Extract<AttackerEvent, { event: E }>;
 const attackerIs =
   <E extends AttackerEvent['event']>(event: E) =>
   (e: AttackerEvent): e is AttackerOf<E> =>
     e.event === event;
-
-/** The last lines of every process's own output, for the message when something fails. */
-class OutputTail {
-  private readonly lines: string[] = [];
-  constructor(private readonly verbose: boolean) {}
-  readonly log = (label: string, line: string): void => {
-    if (this.verbose) process.stderr.write(`[${label}] ${line}\n`);
-    this.lines.push(`[${label}] ${line}`);
-    if (this.lines.length > LOG_TAIL_LINES) this.lines.shift();
-  };
-  text(): string {
-    return this.lines.length > 0 ? `\nlast output of the processes:\n${this.lines.join('\n')}` : '';
-  }
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LiveAttackFailedError(`${what} within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Rejects as soon as any worker exits with a failure (so a crash does not wait for the timeout). */
-function firstFailure(workers: JsonChild<VolunteerEvent>[]): Promise<never> {
-  return new Promise<never>((_, reject) =>
-    workers.forEach(
-      (w) =>
-        void w.exited.then((code) => {
-          if (code === 0) return;
-          const error = w.events.find(is('error'));
-          reject(
-            new LiveAttackFailedError(
-              `${w.label} exited with ${code}${error ? `: ${error.name}: ${error.message}` : ''}`,
-            ),
-          );
-        }),
-    ),
-  );
-}
-
-/** A TCP port free on loopback right now (the coordinator's, known before it starts). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The attacker's next milestone, or a failure that says what it did not do and why. */
 function attackerStep<T extends AttackerEvent>(
@@ -142,16 +86,8 @@ function attackerStep<T extends AttackerEvent>(
   match: (e: AttackerEvent) => e is T,
   what: string,
 ): Promise<T> {
-  return child.waitFor(match, JOIN_TIMEOUT_MS).catch((e: Error) => {
-    const error = child.events.find(attackerIs('error'));
-    throw new LiveAttackFailedError(
-      `the attacker did not ${what}: ${error ? `${error.name}: ${error.message}` : e.message}`,
-    );
-  });
+  return childStep(child, match, what, JOIN_TIMEOUT_MS);
 }
-
-/** How to stop the processes of the run in progress (a signal to this process stops them first). */
-const running = new Set<() => Promise<void>>();
 
 interface AttackerFigures {
   peerId: string;
@@ -187,6 +123,7 @@ async function runSwarm(opts: {
   seed: number;
   tail: OutputTail;
   say: (line: string) => void;
+  running: RunningProcesses;
 }): Promise<RunFigures> {
   const { rounds, tail, say } = opts;
   let attacker: JsonChild<AttackerEvent> | null = null;
@@ -195,8 +132,7 @@ async function runSwarm(opts: {
     await attacker?.stop();
     await swarm?.stop();
   };
-  running.add(stopAll);
-  try {
+  return opts.running.with(stopAll, async () => {
     // The attacker's process starts first and loads its code before the workers start theirs, so that
     // the attacked run's workers start up on the same CPU as the clean run's.
     const port = await freePort();
@@ -254,14 +190,8 @@ async function runSwarm(opts: {
       );
     }
     const attackerDied = attacker
-      ? attacker.exited.then((code) => {
-          const error = attacker!.events.find(attackerIs('error'));
-          throw new LiveAttackFailedError(
-            `the attacker exited (code ${code}) while the workers ran${error ? `: ${error.name}: ${error.message}` : ''}`,
-          );
-        })
+      ? diesEarly(attacker, 'while the workers ran')
       : new Promise<never>(() => {});
-    attackerDied.catch(() => {});
     await within(
       Promise.race([Promise.all(swarm.workers.map((w) => w.exited)), failed, attackerDied]),
       JOIN_TIMEOUT_MS + rounds * PER_ROUND_TIMEOUT_MS,
@@ -319,10 +249,7 @@ async function runSwarm(opts: {
       resyncs: lastRounds.reduce((n, r) => n + (r?.resyncs ?? 0), 0),
       attacker: attackerFigures,
     };
-  } finally {
-    running.delete(stopAll);
-    await stopAll();
-  }
+  });
 }
 
 const round4 = (x: number): number => Number(x.toFixed(4));
@@ -336,19 +263,10 @@ async function main(argv: string[]): Promise<number> {
   const tail = new OutputTail(flags.verbose);
   const dir = await mkdtemp(join(tmpdir(), 'slimswarm-attack-live-'));
   // Interrupted: stop the run's processes (SIGINT, then SIGKILL after a grace), clean up, exit 130.
-  let stopping = false;
-  const interrupted = (): void => {
-    stopping = true;
-    process.stderr.write('attack-live: interrupted, stopping every process…\n');
-    void Promise.allSettled([...running].map((stop) => stop()))
-      .then(() => rm(dir, { recursive: true, force: true }))
-      .finally(() => process.exit(130));
-  };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+  const running = new RunningProcesses('attack-live', dir);
   try {
     const corpus = await prepareCorpus({ outDir: join(dir, 'corpus'), shards: WORKERS });
-    const common = { corpus, rounds, seed: flags.seed, tail, say };
+    const common = { corpus, rounds, seed: flags.seed, tail, say, running };
     say(`clean: ${WORKERS} workers × ${rounds} rounds…`);
     const clean = await runSwarm({ ...common, outDir: join(dir, 'clean'), attack: null });
     say(`attacked: ${WORKERS} workers + 1 ${flags.attack} attacker × ${rounds} rounds…`);
@@ -398,7 +316,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     const err = e as Error;
-    if (stopping) return 130; // the run failed because we stopped it
+    if (running.stopping) return 130; // the run failed because we stopped it
     process.stderr.write(`attack-live: ${err.name}: ${err.message}${tail.text()}\n`);
     return 1;
   } finally {

@@ -24,20 +24,17 @@ import '@slimswarm/node-compat';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
-import { connectToSwarm, fetchBase, fetchJob, keepMeeting, weightsFromSafetensors } from '@slimswarm/client';
-import { decodeSafetensors } from '@slimswarm/protocol';
+import { weightsFromSafetensors } from '@slimswarm/client';
 import {
   AlreadyContributedError,
   DeltaNormExceededError,
   StaleContributionError,
-  createNodePeer,
   createSwarmReplica,
-  dialableBy,
   type ReplicaSnapshot,
-  type SwarmPeer,
   type SwarmReplica,
 } from '@slimswarm/swarm';
 import type { AttackerEvent } from './attacker-events.js';
+import { attackerProcess, joinAsWorkerPeer, sleep, type JoinedAttacker } from './attacker-join.js';
 import {
   flatten,
   gaussianAttack,
@@ -85,32 +82,9 @@ const emit = (e: AttackerEvent): void => void process.stdout.write(JSON.stringif
 const ATTEMPTS = 5;
 /** Each refused attempt (norm bound after the codec) shrinks the vector by this factor. */
 const SHRINK = 0.9;
-const MEET_INTERVAL_MS = 10_000;
 const POLL_MS = 250;
 /** At most this long the first delta waits for --trainers active trainers. */
 const FIRST_WAIT_MS = 30_000;
-/** How long to wait for the coordinator to come up. */
-const COORDINATOR_WAIT_MS = 180_000;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
-}
-
-/** Retries `fetch` while the coordinator is not up yet (JobFetchError), for COORDINATOR_WAIT_MS. */
-async function untilAnswered<T>(fetch: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  const deadline = Date.now() + COORDINATOR_WAIT_MS;
-  for (;;) {
-    try {
-      return await fetch();
-    } catch (e) {
-      if ((e as Error).name !== 'JobFetchError' || Date.now() > deadline || signal.aborted) throw e;
-    }
-    await sleep(POLL_MS, signal);
-  }
-}
 
 class Attacker {
   contributed = 0;
@@ -213,45 +187,14 @@ function scaled(v: Float32Array, k: number): Float32Array {
 
 async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(argv);
-  const controller = new AbortController();
-  const { signal } = controller;
-  const stop = (): void => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  // The parent's go: join the rounds now (installed before 'waiting' is printed, so it is never missed).
-  const go = new Promise<void>((resolve) => {
-    process.once('SIGUSR2', () => resolve());
-    signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-  // A parent that died without signalling us: its child would otherwise attack forever.
-  const parent = process.ppid;
-  const watchdog = setInterval(() => process.ppid !== parent && stop(), 1_000);
-  watchdog.unref();
-  // Whatever happens after a stop was asked for, the process ends.
-  signal.addEventListener('abort', () => setTimeout(() => process.exit(0), 20_000).unref(), { once: true });
-
-  const canDial = dialableBy('node');
-  let peer: SwarmPeer | null = null;
-  let meeting: { stop(): void } | null = null;
+  const { signal, go, dispose } = attackerProcess();
+  let joined: JoinedAttacker | null = null;
   let replica: SwarmReplica | null = null;
   let attacker: Attacker | null = null;
   try {
     emit({ event: 'loaded' });
-    const listing = await untilAnswered(() => fetchJob(flags.coordinator), signal);
-    const { manifest } = listing;
-    const baseBytes = await fetchBase(flags.coordinator, manifest); // SHA-256 checked against the manifest
-    const shapes = Object.fromEntries(
-      Object.entries(decodeSafetensors(baseBytes).tensors).map(([name, t]) => [name, t.shape]),
-    );
-    const bootstrap = listing.bootstrap.filter(canDial);
-    peer = await createNodePeer({
-      role: 'worker',
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap,
-      gossip: { ipColocationFactorWeight: 0 },
-    });
-    await connectToSwarm(peer, bootstrap);
-    meeting = keepMeeting(peer, flags.coordinator, { intervalMs: MEET_INTERVAL_MS, accept: canDial });
+    joined = await joinAsWorkerPeer(flags.coordinator, signal);
+    const { peer, manifest, baseBytes, shapes } = joined;
     emit({ event: 'waiting', peerId: peer.peerId.toString() });
     await go;
     if (signal.aborted) {
@@ -259,7 +202,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     // Whoever joined since we looked: dial them now rather than at the next meeting.
-    await connectToSwarm(peer, (await fetchJob(flags.coordinator)).bootstrap.filter(canDial));
+    await joined.meetNewcomers();
     replica = await createSwarmReplica({
       peer,
       manifest,
@@ -298,10 +241,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`attacker: ${(e as Error).name}: ${(e as Error).message}\n`);
     return 1;
   } finally {
-    clearInterval(watchdog);
-    meeting?.stop();
+    dispose();
     await replica?.stop();
-    await peer?.stop();
+    await joined?.stop();
   }
 }
 

@@ -37,6 +37,10 @@ export interface LocalSwarmOptions {
   /** HTTP port of the coordinator (0: any free port). */
   port: number;
   threadsPerWorker: number;
+  /** Worker 0 scores the held-out split after every round (default true). */
+  heldOutEval?: boolean;
+  /** A job manifest file for the coordinator (default: the embedded default job). */
+  manifestPath?: string;
   log?: (label: string, line: string) => void;
 }
 
@@ -62,7 +66,14 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
     label: 'coordinator',
     entry: COORDINATOR_ENTRY,
     // The job key lives with the run: a restarted coordinator publishes the same job the workers pinned.
-    args: ['--port', String(opts.port), '--json', '--job-key', join(opts.outDir, 'job.key')],
+    args: [
+      '--port',
+      String(opts.port),
+      '--json',
+      '--job-key',
+      join(opts.outDir, 'job.key'),
+      ...(opts.manifestPath !== undefined ? ['--manifest', opts.manifestPath] : []),
+    ],
     ...(opts.log ? { log: opts.log } : {}),
   });
   const listening = await coordinator.waitFor(
@@ -86,7 +97,7 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
         '--name',
         `worker-${index}`,
         '--json',
-        ...(index === 0 ? ['--eval', corpus.heldOut] : []),
+        ...(index === 0 && opts.heldOutEval !== false ? ['--eval', corpus.heldOut] : []),
         ...(opts.rounds !== undefined ? ['--rounds', String(opts.rounds)] : []),
       ],
       ...(opts.log ? { log: opts.log } : {}),

@@ -11,7 +11,11 @@
  * losses (the defence against today's sparse-trimmed-mean). `--live` adds the row on real processes
  * (apps/local/bench/attack-live.ts). `--quick`: a subset in under 2 minutes.
  *
- *   node --import tsx packages/attacks/bench/attack.ts [--json] [--quick] [--live]
+ * `--resource` adds the resource-flood rows (issue #12; apps/local/bench/flood-live.ts): each flood for
+ * 60 s (10 s with --quick) against 8 honest workers on loopback, beside a clean run of the same
+ * invocation, one `{"bench":"attack-resource", …}` line per row. `--problem none` runs only those.
+ *
+ *   node --import tsx packages/attacks/bench/attack.ts [--json] [--quick] [--live] [--resource]
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +43,8 @@ const Flags = z
     json: z.boolean(),
     quick: z.boolean(),
     live: z.boolean(),
-    problem: z.enum(['all', 'synthetic', 'performer']),
+    resource: z.boolean(),
+    problem: z.enum(['all', 'synthetic', 'performer', 'none']),
     seeds: z.coerce.number().int().min(1).max(10).optional(),
   })
   .strict();
@@ -49,7 +54,12 @@ function parseFlags(argv: string[]): z.infer<typeof Flags> {
     .option('--json', 'JSON lines only', false)
     .option('--quick', 'a subset: one seed, f = 2, both problems', false)
     .option('--live', 'also the row on real processes (coordinator, 3 workers, 1 attacker)', false)
-    .option('--problem <name>', 'all, synthetic or performer', 'all')
+    .option(
+      '--resource',
+      'also the resource floods on real processes (coordinator, 8 workers, 1 attacker)',
+      false,
+    )
+    .option('--problem <name>', 'all, synthetic, performer or none (only --live / --resource rows)', 'all')
     .option('--seeds <n>', 'seeds 1 … n (default 3; --quick 1)');
   return parseCommandLineOrExit(program, argv, Flags);
 }
@@ -140,9 +150,8 @@ async function main(): Promise<void> {
             `(${(100 * row.lossVsClean).toFixed(1)} %) shift ${row.maxWeightShift.toFixed(3)} ` +
             `rejected ${row.rejected} clipped ${row.clipped}`,
     );
-  for (const s of (await settings(flags.quick)).filter(
-    (x) => flags.problem === 'all' || x.problem.name === flags.problem,
-  )) {
+  const simulated = flags.problem === 'none' ? [] : await settings(flags.quick);
+  for (const s of simulated.filter((x) => flags.problem === 'all' || x.problem.name === flags.problem)) {
     const all = rules(s.normBound);
     const run = (
       rule: string,
@@ -175,7 +184,8 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (flags.live) await live(flags.quick, flags.json);
+  if (flags.live) await live('attack-live.ts', flags.quick, flags.json);
+  if (flags.resource) await live('flood-live.ts', flags.quick, flags.json);
 }
 
 function row(
@@ -208,15 +218,16 @@ function round4(x: number): number {
 }
 
 /**
- * The live row runs real processes (apps/local/bench/attack-live.ts: a coordinator, 3 workers and 1
- * attacking worker on loopback, the default job); it is started by path, and its JSON line passed on.
+ * The live rows run real processes (apps/local/bench/attack-live.ts: a coordinator, 3 workers and 1
+ * attacking worker on loopback, the default job; flood-live.ts: a coordinator, 8 workers and 1 flood
+ * attacker per row); each is started by path, and its JSON lines passed on.
  */
-async function live(quick: boolean, json: boolean): Promise<void> {
-  const script = fileURLToPath(new URL('../../../apps/local/bench/attack-live.ts', import.meta.url));
+async function live(entry: 'attack-live.ts' | 'flood-live.ts', quick: boolean, json: boolean): Promise<void> {
+  const script = fileURLToPath(new URL(`../../../apps/local/bench/${entry}`, import.meta.url));
   const args = ['--import', 'tsx', script, ...(json ? ['--json'] : []), ...(quick ? ['--quick'] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  if (code !== 0) throw new Error(`the live row exited with ${code}`);
+  if (code !== 0) throw new Error(`${entry} exited with ${code}`);
 }
 
 await main();

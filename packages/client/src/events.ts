@@ -19,6 +19,7 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
     localSteps: Count,
     resumedFromStep: Count.nullable(),
   }),
+  /** The volunteer holds model `modelSha256` of `round`: at the start, and again after every resync. */
   z.object({ event: z.literal('synced'), round: Count, modelSha256: z.string(), source: z.string() }),
   z.object({ event: z.literal('eval'), round: Count, heldOutLoss: Finite, modelSha256: z.string() }),
   z.object({

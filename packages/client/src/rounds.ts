@@ -59,6 +59,16 @@ export class VolunteerRounds {
   /** Rounds until aborted or `opts.rounds` closed; then saves what is unsaved and says it stopped. */
   async run(): Promise<VolunteerSummary> {
     const offClosed = this.replica.events.on('round:closed', (d) => this.closed.push(d));
+    // A resync replaces the shared model mid-round: said as a 'synced' event, so launchers and benchmarks
+    // see which model a volunteer adopted from whom (the round event's counter only says how often).
+    const offResync = this.replica.events.on('resync', (d) =>
+      this.opts.emit({
+        event: 'synced',
+        round: d.round,
+        modelSha256: d.modelSha256,
+        source: `resync (${d.reason}) from ${d.from}`,
+      }),
+    );
     try {
       await this.evaluate();
       while (this.wantsAnotherRound()) await this.round();
@@ -66,6 +76,7 @@ export class VolunteerRounds {
       if (!this.opts.signal?.aborted) throw e;
     } finally {
       offClosed();
+      offResync();
     }
     await this.saveUnsaved();
     this.opts.emit({

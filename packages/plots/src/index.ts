@@ -98,3 +98,4 @@ export async function lineChartSvg(chart: LineChart): Promise<string> {
     view.finalize();
   }
 }
+export { barChartSvg, type BarChart } from './bars.js';
