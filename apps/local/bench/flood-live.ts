@@ -12,7 +12,7 @@ import '@slimswarm/node-compat';
  *
  *   node --import tsx apps/local/bench/flood-live.ts [--json] [--quick] [--seconds S] [--attacks a,b]
  */
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -143,8 +143,6 @@ async function measureOnce(
   };
   return s.running.with(stopAll, async () => {
     const port = await freePort();
-    await mkdir(s.outDir, { recursive: true });
-    await copyFile(join(s.outDir, '..', 'job.key'), join(s.outDir, 'job.key'));
     // Started first and left waiting, as attack-live.ts does: the workers start up on the same CPU as clean.
     if (attack) {
       attacker = spawnJsonChild(FloodEvent, {
@@ -171,6 +169,7 @@ async function measureOnce(
       port,
       threadsPerWorker: 1,
       manifestPath: s.manifestPath,
+      jobKeyPath: join(s.outDir, '..', 'job.key'),
       // No held-out scoring: worker 0 would be the slowest peer of every round, and loss is not the figure.
       heldOutEval: false,
       log: s.tail.log,

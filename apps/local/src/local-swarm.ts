@@ -41,6 +41,8 @@ export interface LocalSwarmOptions {
   heldOutEval?: boolean;
   /** A job manifest file for the coordinator (default: the embedded default job). */
   manifestPath?: string;
+  /** The coordinator's job key file (default: one in `outDir`); a manifest file must name its key. */
+  jobKeyPath?: string;
   log?: (label: string, line: string) => void;
 }
 
@@ -71,7 +73,7 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
       String(opts.port),
       '--json',
       '--job-key',
-      join(opts.outDir, 'job.key'),
+      opts.jobKeyPath ?? join(opts.outDir, 'job.key'),
       ...(opts.manifestPath !== undefined ? ['--manifest', opts.manifestPath] : []),
     ],
     ...(opts.log ? { log: opts.log } : {}),
