@@ -4,7 +4,9 @@
  * each, into a folder:
  *
  *   npm run bench:attack -- --problem none --resource --json > floods.jsonl
- *   node --import tsx packages/attacks/bench/plot-resource.ts docs/img < floods.jsonl
+ *   node --import tsx packages/attacks/bench/plot-resource.ts docs/img [prefix] < floods.jsonl
+ *
+ * `prefix` names a second set of charts beside the first (docs keep the rows before and after the defence).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,6 +23,7 @@ const Row = z.object({
 });
 
 const outDir = process.argv[2] ?? '.';
+const prefix = z.string().regex(/^[a-z0-9-]*$/).parse(process.argv[3] ?? '');
 const rows: z.infer<typeof Row>[] = [];
 for await (const line of createInterface({ input: process.stdin })) {
   const parsed = Row.safeParse(JSON.parse(line || 'null'));
@@ -55,7 +58,7 @@ for (const c of charts) {
     return value === null ? [] : [{ category: r.attack, value }];
   });
   await writeFile(
-    join(outDir, c.file),
+    join(outDir, prefix + c.file),
     await barChartSvg({ title: c.title, bars, value: c.value, reference: c.reference }),
   );
 }

@@ -120,7 +120,10 @@ export class AntiEntropy {
           !rounds.isBanned(r.peer) &&
           !rounds.get(r),
       );
-      if (missing.length > 0) void this.pull(msg.from, missing);
+      // Only from a sender this peer is connected to: a dial to an unreachable id (a Sybil that only
+      // publishes through another node) would hold one of the few pull slots the honest pulls need.
+      if (missing.length > 0 && this.net.connectedPeers().includes(msg.from))
+        void this.pull(msg.from, missing);
     }
     return { action: 'accept' };
   }

@@ -111,9 +111,9 @@ export class Liveness {
   /**
    * Trainers counted as active now: the authors of the open round's deltas, this peer when it trains, and
    * fresh heartbeats that say `training` from trainers that show work — a delta accepted within the last
-   * `liveRounds` rounds, or fewer than `liveRounds` rounds since this peer first heard them (a newcomer has
-   * not had the time yet). Never a banned peer, whose deltas nobody takes (the round would wait for it
-   * until its deadline). So a fake `training` heartbeat holds at most `liveRounds` rounds open, not all.
+   * `liveRounds` rounds, or fewer than `graceRounds` rounds since this peer first heard them (a newcomer
+   * has not had the time yet). Never a banned peer, whose deltas nobody takes (the round would wait for it
+   * until its deadline). So a fake `training` heartbeat holds at most `graceRounds` rounds open, not all.
    */
   activeContributors(
     open: OpenRound,
@@ -125,7 +125,7 @@ export class Liveness {
     const fresh = new Set<string>(open.authors);
     for (const [peer, { role, status, at, since }] of this.last) {
       if (now - at > this.manifest.round.peerTimeoutMs || !isTrainer(role) || status !== 'training') continue;
-      const worked = this.contributedIn.has(peer) || open.round - since < live;
+      const worked = this.contributedIn.has(peer) || open.round - since < this.net.timings.graceRounds;
       if (worked) fresh.add(peer);
     }
     for (const peer of fresh) if (banned.has(peer)) fresh.delete(peer);
