@@ -104,11 +104,12 @@ export const SwarmTimings = z
       .default(32 << 20),
     /**
      * A trainer's heartbeats hold a round open only while it shows work: a delta accepted in the last
-     * `liveRounds` rounds, or within `graceRounds` rounds of its first heartbeat (a newcomer's grace: one
-     * round, so a flood of heartbeats that never bring a delta stalls one round, not `liveRounds`).
+     * `liveRounds` rounds, or within `graceRounds` rounds of its first heartbeat (a newcomer's grace). A
+     * grace of 1 would stall a heartbeat flood only one round, but it left a peer slower than a round
+     * uncounted and split the swarm (faults.test.ts): 3 until that is solved otherwise.
      */
     liveRounds: z.number().int().min(1).max(64).default(3),
-    graceRounds: z.number().int().min(1).max(64).default(1),
+    graceRounds: z.number().int().min(1).max(64).default(3),
   })
   .strict();
 export type SwarmTimings = z.infer<typeof SwarmTimings>;
