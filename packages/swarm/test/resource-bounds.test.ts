@@ -163,7 +163,7 @@ describe('resource bounds between real peers', () => {
 
   it('one fake training heartbeat holds only its grace round open, not every round', async () => {
     const { problem, w0, manifest } = setup(2048, { deadlineMs: 3_000, peerTimeoutMs: 2_000 });
-    const { peers, replicas } = await victims('rb-fake', 2, manifest, w0, { liveRounds: 1 });
+    const { peers, replicas } = await victims('rb-fake', 2, manifest, w0, { liveRounds: 1, graceRounds: 1 });
     const hbTopic = topics.heartbeat(manifest.jobId);
     const [fake] = await attackers('rb-fake-hb', 1, peers, hbTopic);
     const heartbeat: Heartbeat = {
