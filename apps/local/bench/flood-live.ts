@@ -12,13 +12,13 @@ import '@slimswarm/node-compat';
  *
  *   node --import tsx apps/local/bench/flood-live.ts [--json] [--quick] [--seconds S] [--attacks a,b]
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { loadJob, loadOrCreateJobKey } from '@slimswarm/coordinator';
-import { DEFAULT_BASE_PATH } from '@slimswarm/default-job/job';
+import { loadOrCreateJobKey } from '@slimswarm/coordinator';
+import { writeSmallJob } from '@slimswarm/default-job';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
 import { prepareCorpus, startLocalSwarm, type LocalSwarm } from '../src/local-swarm.js';
 import { spawnJsonChild, type JsonChild } from '../src/processes.js';
@@ -72,32 +72,32 @@ function parseFlags(argv: string[]): Flags {
     .option('--seconds <s>', 'flood (and clean) window per row (default 60; 20 with --quick)')
     .option('--attacks <list>', `comma-separated, or all: ${FLOODS.join(', ')}`, 'all')
     .option('--workers <n>', 'honest workers', '8')
-    .option(
-      '--local-steps <n>',
-      "local steps per round (the default job's 8 is too slow for 8 workers on 2 cores)",
-      '2',
-    )
+    .option('--local-steps <n>', 'local steps per round (8 is too slow for 8 workers on 2 cores)', '2')
     .option('--warmup <n>', 'rounds every worker closes before the window (default 2; 1 with --quick)')
     .option('--verbose', "show every process's own output on stderr", false);
   return parseCommandLineOrExit(program, argv, Flags);
 }
 
-/** The default job with `localSteps` local steps, as a manifest file for the coordinator. */
-async function smallJob(dir: string, localSteps: number): Promise<string> {
+/**
+ * The small job (default-job's small-job.ts: the default job's rules on a 116 k-parameter model, so eight
+ * workers share two cores) with `localSteps` local steps, as manifest and base files for the coordinator.
+ */
+async function smallJobFiles(
+  dir: string,
+  localSteps: number,
+): Promise<{ manifestPath: string; basePath: string }> {
   // Signed by the key every row's coordinator is given (copied into its run folder). The Sybils are
   // admitted at FLOOD_DIFFICULTY_BITS: each bound is measured against identities that paid their way in,
   // not only refused at the door (what admission itself costs is bench:admission's figure).
   const key = await loadOrCreateJobKey(join(dir, 'job.key'));
   const admission = { mode: 'open' as const, difficultyBits: FLOOD_DIFFICULTY_BITS };
-  const { manifest } = await loadJob({ basePath: DEFAULT_BASE_PATH, key, admission });
-  const path = join(dir, 'manifest.json');
-  await writeFile(path, JSON.stringify({ ...manifest, training: { ...manifest.training, localSteps } }));
-  return path;
+  return writeSmallJob(dir, { jobKey: key.publicKey, admission, localSteps });
 }
 
 interface RowSetup {
   corpus: Awaited<ReturnType<typeof prepareCorpus>>;
   manifestPath: string;
+  basePath: string;
   outDir: string;
   workers: number;
   seconds: number;
@@ -169,6 +169,7 @@ async function measureOnce(
       port,
       threadsPerWorker: 1,
       manifestPath: s.manifestPath,
+      basePath: s.basePath,
       jobKeyPath: join(s.outDir, '..', 'job.key'),
       // No held-out scoring: worker 0 would be the slowest peer of every round, and loss is not the figure.
       heldOutEval: false,
@@ -274,10 +275,10 @@ async function main(argv: string[]): Promise<number> {
   const running = new RunningProcesses('flood-live', dir);
   try {
     const corpus = await prepareCorpus({ outDir: join(dir, 'corpus'), shards: flags.workers });
-    const manifestPath = await smallJob(dir, flags.localSteps);
+    const job = await smallJobFiles(dir, flags.localSteps);
     const setup = (name: string): RowSetup => ({
       corpus,
-      manifestPath,
+      ...job,
       outDir: join(dir, name),
       workers: flags.workers,
       // 20 s, not less, even quick: a clean round of 8 workers on 2 shared cores takes 6–10 s, and a

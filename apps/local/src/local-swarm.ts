@@ -41,6 +41,8 @@ export interface LocalSwarmOptions {
   heldOutEval?: boolean;
   /** A job manifest file for the coordinator (default: the embedded default job). */
   manifestPath?: string;
+  /** The base checkpoint that manifest names (default: the default job's committed one). */
+  basePath?: string;
   /** The coordinator's job key file (default: one in `outDir`); a manifest file must name its key. */
   jobKeyPath?: string;
   log?: (label: string, line: string) => void;
@@ -75,6 +77,7 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
       '--job-key',
       opts.jobKeyPath ?? join(opts.outDir, 'job.key'),
       ...(opts.manifestPath !== undefined ? ['--manifest', opts.manifestPath] : []),
+      ...(opts.basePath !== undefined ? ['--base', opts.basePath] : []),
     ],
     ...(opts.log ? { log: opts.log } : {}),
   });

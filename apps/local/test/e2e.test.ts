@@ -1,6 +1,6 @@
 /**
- * The whole system as users run it: a coordinator and three workers as separate OS processes on loopback.
- * Held-out loss falls below the base model's; a worker killed with SIGKILL restarts from its checkpoint
+ * The whole system as users run it: a coordinator and three workers as separate OS processes on loopback,
+ * on the default job `npm start` runs (2048-token sequences of a 3.2 M-parameter model). Held-out loss falls below the base model's; a worker killed with SIGKILL restarts from its checkpoint
  * and contributes again while the others never stop; the coordinator never contributes a delta, and its
  * own counters show it relayed gossip without merging, accepting or resynchronising anything.
  * Every process's output and events go to artifacts/local-e2e.log, for whoever has to find out why.
@@ -41,8 +41,9 @@ describe('local swarm end to end', () => {
   });
 
   it(
-    'learns, survives kill -9 of a worker, and the coordinator computes nothing',
-    { timeout: 480_000 },
+    'trains on 2048-token sequences, learns, survives kill -9 of a worker, and the coordinator computes nothing',
+    // The default job's rounds take about a minute on two cores (README): the waits below are in rounds.
+    { timeout: 900_000 },
     async () => {
       dir = await mkdtemp(join(tmpdir(), 'slimswarm-e2e-'));
       const corpus = await prepareCorpus({ outDir: join(dir, 'corpus'), shards: 3 });
@@ -65,9 +66,13 @@ describe('local swarm end to end', () => {
         is('eval', (e) => e.round === 0),
         120_000,
       );
+      // npm start's default job trains on long texts: each local step is one sequence of ≥ 2048 tokens.
+      const firstRound = await w0.waitFor(is('round'), 240_000);
+      const ready0 = await w0.waitFor(is('ready'), 1);
+      expect(firstRound.tokens / ready0.localSteps).toBeGreaterThanOrEqual(2048);
       const learnt = await w0.waitFor(
-        is('eval', (e) => e.round >= 3),
-        180_000,
+        is('eval', (e) => e.round >= 2),
+        300_000,
       );
       expect(learnt.heldOutLoss).toBeLessThan(base.heldOutLoss);
 
@@ -86,7 +91,7 @@ describe('local swarm end to end', () => {
       // It rejoins and contributes: a later round merged by worker 0 lists it among the contributors.
       const merged = await w0.waitFor(
         is('round', (e) => e.contributors.includes(ready2.peerId) && e.round > saved.round),
-        180_000,
+        300_000,
       );
       expect(merged.accepted).toBeGreaterThanOrEqual(2);
       // The others never stopped: worker 1 closes rounds past the one it was in at the kill (its event

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syntheticProse } from '@slimswarm/default-job';
+import { readPretrainCorpus } from '@slimswarm/default-job';
 import { PROTOCOL_LIMITS, decodeFrame, topics } from '@slimswarm/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ import {
   screenshot,
   startCoordinator,
   startWorker,
-  writeBase,
+  writeTestJob,
 } from './harness.js';
 
 const LAPTOP = { width: 1280, height: 800 };
@@ -136,15 +136,16 @@ async function resumesFromCheckpoint(tab: Tab, reopen: (page: Page) => Promise<P
 
 beforeAll(async () => {
   dir = await scratchDir();
-  const [base] = await Promise.all([writeBase(dir), buildPages()]);
-  coordinator = await startCoordinator(base);
+  const [job] = await Promise.all([writeTestJob(dir), buildPages()]);
+  coordinator = await startCoordinator(job);
   url = coordinator.listening.http;
-  // The tabs' text carries a unique marker line, repeated so that every training sequence sees it.
+  // The tabs' text (real English) carries a unique marker line after every ~60 characters, so that every
+  // training sequence sees it.
   tabData = join(dir, 'tab.txt');
-  const prose = syntheticProse(7, 24_000);
-  await writeFile(tabData, prose.replace(/\n/g, `\n${MARKER}\n`));
+  const english = new TextDecoder().decode((await readPretrainCorpus()).heldOut.subarray(0, 48_000));
+  await writeFile(tabData, english.slice(0, 24_000).replace(/(.{60}\S*)\s/g, `$1\n${MARKER}\n`));
   const workerData = join(dir, 'worker.txt');
-  await writeFile(workerData, syntheticProse(11, 24_000));
+  await writeFile(workerData, english.slice(24_000));
   worker = startWorker(url, workerData, join(dir, 'worker-state'));
   observer = await gossipObserver(coordinator.listening.multiaddrs, coordinator.listening.jobId);
 }, 90_000);

@@ -6,17 +6,16 @@
  * HTTP and WebSockets go to loopback, and WebRTC between tabs has only this machine's own addresses as
  * candidates (no STUN servers are listed, so there are no others).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VolunteerEvent } from '@slimswarm/client';
-import { DEFAULT_MODEL, encodeBaseWeights } from '@slimswarm/default-job';
-import { initParams } from '@slimswarm/performer';
+import { writeSmallJob } from '@slimswarm/default-job';
 import { topics } from '@slimswarm/protocol';
 import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { build } from 'vite';
-import { CoordinatorEvent } from '@slimswarm/coordinator';
+import { CoordinatorEvent, loadOrCreateJobKey } from '@slimswarm/coordinator';
 import { REPO_ROOT, spawnJsonChild, type JsonChild } from '@slimswarm/local';
 
 export const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'web-e2e');
@@ -45,23 +44,39 @@ export async function scratchDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'slimswarm-web-e2e-'));
 }
 
-/** A base checkpoint of freshly initialised weights (the default model), so the test needs no asset. */
-export async function writeBase(dir: string): Promise<string> {
-  const path = join(dir, 'base.safetensors');
-  await writeFile(path, encodeBaseWeights(DEFAULT_MODEL, initParams(DEFAULT_MODEL)));
-  return path;
+export interface TestJob {
+  manifestPath: string;
+  basePath: string;
+  keyPath: string;
+}
+
+/**
+ * The small job (default-job's small-job.ts: the default job's rules on a 116 k-parameter model), so
+ * two tabs and a worker finish rounds in seconds; admitted at 12 bits, since the test is about training
+ * together, not about minting on a loaded CPU. The coordinator signs it with the key written here.
+ */
+export async function writeTestJob(dir: string): Promise<TestJob> {
+  const keyPath = join(dir, 'job.key');
+  const key = await loadOrCreateJobKey(keyPath);
+  const { manifestPath, basePath } = await writeSmallJob(dir, {
+    jobKey: key.publicKey,
+    admission: { mode: 'open', difficultyBits: 12 },
+  });
+  return { manifestPath, basePath, keyPath };
 }
 
 const log = (label: string, line: string) => {
   if (process.env.SLIMSWARM_E2E_LOG) console.log(`[${label}] ${line}`);
 };
 
-export async function startCoordinator(base: string) {
+export async function startCoordinator(job: TestJob) {
   const child = spawnJsonChild(CoordinatorEvent, {
     label: 'coordinator',
     entry: 'apps/coordinator/src/main.ts',
-    // A small admission price: the test is about training together, not about minting on a loaded CPU.
-    args: ['--port', '0', '--json', '--base', base, '--difficulty', '12'],
+    args: [
+      ...['--port', '0', '--json', '--base', job.basePath],
+      ...['--manifest', job.manifestPath, '--job-key', job.keyPath],
+    ],
     log,
   });
   const listening = await child.waitFor(

@@ -1,6 +1,7 @@
 /**
- * The embedded default job: a small byte-level Performer, pretrained on generated prose (the committed
- * base checkpoint in assets/), fine-tuned by the swarm on the repository's own docs and sources.
+ * The embedded default job: a byte-level Performer of 3.2 M parameters, pretrained on public-domain
+ * English (pretrain-corpus.ts; the committed base checkpoint in assets/), fine-tuned by the swarm on the
+ * repository's own docs and sources in 2048-token sequences.
  */
 import { fileURLToPath } from 'node:url';
 import {
@@ -24,12 +25,15 @@ export const DEFAULT_ADMISSION: AdmissionPolicy = { mode: 'open', difficultyBits
 /** The committed base checkpoint (`npm run pretrain` rebuilds it; see base.ts for its format). */
 export const DEFAULT_BASE_PATH = fileURLToPath(new URL('../assets/base.safetensors', import.meta.url));
 
-/** Small enough that three workers and a coordinator share two cores and still learn within minutes. */
+/**
+ * 3.2 M parameters: big enough to be worth fine-tuning, small enough that three workers and a coordinator
+ * share two cores and a round of 2048-token sequences closes within about a minute (README).
+ */
 export const DEFAULT_MODEL: ModelConfig = {
-  dModel: 64,
-  nLayers: 2,
+  dModel: 256,
+  nLayers: 4,
   nHeads: 4,
-  nFeatures: 32,
+  nFeatures: 64,
   vocabSize: 256,
   mlpRatio: 4,
   ropeBase: 10_000,
@@ -37,8 +41,9 @@ export const DEFAULT_MODEL: ModelConfig = {
   seed: 20211206,
 };
 
-export const DEFAULT_SEQ_LEN = 128;
-export const DEFAULT_CHUNK = 32;
+/** Long texts at flat memory, which is what SLiM is for: 2048-token sequences in 256-token chunks. */
+export const DEFAULT_SEQ_LEN = 2048;
+export const DEFAULT_CHUNK = 256;
 
 /** The influence bound (docs/swarm-protocol.md §5b), its parameters chosen by `npm run bench:attack`. */
 export const DEFAULT_AGGREGATION = {
@@ -72,13 +77,14 @@ export function defaultManifest(
       seqLen: DEFAULT_SEQ_LEN,
       chunkSize: DEFAULT_CHUNK,
       batchSize: 1,
-      localSteps: 8,
+      localSteps: 4,
       inner: { kind: 'adamw', lr: 3e-3, weightDecay: 0.01, gradClip: 1 },
     },
     outer: { kind: 'nesterov', lr: 0.7, momentum: 0.5 },
     compression: { codec: 'topk-int8', topkFraction: 0.05, errorFeedback: true },
     // Trimmed among the peers that sent each coordinate: top-k deltas overlap little (docs/benchmarks.md).
     aggregation: DEFAULT_AGGREGATION,
-    round: { quorumFraction: 1, deadlineMs: 20_000, minDeltas: 1, peerTimeoutMs: 15_000 },
+    // The deadline leaves room for worker 0's held-out evaluation between rounds (a few sequences of 2048).
+    round: { quorumFraction: 1, deadlineMs: 45_000, minDeltas: 1, peerTimeoutMs: 15_000 },
   });
 }

@@ -1,9 +1,11 @@
 // The polyfills must come first in every Node entry point (this one pulls in no libp2p, but stays uniform).
 import '@slimswarm/node-compat';
 /**
- * `npm run pretrain`: trains the default model from its seeded init on generated prose and writes the base
- * checkpoint the default job fine-tunes (assets/base.safetensors, committed). Deterministic for the same
- * flags on the same engine build.
+ * `npm run pretrain`: trains the default model from its seeded init on real English (pretrain-corpus.ts:
+ * State of the Union addresses and Moby-Dick, installed from npm) and writes the base checkpoint the
+ * default job fine-tunes (assets/base.safetensors, committed). Linear warm-up, then cosine decay to a
+ * tenth of the peak learning rate. The checkpoint is rewritten (atomically) every `--save-every` steps,
+ * so a stopped run leaves a usable base. Deterministic for the same flags on the same engine build.
  */
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -12,7 +14,7 @@ import { sha256Hex } from '@slimswarm/protocol';
 import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import { isHelpExit, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { DEFAULT_BASE_PATH, DEFAULT_CHUNK, DEFAULT_MODEL, DEFAULT_SEQ_LEN } from './job.js';
-import { syntheticProse } from './synthetic-prose.js';
+import { readPretrainCorpus } from './pretrain-corpus.js';
 import { encodeBaseWeights } from './base.js';
 
 const Options = z
@@ -21,16 +23,22 @@ const Options = z
     out: z.string().min(1),
     threads: z.coerce.number().int().min(1).max(64),
     lr: z.coerce.number().gt(0).lte(1),
+    warmup: z.coerce.number().int().min(0),
+    saveEvery: z.coerce.number().int().min(1),
+    evalEvery: z.coerce.number().int().min(1),
     json: z.boolean(),
   })
   .strict();
 
 const program = new Command('pretrain')
-  .description('Pretrain the default model on generated prose and write the base checkpoint.')
-  .option('--steps <n>', 'optimiser steps', '1500')
+  .description('Pretrain the default model on public-domain English and write the base checkpoint.')
+  .option('--steps <n>', 'optimiser steps (one sequence each)', '400')
   .option('--out <file>', 'where to write the base checkpoint', DEFAULT_BASE_PATH)
   .option('--threads <n>', 'compute threads', '2')
-  .option('--lr <lr>', 'AdamW learning rate', '0.003')
+  .option('--lr <lr>', 'peak AdamW learning rate', '0.003')
+  .option('--warmup <n>', 'linear warm-up steps', '30')
+  .option('--save-every <n>', 'rewrite the checkpoint every n steps', '25')
+  .option('--eval-every <n>', 'held-out loss every n steps', '50')
   .option('--json', 'JSON lines', false);
 let opts: z.infer<typeof Options>;
 try {
@@ -43,41 +51,64 @@ const report = (o: Record<string, unknown>, human: string): void => {
   process.stdout.write((opts.json ? JSON.stringify(o) : human) + '\n');
 };
 
-const corpus = new TextEncoder().encode(syntheticProse(1, 4 << 20));
-const source: ByteSource = async function* () {
-  yield corpus;
-};
-const sequences = streamSequences(source, {
+const corpus = await readPretrainCorpus();
+const source = (bytes: Uint8Array): ByteSource =>
+  async function* () {
+    yield bytes;
+  };
+const sequences = streamSequences(source(corpus.train), {
   seqLen: DEFAULT_SEQ_LEN,
   epochs: Infinity,
   shuffle: { bufferSize: 256, seed: 1 },
 });
+const heldOut: Int32Array[] = [];
+for await (const s of streamSequences(source(corpus.heldOut), { seqLen: DEFAULT_SEQ_LEN })) {
+  if (heldOut.push(s.tokens) === 4) break;
+}
 const engine = await createSlimEngine(DEFAULT_MODEL, { chunk: DEFAULT_CHUNK, threads: opts.threads });
 const trainer = new Trainer({
   config: DEFAULT_MODEL,
   optimizer: { kind: 'adamw', lr: opts.lr, weightDecay: 0.01, gradClip: 1 },
   engine,
 });
+/** Linear warm-up to the peak, then cosine down to a tenth of it at the last step. */
+const lrScale = (step: number): number =>
+  step <= opts.warmup
+    ? step / opts.warmup
+    : 0.1 + 0.45 * (1 + Math.cos((Math.PI * (step - opts.warmup)) / Math.max(1, opts.steps - opts.warmup)));
+const save = async (): Promise<Uint8Array> => {
+  const bytes = encodeBaseWeights(DEFAULT_MODEL, trainer.getParams());
+  await writeFileAtomic(opts.out, bytes);
+  return bytes;
+};
+report(
+  { trainBytes: corpus.train.length, heldOutBytes: corpus.heldOut.length, documents: corpus.documents },
+  `corpus: ${corpus.documents} documents, ${corpus.train.length} bytes to train on, ${corpus.heldOut.length} held out`,
+);
 const started = performance.now();
 let window = 0;
+let count = 0;
 for (let step = 1; step <= opts.steps; step++) {
   const next = await sequences.next();
   if (next.done) break;
-  const { loss } = await trainer.step(next.value.tokens);
+  const { loss } = await trainer.step(next.value.tokens, lrScale(step));
   window += loss;
-  if (step % 100 === 0 || step === opts.steps) {
+  count++;
+  if (step % opts.saveEvery === 0) await save();
+  if (step % opts.evalEvery === 0 || step === opts.steps) {
     const seconds = (performance.now() - started) / 1000;
-    const count = step % 100 === 0 ? 100 : step % 100;
+    const heldOutLoss = await trainer.evaluate(heldOut);
+    const tokensPerSec = (step * DEFAULT_SEQ_LEN) / seconds;
     report(
-      { step, loss: window / count, tokensPerSec: (step * DEFAULT_SEQ_LEN) / seconds },
-      `step ${step}/${opts.steps} · loss ${(window / count).toFixed(3)} · ${((step * DEFAULT_SEQ_LEN) / seconds).toFixed(0)} tok/s`,
+      { step, loss: window / count, heldOutBitsPerByte: heldOutLoss / Math.LN2, tokensPerSec, seconds },
+      `step ${step}/${opts.steps} · loss ${(window / count).toFixed(3)} · held-out ${(heldOutLoss / Math.LN2).toFixed(3)} bits/byte · ${tokensPerSec.toFixed(0)} tok/s`,
     );
     window = 0;
+    count = 0;
   }
 }
 await engine.dispose();
-const bytes = encodeBaseWeights(DEFAULT_MODEL, trainer.getParams());
-await writeFileAtomic(opts.out, bytes);
+const bytes = await save();
 report(
   { out: opts.out, bytes: bytes.length, sha256: sha256Hex(bytes) },
   `wrote ${opts.out} (${bytes.length} bytes, sha256 ${sha256Hex(bytes)})`,

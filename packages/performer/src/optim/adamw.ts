@@ -86,10 +86,12 @@ export class AdamW {
   /**
    * Clips `grads` in place (hparams.gradClip) and updates `params` in place. Returns the gradient norm
    * before clipping. A non-finite gradient changes nothing and throws NonFiniteGradientError.
+   * `lrScale` multiplies the learning rate for this step only (a schedule, e.g. pretraining's warm-up).
    */
-  update(params: Params, grads: Params): number {
+  update(params: Params, grads: Params, lrScale = 1): number {
     checkSameShapes('gradient', params, grads);
-    const { lr, beta1, beta2, eps, weightDecay, gradClip } = this.hparams;
+    const { beta1, beta2, eps, weightDecay, gradClip } = this.hparams;
+    const lr = this.hparams.lr * lrScale;
     const norm = globalNorm(grads);
     if (!Number.isFinite(norm)) throw new NonFiniteGradientError(norm);
     clipGradNorm(grads, gradClip);

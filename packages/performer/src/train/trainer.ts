@@ -104,11 +104,11 @@ export class Trainer {
     this.params = this.checkedCopy(params);
   }
 
-  /** One AdamW step on one sequence of L + 1 token ids. */
-  async step(tokens: Int32Array): Promise<StepResult> {
+  /** One AdamW step on one sequence of L + 1 token ids; `lrScale` scales the learning rate this step. */
+  async step(tokens: Int32Array, lrScale = 1): Promise<StepResult> {
     return this.exclusive(async () => {
       const { loss, grads } = await this.engine.lossAndGrad(this.params, tokens, this.currentFeatures());
-      const gradNorm = this.optimizer.update(this.params, grads);
+      const gradNorm = this.optimizer.update(this.params, grads, lrScale);
       this.steps++;
       return { loss, gradNorm, tokens: tokens.length - 1 };
     });
