@@ -32,13 +32,13 @@ const Options = z
 
 const program = new Command('pretrain')
   .description('Pretrain the default model on public-domain English and write the base checkpoint.')
-  .option('--steps <n>', 'optimiser steps (one sequence each)', '400')
+  .option('--steps <n>', 'optimiser steps (one sequence each)', '200')
   .option('--out <file>', 'where to write the base checkpoint', DEFAULT_BASE_PATH)
   .option('--threads <n>', 'compute threads', '2')
   .option('--lr <lr>', 'peak AdamW learning rate', '0.003')
-  .option('--warmup <n>', 'linear warm-up steps', '30')
+  .option('--warmup <n>', 'linear warm-up steps', '20')
   .option('--save-every <n>', 'rewrite the checkpoint every n steps', '25')
-  .option('--eval-every <n>', 'held-out loss every n steps', '50')
+  .option('--eval-every <n>', 'held-out loss every n steps', '25')
   .option('--json', 'JSON lines', false);
 let opts: z.infer<typeof Options>;
 try {
