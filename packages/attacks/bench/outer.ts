@@ -14,7 +14,7 @@
  *
  * Full run (the lead's): the default job's model from its base checkpoint on the SLiM engine, every
  * combination of outer lr × momentum × codec × H, plus the merge-rule rows. `--quick` (a few minutes on 2
- * cores): the tiny naive-engine Performer from random weights, one seed, fewer rounds, and only the rows
+ * cores): the tiny naive-engine Performer from random weights, and only the rows
  * that change one thing from the job — the same suspects, a smaller world.
  *
  *   node --import tsx packages/attacks/bench/outer.ts [--json] [--quick] [--model tiny|job] [--seeds n]
@@ -47,10 +47,10 @@ type Flags = z.infer<typeof Flags>;
 function parseFlags(argv: string[]): Flags {
   const program = new Command('bench:outer')
     .option('--json', 'JSON lines only', false)
-    .option('--quick', 'tiny model, one seed, the one-change rows only', false)
+    .option('--quick', 'tiny model, the one-change rows only', false)
     .option('--model <which>', 'tiny (naive engine, random start) or job (the default job and its base)')
-    .option('--seeds <n>', 'seeds 1 … n (default 2; --quick 1)')
-    .option('--rounds <n>', "rounds at the job's H (default 10; --quick 4); other H keep the tokens")
+    .option('--seeds <n>', 'seeds 1 … n (default 2)')
+    .option('--rounds <n>', "rounds at the job's H (default 10, the demo's); other H keep the tokens")
     .option('--peers <n>', 'honest peers (the demo runs 3)', '3')
     .option('--threads <n>', 'onnxruntime threads (job model)', '1');
   return parseCommandLineOrExit(program, argv, Flags);
@@ -171,11 +171,11 @@ interface Row {
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const which = flags.model ?? (flags.quick ? 'tiny' : 'job');
-  const seeds = Array.from({ length: flags.seeds ?? (flags.quick ? 1 : 2) }, (_, i) => i + 1);
+  const seeds = Array.from({ length: flags.seeds ?? 2 }, (_, i) => i + 1);
   const job = which === 'job' ? await jobModel(flags.threads) : null;
   const shipped =
     job?.manifest ?? defaultManifest({ sha256: '0'.repeat(64), bytes: 4, params: 1 }, '0'.repeat(64));
-  const budgetRounds = flags.rounds ?? (flags.quick ? 4 : 10);
+  const budgetRounds = flags.rounds ?? 10;
   // Tokens are fixed by the job's H: a row with another H runs as many rounds as keep them.
   const stepsPerPeer = budgetRounds * shipped.training.localSteps;
   const problems = new Map<number, Problem>();
