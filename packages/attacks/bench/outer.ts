@@ -88,7 +88,8 @@ function named(v: Omit<Variant, 'name'>, job: Omit<Variant, 'name'>): Variant {
 /**
  * The rows: the job first; then (quick) each suspect changed alone, or (full) every combination of outer
  * lr × momentum × codec × H; and the merge rule: plain mean instead of the job's robust rule, alone and
- * with every other suspect removed (dense, outer lr 1, no momentum: the average of the local models).
+ * with every other suspect removed (dense, outer lr 1, no momentum: the average of the local models), at
+ * the job's H and at H = 1.
  */
 function variants(job: JobManifest, quick: boolean): Variant[] {
   const codec = Object.entries(CODECS).find(([, c]) => isDeepStrictEqual(c, job.compression))?.[0];
@@ -121,7 +122,15 @@ function variants(job: JobManifest, quick: boolean): Variant[] {
   }
   const mean: JobManifest['aggregation'] = { rule: 'mean', normBound: job.aggregation.normBound };
   add({ ...shipped, aggregation: mean });
-  add({ ...shipped, outer: { kind: 'nesterov', lr: 1, momentum: 0 }, codec: 'dense', aggregation: mean });
+  const average = {
+    outer: { kind: 'nesterov', lr: 1, momentum: 0 },
+    codec: 'dense',
+    aggregation: mean,
+  } as const;
+  add({ ...shipped, ...average });
+  // One local step per round, averaged: close to synchronous data parallel with a batch of `peers`
+  // sequences per step — centralized with the swarm's batch instead of one sequence per step.
+  add({ ...shipped, ...average, localSteps: 1 });
   return rows;
 }
 
