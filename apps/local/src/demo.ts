@@ -2,10 +2,10 @@
 import '@slimswarm/node-compat';
 /**
  * `npm run demo -- --peers 3 --rounds R --json`: a bounded experiment that exits by itself.
- *   1. the swarm: a coordinator and N workers, each on its own shard, for R rounds;
- *   2. solo: worker 0 alone on the same shard for R rounds (the same number of its own tokens);
- *   3. centralized: one process on all N shards for the swarm's tokens (centralized.ts);
- *   4. the compressor baselines: xz on the held-out text, alone and primed with the shards (xz-baseline.ts);
+ *   1. the compressor baselines: xz on the held-out text, alone and primed with the shards (xz-baseline.ts);
+ *   2. the swarm: a coordinator and N workers, each on its own shard, for R rounds;
+ *   3. solo: worker 0 alone on the same shard for R rounds (the same number of its own tokens);
+ *   4. centralized: one process on all N shards for the swarm's tokens (centralized.ts);
  * and prints each run's held-out bits per byte per round ({run, round, heldOutBitsPerByte}), then one
  * final line {heldOutBitsPerByte: {base, solo, swarm, centralized, xz, xzPrimed}, peers, rounds, tokens,
  * tokensPerSecTotal, …}. The model runs are scored on the same held-out sequences after every round.
@@ -90,6 +90,13 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   const common = { corpus, rounds, port: opts.port, threadsPerWorker: opts.threads, ...(log ? { log } : {}) };
 
+  // First, so that a missing xz fails the demo before minutes of training, and runs on idle cores.
+  say('xz -9e on the held-out text, alone and primed with the shards…');
+  const xz = await xzBaseline({
+    training: await Promise.all(corpus.shards.map((s) => readFile(s))),
+    heldOut: await readFile(corpus.heldOut),
+  });
+
   say(`swarm: ${opts.peers} workers × ${rounds} rounds…`);
   const swarmProcesses = await startLocalSwarm({
     ...common,
@@ -117,12 +124,6 @@ async function main(argv: readonly string[]): Promise<number> {
     rounds,
     threads: opts.threads,
   });
-  say('xz -9e on the held-out text, alone and primed with the shards…');
-  const xz = await xzBaseline({
-    training: await Promise.all(corpus.shards.map((s) => readFile(s))),
-    heldOut: await readFile(corpus.heldOut),
-  });
-
   const bpb = (natsPerToken: number): number => bitsPerByte(natsPerToken, job.manifest.tokenizer);
   // The curves first, one line per evaluation; the summary is always the last line.
   for (const [run, evals] of [
