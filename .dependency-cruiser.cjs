@@ -87,16 +87,19 @@ const ROWS = [
   {
     name: 'local',
     dir: 'apps/local',
+    // The demo's centralized baseline trains the job's model itself, with the performer's engine.
     may: [
+      'protocol',
       'apps/coordinator',
       'apps/worker',
       'packages/client',
+      'packages/performer',
       'packages/default-job',
       'packages/node-compat',
       'packages/plots',
     ],
     // The live attack benchmark's attacker joins a swarm as a peer of its own, with the swarm's own code.
-    extra: [{ from: '^apps/local/bench/', may: ['packages/swarm', 'protocol'] }],
+    extra: [{ from: '^apps/local/bench/', may: ['packages/swarm'] }],
   },
   {
     // The tab's row says "client"; its compute Web Worker serves the performer's engine and the page

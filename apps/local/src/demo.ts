@@ -2,17 +2,24 @@
 import '@slimswarm/node-compat';
 /**
  * `npm run demo -- --peers 3 --rounds R --json`: a bounded experiment that exits by itself.
- *   1. the swarm: a coordinator and N workers, each on its own shard, for R rounds;
- *   2. solo: worker 0 alone on the same shard for R rounds (the same number of its own tokens);
- * and prints each run's held-out loss per round ({run, round, heldOutLoss}), then one final line {peers,
- * rounds, heldOutLossBase, heldOutLossSwarm, heldOutLossSolo, tokensPerSecTotal}. Held-out loss is
- * measured by worker 0 on the same held-out split in both runs.
+ *   1. the compressor baselines: xz on the held-out text, alone and primed with the shards (xz-baseline.ts);
+ *   2. the swarm: a coordinator and N workers, each on its own shard, for R rounds;
+ *   3. solo: worker 0 alone on the same shard for R rounds (the same number of its own tokens);
+ *   4. centralized: one process on all N shards for the swarm's tokens (centralized.ts);
+ * and prints each run's held-out bits per byte per round ({run, round, heldOutBitsPerByte}), then one
+ * final line {heldOutBitsPerByte: {base, solo, swarm, centralized, xz, xzPrimed}, peers, rounds, tokens,
+ * tokensPerSecTotal, …}. The model runs are scored on the same held-out sequences after every round.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { VolunteerEvent } from '@slimswarm/client';
-import { parseLaunchArgs, type LaunchOptions } from './options.js';
+import { fetchBase, fetchJob, weightsFromSafetensors, type VolunteerEvent } from '@slimswarm/client';
+import { parseDemoArgs, type DemoOptions } from './options.js';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { prepareCorpus, startLocalSwarm, type LocalSwarm } from './local-swarm.js';
+import { bitsPerByte } from './bits-per-byte.js';
+import { runCentralized } from './centralized.js';
+import { HELD_OUT_SEQUENCES, heldOutSequences } from './worker-data.js';
+import { xzBaseline } from './xz-baseline.js';
 
 type EvalEvent = Extract<VolunteerEvent, { event: 'eval' }>;
 type RoundEvent = Extract<VolunteerEvent, { event: 'round' }>;
@@ -23,7 +30,21 @@ export class DemoFailedError extends Error {
   override name = 'DemoFailedError';
 }
 
-async function runToEnd(swarm: LocalSwarm): Promise<{ evals: EvalEvent[]; rates: number[] }> {
+/**
+ * How far apart (nats per token) the centralized run's and worker 0's scores of the same base weights may
+ * be: both run the same engine on the same sequences, so only float noise between threads is allowed.
+ */
+const BASE_AGREEMENT = 1e-4;
+
+interface RunFigures {
+  evals: { round: number; heldOutLoss: number }[];
+  /** Each worker's mean tokens/s over its rounds. */
+  rates: number[];
+  /** Tokens trained by every worker in their rounds. */
+  tokens: number;
+}
+
+async function runToEnd(swarm: LocalSwarm): Promise<RunFigures> {
   const codes = await Promise.all(swarm.workers.map((w) => w.exited));
   await swarm.coordinator.stop();
   const failed = codes.findIndex((c) => c !== 0);
@@ -34,23 +55,28 @@ async function runToEnd(swarm: LocalSwarm): Promise<{ evals: EvalEvent[]; rates:
     );
   }
   const evals = swarm.workers[0]!.events.filter((e): e is EvalEvent => e.event === 'eval');
-  const rates = swarm.workers.map((w) => {
-    const rounds = w.events.filter((e): e is RoundEvent => e.event === 'round');
-    return rounds.reduce((sum, r) => sum + r.tokensPerSec, 0) / Math.max(1, rounds.length);
-  });
-  return { evals, rates };
+  const rounds = swarm.workers.map((w) => w.events.filter((e): e is RoundEvent => e.event === 'round'));
+  const rates = rounds.map((rs) => rs.reduce((sum, r) => sum + r.tokensPerSec, 0) / Math.max(1, rs.length));
+  const tokens = rounds.flat().reduce((sum, r) => sum + r.tokens, 0);
+  return { evals, rates, tokens };
+}
+
+/** The signed job and base weights the swarm's coordinator publishes: the centralized run uses the same. */
+async function publishedJob(swarm: LocalSwarm) {
+  const { manifest } = await fetchJob(swarm.url);
+  return { manifest, base: weightsFromSafetensors(await fetchBase(swarm.url, manifest)) };
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let opts: LaunchOptions;
+  let opts: DemoOptions;
   try {
-    opts = parseLaunchArgs('demo', 'A bounded swarm-vs-solo experiment on loopback.', argv);
+    opts = parseDemoArgs(argv);
   } catch (e) {
     if (isHelpExit(e)) return 0;
     process.stderr.write(`npm run demo: ${(e as Error).message}\n`);
     return 2;
   }
-  const rounds = opts.rounds ?? 10;
+  const { rounds } = opts;
   const say = (line: string): void => {
     if (!opts.json) process.stderr.write(line + '\n');
   };
@@ -64,45 +90,111 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   const common = { corpus, rounds, port: opts.port, threadsPerWorker: opts.threads, ...(log ? { log } : {}) };
 
+  // First, so that a missing xz fails the demo before minutes of training, and runs on idle cores.
+  say('xz -9e on the held-out text, alone and primed with the shards…');
+  const xz = await xzBaseline({
+    training: await Promise.all(corpus.shards.map((s) => readFile(s))),
+    heldOut: await readFile(corpus.heldOut),
+  });
+
   say(`swarm: ${opts.peers} workers × ${rounds} rounds…`);
-  const swarm = await runToEnd(
-    await startLocalSwarm({ ...common, peers: opts.peers, outDir: join(opts.outDir, 'swarm') }),
-  );
+  const swarmProcesses = await startLocalSwarm({
+    ...common,
+    peers: opts.peers,
+    outDir: join(opts.outDir, 'swarm'),
+  });
+  const job = await publishedJob(swarmProcesses).catch(async (e: unknown) => {
+    await swarmProcesses.stop();
+    throw e;
+  });
+  const swarm = await runToEnd(swarmProcesses);
   say(`solo: worker 0 alone × ${rounds} rounds…`);
   const solo = await runToEnd(
     await startLocalSwarm({ ...common, peers: 1, outDir: join(opts.outDir, 'solo') }),
   );
-
-  // The held-out curve of both runs first, one line per evaluation; the summary is always the last line.
+  const { training } = job.manifest;
+  say(
+    `centralized: one process on all ${opts.peers} shards × ${rounds} rounds of ${opts.peers * training.localSteps} steps…`,
+  );
+  const heldOut = await heldOutSequences(corpus.heldOut, training.seqLen, HELD_OUT_SEQUENCES);
+  const centralized = await runCentralized({
+    ...job,
+    shards: corpus.shards,
+    heldOut,
+    rounds,
+    threads: opts.threads,
+  });
+  const bpb = (natsPerToken: number): number => bitsPerByte(natsPerToken, job.manifest.tokenizer);
+  // The curves first, one line per evaluation; the summary is always the last line.
   for (const [run, evals] of [
     ['swarm', swarm.evals],
     ['solo', solo.evals],
+    ['centralized', centralized.evals],
   ] as const) {
     for (const e of evals) {
-      const line = { run, round: e.round, heldOutLoss: e.heldOutLoss };
+      const line = { run, round: e.round, heldOutBitsPerByte: bpb(e.heldOutLoss) };
       if (opts.json) process.stdout.write(JSON.stringify(line) + '\n');
-      else say(`${run} round ${e.round}: held-out loss ${e.heldOutLoss.toFixed(4)}`);
+      else say(`${run} round ${e.round}: held-out ${line.heldOutBitsPerByte.toFixed(4)} bits/byte`);
     }
   }
-  const base = swarm.evals.find((e) => e.round === 0);
-  const swarmLast = swarm.evals.at(-1);
-  const soloLast = solo.evals.at(-1);
-  if (!base || !swarmLast || !soloLast || swarmLast.round === 0 || soloLast.round === 0) {
-    throw new DemoFailedError('worker 0 did not report held-out losses for the base and the final model');
-  }
-  // Each worker's rate over its rounds (tokens over the wall time of training and merging), summed.
+  const { base, last } = finalLosses(swarm, solo, centralized);
+  // Each worker's rate over its rounds (the client's one definition of tokens/s), summed.
   const tokensPerSecTotal = swarm.rates.reduce((sum, r) => sum + r, 0);
   process.stdout.write(
     JSON.stringify({
+      heldOutBitsPerByte: {
+        base: bpb(base),
+        solo: bpb(last.solo),
+        swarm: bpb(last.swarm),
+        centralized: bpb(last.centralized),
+        xz: xz.xz,
+        xzPrimed: xz.xzPrimed,
+      },
       peers: opts.peers,
       rounds,
-      heldOutLossBase: base.heldOutLoss,
-      heldOutLossSwarm: swarmLast.heldOutLoss,
-      heldOutLossSolo: soloLast.heldOutLoss,
+      tokens: swarm.tokens,
       tokensPerSecTotal,
+      tokensPerSecCentralized: centralized.tokensPerSec,
+      // The same figures in nats per predicted token (the unit of earlier runs).
+      heldOutLossBase: base,
+      heldOutLossSwarm: last.swarm,
+      heldOutLossSolo: last.solo,
+      heldOutLossCentralized: last.centralized,
+      // The models are scored on the first sequences of the held-out text, xz on all of it.
+      heldOutTokensScored: heldOut.reduce((sum, s) => sum + s.length - 1, 0),
+      heldOutBytes: corpus.heldOutBytes,
     }) + '\n',
   );
   return 0;
+}
+
+/**
+ * The base model's held-out loss and each run's last one; refuses runs that did not score both, and a
+ * centralized run that scores the base weights differently from worker 0 (it would not measure the same).
+ */
+function finalLosses(swarm: RunFigures, solo: RunFigures, centralized: Pick<RunFigures, 'evals'>) {
+  const base = swarm.evals.find((e) => e.round === 0);
+  const lastOf = (run: string, figures: Pick<RunFigures, 'evals'>): number => {
+    const last = figures.evals.at(-1);
+    if (!last || last.round === 0) throw new DemoFailedError(`${run}: no held-out loss after training`);
+    return last.heldOutLoss;
+  };
+  if (!base) throw new DemoFailedError('worker 0 did not report the base model’s held-out loss');
+  const centralizedBase = centralized.evals.find((e) => e.round === 0)!.heldOutLoss;
+  if (Math.abs(centralizedBase - base.heldOutLoss) > BASE_AGREEMENT) {
+    throw new DemoFailedError(
+      `the centralized run scores the base model ${centralizedBase}, worker 0 ${base.heldOutLoss} ` +
+        '(nats per token): they do not evaluate the same held-out sequences',
+    );
+  }
+  return {
+    base: base.heldOutLoss,
+    last: {
+      swarm: lastOf('swarm', swarm),
+      solo: lastOf('solo', solo),
+      centralized: lastOf('centralized', centralized),
+    },
+  };
 }
 
 try {

@@ -21,10 +21,16 @@ export const LaunchOptions = z
   .strict();
 export type LaunchOptions = z.infer<typeof LaunchOptions>;
 
+/** The demo is a bounded experiment: it always stops, after 10 rounds unless told otherwise. */
+export const DemoOptions = LaunchOptions.extend({
+  rounds: z.coerce.number().int().min(1).max(100_000).default(10),
+});
+export type DemoOptions = z.infer<typeof DemoOptions>;
+
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-export function parseLaunchArgs(name: string, description: string, argv: readonly string[]): LaunchOptions {
-  const program = new Command(name)
+function launchCommand(name: string, description: string): Command {
+  return new Command(name)
     .description(description)
     .option('--peers <n>', 'local workers', '3')
     .option('--data <file|dir|glob>', 'your own text instead of the default corpus (repeatable)', collect)
@@ -38,5 +44,14 @@ export function parseLaunchArgs(name: string, description: string, argv: readonl
     .option('--threads <n>', 'compute threads per worker', '1')
     .option('--json', 'JSON lines only', false)
     .option('--verbose', "show every process's own output", false);
-  return parseCommandLine(program, argv, LaunchOptions);
+}
+
+export function parseLaunchArgs(name: string, description: string, argv: readonly string[]): LaunchOptions {
+  return parseCommandLine(launchCommand(name, description), argv, LaunchOptions);
+}
+
+export function parseDemoArgs(argv: readonly string[]): DemoOptions {
+  const description =
+    'A bounded experiment on loopback: the swarm, worker 0 alone, and centralized training.';
+  return parseCommandLine(launchCommand('demo', description), argv, DemoOptions);
 }

@@ -91,7 +91,7 @@ async function settings(quick: boolean): Promise<Setting[]> {
     peers: PEERS,
     seqLen: 32,
     localSteps: 2,
-    lr: 1e-2,
+    optimizer: { kind: 'adamw', lr: 1e-2 },
     corpusBytes: 400_000,
     heldOutSequences: quick ? 8 : 16,
   });

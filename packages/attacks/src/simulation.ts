@@ -36,6 +36,12 @@ export interface Problem {
   reset(seed: number): void;
   /** Peer i's local steps from g, as the delta g − w_local (P). */
   localDelta(peer: number, g: Float32Array): Promise<Float32Array>;
+  /**
+   * One round of the centralized baseline: one optimiser (fresh at reset, kept across rounds) takes the
+   * local steps of `peers` peers on their data, interleaved (step h of peer 0, of peer 1, …), from g; the
+   * weights it reaches (P). The same data and tokens as a round of the swarm, without codec or merge.
+   */
+  centralRound(g: Float32Array, peers: number): Promise<Float32Array>;
   /** What the run reports: excess loss (synthetic) or held-out loss in nats per byte (Performer). */
   loss(g: Float32Array): Promise<number>;
 }
@@ -149,4 +155,24 @@ function countClipped(manifest: JobManifest, held: HeldDelta[], all: Contributio
 
 function values(d: HeldDelta): Float32Array {
   return d instanceof Float32Array ? d : d.values;
+}
+
+export interface CentralizedResult {
+  finalLoss: number;
+  lossByRound: number[];
+}
+
+/** The centralized baseline of a clean run: the same rounds, peers and seed, one optimiser on all data. */
+export async function simulateCentralized(
+  spec: Pick<RunSpec, 'problem' | 'peers' | 'rounds' | 'seed'>,
+): Promise<CentralizedResult> {
+  const { problem } = spec;
+  problem.reset(spec.seed);
+  let g = problem.initial(); // [P]
+  const lossByRound: number[] = [];
+  for (let round = 0; round < spec.rounds; round++) {
+    g = await problem.centralRound(g, spec.peers);
+    lossByRound.push(await problem.loss(g));
+  }
+  return { finalLoss: lossByRound.at(-1)!, lossByRound };
 }

@@ -1,6 +1,6 @@
 /**
  * Line charts for the benchmark docs, rendered headless to SVG by vega (no canvas, no native builds):
- * one line per series, optional dots, linear or log axes.
+ * one line per series, optional dots, linear or log axes, optional horizontal reference lines.
  */
 import * as vega from 'vega';
 
@@ -24,11 +24,24 @@ export interface LineChart {
   height?: number;
   /** Mark every point with a dot (few points per line). */
   dots?: boolean;
+  /**
+   * Dashed horizontal lines across the whole plot for references that do not move with x (a baseline's
+   * figure), in the legend under their label, and inside the y axis's range.
+   */
+  rules?: readonly { y: number; label: string }[];
 }
 
 function scale(name: 'x' | 'y', axis: Axis): vega.Scale {
   const range = name === 'x' ? 'width' : 'height';
-  const domain = { data: 'points', field: name };
+  const domain =
+    name === 'y'
+      ? {
+          fields: [
+            { data: 'points', field: 'y' },
+            { data: 'rules', field: 'y' },
+          ],
+        }
+      : { data: 'points', field: name };
   return axis.type === 'log'
     ? { name, type: 'log', base: axis.base ?? 10, domain, range, nice: name === 'y' }
     : { name, type: 'linear', zero: axis.zero ?? false, nice: true, domain, range };
@@ -42,11 +55,25 @@ function spec(chart: LineChart): vega.Spec {
     padding: 8,
     background: 'white',
     title: { text: chart.title },
-    data: [{ name: 'points', values: chart.points.map((p) => ({ ...p })) }],
+    data: [
+      { name: 'points', values: chart.points.map((p) => ({ ...p })) },
+      // A rule is drawn in its label's colour: labels share the series' colour scale.
+      { name: 'rules', values: (chart.rules ?? []).map((r) => ({ y: r.y, series: r.label })) },
+    ],
     scales: [
       scale('x', chart.x),
       scale('y', chart.y),
-      { name: 'color', type: 'ordinal', domain: { data: 'points', field: 'series' }, range: 'category' },
+      {
+        name: 'color',
+        type: 'ordinal',
+        domain: {
+          fields: [
+            { data: 'points', field: 'series' },
+            { data: 'rules', field: 'series' },
+          ],
+        },
+        range: 'category',
+      },
     ],
     axes: [
       {
@@ -64,6 +91,20 @@ function spec(chart: LineChart): vega.Spec {
     ],
     legends: [{ stroke: 'color', orient: 'top-right' }],
     marks: [
+      {
+        type: 'rule',
+        from: { data: 'rules' },
+        encode: {
+          enter: {
+            x: { value: 0 },
+            x2: { signal: 'width' },
+            y: { scale: 'y', field: 'y' },
+            stroke: { scale: 'color', field: 'series' },
+            strokeWidth: { value: 1.5 },
+            strokeDash: { value: [6, 4] },
+          },
+        },
+      },
       {
         type: 'group',
         from: { facet: { name: 'series', data: 'points', groupby: 'series' } },

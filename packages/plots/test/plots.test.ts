@@ -19,4 +19,18 @@ describe('lineChartSvg', () => {
     expect(svg.match(/class="mark-line role-mark"/g)?.length).toBe(2); // a line per series
     expect(svg.match(/class="mark-symbol role-mark"/g)?.length).toBe(2); // and its dots
   });
+
+  it('draws reference rules in the legend and inside the y range', async () => {
+    const svg = await lineChartSvg({
+      title: 'bits per byte',
+      points: [0, 1].map((x) => ({ x, y: 3 - x, series: 'swarm' })),
+      x: { title: 'round' },
+      y: { title: 'bits per byte' },
+      rules: [{ y: 0.5, label: 'xz primed' }],
+    });
+    expect(svg).toContain('xz primed');
+    expect(svg.match(/class="mark-rule role-mark"/g)?.length).toBe(1);
+    // The axis reaches down to the rule below every point.
+    expect(svg).toContain('>0.5<');
+  });
 });

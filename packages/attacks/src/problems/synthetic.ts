@@ -25,6 +25,12 @@ export function synthetic(opts: SyntheticOptions): Problem {
       const w = localSteps(problem, peer, g, opts.localSteps, opts.lr);
       return Float32Array.from(g, (x, j) => x - w[j]!);
     },
+    async centralRound(g, peers) {
+      let w = g;
+      for (let s = 0; s < opts.localSteps; s++)
+        for (let i = 0; i < peers; i++) w = localSteps(problem, i, w, 1, opts.lr);
+      return w;
+    },
     async loss(g) {
       return problem.loss(g);
     },
