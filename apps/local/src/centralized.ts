@@ -9,7 +9,7 @@
 import { RoundThroughput } from '@slimswarm/client';
 import { Rng, Trainer, createSlimEngine, type Params } from '@slimswarm/performer';
 import type { JobManifest } from '@slimswarm/protocol';
-import { trainingSequences } from './worker-data.js';
+import { trainingSequences } from '@slimswarm/worker';
 
 export interface CentralizedOptions {
   manifest: JobManifest;
@@ -54,7 +54,7 @@ export async function runCentralized(opts: CentralizedOptions): Promise<Centrali
   });
   try {
     const trainer = new Trainer({ config: manifest.model, optimizer: inner, engine, params: opts.base });
-    const streams = opts.shards.map((path, i) => trainingSequences(path, seqLen, shardSeed(i)));
+    const streams = opts.shards.map((path, i) => trainingSequences([path], seqLen, shardSeed(i)));
     const evals: CentralizedEval[] = [];
     const evaluate = async (round: number): Promise<void> => {
       const e = { round, heldOutLoss: await trainer.evaluate(opts.heldOut) };

@@ -2,10 +2,10 @@
 import '@slimswarm/node-compat';
 /**
  * `npm run demo -- --peers 3 --rounds R --json`: a bounded experiment that exits by itself.
- *   1. the compressor baselines: xz on the held-out text, alone and primed with the shards (xz-baseline.ts);
- *   2. the swarm: a coordinator and N workers, each on its own shard, for R rounds;
- *   3. solo: worker 0 alone on the same shard for R rounds (the same number of its own tokens);
- *   4. centralized: one process on all N shards for the swarm's tokens (centralized.ts);
+ *   1. the swarm: a coordinator and N workers, each on its own shard, for R rounds; meanwhile the
+ *      compressor baselines: xz on the scored held-out text, alone and primed with the shards;
+ *   2. solo: worker 0 alone on the same shard for R rounds (the same number of its own tokens);
+ *   3. centralized: one process on all N shards for the swarm's tokens (centralized.ts);
  * and prints each run's held-out bits per byte per round ({run, round, heldOutBitsPerByte}), then one
  * final line {heldOutBitsPerByte: {base, solo, swarm, centralized, xz, xzPrimed}, peers, rounds, tokens,
  * tokensPerSecTotal, …}. The model runs are scored on the same held-out sequences after every round.
@@ -18,7 +18,7 @@ import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { prepareCorpus, startLocalSwarm, type LocalSwarm } from './local-swarm.js';
 import { bitsPerByte } from './bits-per-byte.js';
 import { runCentralized } from './centralized.js';
-import { HELD_OUT_SEQUENCES, heldOutSequences } from './worker-data.js';
+import { HELD_OUT_SEQUENCES, heldOutSequences } from '@slimswarm/worker';
 import { xzBaseline } from './xz-baseline.js';
 
 type EvalEvent = Extract<VolunteerEvent, { event: 'eval' }>;
@@ -90,13 +90,6 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   const common = { corpus, rounds, port: opts.port, threadsPerWorker: opts.threads, ...(log ? { log } : {}) };
 
-  // First, so that a missing xz fails the demo before minutes of training, and runs on idle cores.
-  say('xz -9e on the held-out text, alone and primed with the shards…');
-  const xz = await xzBaseline({
-    training: await Promise.all(corpus.shards.map((s) => readFile(s))),
-    heldOut: await readFile(corpus.heldOut),
-  });
-
   say(`swarm: ${opts.peers} workers × ${rounds} rounds…`);
   const swarmProcesses = await startLocalSwarm({
     ...common,
@@ -107,16 +100,26 @@ async function main(argv: readonly string[]): Promise<number> {
     await swarmProcesses.stop();
     throw e;
   });
+  const { training } = job.manifest;
+  const heldOut = await heldOutSequences(corpus.heldOut, training.seqLen, HELD_OUT_SEQUENCES);
+  // xz compresses exactly the bytes the models are scored on: sequence i is bytes [i·L, i·L + L].
+  const scoredBytes = heldOut.length * training.seqLen + 1;
+  say('xz -9e on the scored held-out text, alone and primed with the shards…');
+  const xz = await xzBaseline({
+    training: await Promise.all(corpus.shards.map((s) => readFile(s))),
+    heldOut: (await readFile(corpus.heldOut)).subarray(0, scoredBytes),
+  }).catch(async (e: unknown) => {
+    await swarmProcesses.stop();
+    throw e;
+  });
   const swarm = await runToEnd(swarmProcesses);
   say(`solo: worker 0 alone × ${rounds} rounds…`);
   const solo = await runToEnd(
     await startLocalSwarm({ ...common, peers: 1, outDir: join(opts.outDir, 'solo') }),
   );
-  const { training } = job.manifest;
   say(
     `centralized: one process on all ${opts.peers} shards × ${rounds} rounds of ${opts.peers * training.localSteps} steps…`,
   );
-  const heldOut = await heldOutSequences(corpus.heldOut, training.seqLen, HELD_OUT_SEQUENCES);
   const centralized = await runCentralized({
     ...job,
     shards: corpus.shards,
@@ -160,7 +163,7 @@ async function main(argv: readonly string[]): Promise<number> {
       heldOutLossSwarm: last.swarm,
       heldOutLossSolo: last.solo,
       heldOutLossCentralized: last.centralized,
-      // The models are scored on the first sequences of the held-out text, xz on all of it.
+      // Models and xz alike are scored on the first held-out sequences (all of the default split).
       heldOutTokensScored: heldOut.reduce((sum, s) => sum + s.length - 1, 0),
       heldOutBytes: corpus.heldOutBytes,
     }) + '\n',

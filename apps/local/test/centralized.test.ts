@@ -7,7 +7,7 @@ import { defaultManifest } from '@slimswarm/default-job';
 import { initParams, type ModelConfig } from '@slimswarm/performer';
 import { JobManifest } from '@slimswarm/protocol';
 import { runCentralized } from '../src/centralized.js';
-import { heldOutSequences } from '../src/worker-data.js';
+import { heldOutSequences } from '@slimswarm/worker';
 
 const TINY: ModelConfig = {
   dModel: 8,

@@ -2,4 +2,5 @@
 export { main, runWorker } from './worker.js';
 export { parseWorkerArgs, WorkerOptions } from './options.js';
 export { resolveDataFiles } from './data.js';
+export { HELD_OUT_SEQUENCES, heldOutSequences, trainingSequences, filesSource } from './sequences.js';
 export * from './errors.js';

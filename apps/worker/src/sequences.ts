@@ -25,6 +25,9 @@ export function trainingSequences(
   })();
 }
 
+/** Held-out sequences worker 0 evaluates after each round: enough for a stable number, few enough to be quick. */
+export const HELD_OUT_SEQUENCES = 24;
+
 /** The first `limit` sequences of the held-out file. */
 export async function heldOutSequences(path: string, seqLen: number, limit: number): Promise<Int32Array[]> {
   const out: Int32Array[] = [];

@@ -12,15 +12,13 @@ import { readFile } from 'node:fs/promises';
 import { parseWorkerArgs, type WorkerOptions } from './options.js';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { resolveDataFiles } from './data.js';
-import { heldOutSequences, trainingSequences } from './sequences.js';
+import { HELD_OUT_SEQUENCES, heldOutSequences, trainingSequences } from './sequences.js';
 import { fileStore } from './store.js';
 import { filePins, fileStamps } from './identity-store.js';
 import { InvalidOptionError } from './errors.js';
 import { startEngineThread } from './start-engine-thread.js';
 import { jsonDisplay, terminalDisplay, type Display } from './display.js';
 
-/** Held-out sequences evaluated after each round: enough for a stable number, few enough to be quick. */
-const HELD_OUT_SEQUENCES = 24;
 /** How often the worker looks for peers that joined around the same time (see keepMeeting). */
 const MEET_INTERVAL_MS = 30_000;
 
