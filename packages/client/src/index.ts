@@ -7,5 +7,7 @@ export * from './store.js';
 export * from './volunteer.js';
 export * from './connect.js';
 export * from './session.js';
+export type { JobEntryOptions } from './entry.js';
+export * from './fetch-model.js';
 export { DEFAULT_JOIN_TIMEOUT_MS } from './join.js';
 export { RoundThroughput } from './throughput.js';
