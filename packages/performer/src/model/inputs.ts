@@ -78,10 +78,25 @@ export function checkEngineInputs(
   if (!(tokens instanceof Int32Array))
     throw new InvalidTokensError('tokens must be an Int32Array (L + 1 ids)');
   if (tokens.length < 2) throw new SequenceTooShortError(tokens.length);
+  checkTokenIds(config, tokens);
+  checkModelInputs(config, params, features);
+}
+
+/** Every id is an integer in [0, vocabSize) (any length, the empty array included). */
+export function checkTokenIds(config: ModelConfig, tokens: Int32Array): void {
+  if (!(tokens instanceof Int32Array)) throw new InvalidTokensError('token ids must be an Int32Array');
   for (let i = 0; i < tokens.length; i++) {
     const id = tokens[i]!;
     if (id < 0 || id >= config.vocabSize) throw new TokenOutOfRangeError(i, id, config.vocabSize);
   }
+}
+
+/** The parameters and random features fit the config (what every engine and decoder needs). */
+export function checkModelInputs(
+  config: ModelConfig,
+  params: Readonly<Record<string, ArrayLike<number>>>,
+  features: readonly LayerFeatures[],
+): void {
   for (const [name, shape] of Object.entries(paramShapes(config))) {
     const expected = shape.reduce((a, b) => a * b, 1);
     const actual = params[name]?.length;

@@ -6,9 +6,10 @@
  */
 
 /**
- * out = RoPE(scale · inp) at absolute positions 0..L−1: each pair (x_2p, x_2p+1) of every head is
- * rotated by t·θ_p, θ_p = base^(−2p/E). `scale` is the E^(−1/4) query/key scaling, folded in here so the
- * model needs no separate pass for it (both are linear, so the order does not matter).
+ * out = RoPE(scale · inp) at absolute positions start..start+L−1: each pair (x_2p, x_2p+1) of every head
+ * is rotated by t·θ_p, θ_p = base^(−2p/E). `scale` is the E^(−1/4) query/key scaling, folded in here so
+ * the model needs no separate pass for it (both are linear, so the order does not matter). `start` is
+ * where the rows sit in the sequence: 0 for a whole sequence, the token's position for a decoder step.
  */
 export function ropeForward(
   out: Float64Array, // (L, D)
@@ -18,8 +19,9 @@ export function ropeForward(
   headSize: number,
   base: number,
   scale: number,
+  start = 0,
 ): void {
-  forEachRotation(rows, heads, headSize, base, (i, cos, sin) => {
+  forEachRotation(rows, heads, headSize, base, start, (i, cos, sin) => {
     const x0 = scale * inp[i]!;
     const x1 = scale * inp[i + 1]!;
     out[i] = x0 * cos - x1 * sin;
@@ -37,7 +39,7 @@ export function ropeBackward(
   base: number,
   scale: number,
 ): void {
-  forEachRotation(rows, heads, headSize, base, (i, cos, sin) => {
+  forEachRotation(rows, heads, headSize, base, 0, (i, cos, sin) => {
     const g0 = dout[i]!;
     const g1 = dout[i + 1]!;
     dinp[i]! += scale * (g0 * cos + g1 * sin);
@@ -50,13 +52,14 @@ function forEachRotation(
   heads: number,
   headSize: number,
   base: number,
+  start: number,
   visit: (index: number, cos: number, sin: number) => void,
 ): void {
   const half = headSize / 2;
   const theta = Float64Array.from({ length: half }, (_, p) => base ** ((-2 * p) / headSize)); // (E/2)
   for (let t = 0; t < rows; t++) {
     for (let p = 0; p < half; p++) {
-      const angle = t * theta[p]!;
+      const angle = (start + t) * theta[p]!;
       const cos = Math.cos(angle);
       const sin = Math.sin(angle);
       for (let hd = 0; hd < heads; hd++) visit((t * heads + hd) * headSize + 2 * p, cos, sin);
@@ -135,9 +138,62 @@ export function favorFeaturesBackward(
 }
 
 /**
+ * The prefix-sum state of causal linear attention for every head, carried from token to token:
+ * S = Σ_τ φk_τ v_τᵀ and z = Σ_τ φk_τ over the tokens seen so far.
+ */
+export interface AttentionState {
+  s: Float64Array; // (H, M, E)
+  z: Float64Array; // (H, M)
+}
+
+export function emptyAttentionState(heads: number, headSize: number, features: number): AttentionState {
+  return { s: new Float64Array(heads * features * headSize), z: new Float64Array(heads * features) };
+}
+
+/**
+ * One token of causal (inclusive) linear attention for every head, the recurrent form:
+ *   S += φk vᵀ,  z += φk,  o = φqᵀ S / (φqᵀ z + eps).
+ * Updates `state` in place; this is both the inner loop of the full-sequence forward below and the
+ * decoder's step (naive/decode.ts), so the two compute the same numbers in the same order.
+ */
+export function linearAttentionStep(
+  out: Float64Array, // (D) = (H, E)
+  den: Float64Array, // (H) φqᵀz + eps
+  state: AttentionState, // S (H, M, E), z (H, M), +=
+  phiQ: Float64Array, // (H, M)
+  phiK: Float64Array, // (H, M)
+  v: Float64Array, // (D) = (H, E)
+  heads: number,
+  headSize: number,
+  features: number,
+  eps: number,
+): void {
+  for (let hd = 0; hd < heads; hd++) {
+    const vo = hd * headSize;
+    const po = hd * features;
+    const so = hd * features * headSize;
+    for (let j = 0; j < features; j++) {
+      const k = phiK[po + j]!;
+      state.z[po + j]! += k;
+      for (let e = 0; e < headSize; e++) state.s[so + j * headSize + e]! += k * v[vo + e]!;
+    }
+    let d = eps;
+    for (let j = 0; j < features; j++) d += phiQ[po + j]! * state.z[po + j]!;
+    for (let e = 0; e < headSize; e++) out[vo + e] = 0;
+    for (let j = 0; j < features; j++) {
+      const q = phiQ[po + j]!;
+      for (let e = 0; e < headSize; e++) out[vo + e]! += q * state.s[so + j * headSize + e]!;
+    }
+    for (let e = 0; e < headSize; e++) out[vo + e]! /= d;
+    den[hd] = d;
+  }
+}
+
+/**
  * Causal (inclusive) linear attention per head, by prefix sums in O(L·M·E):
  *   S_t = Σ_{τ≤t} φk_τ v_τᵀ (M, E),  z_t = Σ_{τ≤t} φk_τ (M),  o_t = φq_tᵀ S_t / (φq_tᵀ z_t + eps).
- * Stores the denominators for backward; the states themselves are rebuilt there, not stored.
+ * Stores the denominators for backward; the states themselves are rebuilt there, not stored. Starts from
+ * `state` when given (and leaves the state after the last row in it), else from zeros.
  */
 export function causalLinearAttentionForward(
   out: Float64Array, // (L, D)
@@ -150,30 +206,23 @@ export function causalLinearAttentionForward(
   headSize: number,
   features: number,
   eps: number,
+  state: AttentionState = emptyAttentionState(heads, headSize, features),
 ): void {
-  const state = new Float64Array(features * headSize); // (M, E) S_t
-  const norm = new Float64Array(features); // (M) z_t
-  for (let hd = 0; hd < heads; hd++) {
-    state.fill(0);
-    norm.fill(0);
-    for (let t = 0; t < rows; t++) {
-      const vo = (t * heads + hd) * headSize;
-      const po = (t * heads + hd) * features;
-      for (let j = 0; j < features; j++) {
-        const k = phiK[po + j]!;
-        norm[j]! += k;
-        for (let e = 0; e < headSize; e++) state[j * headSize + e]! += k * v[vo + e]!;
-      }
-      let d = eps;
-      for (let j = 0; j < features; j++) d += phiQ[po + j]! * norm[j]!;
-      for (let e = 0; e < headSize; e++) out[vo + e] = 0;
-      for (let j = 0; j < features; j++) {
-        const q = phiQ[po + j]!;
-        for (let e = 0; e < headSize; e++) out[vo + e]! += q * state[j * headSize + e]!;
-      }
-      for (let e = 0; e < headSize; e++) out[vo + e]! /= d;
-      den[t * heads + hd] = d;
-    }
+  const d = heads * headSize;
+  const hm = heads * features;
+  for (let t = 0; t < rows; t++) {
+    linearAttentionStep(
+      out.subarray(t * d, (t + 1) * d),
+      den.subarray(t * heads, (t + 1) * heads),
+      state,
+      phiQ.subarray(t * hm, (t + 1) * hm),
+      phiK.subarray(t * hm, (t + 1) * hm),
+      v.subarray(t * d, (t + 1) * d),
+      heads,
+      headSize,
+      features,
+      eps,
+    );
   }
 }
 

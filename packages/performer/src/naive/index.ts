@@ -2,3 +2,4 @@ export * from './attention.js';
 export * from './engine.js';
 export * from './layers.js';
 export * from './model.js';
+export * from './decode.js';

@@ -211,14 +211,17 @@ export function embeddingBackward(
  * Mean cross-entropy (natural log) of the targets under softmax(logits), via a max-shifted log-sum-exp.
  * Writes the softmax probabilities, which are all that backward needs.
  */
-export function crossEntropyForward(
+/**
+ * probs = softmax(logits) per row (max subtracted first, so exp never overflows); also writes each row's
+ * log Σ exp(logits) when asked, which cross-entropy needs (log of a tiny probability would underflow).
+ */
+export function softmaxForward(
   probs: Float64Array, // (L, V)
   logits: Float64Array, // (L, V)
-  targets: Int32Array, // (L)
   rows: number,
   vocab: number,
-): number {
-  let total = 0;
+  logSumExp?: Float64Array, // (L)
+): void {
   for (let t = 0; t < rows; t++) {
     const row = t * vocab;
     let max = -Infinity;
@@ -230,8 +233,21 @@ export function crossEntropyForward(
       sum += e;
     }
     for (let c = 0; c < vocab; c++) probs[row + c]! /= sum;
-    total += max + Math.log(sum) - logits[row + targets[t]!]!;
+    if (logSumExp) logSumExp[t] = max + Math.log(sum);
   }
+}
+
+export function crossEntropyForward(
+  probs: Float64Array, // (L, V)
+  logits: Float64Array, // (L, V)
+  targets: Int32Array, // (L)
+  rows: number,
+  vocab: number,
+): number {
+  const logSumExp = new Float64Array(rows); // (L)
+  softmaxForward(probs, logits, rows, vocab, logSumExp);
+  let total = 0;
+  for (let t = 0; t < rows; t++) total += logSumExp[t]! - logits[t * vocab + targets[t]!]!;
   return total / rows;
 }
 

@@ -4,6 +4,10 @@
  * whole sequence (that is the point of a reference: no recomputation, no chunking, nothing clever) and
  * runs in float64, so the fast engines can be checked against it. The function computed is exactly the
  * model contract in docs/performer.md.
+ *
+ * `trunkForward` is the one forward pass: it gives the next-token logits at every position, and it can
+ * start from carried attention states at any absolute position, which is all the recurrent decoder
+ * (decode.ts) is: the same code, one token at a time.
  */
 import { ATTN_EPS, LN_EPS, dimsOf } from '../model/config.js';
 import type { Dims, ModelConfig } from '../model/config.js';
@@ -13,12 +17,15 @@ import type { Params } from '../model/params.js';
 import {
   causalLinearAttentionBackward,
   causalLinearAttentionForward,
+  emptyAttentionState,
   favorFeaturesBackward,
   favorFeaturesForward,
   ropeBackward,
   ropeForward,
 } from './attention.js';
-import { checkEngineInputs } from '../model/inputs.js';
+import type { AttentionState } from './attention.js';
+import { checkEngineInputs, checkModelInputs, checkTokenIds } from '../model/inputs.js';
+import { InvalidTokensError } from '../model/inputs.js';
 import {
   crossEntropyBackward,
   crossEntropyForward,
@@ -30,6 +37,7 @@ import {
   layernormForward,
   matmulBackward,
   matmulForward,
+  softmaxForward,
   tiedHeadBackward,
   tiedHeadForward,
 } from './layers.js';
@@ -65,31 +73,46 @@ interface BlockActivations {
   act: Float64Array; // (L, F) GELU(pre)
 }
 
-interface Activations {
-  inputs: Int32Array; // (L)
-  targets: Int32Array; // (L)
+/** The forward pass of L tokens up to the logits: everything the backward pass or a decoder needs. */
+interface Trunk {
   blocks: BlockActivations[];
   final: Float64Array; // (L, D) residual stream after the last block
   lnf: Float64Array; // (L, D)
   lnfMean: Float64Array; // (L)
   lnfRstd: Float64Array; // (L)
+  logits: Float64Array; // (L, V) next-token logits at every position
+}
+
+interface Activations extends Trunk {
+  inputs: Int32Array; // (L)
+  targets: Int32Array; // (L)
   probs: Float64Array; // (L, V)
   loss: number;
 }
 
-function forward(
+/**
+ * Where the L tokens sit in their sequence: the absolute position of the first one (RoPE) and the
+ * attention states of every layer after the tokens before it, updated in place to the states after the
+ * last one. Without it the tokens are a whole sequence from position 0 and zero states.
+ */
+export interface Carry {
+  position: number;
+  states: AttentionState[]; // (N) S (H, M, E), z (H, M) per layer
+}
+
+function trunkForward(
   dims: Dims,
   config: ModelConfig,
   p: Params64,
-  tokens: Int32Array,
+  inputs: Int32Array,
   omegas: Float64Array[],
   features: readonly LayerFeatures[],
-): Activations {
+  carry?: Carry,
+): Trunk {
   const { d, h, e, m, v, f } = dims;
-  const L = tokens.length - 1;
-  const inputs = tokens.subarray(0, L);
-  const targets = tokens.subarray(1);
+  const L = inputs.length;
   const qkScale = e ** -0.25;
+  const start = carry?.position ?? 0;
 
   let x = new Float64Array(L * d); // (L, D)
   embeddingForward(x, inputs, p.tok_emb!, L, d);
@@ -121,12 +144,13 @@ function forward(
     matmulForward(b.qProj, b.ln1, w('attn.wq'), null, L, d, d);
     matmulForward(b.kProj, b.ln1, w('attn.wk'), null, L, d, d);
     matmulForward(b.v, b.ln1, w('attn.wv'), null, L, d, d);
-    ropeForward(b.q, b.qProj, L, h, e, config.ropeBase, qkScale);
-    ropeForward(b.k, b.kProj, L, h, e, config.ropeBase, qkScale);
+    ropeForward(b.q, b.qProj, L, h, e, config.ropeBase, qkScale, start);
+    ropeForward(b.k, b.kProj, L, h, e, config.ropeBase, qkScale, start);
     const omega = omegas[i]!;
     favorFeaturesForward(b.phiQ, b.q, omega, L, h, e, m, { kind: 'query' });
     favorFeaturesForward(b.phiK, b.k, omega, L, h, e, m, { kind: 'key', value: features[i]!.keyStabiliser });
-    causalLinearAttentionForward(b.attn, b.den, b.phiQ, b.phiK, b.v, L, h, e, m, ATTN_EPS);
+    const state = carry?.states[i] ?? emptyAttentionState(h, e, m);
+    causalLinearAttentionForward(b.attn, b.den, b.phiQ, b.phiK, b.v, L, h, e, m, ATTN_EPS, state);
     matmulForward(b.mid, b.attn, w('attn.wo'), null, L, d, d);
     for (let j = 0; j < L * d; j++) b.mid[j]! += x[j]!;
     layernormForward(b.ln2, b.ln2Mean, b.ln2Rstd, b.mid, w('ln2.weight'), w('ln2.bias'), L, d, LN_EPS);
@@ -138,15 +162,32 @@ function forward(
     blocks.push(b);
     x = out;
   }
-  const lnf = new Float64Array(L * d);
-  const lnfMean = new Float64Array(L);
-  const lnfRstd = new Float64Array(L);
+  if (carry) carry.position += L;
+  const lnf = new Float64Array(L * d); // (L, D)
+  const lnfMean = new Float64Array(L); // (L)
+  const lnfRstd = new Float64Array(L); // (L)
   layernormForward(lnf, lnfMean, lnfRstd, x, p['ln_f.weight']!, p['ln_f.bias']!, L, d, LN_EPS);
   const logits = new Float64Array(L * v); // (L, V)
   tiedHeadForward(logits, lnf, p.tok_emb!, L, d, v);
-  const probs = new Float64Array(L * v); // (L, V)
-  const loss = crossEntropyForward(probs, logits, targets, L, v);
-  return { inputs, targets, blocks, final: x, lnf, lnfMean, lnfRstd, probs, loss };
+  return { blocks, final: x, lnf, lnfMean, lnfRstd, logits };
+}
+
+/** The training forward: the trunk over tokens[0, L) and the mean cross-entropy against tokens[1, L]. */
+function forward(
+  dims: Dims,
+  config: ModelConfig,
+  p: Params64,
+  tokens: Int32Array,
+  omegas: Float64Array[],
+  features: readonly LayerFeatures[],
+): Activations {
+  const L = tokens.length - 1;
+  const inputs = tokens.subarray(0, L);
+  const targets = tokens.subarray(1);
+  const trunk = trunkForward(dims, config, p, inputs, omegas, features);
+  const probs = new Float64Array(L * dims.v); // (L, V)
+  const loss = crossEntropyForward(probs, trunk.logits, targets, L, dims.v);
+  return { ...trunk, inputs, targets, probs, loss };
 }
 
 function backward(
@@ -251,9 +292,68 @@ function prepare(
   features: readonly LayerFeatures[],
 ): { dims: Dims; p: Params64; omegas: Float64Array[] } {
   checkEngineInputs(config, params, tokens, features);
+  return toFloat64(config, params, features);
+}
+
+function toFloat64(
+  config: ModelConfig,
+  params: Readonly<Record<string, ArrayLike<number>>>,
+  features: readonly LayerFeatures[],
+): { dims: Dims; p: Params64; omegas: Float64Array[] } {
   const p: Params64 = {};
   for (const name of Object.keys(paramShapes(config))) p[name] = Float64Array.from(params[name]!);
   return { dims: dimsOf(config), p, omegas: features.map((layer) => Float64Array.from(layer.omega)) };
+}
+
+/** A model checked once and held in float64, for repeated forward calls (the decoder's steps). */
+export interface NaiveModel {
+  readonly config: ModelConfig;
+  readonly dims: Dims;
+  readonly p: Params64;
+  readonly omegas: Float64Array[]; // (N) ω (M, E) per layer
+  readonly features: readonly LayerFeatures[];
+}
+
+export function naiveModel(
+  config: ModelConfig,
+  params: Params | Params64,
+  features: readonly LayerFeatures[],
+): NaiveModel {
+  checkModelInputs(config, params, features);
+  return { config, features, ...toFloat64(config, params, features) };
+}
+
+/**
+ * Next-token logits (L, V) of `inputs` (L ≥ 1 ids): row t is the prediction after inputs[0..t]. With a
+ * carry the inputs continue a sequence (see Carry), else they start one.
+ */
+export function naiveForwardLogits(model: NaiveModel, inputs: Int32Array, carry?: Carry): Float64Array {
+  checkTokenIds(model.config, inputs);
+  if (inputs.length === 0) throw new InvalidTokensError('need at least one token id');
+  return trunkForward(model.dims, model.config, model.p, inputs, model.omegas, model.features, carry).logits;
+}
+
+/** Next-token logits (L, V) at every position of `inputs`, in float64 (the full-sequence forward). */
+export function naiveLogits(
+  config: ModelConfig,
+  params: Params | Params64,
+  inputs: Int32Array,
+  features: readonly LayerFeatures[],
+): Float64Array {
+  return naiveForwardLogits(naiveModel(config, params, features), inputs);
+}
+
+/** Next-token probabilities (L, V) at every position of `inputs`: softmax of naiveLogits. */
+export function naiveNextTokenProbs(
+  config: ModelConfig,
+  params: Params | Params64,
+  inputs: Int32Array,
+  features: readonly LayerFeatures[],
+): Float64Array {
+  const logits = naiveLogits(config, params, inputs, features); // (L, V)
+  const probs = new Float64Array(logits.length); // (L, V)
+  softmaxForward(probs, logits, inputs.length, config.vocabSize);
+  return probs;
 }
 
 /**
