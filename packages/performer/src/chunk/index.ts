@@ -1,9 +1,19 @@
 export { createSlimEngine, createFullEngine, SlimEngineOptions, FullEngineOptions } from './engine.js';
 export type { EngineStats, StatsEngine } from './engine.js';
 export { ChunkRunner, configureThreads } from './runner.js';
-export type { Backend, PreparedSequence, ChunkForward, ChunkBackward, BackwardState } from './runner.js';
+export type {
+  Backend,
+  PreparedSequence,
+  PreparedModel,
+  ChunkForward,
+  ChunkLogits,
+  ChunkBackward,
+  BackwardState,
+} from './runner.js';
 export { buildChunkGraph, paramLayout, stateSize } from './graphs.js';
 export type { ChunkGraphKind, ParamSlot } from './graphs.js';
+export { embed, layerKeysValues, layerMix, layerNorm, lmHead, ropeFromPosition, ropeRows } from './layers.js';
+export type { KeysValues, LayerFeatureValues, ModelSource, Rows } from './layers.js';
 export { matmulPeakGflops } from './matmul.js';
 export { EngineDisposedError, InvalidEngineOptionsError, InvalidStateError } from './errors.js';
 export { InvalidFeaturesError, InvalidParamsError, InvalidTokensError } from '../model/inputs.js';

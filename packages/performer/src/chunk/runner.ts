@@ -12,7 +12,7 @@ import type { Params } from '../model/params.js';
 import type { ChunkGraphKind, ParamSlot } from './graphs.js';
 import { buildChunkGraph, paramLayout, stateSize } from './graphs.js';
 import { InvalidStateError } from './errors.js';
-import { InvalidTokensError, checkEngineInputs } from '../model/inputs.js';
+import { InvalidTokensError, checkEngineInputs, checkModelInputs, checkTokenIds } from '../model/inputs.js';
 
 export type Backend = 'wasm' | 'webgpu';
 
@@ -24,6 +24,16 @@ export interface PreparedSequence {
   params: Float32Array;
   /** [N, M·E + 1] ω and key stabiliser per layer. */
   features: Float32Array;
+}
+
+/** The model half of a PreparedSequence: what a decoder prepares once for all its prompts. */
+export type PreparedModel = Omit<PreparedSequence, 'tokens'>;
+
+export interface ChunkLogits {
+  /** [count, V] next-token logits of the run's real tokens (padding rows dropped). */
+  logits: Float32Array;
+  /** The states after the run's last real token. */
+  stateOut: Float32Array;
 }
 
 export interface ChunkForward {
@@ -100,6 +110,16 @@ export class ChunkRunner {
   /** Validates a call's inputs and flattens them for the graphs. */
   prepare(params: Params, tokens: Int32Array, features: readonly LayerFeatures[]): PreparedSequence {
     checkEngineInputs(this.config, params, tokens, features);
+    return { tokens, ...this.flatten(params, features) };
+  }
+
+  /** Validates parameters and features and flattens them, for logits runs over any token ids. */
+  prepareModel(params: Params, features: readonly LayerFeatures[]): PreparedModel {
+    checkModelInputs(this.config, params, features);
+    return this.flatten(params, features);
+  }
+
+  private flatten(params: Params, features: readonly LayerFeatures[]): PreparedModel {
     const { n, m, e } = this.dims;
     const flat = new Float32Array(this.paramCount);
     for (const slot of this.slots) flat.set(params[slot.name]!, slot.offset);
@@ -109,7 +129,7 @@ export class ChunkRunner {
       packed.set(layer.omega, i * row);
       packed[i * row + m * e] = layer.keyStabiliser;
     });
-    return { tokens, params: flat, features: packed };
+    return { params: flat, features: packed };
   }
 
   /** Feeds for tokens [start, end) of the sequence, end − start ≤ C (the rest is padding). */
@@ -118,6 +138,7 @@ export class ChunkRunner {
     start: number,
     end: number,
     lossScale: number,
+    positionOffset = 0,
   ): Record<string, ort.Tensor> {
     const c = this.chunk;
     const { e } = this.dims;
@@ -127,10 +148,11 @@ export class ChunkRunner {
     const rope = new Float32Array(2 * c * e);
     for (let j = 0; j < count; j++) {
       ids[j] = seq.tokens[start + j]!;
-      ids[c + j] = seq.tokens[start + j + 1]!;
+      // A logits run has no targets past the last input; row 1 is not read then.
+      ids[c + j] = seq.tokens[start + j + 1] ?? 0;
       weights[j] = 1;
       weights[c + j] = lossScale;
-      const t = start + j;
+      const t = positionOffset + start + j; // absolute position in the sequence
       for (let p = 0; p < e / 2; p++) {
         const angle = t * this.frequencies[p]!;
         const cos = Math.cos(angle);
@@ -182,6 +204,44 @@ export class ChunkRunner {
     });
     this.runs++;
     return { loss: (out.loss!.data as Float32Array)[0]!, stateOut: out.stateOut!.data as Float32Array };
+  }
+
+  /**
+   * Next-token logits of tokens[start, end) (end − start ≤ C; any ids, no targets) from the states before
+   * them, and the states after them: one run of the 'logits' graph, the decoder's prefill. tokens[0] sits
+   * at absolute position `positionOffset` (RoPE): a prompt may continue a sequence.
+   */
+  async logits(
+    model: PreparedModel,
+    tokens: Int32Array,
+    start: number,
+    end: number,
+    stateIn: Float32Array,
+    positionOffset = 0,
+  ): Promise<ChunkLogits> {
+    checkTokenIds(this.config, tokens);
+    if (!(
+      Number.isInteger(start) &&
+      Number.isInteger(end) &&
+      start >= 0 &&
+      start < end &&
+      end <= tokens.length
+    )) {
+      throw new InvalidTokensError(`token range [${start}, ${end}) outside [0, ${tokens.length})`);
+    }
+    if (end - start > this.chunk) throw new InvalidTokensError(`chunk of ${end - start} > ${this.chunk}`);
+    const session = await this.session('logits');
+    const out = await session.run({
+      ...this.feeds({ ...model, tokens }, start, end, 0, positionOffset),
+      state: this.stateTensor(stateIn),
+    });
+    this.runs++;
+    const all = out.logits!.data as Float32Array;
+    const count = end - start;
+    return {
+      logits: count === this.chunk ? all : all.slice(0, count * this.dims.v),
+      stateOut: out.stateOut!.data as Float32Array,
+    };
   }
 
   /**

@@ -107,6 +107,18 @@ export class GraphBuilder {
     return { name, dtype: 'float', shape };
   }
 
+  /**
+   * A float64 constant: for the few values that must be computed in double inside a graph (RoPE angles
+   * t·θ at large positions lose ~t·2⁻²⁴ rad in float32).
+   */
+  constantFloat64(data: Float64Array, shape: readonly number[]): Value {
+    if (data.length !== sizeOf(shape)) throw new ShapeError(`constant of ${data.length} for [${shape}]`);
+    const name = this.fresh('const');
+    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    this.initializers.push({ name, dataType: 'double', dims: shape, raw });
+    return { name, dtype: 'double', shape };
+  }
+
   constantInt32(data: Int32Array, shape: readonly number[]): Value {
     const name = this.fresh('const');
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
@@ -195,6 +207,13 @@ export class GraphBuilder {
   identity(x: Value): Value {
     return this.unary('Identity', x);
   }
+  /** Cosine and sine carry no gradient here: they only ever see positions (RoPE), never parameters. */
+  cos(x: Value): Value {
+    return this.emit({ op: 'NoGradient' }, 'Cos', [x], [], x.shape, x.dtype);
+  }
+  sin(x: Value): Value {
+    return this.emit({ op: 'NoGradient' }, 'Sin', [x], [], x.shape, x.dtype);
+  }
 
   /** Numpy matmul; batch dimensions broadcast. */
   matmul(a: Value, b: Value): Value {
@@ -203,7 +222,7 @@ export class GraphBuilder {
     const [k2, n] = b.shape.slice(-2) as [number, number];
     if (k !== k2) throw new ShapeError(`matmul [${a.shape}] @ [${b.shape}]`);
     const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
-    return this.emit({ op: 'MatMul' }, 'MatMul', [a, b], [], [...batch, m, n], 'float');
+    return this.emit({ op: 'MatMul' }, 'MatMul', [a, b], [], [...batch, m, n], a.dtype);
   }
 
   transpose(x: Value, perm: readonly number[]): Value {

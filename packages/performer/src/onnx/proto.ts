@@ -5,7 +5,7 @@
  */
 
 /** TensorProto.DataType values used here. */
-export const DataType = { float: 1, int32: 6, int64: 7, bool: 9 } as const;
+export const DataType = { float: 1, int32: 6, int64: 7, bool: 9, double: 11 } as const;
 export type DataTypeName = keyof typeof DataType;
 
 /** AttributeProto.AttributeType values used here. */
