@@ -86,6 +86,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (controller.signal.aborted) return EXIT.interrupted;
     const err = e as Error;
     show({ event: 'error', name: err.name, message: err.message });
+    // JSON lines are for programs; a person reading the terminal sees the failure too.
+    if (options.json) process.stderr.write(`slimswarm-generate: ${err.name}: ${err.message}\n`);
     return EXIT.failed;
   } finally {
     process.off('SIGINT', onSignal);
