@@ -3,6 +3,9 @@
  * that runs `serveEngine`. Calls are answered in order; parameters are copied across (the trainer keeps
  * its own), gradients come back transferred.
  */
+import type { GenerateOptions, GenerateResult } from '../decode/decoder.js';
+import { InvalidSampleOptionsError } from '../decode/errors.js';
+import { parseSampleOptions } from '../decode/sample.js';
 import type { GradientEngine, LossAndGrad } from '../model/engine.js';
 import type { LayerFeatures } from '../model/features.js';
 import type { Params } from '../model/params.js';
@@ -26,8 +29,22 @@ export interface RemoteEnginePort extends EnginePort {
 
 type Pending = { resolve: (m: FromEngine) => void; reject: (e: Error) => void };
 
+/** A generation in flight: its tokens as they arrive, then how it ended or why it failed. */
+interface Stream {
+  tokens: number[]; // arrived and not yet read
+  result: GenerateResult | null;
+  error: Error | null;
+  wake: (() => void) | null;
+}
+
+export interface RemoteGenerateOptions extends GenerateOptions {
+  /** Redraw epoch of the random features that go with the weights (default 0). */
+  featureEpoch?: number;
+}
+
 export class RemoteEngine implements GradientEngine {
   private readonly pending = new Map<number, Pending>();
+  private readonly streams = new Map<number, Stream>();
   private nextId = 0;
   private failure: Error | null = null;
 
@@ -57,6 +74,8 @@ export class RemoteEngine implements GradientEngine {
         engine.abort(err);
         return initFailed(err);
       }
+      const stream = engine.streams.get(message.id);
+      if (stream) return engine.onStream(stream, message);
       const waiter = engine.pending.get(message.id);
       engine.pending.delete(message.id);
       if (message.type === 'error')
@@ -131,6 +150,73 @@ export class RemoteEngine implements GradientEngine {
     return answer.report;
   }
 
+  /**
+   * Generates on the engine's thread from these weights, yielding each token as its message arrives; the
+   * return value says why it ended. Aborting `signal`, or leaving the loop early, cancels it there.
+   * Options are checked here (InvalidSampleOptionsError); nothing is sent before the first next().
+   */
+  generate(
+    params: Params,
+    prompt: Int32Array,
+    opts: RemoteGenerateOptions = {},
+  ): AsyncGenerator<number, GenerateResult, undefined> {
+    const { signal, featureEpoch = 0, ...rest } = opts;
+    const sample = parseSampleOptions(rest);
+    if (!Number.isInteger(featureEpoch) || featureEpoch < 0) {
+      throw new InvalidSampleOptionsError(`featureEpoch must be a non-negative integer, got ${featureEpoch}`);
+    }
+    const message: ToEngine & { type: 'generate' } = {
+      type: 'generate',
+      id: this.nextId++,
+      params,
+      prompt,
+      featureEpoch,
+      sample,
+    };
+    return this.stream(message, signal);
+  }
+
+  private async *stream(
+    message: ToEngine & { type: 'generate' },
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<number, GenerateResult, undefined> {
+    if (this.failure) throw this.failure;
+    if (signal?.aborted) return { reason: 'aborted', tokens: 0 };
+    const stream: Stream = { tokens: [], result: null, error: null, wake: null };
+    const cancel = (): void => this.port.postMessage({ type: 'cancel', id: message.id } satisfies ToEngine);
+    this.streams.set(message.id, stream);
+    this.port.postMessage(message);
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      for (;;) {
+        // A queue, emptied as it is read: memory stays flat however long the generation runs.
+        const token = stream.tokens.shift();
+        if (token !== undefined) {
+          yield token;
+          continue;
+        }
+        if (stream.error) throw stream.error;
+        if (stream.result) return stream.result;
+        await new Promise<void>((resolve) => (stream.wake = resolve));
+        stream.wake = null;
+      }
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+      // Left early (break, return, a throw in the loop body): stop the work on the other side.
+      if (!stream.result && !stream.error && !this.failure) cancel();
+      this.streams.delete(message.id);
+    }
+  }
+
+  private onStream(stream: Stream, message: FromEngine): void {
+    if (message.type === 'token') stream.tokens.push(message.token);
+    else if (message.type === 'generated') stream.result = { reason: message.reason, tokens: message.tokens };
+    else if (message.type === 'error')
+      stream.error = new RemoteEngineError(`${message.name}: ${message.message}`);
+    else stream.error = new RemoteEngineError(`unexpected ${message.type} message during a generation`);
+    stream.wake?.();
+  }
+
   async dispose(): Promise<void> {
     this.abort(new RemoteEngineError('the engine was disposed'));
     this.port.postMessage({ type: 'dispose' } satisfies ToEngine);
@@ -149,5 +235,9 @@ export class RemoteEngine implements GradientEngine {
     this.failure ??= err;
     for (const waiter of this.pending.values()) waiter.reject(err);
     this.pending.clear();
+    for (const stream of this.streams.values()) {
+      stream.error ??= err;
+      stream.wake?.();
+    }
   }
 }

@@ -5,6 +5,7 @@
  */
 import { ModelConfig } from '@slimswarm/protocol';
 import { z } from 'zod';
+import { SampleOptions } from '../decode/sample.js';
 
 const Floats = z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array');
 const Ints = z.custom<Int32Array>((v) => v instanceof Int32Array, 'expected an Int32Array');
@@ -60,6 +61,22 @@ export const ToEngine = z.discriminatedUnion('type', [
       tolerance: z.number().finite().positive(),
     })
     .strict(),
+  /**
+   * Generate from these weights (random features of `featureEpoch`), streaming each token back as a
+   * `token` message and ending with `generated` (or `error`). Runs in turn with the other requests.
+   */
+  z
+    .object({
+      type: z.literal('generate'),
+      id: Id,
+      params: Params,
+      prompt: Ints,
+      featureEpoch: z.number().int().min(0),
+      sample: SampleOptions,
+    })
+    .strict(),
+  /** Stop generation `id` (running or still queued); it ends with `generated`, reason 'aborted'. */
+  z.object({ type: z.literal('cancel'), id: Id }).strict(),
   z.object({ type: z.literal('dispose') }).strict(),
 ]);
 export type ToEngine = z.infer<typeof ToEngine>;
@@ -69,6 +86,24 @@ export const FromEngine = z.discriminatedUnion('type', [
   z.object({ type: z.literal('loss'), id: Id, loss: z.number() }).strict(),
   z.object({ type: z.literal('lossAndGrad'), id: Id, loss: z.number(), grads: Params }).strict(),
   z.object({ type: z.literal('verify'), id: Id, report: VerifyReport }).strict(),
+  /** The `index`-th generated token of generation `id`. */
+  z
+    .object({
+      type: z.literal('token'),
+      id: Id,
+      index: z.number().int().min(0),
+      token: z.number().int().min(0),
+    })
+    .strict(),
+  /** Generation `id` ended after `tokens` tokens. */
+  z
+    .object({
+      type: z.literal('generated'),
+      id: Id,
+      reason: z.enum(['maxTokens', 'stopToken', 'aborted']),
+      tokens: z.number().int().min(0),
+    })
+    .strict(),
   z.object({ type: z.literal('error'), id: Id, name: z.string(), message: z.string() }).strict(),
   /** A failure that answers no request (initialisation, an unreadable message): the engine is unusable. */
   z.object({ type: z.literal('failed'), name: z.string(), message: z.string() }).strict(),

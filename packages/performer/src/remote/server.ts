@@ -1,12 +1,19 @@
 /**
  * The engine thread's side: receives parameters, token ids and random features, answers with the loss
  * and the gradients (transferred, not copied), and on request checks the engine against the float64
- * reference (verify.ts) so that this float64 work, too, stays off the caller's thread. `create` builds the real engine from the init message, so
- * each host decides what that takes (onnxruntime paths, a WebGPU device of its own).
+ * reference (verify.ts) so that this float64 work, too, stays off the caller's thread. `create` builds the
+ * real engine from the init message, so each host decides what that takes (onnxruntime paths, a WebGPU
+ * device of its own). It also generates text from given weights (decode/decoder.ts), streaming the tokens
+ * back one message each, so a page that samples stays responsive.
  */
+import { createDecoder } from '../decode/decoder.js';
+import { nextMacrotask } from '../decode/yield.js';
+import type { GenerateResult } from '../decode/decoder.js';
 import type { GradientEngine } from '../model/engine.js';
 import { ToEngine, parseMessage, type EngineInit, type EnginePort, type FromEngine } from './protocol.js';
 import { verifyEngine } from './verify.js';
+
+type GenerateRequest = Extract<ToEngine, { type: 'generate' }>;
 
 export function serveEngine(port: EnginePort, create: (init: EngineInit) => Promise<GradientEngine>): void {
   let started: { init: EngineInit; engine: Promise<GradientEngine> } | null = null;
@@ -21,6 +28,45 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
   };
   // One request at a time, in arrival order, as the engine itself requires.
   let queue: Promise<void> = Promise.resolve();
+  // Cancels skip the queue (they must reach a running generation); a generation still queued when its
+  // cancel arrives starts already aborted. One entry per generation received and not yet ended.
+  const cancels = new Map<number, AbortController>();
+  const generate = async (message: GenerateRequest): Promise<void> => {
+    const controller = cancels.get(message.id) ?? new AbortController();
+    try {
+      const { init } = await ready();
+      // Messages are macrotasks and a decoder's setup can run without one: let a cancel sent right after
+      // the request in before starting.
+      await nextMacrotask();
+      if (controller.signal.aborted) {
+        return send({ type: 'generated', id: message.id, reason: 'aborted', tokens: 0 });
+      }
+      const decoder = await createDecoder(init.config, message.params, {
+        chunk: init.chunk,
+        threads: init.threads,
+        backend: init.backend,
+        featureEpoch: message.featureEpoch,
+      });
+      try {
+        const tokens = decoder.generate(message.prompt, { ...message.sample, signal: controller.signal });
+        let index = 0;
+        let result: GenerateResult;
+        for (;;) {
+          const next = await tokens.next();
+          if (next.done) {
+            result = next.value;
+            break;
+          }
+          send({ type: 'token', id: message.id, index: index++, token: next.value });
+        }
+        send({ type: 'generated', id: message.id, reason: result.reason, tokens: result.tokens });
+      } finally {
+        await decoder.dispose();
+      }
+    } finally {
+      cancels.delete(message.id);
+    }
+  };
   const handle = async (message: ToEngine): Promise<void> => {
     switch (message.type) {
       case 'init':
@@ -47,6 +93,10 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
         });
         return send({ type: 'verify', id: message.id, report });
       }
+      case 'generate':
+        return generate(message);
+      case 'cancel':
+        return;
       case 'dispose':
         return (await ready()).engine.dispose();
     }
@@ -59,6 +109,11 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
       fail(null, err);
       return;
     }
+    if (message.type === 'cancel') {
+      cancels.get(message.id)?.abort();
+      return;
+    }
+    if (message.type === 'generate') cancels.set(message.id, new AbortController());
     queue = queue.then(() =>
       handle(message).catch((err: unknown) => fail('id' in message ? message.id : null, err)),
     );
