@@ -19,7 +19,10 @@ import type { VolunteerOptions, VolunteerSummary } from './volunteer-options.js'
 export interface VolunteerSessionOptions
   extends
     JobEntryOptions,
-    Pick<VolunteerOptions, 'rounds' | 'signal' | 'pause' | 'emit' | 'memoryBytes' | 'joinTimeoutMs'> {
+    Pick<
+      VolunteerOptions,
+      'rounds' | 'signal' | 'pause' | 'emit' | 'memoryBytes' | 'joinTimeoutMs' | 'onSharedModel'
+    > {
   /** Starts the gradient engine for the job's model; `name` is shown in the 'ready' event. */
   createEngine: (manifest: JobManifest) => Promise<{ engine: GradientEngine; name: string }>;
   /** Endless training sequences of L + 1 token ids from local data (the peer's id may seed their order). */
@@ -75,6 +78,7 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
       emit: opts.emit,
       memoryBytes: opts.memoryBytes,
       joinTimeoutMs: opts.joinTimeoutMs,
+      onSharedModel: opts.onSharedModel,
     });
   });
 }

@@ -90,9 +90,16 @@ describe('startVolunteerSession', () => {
     const job = await coordinator();
     const stopped: string[] = [];
     const events: VolunteerEvent[] = [];
+    const held: (string | null)[] = [];
     const opts = options(job.url, stopped, events);
-    const summary = await startVolunteerSession(opts);
+    const summary = await startVolunteerSession({
+      ...opts,
+      onSharedModel: (current) => held.push(current && current().sha256),
+    });
     expect(summary?.rounds).toBe(1);
+    // The shared model could be read while the loop ran, and not after.
+    const synced = events.find((e) => e.event === 'synced');
+    expect(held).toEqual([synced?.event === 'synced' ? synced.modelSha256 : 'none', null]);
     expect(events.map((e) => e.event)).toEqual(
       expect.arrayContaining(['ready', 'synced', 'round', 'stopped']),
     );
