@@ -12,6 +12,7 @@ export * from './model/inputs.js';
 export * from './naive/index.js';
 export * from './chunk/index.js';
 export * from './decode/index.js';
+export * from './export/index.js';
 export * from './optim/index.js';
 export * from './checkpoint/index.js';
 export * from './data/index.js';
