@@ -362,13 +362,20 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     expect(output.startsWith(prompt)).toBe(true);
     expect(output.length).toBeGreaterThan(prompt.length);
     expect(await text(page, '#try-status')).toBe('48 tokens.');
-    // A long one streams in piece by piece, and Stop ends it at once.
+    // A long one streams in piece by piece (text shows while it is still sampling), and Stop ends it.
     await page.fill('#try-max-tokens', '512');
     await page.click('#try-generate');
-    await until('text to stream in', 60_000, async () =>
-      (await text(page, '#try-output')).length > prompt.length ? true : null,
+    await page.waitForFunction(
+      (length) => {
+        const output = document.getElementById('try-output')!;
+        if (output.dataset.state !== 'generating' || (output.textContent ?? '').length <= length)
+          return false;
+        document.getElementById('try-generate')!.click(); // Stop, at the first frame that shows text
+        return true;
+      },
+      prompt.length,
+      { polling: 'raf', timeout: 60_000 },
     );
-    await page.click('#try-generate');
     await until(
       'the generation to stop',
       30_000,
