@@ -26,3 +26,9 @@ export class ModelNotFoundError extends Error {
   static override name = 'ModelNotFoundError';
   override name = 'ModelNotFoundError';
 }
+
+/** `slimswarm-export --out` names a folder that exists, and --force was not given. */
+export class ExportTargetExistsError extends Error {
+  static override name = 'ExportTargetExistsError';
+  override name = 'ExportTargetExistsError';
+}

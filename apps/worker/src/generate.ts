@@ -10,11 +10,9 @@ import { ByteTokenizer, createDecoder, paramCount, type StopReason } from '@slim
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { parseGenerateArgs, type GenerateOptions } from './generate-options.js';
 import { jsonGenerateDisplay, textGenerateDisplay, type GenerateDisplay } from './generate-display.js';
+import { EXIT } from './exit-codes.js';
 import { modelSourceOf } from './model-flags.js';
 import { loadModel } from './model-source.js';
-
-/** Exit statuses: done; failed; bad flags; stopped by Ctrl-C (128 + SIGINT, as shells count it). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /** Generates until the decoder stops (max tokens) or `signal` aborts; resolves with why it ended. */
 export async function runGenerate(

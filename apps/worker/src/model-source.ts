@@ -4,8 +4,8 @@
  * - `--coordinator <url>`: the swarm's current shared model (@slimswarm/client's fetchSharedModel) through
  *   a Node peer that never trains (role 'dashboard', so no round ever waits for it);
  * - `--checkpoint <file|dir>`: a worker's saved state (`trainer.safetensors`, or the --checkpoint-dir that
- *   holds it), an exported folder (model.safetensors + config.json), or a weights-only file such as the
- *   base a coordinator serves, with `--config` to say which model it is (client's model-file.ts).
+ *   holds it), a folder slimswarm-export wrote (read back and checked by the performer), or a weights-only
+ *   file such as the base a coordinator serves, with `--config` to say which model (client's model-file.ts).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,10 +13,12 @@ import {
   fetchSharedModel,
   modelConfigOf,
   readModelFile,
+  weightsSha256,
   type ModelWeights,
   type TicketGrant,
 } from '@slimswarm/client';
-import { paramCount, type ModelConfig } from '@slimswarm/performer';
+import { EXPORT_FILES, paramCount, type ModelConfig } from '@slimswarm/performer';
+import { readExportedModel } from '@slimswarm/performer/node';
 import { createNodePeer, dialableBy } from '@slimswarm/swarm';
 import { InvalidModelError, ModelConfigMissingError, ModelNotFoundError } from './errors.js';
 
@@ -38,8 +40,7 @@ export type ModelSource =
 
 /** What a worker's --checkpoint-dir holds (store.ts), and what an export folder holds. */
 const WORKER_CHECKPOINT = 'trainer.safetensors';
-const EXPORT_WEIGHTS = 'model.safetensors';
-const EXPORT_CONFIG = 'config.json';
+const EXPORT_WEIGHTS = EXPORT_FILES.weights;
 
 export function loadModel(source: ModelSource): Promise<LoadedModel> {
   return source.kind === 'coordinator' ? fromSwarm(source) : fromCheckpoint(source.path, source.config);
@@ -73,12 +74,23 @@ async function fromCheckpoint(path: string, configPath?: string): Promise<Loaded
   if (!info.isDirectory()) return fromFile(path, configPath);
   const worker = join(path, WORKER_CHECKPOINT);
   if (await stat(worker).catch(() => null)) return fromFile(worker, configPath);
-  const exported = join(path, EXPORT_WEIGHTS);
-  if (await stat(exported).catch(() => null))
-    return fromFile(exported, configPath ?? join(path, EXPORT_CONFIG));
+  if (await stat(join(path, EXPORT_WEIGHTS)).catch(() => null)) return fromExport(path);
   throw new ModelNotFoundError(
     `--checkpoint ${path}: holds neither ${WORKER_CHECKPOINT} (a worker's state) nor ${EXPORT_WEIGHTS} (an export)`,
   );
+}
+
+/** An export folder, read and checked whole by the performer (hashes, shapes, ω). */
+async function fromExport(dir: string): Promise<LoadedModel> {
+  const { config, params, featureEpoch } = await readExportedModel(dir);
+  return {
+    config,
+    params,
+    featureEpoch,
+    step: null,
+    modelSha256: weightsSha256(config, params),
+    origin: dir,
+  };
 }
 
 async function fromFile(path: string, configPath?: string): Promise<LoadedModel> {

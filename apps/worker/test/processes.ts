@@ -24,9 +24,19 @@ export interface Child<E> {
   stop(): Promise<number | null>;
 }
 
-export function start<S extends z.ZodType>(schema: S, entry: string, args: string[]): Child<z.output<S>> {
+/**
+ * Starts `entry` (a TypeScript file, or with `loader: false` a bin script that loads the sources itself,
+ * as installed commands do).
+ */
+export function start<S extends z.ZodType>(
+  schema: S,
+  entry: string,
+  args: string[],
+  opts: { loader?: boolean } = {},
+): Child<z.output<S>> {
   type E = z.output<S>;
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const loader = opts.loader === false ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...loader, entry, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -79,8 +89,9 @@ export function start<S extends z.ZodType>(schema: S, entry: string, args: strin
 export async function run(
   entry: string,
   args: string[],
+  opts: { loader?: boolean } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string; chunks: number }> {
-  const child = start(z.never(), entry, args);
+  const child = start(z.never(), entry, args, opts);
   const code = await child.exited;
   return { code, stdout: child.stdout.join(''), stderr: child.stderr.join(''), chunks: child.stdout.length };
 }

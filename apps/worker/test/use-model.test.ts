@@ -3,7 +3,7 @@
  * processes) train a small job of the test's own; once the worker has merged a round,
  * `slimswarm-generate --coordinator` fetches the shared model — replayed from the worker's history, so
  * the very model the worker holds — and streams text from it; `--checkpoint` generates from the worker's
- * saved state; `slimswarm-export` writes the folder, which generate reads back.
+ * saved state; `slimswarm-export` writes the shared model's folder, which generate reads back.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -26,9 +26,10 @@ import { GenerateEvent } from '../src/generate-events.js';
 import { run, start, type Child } from './processes.js';
 
 const GENERATE = 'apps/worker/src/generate-main.ts';
+const EXPORT = 'apps/worker/src/export-main.ts';
 
 /**
- * Small enough that one worker closes a round within seconds on a loaded core, with rounds (30 local
+ * Small enough that one worker closes a round within seconds on a loaded core, with rounds (150 local
  * steps) long enough that the model a summary announces is still the worker's when a joiner asks for it.
  */
 const MODEL: ModelConfig = {
@@ -61,7 +62,13 @@ async function writeJob(dir: string): Promise<{ manifest: string; base: string; 
     model: MODEL,
     tokenizer: { kind: 'byte' },
     baseCheckpoint: { sha256: sha256Hex(base), bytes: base.byteLength, params: paramCount(MODEL) },
-    training: { seqLen: 64, chunkSize: 32, batchSize: 1, localSteps: 30, inner: { kind: 'adamw', lr: 1e-2 } },
+    training: {
+      seqLen: 64,
+      chunkSize: 32,
+      batchSize: 1,
+      localSteps: 150,
+      inner: { kind: 'adamw', lr: 1e-2 },
+    },
     outer: { kind: 'nesterov', lr: 0.7, momentum: 0.5 },
     compression: { codec: 'topk-int8', topkFraction: 0.1, errorFeedback: true },
     aggregation: { rule: 'mean', normBound: 100 },
@@ -169,6 +176,34 @@ describe('using the shared model', () => {
     expect(out.stderr).toMatch(/48 tokens .* ended: maxTokens/);
     console.log(`slimswarm-generate --checkpoint <worker dir>:\n${out.stderr}${out.stdout}`);
   }, 60_000);
+
+  it('exports the shared model as a folder, written whole, that generate reads back', async () => {
+    const out = join(dir, 'exported');
+    const exported = await run(EXPORT, ['--coordinator', url, '--out', out, '--json']);
+    expect(exported.code, exported.stderr).toBe(0);
+    const line = JSON.parse(exported.stdout) as { files: string[]; modelSha256: string; origin: string };
+    expect(line.files).toEqual(['config.json', 'decoder_step.onnx', 'model.safetensors', 'tokenizer.json']);
+    expect((await readdir(out)).sort()).toEqual(line.files);
+    expect(workerModels()).toContain(line.modelSha256);
+    // No half-written folder was left beside it, and an existing one is kept unless --force.
+    expect((await readdir(dir)).filter((f) => f.startsWith('.exported'))).toEqual([]);
+    const again = await run(EXPORT, ['--checkpoint', join(dir, 'worker'), '--out', out]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/ExportTargetExistsError: .* give --force/);
+    const back = await run(GENERATE, [
+      '--checkpoint',
+      out,
+      '--prompt',
+      'The swarm',
+      '--max-tokens',
+      '8',
+      '--json',
+    ]);
+    expect(back.code, back.stderr).toBe(0);
+    const model = generateEvents(back.stdout).find(is<GenerateEvent, 'model'>('model'))!;
+    expect(model.modelSha256).toBe(line.modelSha256);
+    console.log(`slimswarm-export --coordinator … --json:\n${exported.stdout}`);
+  }, 90_000);
 
   it('says which model a weights-only file is missing, and what is wrong with a flag', async () => {
     const base = join(dir, 'base.safetensors');

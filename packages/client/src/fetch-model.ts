@@ -14,6 +14,9 @@ import { enterSwarm, fetchVerifiedJob, type JobEntryOptions } from './entry.js';
 import { DEFAULT_JOIN_TIMEOUT_MS, joinSwarm, type Joined } from './join.js';
 import { Teardown } from './teardown.js';
 
+/** Joins tried when peers announced a model but none of them served it within the join timeout. */
+const JOIN_ATTEMPTS = 3;
+
 /** Longest a whole fetch may take by default: HTTP, admission, the join wait and the replay. */
 export const DEFAULT_MODEL_FETCH_TIMEOUT_MS = 120_000;
 
@@ -85,14 +88,26 @@ async function fetchUnder(opts: ModelFetchOptions & { signal: AbortSignal }): Pr
   return started.around(async () => {
     signal.throwIfAborted();
     const { peer, admission } = await enterSwarm(opts, listing, started);
-    const { replica, source } = await joinSwarm({
-      peer,
-      manifest,
-      base,
-      admission,
-      signal,
-      joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
-    });
+    const join = () =>
+      joinSwarm({
+        peer,
+        manifest,
+        base,
+        admission,
+        signal,
+        joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
+      });
+    let joined: Joined | null = null;
+    for (let attempt = 1; !joined; attempt++) {
+      try {
+        joined = await join();
+      } catch (err) {
+        // A peer answers not-found when its model moved on since it announced it (a round closed in
+        // between); the next announcement names the new one. Whoever joins to use the model asks again.
+        if ((err as Error)?.name !== 'WeightSyncError' || attempt >= JOIN_ATTEMPTS) throw err;
+      }
+    }
+    const { replica, source } = joined;
     started.add('replica', () => replica.stop());
     signal.throwIfAborted();
     const { weights, round, sha256 } = replica.current();
