@@ -70,7 +70,7 @@ export interface Decoder {
   readonly position: number;
   /** onnxruntime session runs so far. */
   readonly runs: number;
-  /** Forgets the sequence: zero state at position 0. */
+  /** Forgets the sequence: zero state at position 0 (DecoderBusyError while a call runs). */
   reset(): void;
   /** Feeds tokens (≥ 1) in chunks of C, continuing the current sequence; returns the next-token logits [V]. */
   prefill(tokens: Int32Array): Promise<Float32Array>;
@@ -158,6 +158,7 @@ class OrtDecoder implements Decoder {
 
   reset(): void {
     this.check();
+    if (this.busy) throw new DecoderBusyError();
     this.resetState();
   }
 
