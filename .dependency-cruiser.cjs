@@ -83,6 +83,8 @@ const ROWS = [
     name: 'worker',
     dir: 'apps/worker',
     may: ['packages/client', 'packages/performer', 'packages/swarm', 'packages/node-compat'],
+    // Its end-to-end tests start a real coordinator on a job of their own, which they build and sign.
+    extra: [{ from: '^apps/worker/test/', may: ['apps/coordinator', 'protocol'] }],
   },
   {
     name: 'local',

@@ -17,3 +17,9 @@ export class NoDataError extends Error {
   static override name = 'NoDataError';
   override name = 'NoDataError';
 }
+
+/** "Try the shared model" before the tab has joined the swarm (it holds no model to sample from yet). */
+export class NoModelYetError extends Error {
+  static override name = 'NoModelYetError';
+  override name = 'NoModelYetError';
+}

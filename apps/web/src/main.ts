@@ -8,6 +8,7 @@ import { NoDataError } from './errors.js';
 import { LossChart } from './loss-chart.js';
 import { VolunteerSession, type SessionUpdate, type TabState } from './tab-session.js';
 import { VolunteerStorage, type StoredFile } from './storage.js';
+import { TryPanel } from './try-panel.js';
 
 function element<T extends HTMLElement = HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -35,6 +36,14 @@ const ui = {
   resumed: element('f-resumed'),
   checkpoint: element('f-checkpoint'),
   rounds: element('rounds'),
+  tryModel: {
+    prompt: element<HTMLTextAreaElement>('try-prompt'),
+    temperature: element<HTMLInputElement>('try-temperature'),
+    maxTokens: element<HTMLInputElement>('try-max-tokens'),
+    button: element<HTMLButtonElement>('try-generate'),
+    output: element('try-output'),
+    status: element('try-status'),
+  },
 };
 
 /** Rounds listed under "Merged rounds"; older ones are dropped from the page. */
@@ -63,6 +72,7 @@ class VolunteerPage {
   private files: StoredFile[] = [];
   private lastStep = 0;
   private readonly chart = new LossChart(element('loss-chart'));
+  private readonly tryPanel = new TryPanel(ui.tryModel);
 
   constructor(private readonly storage: VolunteerStorage) {}
 
@@ -110,6 +120,7 @@ class VolunteerPage {
     if (this.session) return;
     await this.storage.setIntent({ train: true, paused });
     this.session = new VolunteerSession((update) => this.receive(update));
+    this.tryPanel.use(this.session, false);
     this.session.start(
       { coordinator: location.origin, ortWasmPrefix: new URL('ort/', document.baseURI).href },
       paused,
@@ -152,6 +163,9 @@ class VolunteerPage {
       }
       case 'volunteer':
         this.show(message.event);
+        break;
+      case 'model':
+        this.tryPanel.use(this.session, message.available);
         break;
       case 'network': {
         const direct = message.webRtcPeers.length;
@@ -244,7 +258,10 @@ class VolunteerPage {
 
   private setState(state: TabState): void {
     this.state = state;
-    if (state === 'stopped' || state === 'failed') this.session = null;
+    if (state === 'stopped' || state === 'failed') {
+      this.session = null;
+      this.tryPanel.use(null, false);
+    }
     this.render();
   }
 

@@ -9,10 +9,18 @@
  */
 import { mintInWorker } from './mint.js';
 import { startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
-import { blobSource, RemoteEngine, streamSequences, type EngineInit } from '@slimswarm/performer';
+import {
+  blobSource,
+  ByteTokenizer,
+  RemoteEngine,
+  streamSequences,
+  type EngineInit,
+  type GenerateResult,
+  type SampleOptions,
+} from '@slimswarm/performer';
 import type { ModelConfig } from '@slimswarm/protocol';
 import { createBrowserPeer, dialableBy, newIdentityBytes, webRtcPeers } from '@slimswarm/swarm';
-import { AlreadyVolunteeringError, NoDataError } from './errors.js';
+import { AlreadyVolunteeringError, NoDataError, NoModelYetError } from './errors.js';
 import { VolunteerStorage } from './storage.js';
 
 export type TabState = 'idle' | 'joining' | 'training' | 'paused' | 'stopped' | 'failed';
@@ -31,7 +39,9 @@ export type SessionUpdate =
   | { type: 'backend'; compute: ComputeBackend }
   | { type: 'volunteer'; event: VolunteerEvent }
   /** Live network view, more often than round events; `webRtcPeers` are reached over a direct channel. */
-  | { type: 'network'; peers: string[]; webRtcPeers: string[] };
+  | { type: 'network'; peers: string[]; webRtcPeers: string[] }
+  /** Whether the tab holds a shared model it can sample from (the "Try the shared model" panel). */
+  | { type: 'model'; available: boolean };
 
 /** Sequences buffered for shuffling: bounded memory, varied order. */
 const SHUFFLE_BUFFER = 64;
@@ -150,6 +160,9 @@ export class VolunteerSession {
   private readonly gate = new PauseGate();
   private readonly abort = new AbortController();
   private running: Promise<void> | null = null;
+  /** The compute worker's engine, once started, and how to read the shared model the loop holds. */
+  private engine: RemoteEngine | null = null;
+  private sharedModel: (() => { weights: Record<string, Float32Array> }) | null = null;
 
   constructor(private readonly report: (update: SessionUpdate) => void) {}
 
@@ -181,6 +194,27 @@ export class VolunteerSession {
     this.abort.abort();
     this.gate.resume();
     await this.running;
+  }
+
+  /**
+   * Samples a continuation of `prompt` from the shared model this tab holds now (a copy of the replica's
+   * weights), yielding token ids as they arrive. It runs in the compute worker, through the remote
+   * engine's `generate` request, which serveEngine queues with the training requests: it starts between
+   * two gradient steps, and the step after it waits until it ends or is stopped (Stop cancels at once,
+   * past the queue). So training pauses for one generation — bounded by `maxTokens`, which the panel
+   * caps — and goes on where it was, while the page thread, which runs the peer, only relays messages and
+   * keeps the network going. A second compute worker would run beside training instead, but on the
+   * cores training already uses (slowing every step for as long as the panel is open) and with a second
+   * wasm heap and copy of the model; pausing the loop (the pause gate) would tell the swarm this tab left.
+   */
+  generate(
+    prompt: string,
+    sample: Pick<SampleOptions, 'maxTokens' | 'temperature' | 'topK' | 'topP' | 'seed'>,
+    signal: AbortSignal,
+  ): AsyncGenerator<number, GenerateResult, undefined> {
+    if (!this.engine || !this.sharedModel) throw new NoModelYetError('the tab holds no shared model yet');
+    const { weights } = this.sharedModel();
+    return this.engine.generate(weights, new ByteTokenizer().encode(prompt), { ...sample, signal });
   }
 
   private setState(state: TabState): void {
@@ -243,6 +277,7 @@ export class VolunteerSession {
             start.ortWasmPrefix,
           );
           this.report({ type: 'backend', compute });
+          this.engine = engine;
           const threads = compute.backend === 'wasm' ? ` ×${compute.threads}` : '';
           return { engine, name: `slim-ort ${compute.backend}${threads}` };
         },
@@ -254,12 +289,17 @@ export class VolunteerSession {
         meetIntervalMs: MEET_INTERVAL_MS,
         pause: this.gate,
         signal: this.abort.signal,
+        onSharedModel: (current) => {
+          this.sharedModel = current;
+          this.report({ type: 'model', available: current !== null });
+        },
         emit: (event: VolunteerEvent) => {
           if (event.event === 'ready') this.setState(this.gate.paused ? 'paused' : 'training');
           this.report({ type: 'volunteer', event });
         },
       });
     } finally {
+      this.engine = null;
       clearInterval(networkReports);
       storage.close();
     }

@@ -2,8 +2,9 @@
  * The volunteer tab and the dashboard in a real Chromium, against the real coordinator and a real Node
  * worker, on this machine only: two tabs (each its own browser and profile) and the worker train
  * together, agree on the model, show up on the dashboard; the tabs reach each other directly over WebRTC
- * (the coordinator relays only the handshake); a reloaded tab resumes from IndexedDB; and the text the
- * tabs train on never crosses the wire in any form.
+ * (the coordinator relays only the handshake); a reloaded tab resumes from IndexedDB; a tab samples text
+ * from the shared model it holds while it trains; and the text the tabs train on (and a prompt they
+ * sample from) never crosses the wire in any form.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -338,6 +339,58 @@ describe('the volunteer tab and the dashboard in Chromium', () => {
     await second.close();
     expect(await text(page, '#tab-state')).toBe('training');
   }, 60_000);
+
+  it('continues a prompt from the shared model in the "Try the shared model" panel, and trains on', async () => {
+    const { page } = tabs[0]!;
+    const state = () => page.getAttribute('#try-output', 'data-state');
+    const explain = async () => `Panel: ${await state()}, ${await text(page, '#try-status')}`;
+    await until('the panel to be ready', 60_000, async () =>
+      (await page.isEnabled('#try-generate')) ? true : null,
+    );
+    // The prompt carries the private marker: the test below checks that it never crossed the wire either.
+    const prompt = `The swarm ${MARKER}`;
+    await page.fill('#try-prompt', prompt);
+    await page.fill('#try-max-tokens', '48');
+    const stepBefore = Number(await text(page, '#m-step'));
+    await page.click('#try-generate');
+    await until(
+      'the generation to end',
+      60_000,
+      async () => ((await state()) === 'done' ? true : null),
+      explain,
+    );
+    const output = await text(page, '#try-output');
+    expect(output.startsWith(prompt)).toBe(true);
+    expect(output.length).toBeGreaterThan(prompt.length);
+    expect(await text(page, '#try-status')).toBe('48 tokens.');
+    // A long one streams in piece by piece (text shows while it is still sampling), and Stop ends it.
+    await page.fill('#try-max-tokens', '512');
+    await page.click('#try-generate');
+    await page.waitForFunction(
+      (length) => {
+        const output = document.getElementById('try-output')!;
+        if (output.dataset.state !== 'generating' || (output.textContent ?? '').length <= length)
+          return false;
+        document.getElementById('try-generate')!.click(); // Stop, at the first frame that shows text
+        return true;
+      },
+      prompt.length,
+      { polling: 'raf', timeout: 60_000 },
+    );
+    await until(
+      'the generation to stop',
+      30_000,
+      async () => ((await state()) === 'done' ? true : null),
+      explain,
+    );
+    expect(await text(page, '#try-status')).toMatch(/^\d+ tokens, stopped\.$/);
+    // Training waited only while the compute worker sampled.
+    await until('training to go on', 60_000, async () =>
+      Number(await text(page, '#m-step')) > stepBefore ? true : null,
+    );
+    expect(await text(page, '#tab-state')).toBe('training');
+    console.log(`"Try the shared model" panel, 48 tokens: ${JSON.stringify(output)}`);
+  }, 180_000);
 
   it('never sends the volunteer text: not in WebSocket frames, data channels, request bodies or gossip', async () => {
     const forms = markerForms(MARKER);

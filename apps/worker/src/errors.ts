@@ -1,6 +1,7 @@
 /** One error class per condition a worker reports to its user, each with a stable `name`. */
 
 export { InvalidOptionError } from '@slimswarm/node-compat/cli';
+export { InvalidModelError, ModelConfigMissingError } from '@slimswarm/client';
 
 /** `--data` names nothing readable, or only empty files. */
 export class DataNotFoundError extends Error {
@@ -18,4 +19,16 @@ export class JobUnavailableError extends Error {
 export class IncompatibleCheckpointError extends Error {
   static override name = 'IncompatibleCheckpointError';
   override name = 'IncompatibleCheckpointError';
+}
+
+/** `--checkpoint` names nothing, or a folder that holds no model. */
+export class ModelNotFoundError extends Error {
+  static override name = 'ModelNotFoundError';
+  override name = 'ModelNotFoundError';
+}
+
+/** `slimswarm-export --out` names a folder that exists, and --force was not given. */
+export class ExportTargetExistsError extends Error {
+  static override name = 'ExportTargetExistsError';
+  override name = 'ExportTargetExistsError';
 }

@@ -5,7 +5,8 @@
 import { Command } from 'commander';
 import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
-import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
+import { parseCommandLine } from '@slimswarm/node-compat/cli';
+import { CoordinatorUrl, JobKeyFlag, Threads, integer } from './flags.js';
 
 const Multiaddr = z.string().refine(
   (s) => {
@@ -22,20 +23,17 @@ const Multiaddr = z.string().refine(
 export const WorkerOptions = z
   .object({
     data: z.array(z.string().min(1)).min(1, 'give at least one --data <file|dir|glob>'),
-    coordinator: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL of the coordinator' }),
+    coordinator: CoordinatorUrl,
     bootstrap: z.array(Multiaddr).default([]),
     checkpointDir: z.string().min(1),
-    threads: z.number().int().min(1).max(64),
+    threads: Threads,
     json: z.boolean(),
     eval: z.string().min(1).optional(),
     rounds: z.number().int().min(1).optional(),
     listen: z.array(Multiaddr).default(['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']),
     name: z.string().min(1).max(64).optional(),
     /** The job key to trust (else the key the coordinator serves first is pinned). */
-    jobKey: z
-      .string()
-      .regex(/^[0-9a-f]{64}$/, 'expected the job key as 64 hex characters')
-      .optional(),
+    jobKey: JobKeyFlag.optional(),
     /** An invite code, traded at the coordinator for an admission ticket (invite-only jobs). */
     invite: z.string().min(1).max(256).optional(),
     /** A ticket file as `slimswarm-coordinator ticket` prints it. */
@@ -45,14 +43,6 @@ export const WorkerOptions = z
 export type WorkerOptions = z.infer<typeof WorkerOptions>;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-function integer(flag: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value))
-      throw new InvalidOptionError(`${flag} expects a positive integer, got "${value}"`);
-    return Number(value);
-  };
-}
 
 export function parseWorkerArgs(argv: readonly string[], defaults: { threads: number }): WorkerOptions {
   const program = new Command('slimswarm-worker')

@@ -7,15 +7,14 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '@slimswarm/performer';
 import { createNodePeer, dialableBy } from '@slimswarm/swarm';
-import { TicketGrant, startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
-import { readFile } from 'node:fs/promises';
+import { startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
 import { parseWorkerArgs, type WorkerOptions } from './options.js';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { resolveDataFiles } from './data.js';
 import { HELD_OUT_SEQUENCES, heldOutSequences, trainingSequences } from './sequences.js';
 import { fileStore } from './store.js';
 import { filePins, fileStamps } from './identity-store.js';
-import { InvalidOptionError } from './errors.js';
+import { readTicket } from './ticket-file.js';
 import { startEngineThread } from './start-engine-thread.js';
 import { jsonDisplay, terminalDisplay, type Display } from './display.js';
 
@@ -74,18 +73,6 @@ export async function runWorker(
     emit: (e) => display.show(e),
     memoryBytes: () => process.memoryUsage().rss,
   });
-}
-
-/** The ticket in a file `slimswarm-coordinator ticket` wrote (checked against the peer id when used). */
-async function readTicket(path: string) {
-  let grant;
-  try {
-    grant = TicketGrant.safeParse(JSON.parse(await readFile(path, 'utf8')));
-  } catch (e) {
-    throw new InvalidOptionError(`--ticket ${path}: ${(e as Error).message}`);
-  }
-  if (!grant.success) throw new InvalidOptionError(`--ticket ${path} does not hold a ticket`);
-  return grant.data.ticket;
 }
 
 /** Parses argv, runs, and maps every failure to a printed error and an exit code. */

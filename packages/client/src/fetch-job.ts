@@ -28,11 +28,13 @@ export class BaseHashMismatchError extends Error {
   override name = 'BaseHashMismatchError';
 }
 
-async function get(url: URL): Promise<Response> {
+async function get(url: URL, signal?: AbortSignal): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url);
+    res = await fetch(url, signal ? { signal } : {});
   } catch (e) {
+    // The caller's abort (or timeout) is theirs to name, not a coordinator that cannot be reached.
+    signal?.throwIfAborted();
     throw new JobFetchError(`cannot reach ${url.origin}: ${(e as Error).message}`);
   }
   if (!res.ok) throw new JobFetchError(`${url} answered ${res.status}`);
@@ -54,9 +56,9 @@ export interface VerifiedListing extends JobListing {
  */
 export async function fetchJob(
   coordinator: string | URL,
-  opts: { pinnedKey?: string } = {},
+  opts: { pinnedKey?: string; signal?: AbortSignal } = {},
 ): Promise<VerifiedListing> {
-  const res = await get(new URL('/api/job', coordinator));
+  const res = await get(new URL('/api/job', coordinator), opts.signal);
   let body: unknown;
   try {
     body = await res.json();
@@ -70,8 +72,12 @@ export async function fetchJob(
   return { ...parsed.data, job: SignedJob.parse(parsed.data.job), manifest };
 }
 
-export async function fetchBase(coordinator: string | URL, manifest: JobManifest): Promise<Uint8Array> {
-  const res = await get(new URL('/api/base', coordinator));
+export async function fetchBase(
+  coordinator: string | URL,
+  manifest: JobManifest,
+  opts: { signal?: AbortSignal } = {},
+): Promise<Uint8Array> {
+  const res = await get(new URL('/api/base', coordinator), opts.signal);
   const bytes = new Uint8Array(await res.arrayBuffer());
   if (
     bytes.byteLength !== manifest.baseCheckpoint.bytes ||

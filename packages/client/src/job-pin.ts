@@ -30,10 +30,11 @@ export async function fetchPinnedJob(
   coordinator: string | URL,
   pins: JobKeyPins,
   jobKey?: string,
+  opts: { signal?: AbortSignal } = {},
 ): Promise<VerifiedListing> {
   const origin = coordinatorOrigin(coordinator);
   const pinnedKey = jobKey ?? (await pins.get(origin)) ?? undefined;
-  const listing = await fetchJob(coordinator, pinnedKey !== undefined ? { pinnedKey } : {});
+  const listing = await fetchJob(coordinator, { ...(pinnedKey !== undefined ? { pinnedKey } : {}), ...opts });
   if (pinnedKey === undefined || jobKey !== undefined) await pins.set(origin, listing.manifest.jobKey);
   return listing;
 }

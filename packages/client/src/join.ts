@@ -7,7 +7,7 @@
  * that is ahead would only produce deltas nobody can merge.
  */
 import { paramShapes } from '@slimswarm/performer';
-import { createSwarmReplica, NoSyncSourceError, type SwarmReplica } from '@slimswarm/swarm';
+import { createSwarmReplica, isTrainer, NoSyncSourceError, type SwarmReplica } from '@slimswarm/swarm';
 import { weightsFromSafetensors } from './fetch-job.js';
 import type { VolunteerOptions } from './volunteer-options.js';
 
@@ -57,8 +57,9 @@ export async function joinSwarm(
   });
   // Peers starting together must know of each other before the first round can close, or each would
   // close it alone (a quorum of the active peers it knows). Heartbeats announce trainers: wait for two.
-  const { heartbeatIntervalMs } = opts.peer.services.swarm.timings;
-  await sleep(Math.round(2.5 * heartbeatIntervalMs), opts.signal);
+  // A peer that does not train (one fetching the model to use it) closes no round and need not wait.
+  const { timings, role } = opts.peer.services.swarm;
+  if (isTrainer(role)) await sleep(Math.round(2.5 * timings.heartbeatIntervalMs), opts.signal);
   return { replica, source: 'base checkpoint' };
 }
 

@@ -1,7 +1,7 @@
 /** What the volunteer loop is given and what it hands back (volunteer.ts). */
 import type { AdmissionStamp, JobManifest } from '@slimswarm/protocol';
 import type { GradientEngine } from '@slimswarm/performer';
-import type { SwarmPeer } from '@slimswarm/swarm';
+import type { ReplicaSnapshot, SwarmPeer } from '@slimswarm/swarm';
 import type { VolunteerEvent } from './events.js';
 import type { VolunteerStore } from './store.js';
 
@@ -35,6 +35,12 @@ export interface VolunteerOptions {
    * the first peers of a job find nobody ahead of them.
    */
   joinTimeoutMs?: number;
+  /**
+   * Told how to read the shared model this volunteer holds (round, hash, a copy of the weights) once it
+   * has joined, and `null` when it stops holding one: for using the model while training (the tab's
+   * "Try the shared model").
+   */
+  onSharedModel?: (current: (() => ReplicaSnapshot) | null) => void;
 }
 
 export interface PauseGate {

@@ -39,6 +39,7 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
     return stoppedBeforeJoining(opts, trainer, saved);
   }
   const { replica, source } = joined;
+  opts.onSharedModel?.(() => replica.current());
   try {
     opts.emit({
       event: 'ready',
@@ -54,6 +55,7 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
     opts.emit({ event: 'synced', round, modelSha256: sha256, source });
     return await rounds.run();
   } finally {
+    opts.onSharedModel?.(null);
     await replica.stop();
   }
 }

@@ -1,4 +1,6 @@
-/** A tiny job the client tests share: model, base checkpoint and manifest. */
+/** A tiny job the client tests share: model, base checkpoint, manifest and a coordinator stand-in. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   encodeSafetensors,
   f32Tensor,
@@ -8,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   sha256Hex,
   signJob,
+  type JobListing,
   type SignedJob,
 } from '@slimswarm/protocol';
 import { initParams, paramCount, paramShapes, type ModelConfig } from '@slimswarm/performer';
@@ -59,4 +62,34 @@ export function manifestFor(base: Uint8Array, name = 'client-test'): JobManifest
 /** The test job for `base`, signed by the test job key: what a coordinator's listing carries. */
 export function signedJobFor(base: Uint8Array, name?: string): SignedJob {
   return signJob(manifestFor(base, name), JOB_SECRET);
+}
+
+/**
+ * A coordinator's two endpoints on loopback: the test job's signed listing (naming `bootstrap`) and its
+ * base checkpoint. `reads` counts the listing's reads (keepMeeting re-reads it).
+ */
+export async function serveJob(
+  bootstrap: string[] = [],
+): Promise<{ url: string; base: Uint8Array; reads: () => number; close: () => Promise<void> }> {
+  const base = baseCheckpoint();
+  const listing: JobListing = {
+    job: signedJobFor(base),
+    coordinatorPeerId: 'coordinator',
+    bootstrap,
+    iceServers: [],
+  };
+  let reads = 0;
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/api/base') return res.end(base);
+    reads++;
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(listing));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    base,
+    reads: () => reads,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

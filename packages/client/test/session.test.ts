@@ -3,10 +3,7 @@
  * a libp2p peer on the memory transport, the naive engine — and its teardown: whatever fails, what was
  * started is stopped, newest first.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createNaiveEngine, type GradientEngine } from '@slimswarm/performer';
-import type { JobListing } from '@slimswarm/protocol';
 import { createNodePeer, dialableBy, type SwarmPeer } from '@slimswarm/swarm';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -15,7 +12,7 @@ import {
   type VolunteerSessionOptions,
   type VolunteerStore,
 } from '../src/index.js';
-import { L, baseCheckpoint, signedJobFor } from './fixtures.js';
+import { L, serveJob } from './fixtures.js';
 
 const FAST = {
   gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 100 },
@@ -28,25 +25,10 @@ afterEach(async () => {
   cleanup = [];
 });
 
-/** A coordinator's two endpoints; counts the listing's reads (keepMeeting re-reads it). */
 async function coordinator(): Promise<{ url: string; reads: () => number }> {
-  const base = baseCheckpoint();
-  const listing: JobListing = {
-    job: signedJobFor(base),
-    coordinatorPeerId: 'coordinator',
-    bootstrap: [],
-    iceServers: [],
-  };
-  let reads = 0;
-  const server: Server = createServer((req, res) => {
-    if (req.url === '/api/base') return res.end(base);
-    reads++;
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify(listing));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, reads: () => reads };
+  const job = await serveJob();
+  cleanup.push(job.close);
+  return job;
 }
 
 async function* phrases(): AsyncGenerator<Int32Array> {
@@ -108,9 +90,16 @@ describe('startVolunteerSession', () => {
     const job = await coordinator();
     const stopped: string[] = [];
     const events: VolunteerEvent[] = [];
+    const held: (string | null)[] = [];
     const opts = options(job.url, stopped, events);
-    const summary = await startVolunteerSession(opts);
+    const summary = await startVolunteerSession({
+      ...opts,
+      onSharedModel: (current) => held.push(current && current().sha256),
+    });
     expect(summary?.rounds).toBe(1);
+    // The shared model could be read while the loop ran, and not after.
+    const synced = events.find((e) => e.event === 'synced');
+    expect(held).toEqual([synced?.event === 'synced' ? synced.modelSha256 : 'none', null]);
     expect(events.map((e) => e.event)).toEqual(
       expect.arrayContaining(['ready', 'synced', 'round', 'stopped']),
     );

@@ -3,7 +3,7 @@
  * shards): a reader, or a crash at any moment, sees either the old file or the complete new one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -28,10 +28,49 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
     await unlink(temp).catch(() => undefined);
     throw e;
   }
-  const dirHandle = await open(dir, 'r');
+  await syncPath(dir);
+}
+
+/**
+ * Writes a whole folder so that `path` names either the old folder (or nothing) or the complete new one:
+ * `fill` writes into a fresh temporary folder beside it (same file system), which is fsynced and renamed
+ * to `path`. An existing folder at `path` is moved aside first and deleted once the new one is in place;
+ * between those two renames the name is briefly missing, never half-written.
+ */
+export async function writeDirAtomic(path: string, fill: (temp: string) => Promise<void>): Promise<void> {
+  const parent = dirname(path);
+  await mkdir(parent, { recursive: true });
+  const tag = randomBytes(6).toString('hex');
+  const temp = join(parent, `.${basename(path)}.${tag}.tmp`);
+  const old = join(parent, `.${basename(path)}.${tag}.old`);
+  await mkdir(temp);
+  let movedAside = false;
   try {
-    await dirHandle.sync();
+    await fill(temp);
+    await syncPath(temp);
+    movedAside = await rename(path, old).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return false;
+        throw e;
+      },
+    );
+    await rename(temp, path);
+  } catch (e) {
+    if (movedAside) await rename(old, path).catch(() => undefined);
+    await rm(temp, { recursive: true, force: true });
+    throw e;
+  }
+  if (movedAside) await rm(old, { recursive: true, force: true });
+  await syncPath(parent);
+}
+
+/** fsync of a file or folder (a folder's entries: the renames into it). */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
   } finally {
-    await dirHandle.close();
+    await handle.close();
   }
 }

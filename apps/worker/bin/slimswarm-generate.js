@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// Runs the TypeScript sources directly (the workspace ships no build step for apps).
+import { register } from 'tsx/esm/api';
+register();
+await import('../src/generate-main.ts');

@@ -1,0 +1,64 @@
+/**
+ * The flags that say where `slimswarm-generate` and `slimswarm-export` take the model from (one of
+ * --checkpoint or --coordinator; model-source.ts reads it), defined once for both.
+ */
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { CoordinatorUrl, JobKeyFlag } from './flags.js';
+import type { ModelSource } from './model-source.js';
+import { readTicket } from './ticket-file.js';
+
+export const ModelFlags = z.object({
+  checkpoint: z.string().min(1).optional(),
+  config: z.string().min(1).optional(),
+  coordinator: CoordinatorUrl.optional(),
+  jobKey: JobKeyFlag.optional(),
+  invite: z.string().min(1).max(256).optional(),
+  ticket: z.string().min(1).optional(),
+});
+export type ModelFlags = z.infer<typeof ModelFlags>;
+
+/** Exactly one source; --config goes with a checkpoint, the admission flags with a coordinator. */
+export function refineModelFlags<T extends ModelFlags>(schema: z.ZodType<T>) {
+  return schema
+    .refine((o) => (o.checkpoint === undefined) !== (o.coordinator === undefined), {
+      message: 'give either --checkpoint <file|dir> or --coordinator <url> (one of them)',
+      path: ['checkpoint'],
+    })
+    .refine((o) => o.config === undefined || o.checkpoint !== undefined, {
+      message: 'goes with --checkpoint (it names the model of a weights-only file)',
+      path: ['config'],
+    });
+}
+
+export function addModelFlags(program: Command): Command {
+  return program
+    .option(
+      '--checkpoint <file|dir>',
+      "a model file: a worker's trainer.safetensors (or its --checkpoint-dir), an export folder, or weights only with --config",
+    )
+    .option(
+      '--config <file>',
+      'the model of a weights-only checkpoint: a model config, job manifest or /api/job listing (JSON)',
+    )
+    .option('--coordinator <url>', "take the swarm's current shared model from this job's coordinator")
+    .option(
+      '--job-key <hex>',
+      "with --coordinator: the job's public key to trust (default: any validly signed job)",
+    )
+    .option('--invite <code>', 'with --coordinator: an invite code for an invite-only job')
+    .option('--ticket <file>', 'with --coordinator: an admission ticket from the operator');
+}
+
+export async function modelSourceOf(flags: ModelFlags, signal?: AbortSignal): Promise<ModelSource> {
+  if (flags.coordinator === undefined)
+    return { kind: 'checkpoint', path: flags.checkpoint!, ...(flags.config ? { config: flags.config } : {}) };
+  return {
+    kind: 'coordinator',
+    url: flags.coordinator,
+    ...(flags.jobKey ? { jobKey: flags.jobKey } : {}),
+    ...(flags.invite ? { invite: flags.invite } : {}),
+    ...(flags.ticket ? { ticket: await readTicket(flags.ticket) } : {}),
+    ...(signal ? { signal } : {}),
+  };
+}

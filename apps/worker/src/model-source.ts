@@ -1,0 +1,132 @@
+/**
+ * Where `slimswarm-generate` and `slimswarm-export` take the model from:
+ *
+ * - `--coordinator <url>`: the swarm's current shared model (@slimswarm/client's fetchSharedModel) through
+ *   a Node peer that never trains (role 'dashboard', so no round ever waits for it);
+ * - `--checkpoint <file|dir>`: a worker's saved state (`trainer.safetensors`, or the --checkpoint-dir that
+ *   holds it), a folder slimswarm-export wrote (read back and checked by the performer), or a weights-only
+ *   file such as the base a coordinator serves, with `--config` to say which model (client's model-file.ts).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  fetchSharedModel,
+  modelConfigOf,
+  readModelFile,
+  weightsSha256,
+  type ModelWeights,
+  type TicketGrant,
+} from '@slimswarm/client';
+import { EXPORT_FILES, paramCount, type ModelConfig } from '@slimswarm/performer';
+import { readExportedModel } from '@slimswarm/performer/node';
+import { createNodePeer, dialableBy } from '@slimswarm/swarm';
+import { InvalidModelError, ModelConfigMissingError, ModelNotFoundError } from './errors.js';
+
+export interface LoadedModel extends ModelWeights {
+  /** Where it came from, in words, for the user. */
+  origin: string;
+}
+
+export type ModelSource =
+  | { kind: 'checkpoint'; path: string; config?: string }
+  | {
+      kind: 'coordinator';
+      url: string;
+      jobKey?: string;
+      invite?: string;
+      ticket?: TicketGrant['ticket'];
+      signal?: AbortSignal;
+    };
+
+/** What a worker's --checkpoint-dir holds (store.ts), and what an export folder holds. */
+const WORKER_CHECKPOINT = 'trainer.safetensors';
+const EXPORT_WEIGHTS = EXPORT_FILES.weights;
+
+export function loadModel(source: ModelSource): Promise<LoadedModel> {
+  return source.kind === 'coordinator' ? fromSwarm(source) : fromCheckpoint(source.path, source.config);
+}
+
+async function fromSwarm(source: Extract<ModelSource, { kind: 'coordinator' }>): Promise<LoadedModel> {
+  const shared = await fetchSharedModel({
+    coordinator: source.url,
+    canDial: dialableBy('node'),
+    createPeer: (_listing, bootstrap) =>
+      createNodePeer({ role: 'dashboard', bootstrap, gossip: { ipColocationFactorWeight: 0 } }),
+    ...(source.jobKey !== undefined ? { jobKey: source.jobKey } : {}),
+    ...(source.invite !== undefined ? { invite: source.invite } : {}),
+    ...(source.ticket ? { ticket: source.ticket } : {}),
+    ...(source.signal ? { signal: source.signal } : {}),
+  });
+  const from = shared.source === 'peers' ? 'replayed from peers' : 'nobody announced a model: the base';
+  return {
+    config: shared.manifest.model,
+    params: shared.params,
+    featureEpoch: 0,
+    step: null,
+    modelSha256: shared.modelSha256,
+    origin: `${shared.manifest.jobId} round ${shared.round} (${from})`,
+  };
+}
+
+async function fromCheckpoint(path: string, configPath?: string): Promise<LoadedModel> {
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new ModelNotFoundError(`--checkpoint ${path}: no such file or directory`);
+  if (!info.isDirectory()) return fromFile(path, configPath);
+  const worker = join(path, WORKER_CHECKPOINT);
+  if (await stat(worker).catch(() => null)) return fromFile(worker, configPath);
+  if (await stat(join(path, EXPORT_WEIGHTS)).catch(() => null)) return fromExport(path);
+  throw new ModelNotFoundError(
+    `--checkpoint ${path}: holds neither ${WORKER_CHECKPOINT} (a worker's state) nor ${EXPORT_WEIGHTS} (an export)`,
+  );
+}
+
+/** An export folder, read and checked whole by the performer (hashes, shapes, ω). */
+async function fromExport(dir: string): Promise<LoadedModel> {
+  const { config, params, featureEpoch } = await readExportedModel(dir);
+  return {
+    config,
+    params,
+    featureEpoch,
+    step: null,
+    modelSha256: weightsSha256(config, params),
+    origin: dir,
+  };
+}
+
+async function fromFile(path: string, configPath?: string): Promise<LoadedModel> {
+  const bytes = new Uint8Array(await readFile(path));
+  const config = configPath !== undefined ? await readConfig(configPath) : undefined;
+  let weights: ModelWeights;
+  try {
+    weights = readModelFile(bytes, config);
+  } catch (e) {
+    const err = e as Error;
+    if (err.name === 'ModelConfigMissingError')
+      throw new ModelConfigMissingError(
+        `${path} holds weights only: give --config (a model config, a job manifest or the /api/job listing)`,
+      );
+    if (err.name === 'InvalidModelError') throw new InvalidModelError(`${path}: ${err.message}`);
+    throw e;
+  }
+  return { ...weights, origin: weights.step === null ? path : `${path} (step ${weights.step})` };
+}
+
+async function readConfig(path: string): Promise<ModelConfig> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new ModelConfigMissingError(`--config ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return modelConfigOf(json);
+  } catch (e) {
+    throw new InvalidModelError(`--config ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** One line about the model, for the user. */
+export function describeModel(model: LoadedModel): string {
+  const params = paramCount(model.config).toLocaleString('en');
+  return `${model.origin} · ${params} parameters · model ${model.modelSha256.slice(0, 12)}`;
+}

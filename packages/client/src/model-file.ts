@@ -1,0 +1,113 @@
+/**
+ * Model files a person may hold, read into one shape (the weights, their config, their hash): a trainer
+ * checkpoint (performer's format, which names its model and feature epoch in its metadata) or a
+ * weights-only file such as the base a coordinator serves, which names no model: a config says which —
+ * a model config itself, anything with a `model` (a job manifest, an export's config.json), a signed job
+ * or the listing `/api/job` serves.
+ */
+import { CHECKPOINT_FORMAT, decodeCheckpoint, paramShapes, type Params } from '@slimswarm/performer';
+import {
+  ModelConfig,
+  decodeSafetensors,
+  encodeSafetensors,
+  f32Tensor,
+  isProtocolError,
+  sha256Hex,
+} from '@slimswarm/protocol';
+import { z } from 'zod';
+import { weightsFromSafetensors } from './fetch-job.js';
+
+/** Not a model file, or weights that do not fit the config, or a config file that names no model. */
+export class InvalidModelError extends Error {
+  static override name = 'InvalidModelError';
+  override name = 'InvalidModelError';
+}
+
+/** A weights-only file and no config to say which model it is. */
+export class ModelConfigMissingError extends Error {
+  static override name = 'ModelConfigMissingError';
+  override name = 'ModelConfigMissingError';
+}
+
+export interface ModelWeights {
+  config: ModelConfig;
+  params: Params;
+  /** Redraw epoch of the random features that go with the weights (0 unless a checkpoint says). */
+  featureEpoch: number;
+  /** The swarm's model hash of the weights (SHA-256 of their canonical safetensors): comparable across sources. */
+  modelSha256: string;
+  /** Training steps behind a trainer checkpoint; null for weights only. */
+  step: number | null;
+}
+
+/** The swarm's model hash of `params` (as every replica and the base checkpoint compute it). */
+export function weightsSha256(config: ModelConfig, params: Params): string {
+  const shapes = paramShapes(config);
+  return sha256Hex(
+    encodeSafetensors(
+      Object.fromEntries(Object.entries(shapes).map(([n, s]) => [n, f32Tensor(s, params[n]!)])),
+    ),
+  );
+}
+
+/**
+ * Reads a model file. `config` (parsed by modelConfigOf) is needed for weights only; a trainer checkpoint
+ * names its own. Throws InvalidModelError, ModelConfigMissingError or performer's CheckpointFormatError.
+ */
+export function readModelFile(bytes: Uint8Array, config?: ModelConfig): ModelWeights {
+  let metadata: Record<string, string>;
+  try {
+    metadata = decodeSafetensors(bytes).metadata;
+  } catch (e) {
+    if (isProtocolError(e)) throw new InvalidModelError(`not a safetensors file: ${e.message}`);
+    throw e;
+  }
+  if (metadata.format === CHECKPOINT_FORMAT) {
+    const ckpt = decodeCheckpoint(bytes);
+    const { params, featureEpoch, step } = ckpt;
+    return {
+      config: ckpt.config,
+      params,
+      featureEpoch,
+      step,
+      modelSha256: weightsSha256(ckpt.config, params),
+    };
+  }
+  if (!config)
+    throw new ModelConfigMissingError(
+      'the file holds weights only and names no model: a config must say which',
+    );
+  const params = weightsFromSafetensors(bytes);
+  const shapes = paramShapes(config);
+  for (const [name, shape] of Object.entries(shapes)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (params[name]?.length !== size)
+      throw new InvalidModelError(`tensor ${name} must have ${size} values for this config`);
+  }
+  const extra = Object.keys(params).find((name) => shapes[name] === undefined);
+  if (extra !== undefined) throw new InvalidModelError(`tensor ${extra} is not part of this model`);
+  return { config, params, featureEpoch: 0, step: null, modelSha256: weightsSha256(config, params) };
+}
+
+const WithModel = z.object({ model: ModelConfig }).loose();
+
+/** The forms a config file takes (see the top of this file). */
+const ConfigFile = z.union([
+  ModelConfig,
+  WithModel.transform((f) => f.model),
+  z
+    .object({ manifest: WithModel })
+    .loose()
+    .transform((f) => f.manifest.model),
+  z
+    .object({ job: z.object({ manifest: WithModel }).loose() })
+    .loose()
+    .transform((f) => f.job.manifest.model),
+]);
+
+/** The model config in a parsed JSON config file; InvalidModelError when it names none. */
+export function modelConfigOf(json: unknown): ModelConfig {
+  const parsed = ConfigFile.safeParse(json);
+  if (!parsed.success) throw new InvalidModelError('the config names no valid model config');
+  return parsed.data;
+}
