@@ -7,6 +7,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { ModelConfig } from '@slimswarm/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DECODE_CONFIGS, liveParams } from './decode-fixtures.js';
 import {
   DecoderBusyError,
   DecoderDisposedError,
@@ -19,43 +20,11 @@ import type { Decoder } from '../src/decode/index.js';
 import { stateSize } from '../src/chunk/index.js';
 import { drawFeatures } from '../src/model/features.js';
 import { TokenOutOfRangeError } from '../src/model/inputs.js';
-import { initParams } from '../src/model/params.js';
 import type { Params } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
 import { NaiveDecoder, naiveNextTokenProbs, softmaxForward } from '../src/naive/index.js';
 
-// Shapes that divide nothing evenly: E = 4 with M = 5, E = 8 with M = 7, three layers of one head.
-const configs = {
-  small: ModelConfig.parse({
-    dModel: 12,
-    nLayers: 2,
-    nHeads: 3,
-    nFeatures: 5,
-    vocabSize: 11,
-    mlpRatio: 2,
-    ropeBase: 7,
-    seed: 3,
-  }),
-  wide: ModelConfig.parse({
-    dModel: 16,
-    nLayers: 1,
-    nHeads: 2,
-    nFeatures: 7,
-    vocabSize: 19,
-    mlpRatio: 3,
-    seed: 11,
-  }),
-  deep: ModelConfig.parse({
-    dModel: 6,
-    nLayers: 3,
-    nHeads: 1,
-    nFeatures: 9,
-    vocabSize: 13,
-    mlpRatio: 2,
-    ropeBase: 31,
-    seed: 5,
-  }),
-};
+const configs = DECODE_CONFIGS;
 /** A byte-vocabulary model for the memory test: a kept logits row per token would be 1 KiB. */
 const bytes = ModelConfig.parse({
   dModel: 16,
@@ -66,15 +35,6 @@ const bytes = ModelConfig.parse({
   mlpRatio: 2,
   seed: 2,
 });
-
-/** Init plus noise, so the distributions are far from uniform and differences show. */
-function liveParams(config: ModelConfig): Params {
-  const params = initParams(config);
-  const rng = new Rng(config.seed, 'test-noise');
-  for (const value of Object.values(params))
-    for (let i = 0; i < value.length; i++) value[i]! += 0.3 * rng.normal();
-  return params;
-}
 
 function randomTokens(config: ModelConfig, count: number, label: string): Int32Array {
   const rng = new Rng(config.seed, label);
@@ -112,7 +72,7 @@ afterAll(async () => {
 
 describe('the fp64 recurrent decoder', () => {
   it.each(Object.entries(configs))('%s: equals the full-sequence forward at every position', (_, config) => {
-    const params = liveParams(config);
+    const params = liveParams(config, 'test-noise');
     for (const epoch of [0, 2]) {
       const features = drawFeatures(config, epoch);
       const tokens = randomTokens(config, 29, `naive-${epoch}`);
@@ -145,7 +105,7 @@ describe('the onnxruntime decoder', () => {
   it.each(Object.entries(configs))(
     '%s: prefill in chunks then steps equals the fp64 forward at every position (≤ 1e-5)',
     async (_, config) => {
-      const params = liveParams(config);
+      const params = liveParams(config, 'test-noise');
       const features = drawFeatures(config, 1);
       const tokens = randomTokens(config, 23, 'ort');
       const reference = naiveNextTokenProbs(config, params, tokens, features);
@@ -163,7 +123,7 @@ describe('the onnxruntime decoder', () => {
 
   it('split and resume: chunk sizes, continued prefills and single steps give the same distributions', async () => {
     const config = configs.small;
-    const params = liveParams(config);
+    const params = liveParams(config, 'test-noise');
     const tokens = randomTokens(config, 31, 'split');
     const v = config.vocabSize;
     const reference = naiveNextTokenProbs(config, params, tokens, drawFeatures(config));
@@ -191,7 +151,7 @@ describe('the onnxruntime decoder', () => {
 
   it('generates: greedy follows the fp64 argmax, a seed fixes the tokens, stop tokens and maxTokens end it', async () => {
     const config = configs.wide;
-    const params = liveParams(config);
+    const params = liveParams(config, 'test-noise');
     const dec = await decoder(config, params, 4);
     const prompt = randomTokens(config, 9, 'prompt');
     const collect = async (opts: Parameters<Decoder['generate']>[1]) => {
@@ -230,7 +190,7 @@ describe('the onnxruntime decoder', () => {
 
   it('an abort signal ends the generation; the decoder is then free again', async () => {
     const config = configs.small;
-    const dec = await decoder(config, liveParams(config), 4);
+    const dec = await decoder(config, liveParams(config, 'test-noise'), 4);
     const prompt = randomTokens(config, 6, 'abort');
     const controller = new AbortController();
     const got: number[] = [];
@@ -265,7 +225,7 @@ describe('the onnxruntime decoder', () => {
       const usage = process.memoryUsage();
       return usage.heapUsed + usage.arrayBuffers;
     };
-    const params = liveParams(bytes);
+    const params = liveParams(bytes, 'test-noise');
     const dec = await decoder(bytes, params, 16);
     const prompt = randomTokens(bytes, 40, 'memory');
     const generate = async (count: number, keep?: Float32Array[]) => {
@@ -310,7 +270,7 @@ describe('the onnxruntime decoder', () => {
 
   it('refuses bad options, prompts and concurrent or late calls with typed errors', async () => {
     const config = configs.small;
-    const params = liveParams(config);
+    const params = liveParams(config, 'test-noise');
     await expect(createDecoder(config, params, { chunk: 0 })).rejects.toThrow(InvalidDecoderOptionsError);
     await expect(createDecoder(config, params, { nope: 1 } as never)).rejects.toThrow(
       InvalidDecoderOptionsError,

@@ -6,9 +6,10 @@
 import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModelConfig, sha256Hex } from '@slimswarm/protocol';
+import { sha256Hex, type ModelConfig } from '@slimswarm/protocol';
 import * as ort from 'onnxruntime-web';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DECODE_CONFIGS, liveParams } from './decode-fixtures.js';
 import { ChunkRunner, configureThreads } from '../src/chunk/index.js';
 import { createDecoder } from '../src/decode/index.js';
 import {
@@ -27,41 +28,11 @@ import type { ExportedFiles } from '../src/export/index.js';
 import { readExportedModel, writeExportedModel } from '../src/export/node.js';
 import { drawFeatures } from '../src/model/features.js';
 import { ParamShapeError } from '../src/model/inputs.js';
-import { initParams } from '../src/model/params.js';
-import type { Params } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
 import { naiveLogits } from '../src/naive/index.js';
 import { OPSET } from '../src/onnx/graph.js';
 
-const configs = {
-  small: ModelConfig.parse({
-    dModel: 12,
-    nLayers: 2,
-    nHeads: 3,
-    nFeatures: 5,
-    vocabSize: 11,
-    mlpRatio: 2,
-    ropeBase: 7,
-    seed: 3,
-  }),
-  wide: ModelConfig.parse({
-    dModel: 16,
-    nLayers: 1,
-    nHeads: 2,
-    nFeatures: 7,
-    vocabSize: 19,
-    mlpRatio: 3,
-    seed: 11,
-  }),
-};
-
-function liveParams(config: ModelConfig): Params {
-  const params = initParams(config);
-  const rng = new Rng(config.seed, 'export-noise');
-  for (const value of Object.values(params))
-    for (let i = 0; i < value.length; i++) value[i]! += 0.3 * rng.normal();
-  return params;
-}
+const configs = { small: DECODE_CONFIGS.small, wide: DECODE_CONFIGS.wide };
 
 function randomTokens(config: ModelConfig, count: number): Int32Array {
   const rng = new Rng(config.seed, 'export-tokens');
@@ -184,7 +155,7 @@ describe('exported folder', () => {
   it.each(Object.entries(configs))(
     '%s: decoder_step.onnx from the folder, in a fresh session, matches the chunk engine and the fp64 forward',
     async (_, config) => {
-      const params = liveParams(config);
+      const params = liveParams(config, 'export-noise');
       const dir = await tempDir();
       await writeExportedModel(dir, config, params, { featureEpoch: 1, name: 'tiny test model' });
       expect((await readdir(dir)).sort()).toEqual(Object.values(EXPORT_FILES).sort()); // no temp files left
@@ -240,7 +211,7 @@ describe('exported folder', () => {
 
   it('reads back as the same model, and a decoder built from it gives the same logits', async () => {
     const config = configs.small;
-    const params = liveParams(config);
+    const params = liveParams(config, 'export-noise');
     const dir = await tempDir();
     await writeExportedModel(dir, config, params, { featureEpoch: 2 });
     const loaded = await readExportedModel(dir);
@@ -266,7 +237,7 @@ describe('exported folder', () => {
   });
 
   it('the step graph uses only standard ONNX operators at the builder opset', () => {
-    const files = exportModel(configs.wide, liveParams(configs.wide));
+    const files = exportModel(configs.wide, liveParams(configs.wide, 'export-noise'));
     const { ops, domains, opsets } = onnxOps(files[EXPORT_FILES.stepGraph]);
     expect([...ops].filter((op) => !STANDARD_OPS.has(op))).toEqual([]);
     expect(domains.every((d) => d === '' || d === 'ai.onnx')).toBe(true);
@@ -275,7 +246,7 @@ describe('exported folder', () => {
 
   it('refuses a bad folder with a typed error naming the file', async () => {
     const config = configs.small;
-    const params = liveParams(config);
+    const params = liveParams(config, 'export-noise');
     const good = exportModel(config, params, { featureEpoch: 1 });
     // Free-form JSON on purpose: the edits below break the schema.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -350,7 +321,7 @@ describe('exported folder', () => {
       ExportFileFormatError,
       'model.safetensors',
     );
-    const otherModel = exportModel(configs.wide, liveParams(configs.wide));
+    const otherModel = exportModel(configs.wide, liveParams(configs.wide, 'export-noise'));
     refuse(
       withConfig(() => {}, { 'model.safetensors': otherModel['model.safetensors'] }),
       ExportFileFormatError,
@@ -386,7 +357,7 @@ describe('exported folder', () => {
 
   it('checks the export options and the weights', () => {
     const config = configs.small;
-    const params = liveParams(config);
+    const params = liveParams(config, 'export-noise');
     expect(() => exportModel(config, params, { featureEpoch: -1 })).toThrow(InvalidExportOptionsError);
     expect(() => exportModel(config, params, { nope: true } as never)).toThrow(InvalidExportOptionsError);
     const { 'ln_f.bias': _, ...missing } = params;
