@@ -1,5 +1,5 @@
 /** Version of every message and frame this package defines. Bump on any incompatible change. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /**
  * Hard ceilings that hold before a manifest is known. A manifest may only tighten them (see
@@ -29,6 +29,8 @@ export const PROTOCOL_LIMITS = {
   /** Rounds a delta's base may lag the round it joins (a manifest's `round.maxStaleness`). */
   maxStaleness: 8,
   maxParams: 1 << 28,
+  /** A job's tokenizer.json (and its tokenizer_config.json); real ones are a few MB. */
+  maxTokenizerBytes: 64 << 20,
 } as const;
 
 export type ProtocolLimits = { -readonly [K in keyof typeof PROTOCOL_LIMITS]: number };

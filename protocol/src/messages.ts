@@ -44,31 +44,156 @@ export const FeatureRedraw = z.discriminatedUnion('kind', [
 ]);
 export type FeatureRedraw = z.infer<typeof FeatureRedraw>;
 
-/** Architecture of the causal Performer. Chunk size is not here: it changes memory, not the math. */
+/** Normalisation before attention, before the MLP and before the head. */
+export const NormKind = z.enum([
+  /** LayerNorm with weight and bias (GPT-2 and our own models). */
+  'layernorm',
+  /** RMSNorm, weight only (Llama, Qwen2). */
+  'rmsnorm',
+]);
+export type NormKind = z.infer<typeof NormKind>;
+
+export const MlpKind = z.enum([
+  /** down(gelu(up(x))), exact erf GELU. */
+  'gelu',
+  /** down(gelu(up(x))), the tanh approximation (GPT-2's `gelu_new`). */
+  'gelu-tanh',
+  /** down(silu(gate(x)) ⊙ up(x)) (Llama, Qwen2). */
+  'swiglu',
+]);
+export type MlpKind = z.infer<typeof MlpKind>;
+
+export const PositionKind = z.enum([
+  /** Rotary embedding of q and k before the feature map, frequencies ropeBase^(−2p/E). */
+  'rope',
+  /** A learned absolute position embedding added to the token embedding (GPT-2); needs maxPositions. */
+  'learned',
+]);
+export type PositionKind = z.infer<typeof PositionKind>;
+
+/** Which projections carry a bias. */
+export const ModelBiases = z
+  .object({
+    /** q, k and v projections (GPT-2, Qwen2). */
+    qkv: z.boolean().default(false),
+    /** The attention output projection (GPT-2). */
+    attnOut: z.boolean().default(false),
+    /** Both (or, with SwiGLU, all three) MLP projections (GPT-2 and our own models). */
+    mlp: z.boolean().default(true),
+  })
+  .strict();
+export type ModelBiases = z.infer<typeof ModelBiases>;
+
+/**
+ * Architecture of the causal Performer: our own family (LayerNorm, GELU, RoPE, tied head) by default,
+ * and the Llama / Qwen2 / GPT-2 families imported from Hugging Face folders. Attention is always FAVOR+
+ * (exact SLiM gradients); what a family changes is around it. Chunk size is not here: it changes memory,
+ * not the math.
+ */
 export const ModelConfig = z
   .object({
     dModel: PositiveInt(8192),
     nLayers: PositiveInt(128),
     nHeads: PositiveInt(256),
+    /** Key/value heads (grouped-query attention); absent: one per query head. Must divide nHeads. */
+    nKvHeads: PositiveInt(256).optional(),
     /** Random features per head (M). */
     nFeatures: PositiveInt(8192),
     vocabSize: PositiveInt(1 << 20),
-    mlpRatio: PositiveInt(16),
+    /** MLP hidden size F = mlpRatio · dModel; give exactly one of mlpRatio and ffnSize. */
+    mlpRatio: PositiveInt(16).optional(),
+    ffnSize: PositiveInt(1 << 18).optional(),
+    norm: NormKind.default('layernorm'),
+    normEps: z.number().finite().gt(0).lte(0.1).default(1e-5),
+    mlp: MlpKind.default('gelu'),
+    positions: PositionKind.default('rope'),
     ropeBase: z.number().finite().gt(1).default(10_000),
+    /** Rows of the learned position embedding (positions: 'learned'); sequences may not be longer. */
+    maxPositions: PositiveInt(1 << 24).optional(),
+    bias: ModelBiases.default({ qkv: false, attnOut: false, mlp: true }),
+    /** The LM head is the token embedding transposed (true) or a matrix of its own. */
+    tiedHead: z.boolean().default(true),
     featureRedraw: FeatureRedraw.default({ kind: 'never' }),
     /** Seeds parameter init and the random features, so every peer derives the same ω. */
     seed: Seed,
   })
   .strict()
   .refine((c) => c.dModel % c.nHeads === 0, { message: 'dModel must be divisible by nHeads' })
-  .refine((c) => (c.dModel / c.nHeads) % 2 === 0, { message: 'head size must be even for rotary embedding' });
+  .refine((c) => c.positions !== 'rope' || (c.dModel / c.nHeads) % 2 === 0, {
+    message: 'head size must be even for rotary embedding',
+  })
+  .refine((c) => c.nKvHeads === undefined || c.nHeads % c.nKvHeads === 0, {
+    message: 'nKvHeads must divide nHeads',
+    path: ['nKvHeads'],
+  })
+  .refine((c) => (c.mlpRatio === undefined) !== (c.ffnSize === undefined), {
+    message: 'give exactly one of mlpRatio and ffnSize',
+    path: ['ffnSize'],
+  })
+  .refine((c) => (c.positions === 'learned') === (c.maxPositions !== undefined), {
+    message: 'maxPositions is given exactly when positions is "learned"',
+    path: ['maxPositions'],
+  });
 export type ModelConfig = z.infer<typeof ModelConfig>;
+
+/** A file peers fetch from the coordinator and check by hash before use. */
+const PublishedFile = z
+  .object({
+    sha256: Sha256Hex,
+    bytes: PositiveInt(PROTOCOL_LIMITS.maxTokenizerBytes),
+  })
+  .strict();
 
 export const TokenizerSpec = z.discriminatedUnion('kind', [
   /** UTF-8 bytes as tokens 0..255; vocabSize must be ≥ 256. */
   z.object({ kind: z.literal('byte') }).strict(),
+  /**
+   * A Hugging Face `tokenizer.json` (byte-level BPE and the other kinds the Llama, Qwen2 and GPT-2
+   * families use), served by the coordinator and checked against this hash; `config` is its
+   * `tokenizer_config.json` where the tokenizer needs one.
+   */
+  z
+    .object({
+      kind: z.literal('hf'),
+      tokenizer: PublishedFile,
+      config: PublishedFile.optional(),
+    })
+    .strict(),
 ]);
 export type TokenizerSpec = z.infer<typeof TokenizerSpec>;
+
+/** The matrices LoRA may adapt, by role (GELU MLPs have no gate). */
+export const LoraTarget = z.enum(['q', 'k', 'v', 'o', 'gate', 'up', 'down']);
+export type LoraTarget = z.infer<typeof LoraTarget>;
+
+/**
+ * Low-rank adapters: the base stays frozen (the base checkpoint), and each targeted matrix W of every
+ * layer trains W + (alpha / rank) · A B with A [in, rank] and B [rank, out], B starting at zero. Only the
+ * adapters are trained, held by the optimiser and sent in deltas.
+ */
+export const LoraConfig = z
+  .object({
+    /**
+     * 'b': A is a fixed random projection every peer derives from the seed and only B trains, so the mean
+     * of the peers' B is exactly the mean of their updates A·B (FFA-LoRA). 'ab': both factors train and
+     * the merge averages each one, which is not the mean of the products (FLoRA's point); kept so the
+     * difference can be measured.
+     */
+    factors: z.enum(['b', 'ab']).default('b'),
+    rank: PositiveInt(1024),
+    alpha: z
+      .number()
+      .finite()
+      .gt(0)
+      .lte(1 << 16),
+    targets: z
+      .array(LoraTarget)
+      .min(1)
+      .max(LoraTarget.options.length)
+      .refine((t) => new Set(t).size === t.length, { message: 'targets must not repeat' }),
+  })
+  .strict();
+export type LoraConfig = z.infer<typeof LoraConfig>;
 
 export const InnerOptimizer = z
   .object({
@@ -94,6 +219,8 @@ export const TrainingConfig = z
     /** Local steps per round (H in DiLoCo). */
     localSteps: PositiveInt(1_000_000),
     inner: InnerOptimizer,
+    /** Train low-rank adapters on a frozen base instead of every parameter. */
+    lora: LoraConfig.optional(),
   })
   .strict();
 export type TrainingConfig = z.infer<typeof TrainingConfig>;
@@ -237,6 +364,10 @@ export const JobManifest = z
   .strict()
   .refine((m) => m.tokenizer.kind !== 'byte' || m.model.vocabSize >= 256, {
     message: 'a byte tokenizer needs vocabSize ≥ 256',
+  })
+  .refine((m) => !m.training.lora?.targets.includes('gate') || m.model.mlp === 'swiglu', {
+    message: 'LoRA target "gate" needs a SwiGLU MLP',
+    path: ['training', 'lora', 'targets'],
   })
   .refine((m) => jobIdMatchesKey(m.jobId, m.jobKey), {
     message: 'jobId must end with "-" and the job key\'s fingerprint (jobIdFor)',

@@ -23,7 +23,7 @@ const gossip = { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes };
 
 const request: MessageInput = {
   type: 'weight-sync-request',
-  version: 4,
+  version: 5,
   jobId: 'job-1',
   modelSha256: null,
   from: { round: 0, modelSha256: 'a'.repeat(64) },
@@ -34,7 +34,7 @@ const sha = 'ab'.repeat(32);
 function announce(round = 3): MessageInput {
   return {
     type: 'delta-announce',
-    version: 4,
+    version: 5,
     jobId: 'job-1',
     round,
     baseRound: round,
@@ -360,7 +360,7 @@ describe('frame encoder', () => {
     const largest: MessageInput[] = [
       {
         type: 'anti-entropy-summary',
-        version: 4,
+        version: 5,
         jobId: 'j'.repeat(64),
         round: PROTOCOL_LIMITS.maxRound,
         modelSha256: sha,
@@ -371,7 +371,7 @@ describe('frame encoder', () => {
         deltas: refs,
         admission: { kind: 'ticket', signature: 'ff'.repeat(64) },
       },
-      { type: 'delta-pull', version: 4, jobId: 'j'.repeat(64), refs },
+      { type: 'delta-pull', version: 5, jobId: 'j'.repeat(64), refs },
       {
         ...fc.sample(messagesByType.heartbeat, { numRuns: 1, seed: 1 })[0]!,
         connectedPeers: Array.from({ length: PROTOCOL_LIMITS.maxPeersListed }, () => peer),

@@ -8,12 +8,20 @@ import type { TokenizerSpec } from '@slimswarm/protocol';
  * A mean loss of `natsPerToken` over held-out text, in bits per byte of that text: nats → bits (÷ ln 2),
  * then tokens → bytes (× tokens per byte). With the byte tokenizer every predicted token is one byte of
  * UTF-8 text, so the factor is 1; a tokenizer whose tokens span several bytes must bring its own ratio
- * here (the switch makes that a type error, not a silently wrong figure).
+ * here, counted on the scored text (the switch makes a new kind a type error, not a silently wrong figure).
  */
-export function bitsPerByte(natsPerToken: number, tokenizer: TokenizerSpec): number {
+export function bitsPerByte(natsPerToken: number, tokenizer: TokenizerSpec, tokensPerByte?: number): number {
   switch (tokenizer.kind) {
     case 'byte':
       return natsPerToken / Math.LN2;
+    case 'hf':
+      // Tokens per byte depend on the text: the caller counts them on the very bytes it scored.
+      if (tokensPerByte === undefined || !(tokensPerByte > 0)) {
+        throw new RangeError(
+          'bits per byte with a BPE tokenizer needs the tokens per byte of the scored text',
+        );
+      }
+      return (natsPerToken / Math.LN2) * tokensPerByte;
   }
 }
 

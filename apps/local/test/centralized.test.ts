@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultManifest } from '@slimswarm/default-job';
-import { initParams, type ModelConfig } from '@slimswarm/performer';
+import { initParams, ModelConfig } from '@slimswarm/performer';
 import { JobManifest } from '@slimswarm/protocol';
 import { runCentralized } from '../src/centralized.js';
 import { heldOutSequences } from '@slimswarm/worker';
 
-const TINY: ModelConfig = {
+const TINY: ModelConfig = ModelConfig.parse({
   dModel: 8,
   nLayers: 1,
   nHeads: 2,
@@ -19,7 +19,7 @@ const TINY: ModelConfig = {
   ropeBase: 10_000,
   featureRedraw: { kind: 'never' },
   seed: 5,
-};
+});
 
 /** The default job with a tiny model and short sequences: everything else (AdamW, outer…) as shipped. */
 function tinyManifest(): JobManifest {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinatorEvent } from '@slimswarm/coordinator';
 import { VolunteerEvent } from '@slimswarm/client';
-import { initParams, paramCount, paramShapes, type ModelConfig } from '@slimswarm/performer';
+import { initParams, paramCount, paramShapes, ModelConfig } from '@slimswarm/performer';
 import {
   JobManifest,
   PROTOCOL_VERSION,
@@ -32,7 +32,7 @@ const EXPORT = 'apps/worker/src/export-main.ts';
  * Small enough that one worker closes a round within seconds on a loaded core, with rounds (150 local
  * steps) long enough that the model a summary announces is still the worker's when a joiner asks for it.
  */
-const MODEL: ModelConfig = {
+const MODEL: ModelConfig = ModelConfig.parse({
   dModel: 32,
   nLayers: 1,
   nHeads: 2,
@@ -42,7 +42,7 @@ const MODEL: ModelConfig = {
   ropeBase: 10_000,
   featureRedraw: { kind: 'never' },
   seed: 7,
-};
+});
 
 /** The test's job (signed by a key in `dir`), its base, and the files the coordinator is started with. */
 async function writeJob(dir: string): Promise<{ manifest: string; base: string; key: string }> {

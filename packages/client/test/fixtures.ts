@@ -13,9 +13,9 @@ import {
   type JobListing,
   type SignedJob,
 } from '@slimswarm/protocol';
-import { initParams, paramCount, paramShapes, type ModelConfig } from '@slimswarm/performer';
+import { initParams, paramCount, paramShapes, ModelConfig } from '@slimswarm/performer';
 
-export const model: ModelConfig = {
+export const model: ModelConfig = ModelConfig.parse({
   dModel: 16,
   nLayers: 1,
   nHeads: 2,
@@ -25,7 +25,7 @@ export const model: ModelConfig = {
   ropeBase: 10_000,
   featureRedraw: { kind: 'never' },
   seed: 3,
-};
+});
 export const L = 24;
 
 export function baseCheckpoint(): Uint8Array {

@@ -9,7 +9,7 @@ import {
   PROTOCOL_VERSION,
   jobIdFor,
   type AdmissionPolicy,
-  type ModelConfig,
+  ModelConfig,
 } from '@slimswarm/protocol';
 
 /** The default job's name; its id is this name bound to the coordinator's job key (`jobIdFor`). */
@@ -29,7 +29,7 @@ export const DEFAULT_BASE_PATH = fileURLToPath(new URL('../assets/base.safetenso
  * 3.2 M parameters: big enough to be worth fine-tuning, small enough that three workers and a coordinator
  * share two cores and a round of 2048-token sequences closes within about a minute (README).
  */
-export const DEFAULT_MODEL: ModelConfig = {
+export const DEFAULT_MODEL: ModelConfig = ModelConfig.parse({
   dModel: 256,
   nLayers: 4,
   nHeads: 4,
@@ -39,7 +39,7 @@ export const DEFAULT_MODEL: ModelConfig = {
   ropeBase: 10_000,
   featureRedraw: { kind: 'never' },
   seed: 20211206,
-};
+});
 
 /** Long texts at flat memory, which is what SLiM is for: 2048-token sequences in 256-token chunks. */
 export const DEFAULT_SEQ_LEN = 2048;

@@ -5,13 +5,7 @@
  * so what a test proves about the swarm holds for the default job too.
  */
 import { join } from 'node:path';
-import {
-  JobManifest,
-  jobIdFor,
-  sha256Hex,
-  type AdmissionPolicy,
-  type ModelConfig,
-} from '@slimswarm/protocol';
+import { JobManifest, jobIdFor, sha256Hex, type AdmissionPolicy, ModelConfig } from '@slimswarm/protocol';
 import { initParams, paramCount } from '@slimswarm/performer';
 import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import { DEFAULT_ADMISSION, defaultManifest } from './job.js';
@@ -19,7 +13,7 @@ import { encodeBaseWeights } from './base.js';
 
 export const SMALL_JOB_NAME = 'slimswarm-small';
 
-export const SMALL_MODEL: ModelConfig = {
+export const SMALL_MODEL: ModelConfig = ModelConfig.parse({
   dModel: 64,
   nLayers: 2,
   nHeads: 4,
@@ -29,7 +23,7 @@ export const SMALL_MODEL: ModelConfig = {
   ropeBase: 10_000,
   featureRedraw: { kind: 'never' },
   seed: 20211206,
-};
+});
 
 export interface SmallJob {
   manifest: JobManifest;

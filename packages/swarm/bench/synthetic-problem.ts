@@ -7,6 +7,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import {
+  ModelConfig,
   PROTOCOL_VERSION,
   jobIdFor,
   type AdmissionPolicy,
@@ -131,17 +132,15 @@ export function syntheticManifest(o: ManifestOptions): JobManifest {
     jobKey: SYNTHETIC_JOB_KEY,
     admission: o.admission ?? SYNTHETIC_ADMISSION,
     title: 'synthetic least squares',
-    model: {
+    model: ModelConfig.parse({
       dModel: 64,
       nLayers: 1,
       nHeads: 2,
       nFeatures: 16,
       vocabSize: 256,
       mlpRatio: 4,
-      ropeBase: 10_000,
-      featureRedraw: { kind: 'never' },
       seed: 1,
-    },
+    }),
     tokenizer: { kind: 'byte' },
     baseCheckpoint: { sha256: o.baseSha256, bytes: o.params * 4, params: o.params },
     training: {

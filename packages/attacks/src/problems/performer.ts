@@ -12,7 +12,7 @@ import {
   initParams,
   paramShapes,
   type GradientEngine,
-  type ModelConfig,
+  ModelConfig,
   type Params,
 } from '@slimswarm/performer';
 import type { InnerOptimizer } from '@slimswarm/protocol';
@@ -20,7 +20,7 @@ import { ModelLayout } from '@slimswarm/swarm';
 import type { z } from 'zod';
 import { seededRandom, type Problem } from '../simulation.js';
 
-export const TINY_PERFORMER: ModelConfig = {
+export const TINY_PERFORMER: ModelConfig = ModelConfig.parse({
   dModel: 16,
   nLayers: 1,
   nHeads: 2,
@@ -30,7 +30,7 @@ export const TINY_PERFORMER: ModelConfig = {
   ropeBase: 10_000,
   featureRedraw: { kind: 'never' },
   seed: 3,
-};
+});
 
 export interface PerformerOptions {
   peers: number;

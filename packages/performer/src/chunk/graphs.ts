@@ -132,7 +132,7 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
     return b.build();
   }
 
-  const logits = lmHead(b, source, hidden); // [C, V]
+  const logits = lmHead(b, dims, source, hidden); // [C, V]
   if (kind === 'logits') {
     b.output(logits, 'logits');
     b.output(stack(statesOut), 'stateOut');

@@ -9,7 +9,7 @@
  * The function is the contract in docs/performer.md.
  */
 import type { Dims } from '../model/config.js';
-import { ATTN_EPS, LN_EPS } from '../model/config.js';
+import { ATTN_EPS } from '../model/config.js';
 import type { GraphBuilder, Value } from '../onnx/graph.js';
 
 export interface LayerFeatureValues {
@@ -90,10 +90,10 @@ function pairRotation(e: number): Float32Array {
   return r;
 }
 
-export function layerNorm(b: GraphBuilder, x: Value, weight: Value, bias: Value): Value {
+export function layerNorm(b: GraphBuilder, dims: Dims, x: Value, weight: Value, bias: Value): Value {
   const centred = b.sub(x, b.reduceMean(x, [-1]));
   const variance = b.reduceMean(b.mul(centred, centred), [-1]);
-  const normalised = b.div(centred, b.sqrt(b.add(variance, b.scalar(LN_EPS))));
+  const normalised = b.div(centred, b.sqrt(b.add(variance, b.scalar(dims.normEps))));
   return b.add(b.mul(normalised, weight), bias);
 }
 
@@ -171,7 +171,7 @@ export function layerKeysValues(
   const qkScale = b.scalar(e ** -0.25);
   const featureScale = b.scalar(1 / Math.sqrt(m));
 
-  const a = layerNorm(b, hidden, p('ln1.weight'), p('ln1.bias'));
+  const a = layerNorm(b, dims, hidden, p('ln1.weight'), p('ln1.bias'));
   const k = rotary(b, dims, rows, b.mul(b.matmul(a, p('attn.wk')), qkScale));
   const values = b.concat(
     [b.reshape(b.matmul(a, p('attn.wv')), [c, heads, e]), shared(b, dims, c).valueOnes],
@@ -222,7 +222,7 @@ export function layerMix(
   const attention = b.reshape(b.transpose(b.div(numerator, denominator), [1, 0, 2]), [c, d]);
   let out = b.add(hidden, b.matmul(attention, p('attn.wo')));
 
-  const mlpIn = layerNorm(b, out, p('ln2.weight'), p('ln2.bias'));
+  const mlpIn = layerNorm(b, dims, out, p('ln2.weight'), p('ln2.bias'));
   const u = b.add(b.matmul(mlpIn, p('mlp.w1')), p('mlp.b1'));
   const erfTerm = b.add(b.erf(b.mul(u, b.scalar(Math.SQRT1_2))), b.scalar(1));
   const gelu = b.mul(b.mul(u, erfTerm), b.scalar(0.5));
@@ -231,7 +231,7 @@ export function layerMix(
 }
 
 /** Final LayerNorm and the tied head: [C, D] → logits [C, V]. */
-export function lmHead(b: GraphBuilder, source: ModelSource, hidden: Value): Value {
-  const final = layerNorm(b, hidden, source.param('ln_f.weight'), source.param('ln_f.bias'));
+export function lmHead(b: GraphBuilder, dims: Dims, source: ModelSource, hidden: Value): Value {
+  const final = layerNorm(b, dims, hidden, source.param('ln_f.weight'), source.param('ln_f.bias'));
   return b.matmul(final, b.transposeLast(source.param('tok_emb')));
 }

@@ -109,7 +109,7 @@ export function buildDecoderStepGraph(
     hidden = layerMix(b, dims, source, rows, i, hidden, kv, stateIn);
     statesOut.push(b.reshape(b.add(stateIn, kv.contribution), [1, heads, m, e + 1]));
   }
-  b.output(lmHead(b, source, hidden), 'logits');
+  b.output(lmHead(b, dims, source, hidden), 'logits');
   b.output(b.concat(statesOut, 0), 'stateOut');
   return b.build();
 }

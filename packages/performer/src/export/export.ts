@@ -14,7 +14,7 @@ import {
 } from '@slimswarm/protocol';
 import type { ModelConfig } from '@slimswarm/protocol';
 import { z } from 'zod';
-import { ATTN_EPS, LN_EPS, dimsOf } from '../model/config.js';
+import { ATTN_EPS, dimsOf } from '../model/config.js';
 import { drawFeatures } from '../model/features.js';
 import type { LayerFeatures } from '../model/features.js';
 import { checkModelInputs } from '../model/inputs.js';
@@ -148,7 +148,7 @@ export function exportModel(config: ModelConfig, params: Params, opts: ExportOpt
       outputs: signature.outputs,
       usage: STEP_USAGE,
     },
-    constants: { layerNormEps: LN_EPS, attentionEps: ATTN_EPS },
+    constants: { layerNormEps: config.normEps, attentionEps: ATTN_EPS },
   };
   return {
     [EXPORT_FILES.weights]: weights,

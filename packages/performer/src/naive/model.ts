@@ -9,7 +9,7 @@
  * start from carried attention states at any absolute position, which is all the recurrent decoder
  * (decode.ts) is: the same code, one token at a time.
  */
-import { ATTN_EPS, LN_EPS, dimsOf } from '../model/config.js';
+import { ATTN_EPS, dimsOf } from '../model/config.js';
 import type { Dims, ModelConfig } from '../model/config.js';
 import type { LayerFeatures } from '../model/features.js';
 import { paramShapes } from '../model/params.js';
@@ -140,7 +140,7 @@ function trunkForward(
       pre: new Float64Array(L * f),
       act: new Float64Array(L * f),
     };
-    layernormForward(b.ln1, b.ln1Mean, b.ln1Rstd, x, w('ln1.weight'), w('ln1.bias'), L, d, LN_EPS);
+    layernormForward(b.ln1, b.ln1Mean, b.ln1Rstd, x, w('ln1.weight'), w('ln1.bias'), L, d, config.normEps);
     matmulForward(b.qProj, b.ln1, w('attn.wq'), null, L, d, d);
     matmulForward(b.kProj, b.ln1, w('attn.wk'), null, L, d, d);
     matmulForward(b.v, b.ln1, w('attn.wv'), null, L, d, d);
@@ -153,7 +153,7 @@ function trunkForward(
     causalLinearAttentionForward(b.attn, b.den, b.phiQ, b.phiK, b.v, L, h, e, m, ATTN_EPS, state);
     matmulForward(b.mid, b.attn, w('attn.wo'), null, L, d, d);
     for (let j = 0; j < L * d; j++) b.mid[j]! += x[j]!;
-    layernormForward(b.ln2, b.ln2Mean, b.ln2Rstd, b.mid, w('ln2.weight'), w('ln2.bias'), L, d, LN_EPS);
+    layernormForward(b.ln2, b.ln2Mean, b.ln2Rstd, b.mid, w('ln2.weight'), w('ln2.bias'), L, d, config.normEps);
     matmulForward(b.pre, b.ln2, w('mlp.w1'), w('mlp.b1'), L, d, f);
     geluForward(b.act, b.pre, L * f);
     const out = new Float64Array(L * d); // (L, D)
@@ -166,7 +166,7 @@ function trunkForward(
   const lnf = new Float64Array(L * d); // (L, D)
   const lnfMean = new Float64Array(L); // (L)
   const lnfRstd = new Float64Array(L); // (L)
-  layernormForward(lnf, lnfMean, lnfRstd, x, p['ln_f.weight']!, p['ln_f.bias']!, L, d, LN_EPS);
+  layernormForward(lnf, lnfMean, lnfRstd, x, p['ln_f.weight']!, p['ln_f.bias']!, L, d, config.normEps);
   const logits = new Float64Array(L * v); // (L, V)
   tiedHeadForward(logits, lnf, p.tok_emb!, L, d, v);
   return { blocks, final: x, lnf, lnfMean, lnfRstd, logits };
