@@ -50,6 +50,7 @@ const ROWS = [
   // protocol/: see protocol-imports-nothing-of-ours below.
   { name: 'node-compat', dir: 'packages/node-compat', may: [] },
   { name: 'plots', dir: 'packages/plots', may: [] },
+  { name: 'privacy', dir: 'packages/privacy', may: [] },
   {
     name: 'performer',
     dir: 'packages/performer',

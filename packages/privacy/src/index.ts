@@ -1,0 +1,4 @@
+export * from './accountant.js';
+export * from './conversion.js';
+export * from './errors.js';
+export * from './rdp.js';
