@@ -66,7 +66,7 @@ describe('scrubPii', () => {
     expect(text).toBe('Mail <email> or <email>, card <card-number>, server <ip-address>.');
   });
 
-  it('scrubs a megabyte of text in well under a second of work', () => {
+  it('scrubs a megabyte of text, every occurrence', () => {
     const big = (NEGATIVES.join(' ') + ' mail x@y.org ').repeat((1 << 20) >> 10);
     const { counts } = scrubPii(big);
     expect(counts.email).toBe(1 << 10);
