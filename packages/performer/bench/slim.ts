@@ -24,11 +24,11 @@ import {
   createFullEngine,
   paramLayout,
   createSlimEngine,
-  matmulPeakGflops,
+  measureCeiling,
+  flopsPerTokenOfStep,
   maxGradRelativeError,
   relativeError,
 } from '../src/chunk/index.js';
-import { dimsOf } from '../src/model/config.js';
 import { drawFeatures } from '../src/model/features.js';
 import { initParams, paramCount } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
@@ -87,33 +87,18 @@ const Row = z
     tokensPerSec: z.number(),
     flopsPerToken: z.number(),
     gflops: z.number(),
+    /** gflops over the same run's matmul ceiling (filled in by the parent, which measured it). */
+    ceilingShare: z.number().nullable(),
     maxGradRelErr: z.number().nullable(),
   })
   .strict();
 type Row = z.infer<typeof Row>;
 
-/**
- * Matmul FLOPs per token (2·m·n·k per matmul; elementwise work not counted) of one gradient step.
- * forward(C): the loss graph of a chunk of C (its within-chunk score matrices make it depend on C). A
- * backward graph costs 3 forwards (the recompute, and two matmuls per matmul), so the full engine's step is
- * 3·forward(L); a SLiM step adds the states-only forward pass, which stops at the last layer's keys and
- * values: 3·forward(C) + states.
- */
-function flopsPerTokenOfStep(config: ModelConfig, engine: 'slim-ort' | 'full-ort', chunk: number): number {
-  const { d, h, e, m, v, f, n } = dimsOf(config);
-  const keysValues = 2 * 2 * d * d + h * 2 * e * e + h * 2 * e * m + h * 2 * m * (e + 1);
-  const queriesOutput =
-    2 * 2 * d * d + // q and o projections
-    h * 2 * e * e + // RoPE pair rotation of q
-    h * 2 * e * m + // query feature logits
-    h * 2 * chunk * m + // Φq Φkᵀ within the chunk
-    h * 2 * chunk * (e + 1) + // scores @ [V, 1]
-    h * 2 * m * (e + 1) + // Φq S_in
-    2 * 2 * d * f; // MLP
-  const embedding = 2 * v * d;
-  const forward = n * (keysValues + queriesOutput) + 2 * embedding; // + the tied logits
-  const states = n * keysValues + (n - 1) * queriesOutput + embedding;
-  return engine === 'slim-ort' ? 3 * forward + states : 3 * forward;
+interface CeilingRow {
+  engine: 'ceiling';
+  matmulGflops: number;
+  bandwidthGBs: number;
+  perShape: { shape: string; gflops: number }[];
 }
 
 function sequence(length: number): Int32Array {
@@ -193,6 +178,7 @@ async function measure(job: Job): Promise<Row> {
     tokensPerSec,
     flopsPerToken,
     gflops: (flopsPerToken * tokensPerSec) / 1e9,
+    ceilingShare: null,
     maxGradRelErr,
   });
 }
@@ -291,8 +277,11 @@ const MIB = 2 ** 20;
 
 const exponential = (x: number | null): string => (x === null ? '-' : x.toExponential(1));
 
-function describe(row: Row | RebuildRow | { engine: 'matmul-peak'; gflops: number }): string {
-  if (row.engine === 'matmul-peak') return `matmul-peak  ${row.gflops.toFixed(1)} GFLOP/s`;
+function describe(row: Row | RebuildRow | CeilingRow): string {
+  if (row.engine === 'ceiling') {
+    const shapes = row.perShape.map((r) => `${r.shape} ${r.gflops.toFixed(1)}`).join(', ');
+    return `ceiling  matmul ${row.matmulGflops.toFixed(1)} GFLOP/s (${shapes}); stream ${row.bandwidthGBs.toFixed(1)} GB/s`;
+  }
   if (row.engine === 'state-rebuild') {
     return [
       `state-rebuild L=${row.seqLen} C=${row.chunk}:`,
@@ -310,6 +299,7 @@ function describe(row: Row | RebuildRow | { engine: 'matmul-peak'; gflops: numbe
     `${row.msPerStep.toFixed(0)} ms/step`.padEnd(14),
     `${row.tokensPerSec.toFixed(0)} tok/s`.padEnd(12),
     `${row.gflops.toFixed(1)} GFLOP/s`.padEnd(15),
+    `${row.ceilingShare === null ? '-' : (100 * row.ceilingShare).toFixed(0)} % of ceiling`.padEnd(15),
     `grad rel err ${exponential(row.maxGradRelErr)}`,
   ].join(' ');
 }
@@ -320,13 +310,23 @@ if (flags.child !== undefined) {
 } else {
   const { quick } = flags;
   const lengths = quick ? [256, 1024] : [1024, 4096, 16384, 65536];
-  const print = (row: Row | RebuildRow | { engine: 'matmul-peak'; gflops: number }): void => {
+  const print = (row: Row | RebuildRow | CeilingRow): void => {
     console.log(flags.json ? JSON.stringify(row) : describe(row));
   };
-  print({ engine: 'matmul-peak', gflops: await matmulPeakGflops({ threads: THREADS }) });
+  const ceiling = await measureCeiling({ threads: THREADS, minSeconds: quick ? 0.3 : 1.2 });
+  print({
+    engine: 'ceiling',
+    matmulGflops: ceiling.matmulGflops,
+    bandwidthGBs: ceiling.bandwidthGBs,
+    perShape: ceiling.perShape.map(({ shape, gflops }) => ({
+      shape: `${shape.batch ? `${shape.batch}×` : ''}${shape.m}×${shape.k}×${shape.n}`,
+      gflops,
+    })),
+  });
+  const withShare = (row: Row): Row => ({ ...row, ceilingShare: row.gflops / ceiling.matmulGflops });
   for (const seqLen of lengths) {
-    print(await runChild({ engine: 'slim-ort', seqLen, quick }));
-    if (seqLen <= FULL_MAX_LENGTH) print(await runChild({ engine: 'full-ort', seqLen, quick }));
+    print(withShare(await runChild({ engine: 'slim-ort', seqLen, quick })));
+    if (seqLen <= FULL_MAX_LENGTH) print(withShare(await runChild({ engine: 'full-ort', seqLen, quick })));
   }
   for (const seqLen of quick ? [1024] : [4096, 65536]) print(await rebuildStudy(seqLen));
 }
