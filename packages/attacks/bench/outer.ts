@@ -20,16 +20,15 @@
  *   node --import tsx packages/attacks/bench/outer.ts [--json] [--quick] [--model tiny|job] [--seeds n]
  *     [--rounds n] [--peers n] [--threads n]
  */
-import { readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import '@slimswarm/node-compat';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
-import { DEFAULT_BASE_PATH, defaultManifest } from '@slimswarm/default-job/job';
-import { createSlimEngine, type Params } from '@slimswarm/performer';
-import { JobManifest, decodeSafetensors, sha256Hex, shapeElements, tensorToF32 } from '@slimswarm/protocol';
+import { JobManifest } from '@slimswarm/protocol';
+import { defaultManifest } from '@slimswarm/default-job/job';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { performer, simulate, simulateCentralized, type Problem } from '../src/index.js';
+import { jobModel } from './job-model.js';
 
 const Flags = z
   .object({
@@ -132,25 +131,6 @@ function variants(job: JobManifest, quick: boolean): Variant[] {
   // sequences per step — centralized with the swarm's batch instead of one sequence per step.
   add({ ...shipped, ...average, localSteps: 1 });
   return rows;
-}
-
-/** The default job's model, its base weights and the manifest naming them (as the coordinator builds it). */
-async function jobModel(threads: number) {
-  const bytes = new Uint8Array(await readFile(DEFAULT_BASE_PATH));
-  const { tensors } = decodeSafetensors(bytes);
-  const base: Params = Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, tensorToF32(t)]));
-  const params = Object.values(tensors).reduce((sum, t) => sum + shapeElements(t.shape), 0);
-  // The key only names the job; nothing is signed here.
-  const manifest = defaultManifest(
-    { sha256: sha256Hex(bytes), bytes: bytes.byteLength, params },
-    '0'.repeat(64),
-  );
-  const engine = await createSlimEngine(manifest.model, {
-    chunk: manifest.training.chunkSize,
-    threads,
-    backend: 'wasm',
-  });
-  return { manifest, model: { config: manifest.model, engine, base } };
 }
 
 /** The job's manifest for a problem of `params` parameters (the tiny model is not the job's). */

@@ -4,3 +4,5 @@ export { inverseNormal } from './inverse-normal.js';
 export * from './simulation.js';
 export { synthetic, type SyntheticOptions } from './problems/synthetic.js';
 export { performer, TINY_PERFORMER, type PerformerOptions } from './problems/performer.js';
+export * from './privacy/token-recovery.js';
+export * from './privacy/round-leak.js';
