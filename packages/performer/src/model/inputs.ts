@@ -45,6 +45,21 @@ export class TokenOutOfRangeError extends InvalidTokensError {
   }
 }
 
+/**
+ * A token sits at an absolute position the model has no row for: positions 'learned' hold maxPositions
+ * rows of pos_emb, so a sequence (or a prompt continued by a decoder) may not reach past them.
+ */
+export class PositionOutOfRangeError extends InvalidTokensError {
+  override readonly name = 'PositionOutOfRangeError';
+  override readonly code = 'ERR_POSITION_OUT_OF_RANGE';
+  constructor(
+    readonly position: number,
+    readonly maxPositions: number,
+  ) {
+    super(`position ${position} is past the model's ${maxPositions} learned positions`);
+  }
+}
+
 /** A parameter tensor is missing or has the wrong number of elements for the model config. */
 export class ParamShapeError extends InvalidParamsError {
   override readonly name = 'ParamShapeError';
@@ -79,6 +94,7 @@ export function checkEngineInputs(
     throw new InvalidTokensError('tokens must be an Int32Array (L + 1 ids)');
   if (tokens.length < 2) throw new SequenceTooShortError(tokens.length);
   checkTokenIds(config, tokens);
+  checkPositions(config, 0, tokens.length - 1);
   checkModelInputs(config, params, features);
 }
 
@@ -88,6 +104,14 @@ export function checkTokenIds(config: ModelConfig, tokens: Int32Array): void {
   for (let i = 0; i < tokens.length; i++) {
     const id = tokens[i]!;
     if (id < 0 || id >= config.vocabSize) throw new TokenOutOfRangeError(i, id, config.vocabSize);
+  }
+}
+
+/** Tokens at positions first..first+count−1 fit the model's learned positions (RoPE has no limit). */
+export function checkPositions(config: ModelConfig, first: number, count: number): void {
+  const last = first + count - 1;
+  if (config.positions === 'learned' && last >= config.maxPositions!) {
+    throw new PositionOutOfRangeError(last, config.maxPositions!);
   }
 }
 
