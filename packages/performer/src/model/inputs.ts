@@ -46,8 +46,8 @@ export class TokenOutOfRangeError extends InvalidTokensError {
 }
 
 /**
- * A token sits at an absolute position the model has no row for: positions 'learned' hold maxPositions
- * rows of pos_emb, so a sequence (or a prompt continued by a decoder) may not reach past them.
+ * A token would sit at an absolute position the model has no learned position embedding for: a
+ * sequence (or a decoder's context) of a learned-positions model may be at most maxPositions long.
  */
 export class PositionOutOfRangeError extends InvalidTokensError {
   override readonly name = 'PositionOutOfRangeError';
@@ -107,11 +107,20 @@ export function checkTokenIds(config: ModelConfig, tokens: Int32Array): void {
   }
 }
 
-/** Tokens at positions first..first+count−1 fit the model's learned positions (RoPE has no limit). */
-export function checkPositions(config: ModelConfig, first: number, count: number): void {
-  const last = first + count - 1;
-  if (config.positions === 'learned' && last >= config.maxPositions!) {
-    throw new PositionOutOfRangeError(last, config.maxPositions!);
+/** Tokens at absolute positions start, …, start + count − 1 have a position embedding (learned positions). */
+export function checkPositions(config: ModelConfig, start: number, count: number): void {
+  const max = config.maxPositions;
+  if (config.positions === 'learned' && start + count > max!) {
+    throw new PositionOutOfRangeError(Math.max(start, max!), max!);
+  }
+}
+
+/** Every parameter the config names is there with its number of elements. */
+export function checkParams(config: ModelConfig, params: Readonly<Record<string, ArrayLike<number>>>): void {
+  for (const [name, shape] of Object.entries(paramShapes(config))) {
+    const expected = shape.reduce((a, b) => a * b, 1);
+    const actual = params[name]?.length;
+    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
   }
 }
 
@@ -121,11 +130,7 @@ export function checkModelInputs(
   params: Readonly<Record<string, ArrayLike<number>>>,
   features: readonly LayerFeatures[],
 ): void {
-  for (const [name, shape] of Object.entries(paramShapes(config))) {
-    const expected = shape.reduce((a, b) => a * b, 1);
-    const actual = params[name]?.length;
-    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
-  }
+  checkParams(config, params);
   const { e, m, n } = dimsOf(config);
   if (features.length !== n) {
     throw new FeatureShapeError(`expected random features for ${n} layers, got ${features.length}`);
