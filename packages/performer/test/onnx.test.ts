@@ -134,6 +134,29 @@ describe('autodiff', () => {
     expect(Array.from(out.gLeaf!)).toEqual([4, -8, 12]);
   });
 
+  it('gather: rows by index; the gradient scatter-adds repeats, and is not built for a frozen table', async () => {
+    const b = new GraphBuilder('gather');
+    const table = b.input('table', 'float', [4, 2]);
+    const scale = b.input('scale', 'float', [1, 2]);
+    const rows = b.gather(table, b.constantInt64(BigInt64Array.of(3n, 1n, 3n), [3])); // [3, 2]
+    const f = b.reshape(b.reduceSum(b.mul(rows, scale), [0, 1]), []);
+    const before = b.nodes.length;
+    const [gScale] = gradients(b, [[f, b.scalar(1)]], [scale]);
+    expect(b.nodes.slice(before).some((n) => n.output.name.startsWith('scatternd'))).toBe(false);
+    const [gTable] = gradients(b, [[f, b.scalar(1)]], [table]);
+    b.output(rows, 'rows');
+    b.output(gScale!, 'gScale');
+    b.output(gTable!, 'gTable');
+    const out = await run(b.build(), {
+      table: [Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8), [4, 2]],
+      scale: [Float32Array.of(10, -1), [1, 2]],
+    });
+    expect(Array.from(out.rows!)).toEqual([7, 8, 3, 4, 7, 8]);
+    expect(Array.from(out.gScale!)).toEqual([7 + 3 + 7, 8 + 4 + 8]);
+    // Row 3 was read twice, row 1 once, rows 0 and 2 never.
+    expect(Array.from(out.gTable!)).toEqual([0, 0, 10, -1, 0, 0, 20, -2]);
+  });
+
   it('throws NoGradientPathError for a value the objective does not depend on', () => {
     const b = new GraphBuilder('unused');
     const x = b.input('x', 'float', [3]);
