@@ -72,7 +72,15 @@ describe('autodiff', () => {
     const logged = b.log(b.add(b.mul(moved, moved), b.scalar(1)));
     // Rows of w picked with a repeat (their gradients add up), through tanh and sigmoid.
     const rows = b.gather(w, b.constantInt64(BigInt64Array.of(2n, 0n, 2n), [3])); // [3, 4]
-    const squashed = b.mul(b.tanh(rows), b.sigmoid(b.mul(rows, b.scalar(3))));
+    // Entries of each row (one picked twice), as the loss picks target logits.
+    const picked = b.takeAlongRows(
+      b.exp(rows),
+      b.constantInt64(BigInt64Array.of(1n, 3n, 0n, 0n, 2n, 1n), [3, 2]),
+    );
+    const squashed = b.add(
+      b.mul(b.tanh(rows), b.sigmoid(b.mul(rows, b.scalar(3)))),
+      b.reduceSum(b.mul(picked, picked), [1]),
+    );
     return b.reshape(
       b.add(b.reduceSum(b.identity(logged), [0, 1, 2]), b.reshape(b.reduceSum(squashed, [0, 1]), [1, 1, 1])),
       [],

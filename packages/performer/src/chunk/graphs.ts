@@ -41,7 +41,7 @@ import { gradients } from '../onnx/autodiff.js';
 import type { Value } from '../onnx/graph.js';
 import { GraphBuilder, sizeOf } from '../onnx/graph.js';
 import type { ModelSource, Rows } from './layers.js';
-import { embed, layerKeysValues, layerMix, lmHead, oneHot, ropeRows } from './layers.js';
+import { embed, layerKeysValues, layerMix, lmHead, ropeRows } from './layers.js';
 
 export type ChunkGraphKind = 'states' | 'forward' | 'logits' | 'given' | 'subtract';
 
@@ -150,9 +150,11 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
     b.output(stack(statesOut), 'stateOut');
     return b.build();
   }
+  // The target logits are picked before the log-sum-exp is built, so backward (newest first) meets the
+  // pick last and scatter-adds its C entries into the softmax's dense gradient: no [C, V] one-hot.
+  const targetLogit = b.takeAlongRows(logits, b.cast(ids(1), 'int64')); // [C, 1]
   const maxLogit = b.stopGradient(b.reduceMax(logits, [1]));
   const logSumExp = b.add(b.log(b.reduceSum(b.exp(b.sub(logits, maxLogit)), [1])), maxLogit);
-  const targetLogit = b.reduceSum(b.mul(logits, oneHot(b, config, ids(1))), [1]);
   const loss = b.reshape(b.reduceSum(b.mul(b.sub(logSumExp, targetLogit), lossWeight), [0, 1]), []);
   b.output(loss, 'loss');
   if (!stateGrad) {

@@ -59,7 +59,6 @@ interface Shared {
   causalMask: Value; // [C, C] 1 where τ ≤ t
   rotation: Value; // [E, E] pair rotation
   valueOnes: Value; // [C, K, 1]
-  vocabIds: Value; // [1, V] int32
 }
 const makers: { [K in keyof Shared]: (b: GraphBuilder, config: ModelConfig, c: number) => Shared[K] } = {
   causalMask: (b, _config, c) => {
@@ -80,13 +79,6 @@ const makers: { [K in keyof Shared]: (b: GraphBuilder, config: ModelConfig, c: n
   valueOnes: (b, config, c) => {
     const { kv } = dimsOf(config);
     return b.constant(new Float32Array(c * kv).fill(1), [c, kv, 1]);
-  },
-  vocabIds: (b, config) => {
-    const { v } = dimsOf(config);
-    return b.constantInt32(
-      Int32Array.from({ length: v }, (_, i) => i),
-      [1, v],
-    );
   },
 };
 const sharedConstants = new WeakMap<GraphBuilder, Map<string, Value>>();
@@ -153,12 +145,6 @@ export function positionsFrom(b: GraphBuilder, config: ModelConfig, c: number, p
   const theta = Float64Array.from({ length: e }, (_, i) => config.ropeBase ** ((-2 * Math.floor(i / 2)) / e)); // [E]
   const angle = b.reshape(b.mul(t, b.constantFloat64(theta, [1, e])), [c, 1, e]);
   return { kind: 'rope', cos: b.cast(b.cos(angle), 'float'), sin: b.cast(b.sin(angle), 'float') };
-}
-
-/** [C, 1] int32 ids → [C, V] one-hot rows (float): the loss's target selector. */
-export function oneHot(b: GraphBuilder, config: ModelConfig, ids: Value): Value {
-  const c = ids.shape[0]!;
-  return b.cast(b.equal(ids, shared(b, config, c, 'vocabIds')), 'float');
 }
 
 /**

@@ -24,6 +24,8 @@ export type NodeInfo =
   | { op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Tanh' | 'Sigmoid' | 'Identity' }
   /** Rows of the first operand picked by `indices` ([R] int64, not differentiable). */
   | { op: 'Gather'; indices: Value }
+  /** One entry of each row of the first operand, at `indices` ([R, J] int64) along the last axis. */
+  | { op: 'GatherElements'; indices: Value }
   | { op: 'Reshape' }
   | { op: 'Transpose'; perm: readonly number[] }
   | { op: 'ReduceSum' | 'ReduceMean'; axes: readonly number[] }
@@ -243,6 +245,45 @@ export class GraphBuilder {
       {
         axis: { kind: 'int', value: 0 },
       },
+    );
+  }
+
+  /** data[r, indices[r, j]]: entries of each row of `data` ([R, W]) by `indices` ([R, J] int64) → [R, J]. */
+  takeAlongRows(data: Value, indices: Value): Value {
+    if (indices.dtype !== 'int64' || data.shape.length !== 2 || indices.shape.length !== 2) {
+      throw new ShapeError(`takeAlongRows of [${data.shape}] by ${indices.dtype} [${indices.shape}]`);
+    }
+    if (indices.shape[0] !== data.shape[0])
+      throw new ShapeError(`${indices.shape[0]} index rows for [${data.shape}]`);
+    return this.emit(
+      { op: 'GatherElements', indices },
+      'GatherElements',
+      [data],
+      [indices.name],
+      indices.shape,
+      data.dtype,
+      undefined,
+      { axis: { kind: 'int', value: 1 } },
+    );
+  }
+
+  /**
+   * base with values[r, j] added at [r, indices[r, j]] (ScatterElements, reduction 'add'): the gradient of
+   * takeAlongRows. base [R, W], indices and values [R, J].
+   */
+  scatterAddAlongRows(base: Value, indices: Value, values: Value): Value {
+    if (values.shape.join() !== indices.shape.join() || base.shape[0] !== indices.shape[0]) {
+      throw new ShapeError(`scatter [${values.shape}] along the rows of [${base.shape}]`);
+    }
+    return this.emit(
+      { op: 'NoGradient' },
+      'ScatterElements',
+      [base, indices, values],
+      [],
+      base.shape,
+      base.dtype,
+      undefined,
+      { axis: { kind: 'int', value: 1 }, reduction: { kind: 'string', value: 'add' } },
     );
   }
 
