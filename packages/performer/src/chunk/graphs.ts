@@ -88,7 +88,7 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   const positions =
     config.positions === 'rope'
       ? ropeRows(b, config, c, b.input('rope', 'float', [2, c, e]))
-      : { kind: 'learned' as const, index: b.cast(b.input('positions', 'int32', [c]), 'int64') };
+      : { kind: 'learned' as const, index: b.input('positions', 'int32', [c]) };
   const features = b.input('features', 'float', [n, m * e + 1]);
   const state = b.input('state', 'float', stateShape(config));
   const backward = kind === 'given' || kind === 'subtract';
@@ -152,7 +152,7 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   }
   // The target logits are picked before the log-sum-exp is built, so backward (newest first) meets the
   // pick last and scatter-adds its C entries into the softmax's dense gradient: no [C, V] one-hot.
-  const targetLogit = b.takeAlongRows(logits, b.cast(ids(1), 'int64')); // [C, 1]
+  const targetLogit = b.takeAlongRows(logits, ids(1)); // [C, 1]
   const maxLogit = b.stopGradient(b.reduceMax(logits, [1]));
   const logSumExp = b.add(b.log(b.reduceSum(b.exp(b.sub(logits, maxLogit)), [1])), maxLogit);
   const loss = b.reshape(b.reduceSum(b.mul(b.sub(logSumExp, targetLogit), lossWeight), [0, 1]), []);

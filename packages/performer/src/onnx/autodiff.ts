@@ -71,10 +71,14 @@ function backwardOf(b: GraphBuilder, node: RecordedNode, g: Value): Contribution
       return [() => b.mul(g, b.sub(b.scalar(1), b.mul(y, y)))];
     case 'Sigmoid':
       return [() => b.mul(g, b.mul(y, b.sub(b.scalar(1), y)))];
-    case 'Gather':
-      return [{ scatterInto: (base) => b.scatterAddRows(base, info.indices, g) }];
+    case 'Gather': {
+      // Row r of g goes to row indices[r]: the index repeated along every other axis of g.
+      const [r, ...rest] = g.shape as [number, ...number[]];
+      const rowIndex = (): Value => b.expand(b.reshape(info.indices, [r, ...rest.map(() => 1)]), g.shape);
+      return [{ scatterInto: (base) => b.scatterAdd(base, rowIndex(), g, 0) }];
+    }
     case 'GatherElements':
-      return [{ scatterInto: (base) => b.scatterAddAlongRows(base, info.indices, g) }];
+      return [{ scatterInto: (base) => b.scatterAdd(base, info.indices, g, 1) }];
     case 'Erf':
       // d erf(x)/dx = 2/√π · exp(−x²)
       return [() => b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), b.scalar(2 / Math.sqrt(Math.PI))))];
