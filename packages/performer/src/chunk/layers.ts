@@ -168,7 +168,7 @@ export function embed(
     : tokens;
 }
 
-/** x @ W (+ bias when the config has it), for the parameter pair `{prefix}.{weight}` / `{prefix}.{bias}`. */
+/** x @ weight, plus bias when one is named (the config says which projections carry one). */
 function linear(b: GraphBuilder, source: ModelSource, x: Value, weight: string, bias: string | false): Value {
   const out = b.matmul(x, source.param(weight));
   return bias ? b.add(out, source.param(bias)) : out;
