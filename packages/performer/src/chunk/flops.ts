@@ -34,9 +34,9 @@ export function flopsPerTokenOfStep(
     h * 2 * chunk * (e + 1) + // scores @ [V, 1]
     h * 2 * m * (e + 1) + // Φq S_in
     mlpMatrices * 2 * d * f; // MLP
-  const embedding = 2 * v * d; // the one-hot product
+  // The embedding is a Gather (its gradient a scatter-add): no product. The head is one.
   const head = 2 * v * d;
-  const forward = n * (keysValues + queriesOutput) + embedding + head;
-  const states = n * keysValues + (n - 1) * queriesOutput + embedding;
+  const forward = n * (keysValues + queriesOutput) + head;
+  const states = n * keysValues + (n - 1) * queriesOutput;
   return engine === 'slim-ort' ? 3 * forward + states : 3 * forward;
 }
