@@ -45,6 +45,21 @@ export class TokenOutOfRangeError extends InvalidTokensError {
   }
 }
 
+/**
+ * A token would sit at an absolute position the model has no learned position embedding for: a
+ * sequence (or a decoder's context) of a learned-positions model may be at most maxPositions long.
+ */
+export class PositionOutOfRangeError extends InvalidTokensError {
+  override readonly name = 'PositionOutOfRangeError';
+  override readonly code = 'ERR_POSITION_OUT_OF_RANGE';
+  constructor(
+    readonly position: number,
+    readonly maxPositions: number,
+  ) {
+    super(`position ${position} is past the model's ${maxPositions} learned positions`);
+  }
+}
+
 /** A parameter tensor is missing or has the wrong number of elements for the model config. */
 export class ParamShapeError extends InvalidParamsError {
   override readonly name = 'ParamShapeError';
@@ -91,17 +106,30 @@ export function checkTokenIds(config: ModelConfig, tokens: Int32Array): void {
   }
 }
 
+/** Tokens at absolute positions start, …, start + count − 1 have a position embedding (learned positions). */
+export function checkPositions(config: ModelConfig, start: number, count: number): void {
+  const max = config.maxPositions;
+  if (config.positions === 'learned' && start + count > max!) {
+    throw new PositionOutOfRangeError(Math.max(start, max!), max!);
+  }
+}
+
+/** Every parameter the config names is there with its number of elements. */
+export function checkParams(config: ModelConfig, params: Readonly<Record<string, ArrayLike<number>>>): void {
+  for (const [name, shape] of Object.entries(paramShapes(config))) {
+    const expected = shape.reduce((a, b) => a * b, 1);
+    const actual = params[name]?.length;
+    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
+  }
+}
+
 /** The parameters and random features fit the config (what every engine and decoder needs). */
 export function checkModelInputs(
   config: ModelConfig,
   params: Readonly<Record<string, ArrayLike<number>>>,
   features: readonly LayerFeatures[],
 ): void {
-  for (const [name, shape] of Object.entries(paramShapes(config))) {
-    const expected = shape.reduce((a, b) => a * b, 1);
-    const actual = params[name]?.length;
-    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
-  }
+  checkParams(config, params);
   const { e, m, n } = dimsOf(config);
   if (features.length !== n) {
     throw new FeatureShapeError(`expected random features for ${n} layers, got ${features.length}`);
