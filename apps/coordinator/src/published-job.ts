@@ -18,7 +18,7 @@ import {
   type SignedJob,
 } from '@slimswarm/protocol';
 import { DEFAULT_MODEL, DEFAULT_SEQ_LEN, defaultManifest, jobManifest } from '@slimswarm/default-job/job';
-import { importHfFolder, type TokenizerFiles } from '@slimswarm/hf-import/node';
+import { importHfFolder } from '@slimswarm/hf-import/node';
 import { encodeBaseWeights, paramCount } from '@slimswarm/performer/weights';
 import type { JobKey } from './job-key.js';
 
@@ -39,8 +39,11 @@ export interface PublishedJob {
   /** The manifest and the job key's signature over it: what /api/job serves. */
   signed: SignedJob;
   base: Uint8Array;
-  /** The tokenizer files of an imported model's `hf` tokenizer spec, to be served beside the base. */
-  tokenizer?: TokenizerFiles;
+  /**
+   * The tokenizer files by SHA-256, to be served beside the base: an imported model's tokenizer.json and
+   * tokenizer_config.json (none for a byte job).
+   */
+  tokenizerFiles: ReadonlyMap<string, Uint8Array>;
 }
 
 /** Tensors that are weights (not optimiser state) count towards the manifest's parameter total. */
@@ -115,7 +118,10 @@ async function importedJob(
     opts.key.publicKey,
     opts.admission,
   );
-  return { manifest, base, tokenizer: imported.tokenizer };
+  const { spec, tokenizer, config: tokenizerConfig } = imported.tokenizer;
+  const tokenizerFiles = new Map([[spec.tokenizer.sha256, tokenizer]]);
+  if (spec.config && tokenizerConfig) tokenizerFiles.set(spec.config.sha256, tokenizerConfig);
+  return { manifest, base, tokenizerFiles };
 }
 
 async function loadManifest(opts: LoadJobOptions): Promise<Omit<PublishedJob, 'signed'>> {
@@ -135,7 +141,11 @@ async function loadManifest(opts: LoadJobOptions): Promise<Omit<PublishedJob, 's
   }
   const baseInfo = { sha256: sha256Hex(base), bytes: base.byteLength, params };
   if (opts.manifestPath === undefined)
-    return { manifest: defaultManifest(baseInfo, opts.key.publicKey, opts.admission), base };
+    return {
+      manifest: defaultManifest(baseInfo, opts.key.publicKey, opts.admission),
+      base,
+      tokenizerFiles: new Map(),
+    };
 
   let raw: unknown;
   try {
@@ -157,5 +167,5 @@ async function loadManifest(opts: LoadJobOptions): Promise<Omit<PublishedJob, 's
       `${opts.manifestPath} names job key ${parsed.data.jobKey}, but the coordinator holds ${opts.key.publicKey}`,
     );
   }
-  return { manifest: parsed.data, base };
+  return { manifest: parsed.data, base, tokenizerFiles: new Map() };
 }

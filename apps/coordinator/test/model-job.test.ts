@@ -80,9 +80,12 @@ describe('a job built from a Hugging Face model folder (--model)', () => {
 
   it('carries the tokenizer files beside the base for peers to fetch', async () => {
     const job = await loadJob({ basePath: 'unused', key: ephemeralJobKey(), model: { dir: qwen } });
-    expect(job.tokenizer?.tokenizer).toEqual(FIXTURE_TOKENIZER.tokenizer);
-    expect(job.tokenizer?.config).toEqual(FIXTURE_TOKENIZER.config);
-    expect(job.tokenizer?.spec).toEqual(job.manifest.tokenizer);
+    expect(job.tokenizerFiles).toEqual(
+      new Map([
+        [sha256Hex(FIXTURE_TOKENIZER.tokenizer), FIXTURE_TOKENIZER.tokenizer],
+        [sha256Hex(FIXTURE_TOKENIZER.config), FIXTURE_TOKENIZER.config],
+      ]),
+    );
     // Defaults: 64 features, the default job's sequence length and chunk.
     expect([
       job.manifest.model.nFeatures,
