@@ -19,7 +19,7 @@ import {
 } from '@slimswarm/protocol';
 import { DEFAULT_MODEL, DEFAULT_SEQ_LEN, defaultManifest, jobManifest } from '@slimswarm/default-job/job';
 import { importHfFolder } from '@slimswarm/hf-import/node';
-import { encodeBaseWeights, paramCount } from '@slimswarm/performer/weights';
+import { allocateBaseWeights, paramCount } from '@slimswarm/performer/weights';
 import type { JobKey } from './job-key.js';
 
 /** The base checkpoint is missing, unreadable or not a valid safetensors file. */
@@ -93,7 +93,14 @@ async function importedJob(
   model: ModelJobOptions,
   opts: LoadJobOptions,
 ): Promise<Omit<PublishedJob, 'signed'>> {
+  // The weights are imported straight into the base checkpoint's bytes: one copy in memory.
+  let base: Uint8Array | undefined;
   const imported = await importHfFolder(model.dir, {
+    allocate: (config) => {
+      const allocated = allocateBaseWeights(config);
+      base = allocated.bytes;
+      return allocated.params;
+    },
     seed: model.seed ?? DEFAULT_MODEL.seed,
     ...(model.nFeatures === undefined ? {} : { nFeatures: model.nFeatures }),
   });
@@ -103,7 +110,7 @@ async function importedJob(
   if (seqLen > positions) {
     throw new InvalidManifestError(`--seq-len ${seqLen}: ${model.dir} has ${positions} learned positions`);
   }
-  const base = encodeBaseWeights(config, imported.params);
+  if (base === undefined) throw new Error('hf-import filled no base');
   const baseInfo = { sha256: sha256Hex(base), bytes: base.byteLength, params: paramCount(config) };
   const manifest = jobManifest(
     {

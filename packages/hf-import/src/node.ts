@@ -17,7 +17,7 @@ import {
 } from './errors.js';
 import { readSafetensorsHeader, type TensorEntry, type WeightsFile } from './safetensors-header.js';
 import { tokenizerFiles, type TokenizerFiles } from './tokenizer.js';
-import { importWeights } from './weights.js';
+import { importWeights, type ParamAllocator } from './weights.js';
 
 export * from './index.js';
 
@@ -131,9 +131,13 @@ async function weightEntries(dir: string, handles: FileHandle[]): Promise<Tensor
 
 /**
  * Imports the model folder `dir`: our config (FAVOR+ attention with `nFeatures` random features seeded
- * by `seed`), our params, and the tokenizer files with their spec. Nothing is written.
+ * by `seed`), our params (in arrays from `allocate` when given), and the tokenizer files with their spec.
+ * Nothing is written.
  */
-export async function importHfFolder(dir: string, opts: ImportOptions): Promise<ImportedModel> {
+export async function importHfFolder(
+  dir: string,
+  opts: ImportOptions & { allocate?: ParamAllocator },
+): Promise<ImportedModel> {
   const model = modelFromHfConfig(
     parseJsonFile(await readFolderFile(dir, 'config.json'), 'config.json'),
     opts,
@@ -145,7 +149,7 @@ export async function importHfFolder(dir: string, opts: ImportOptions): Promise<
   );
   const handles: FileHandle[] = [];
   try {
-    const params = await importWeights(model, await weightEntries(dir, handles));
+    const params = await importWeights(model, await weightEntries(dir, handles), opts.allocate);
     return { ...model, params, tokenizer };
   } finally {
     await Promise.all(handles.map((h) => h.close()));

@@ -156,6 +156,21 @@ function isNonParameter(family: HfFamily, config: ModelConfig, name: string): bo
   return /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/.test(name);
 }
 
+/**
+ * Where the imported params go: fresh arrays by default, or views the caller owns (allocateBaseWeights
+ * from performer/weights: straight into the base checkpoint's bytes). Every element is written.
+ */
+export type ParamAllocator = (config: ModelConfig) => Params;
+
+function freshParams(config: ModelConfig): Params {
+  return Object.fromEntries(
+    Object.entries(paramShapes(config)).map(([name, shape]) => [
+      name,
+      new Float32Array(shape.reduce((a, b) => a * b, 1)),
+    ]),
+  );
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -165,7 +180,11 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * before any data is read: each parameter present once with the implied shape and a float dtype, and
  * nothing else present but known non-parameters.
  */
-export async function importWeights(model: HfModel, entries: readonly TensorEntry[]): Promise<Params> {
+export async function importWeights(
+  model: HfModel,
+  entries: readonly TensorEntry[],
+  allocate: ParamAllocator = freshParams,
+): Promise<Params> {
   const { family, config } = model;
   const byName = new Map<string, TensorEntry>();
   for (const t of entries) {
@@ -173,12 +192,7 @@ export async function importWeights(model: HfModel, entries: readonly TensorEntr
     if (other) throw new ShardIndexError(`tensor ${t.name} is in both ${other.file.name} and ${t.file.name}`);
     byName.set(t.name, t);
   }
-  const params: Params = Object.fromEntries(
-    Object.entries(paramShapes(config)).map(([name, shape]) => [
-      name,
-      new Float32Array(shape.reduce((a, b) => a * b, 1)),
-    ]),
-  );
+  const params = allocate(config);
   const prefix = [...byName.keys()].some((name) => name.startsWith('transformer.')) ? 'transformer.' : '';
   const plan = family === 'gpt2' ? gpt2Plan(config, params, prefix) : llamaPlan(config, params);
 

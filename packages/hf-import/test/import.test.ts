@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { paramShapes, softmaxAttentionLogits } from '@slimswarm/performer';
-import { ModelConfig } from '@slimswarm/protocol';
+import { ModelConfig, encodeSafetensors, f32Tensor } from '@slimswarm/protocol';
+import { allocateBaseWeights, encodeBaseWeights } from '@slimswarm/performer/weights';
 import { importHfFolder, modelFromHfConfig } from '../src/node.js';
 import {
   FIXTURE_TOKENIZER,
@@ -122,6 +123,31 @@ describe('importing each family', () => {
         maxAbsDiff(softmaxAttentionLogits(model.config, model.params, ids), hfLogits(fx, [...ids])),
       ).toBeLessThan(1e-5);
     }
+  });
+
+  it('imports straight into the base checkpoint: the bytes canonical safetensors of the params gives', async () => {
+    const fx = hfFixture('gpt2', { dtype: 'BF16' });
+    const dir = await tempDir();
+    await writeHfFixture(dir, fx);
+    let bytes: Uint8Array = new Uint8Array(0);
+    const model = await importHfFolder(dir, {
+      ...OPTS,
+      allocate: (config) => {
+        const base = allocateBaseWeights(config);
+        bytes = base.bytes;
+        return base.params;
+      },
+    });
+    const fresh = await importHfFolder(dir, OPTS);
+    expect(model.params).toEqual(fresh.params);
+    const shapes = paramShapes(model.config);
+    const canonical = encodeSafetensors(
+      Object.fromEntries(
+        Object.entries(shapes).map(([name, shape]) => [name, f32Tensor(shape, fresh.params[name]!)]),
+      ),
+    );
+    expect(bytes).toEqual(canonical);
+    expect(encodeBaseWeights(model.config, fresh.params)).toEqual(canonical);
   });
 
   it('reads the tokenizer files into the spec the manifest carries', async () => {
