@@ -18,9 +18,16 @@ const OUR_MODULES = [WORKSPACE, '^@slimswarm/'];
  * reach the performer through one of them (relative imports across workspaces are forbidden below), so
  * the reachability rule looks for these instead of listing every performer file a path passes through.
  */
-const PERFORMER_ENTRIES = Object.values(require('./packages/performer/package.json').exports).map(
-  (file) => `^packages/performer/${String(file).replace(/^\.\//, '').replace(/[.]/g, '\\.')}$`,
-);
+const PERFORMER_EXPORTS = require('./packages/performer/package.json').exports;
+const entryPattern = (/** @type {unknown} */ file) =>
+  `^packages/performer/${String(file).replace(/^\.\//, '').replace(/[.]/g, '\\.')}$`;
+/**
+ * Every entry but `./weights` (parameter names and shapes, base-checkpoint bytes: no engine, no
+ * onnxruntime), which the coordinator reaches through hf-import to turn a model folder into a base.
+ */
+const PERFORMER_ENTRIES = Object.entries(PERFORMER_EXPORTS)
+  .filter(([subpath]) => subpath !== './weights')
+  .map(([, file]) => entryPattern(file));
 
 /** Network stacks the performer must not know. */
 const NETWORK = [
@@ -76,9 +83,22 @@ const ROWS = [
     may: ['protocol', 'packages/performer', 'packages/node-compat'],
   },
   {
+    name: 'hf-import',
+    dir: 'packages/hf-import',
+    may: ['protocol', 'packages/performer', 'packages/node-compat'],
+  },
+  {
     name: 'coordinator',
     dir: 'apps/coordinator',
-    may: ['protocol', 'packages/swarm', 'packages/default-job', 'packages/node-compat'],
+    // The performer only through its weights entry (see coordinator-and-dashboard-never-reach-the-performer).
+    may: [
+      'protocol',
+      'packages/swarm',
+      'packages/default-job',
+      'packages/hf-import',
+      'packages/performer',
+      'packages/node-compat',
+    ],
   },
   {
     name: 'worker',
@@ -206,9 +226,9 @@ module.exports = {
     {
       name: 'coordinator-and-dashboard-never-reach-the-performer',
       comment:
-        'apps/coordinator and apps/dashboard run no model: they never reach the performer or onnxruntime-web, ' +
-        "not even through another workspace (packages/default-job's index re-exports performer code; " +
-        'take @slimswarm/default-job/job instead).',
+        'apps/coordinator and apps/dashboard run no model: they never reach the performer (but its weights ' +
+        'entry: names, shapes, base bytes) or onnxruntime-web, not even through another workspace ' +
+        "(packages/default-job's index re-exports performer code; take @slimswarm/default-job/job instead).",
       severity: 'error',
       from: { path: '^apps/(coordinator|dashboard)/' },
       to: { path: [...PERFORMER_ENTRIES, '(^|node_modules/)onnxruntime-web(/|$)'], reachable: true },

@@ -18,7 +18,14 @@ import {
   TensorBoundsError,
   TruncatedError,
 } from './errors.js';
-import { DTYPES, DTYPE_BYTES, checkFinite, checkTensorBytes, shapeElements } from './tensor.js';
+import {
+  DTYPES,
+  DTYPE_BYTES,
+  checkFinite,
+  checkTensorBytes,
+  shapeElements,
+  tensorByteLength,
+} from './tensor.js';
 import type { DType, Tensor } from './tensor.js';
 import { describeIssues, jsonWithinBounds } from './json-bounds.js';
 
@@ -80,12 +87,29 @@ function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Canonical safetensors bytes of named tensors (see the module comment for what "canonical" means). */
-export function encodeSafetensors(
-  tensors: Record<string, Tensor>,
+/** A tensor's dtype and shape, without its data. */
+export interface TensorSpec {
+  dtype: DType;
+  shape: number[];
+}
+
+export interface SafetensorsLayout {
+  /** The whole canonical file: header written, every tensor's data still zero. */
+  bytes: Uint8Array;
+  /** Where each tensor's data starts in `bytes` (8-byte aligned for the first, packed after it). */
+  offsets: ReadonlyMap<string, number>;
+}
+
+/**
+ * The canonical file of tensors of these dtypes and shapes with their data left to the caller, for writers
+ * that fill each tensor in place (an importer converting weights straight into the file it serves, with
+ * no second copy). encodeSafetensors is this plus copying the data in.
+ */
+export function layoutSafetensors(
+  specs: Record<string, TensorSpec>,
   metadata: Record<string, string> = {},
-): Uint8Array {
-  const names = Object.keys(tensors).sort(compareCodeUnits);
+): SafetensorsLayout {
+  const names = Object.keys(specs).sort(compareCodeUnits);
   const members: string[] = [];
   const metadataKeys = Object.keys(metadata).sort(compareCodeUnits);
   if (metadataKeys.length > 0) {
@@ -99,35 +123,41 @@ export function encodeSafetensors(
     members.push(`${JSON.stringify(METADATA_KEY)}:{${entries.join(',')}}`);
   }
   let offset = 0;
-  const ordered: Tensor[] = [];
+  const relative: Array<[string, number]> = [];
   for (const name of names) {
     if (name === METADATA_KEY) throw new SchemaViolationError(`a tensor may not be named ${METADATA_KEY}`);
-    const t = tensors[name]!;
+    const t = specs[name]!;
     if (!DTYPES.includes(t.dtype)) {
       throw new SchemaViolationError(`tensor ${JSON.stringify(name)}: unknown dtype`);
     }
-    checkTensorBytes(name, t);
-    const end = offset + t.data.length;
+    const end = offset + tensorByteLength(t.dtype, t.shape);
     members.push(
       `${JSON.stringify(name)}:{"dtype":"${FILE_DTYPE[t.dtype]}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`,
     );
-    ordered.push(t);
+    relative.push([name, offset]);
     offset = end;
   }
   const json = utf8Encoder.encode(`{${members.join(',')}}`);
   const headerBytes = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + headerBytes + offset);
-  const view = new DataView(out.buffer);
+  const bytes = new Uint8Array(8 + headerBytes + offset);
+  const view = new DataView(bytes.buffer);
   view.setUint32(0, headerBytes % 2 ** 32, true);
   view.setUint32(4, Math.floor(headerBytes / 2 ** 32), true);
-  out.set(json, 8);
-  out.fill(SPACE, 8 + json.length, 8 + headerBytes);
-  let at = 8 + headerBytes;
-  for (const t of ordered) {
-    out.set(t.data, at);
-    at += t.data.length;
-  }
-  return out;
+  bytes.set(json, 8);
+  bytes.fill(SPACE, 8 + json.length, 8 + headerBytes);
+  return { bytes, offsets: new Map(relative.map(([name, at]) => [name, 8 + headerBytes + at])) };
+}
+
+/** Canonical safetensors bytes of named tensors (see the module comment for what "canonical" means). */
+export function encodeSafetensors(
+  tensors: Record<string, Tensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  // Sizes are checked against the data before the layout allocates the file they add up to.
+  for (const [name, t] of Object.entries(tensors)) if (DTYPES.includes(t.dtype)) checkTensorBytes(name, t);
+  const { bytes, offsets } = layoutSafetensors(tensors, metadata);
+  for (const [name, at] of offsets) bytes.set(tensors[name]!.data, at);
+  return bytes;
 }
 
 interface Located {

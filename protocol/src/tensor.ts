@@ -224,9 +224,14 @@ export function f32ToF16Bits(values: Float32Array): Uint16Array {
   return out;
 }
 
-/** f16 bits → f32 values (exact: every f16 is representable in f32). */
-export function f16BitsToF32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
+/**
+ * f16 bits → f32 values (exact: every f16 is representable in f32), into `out` when given (importers
+ * convert straight into the destination tensor).
+ */
+export function f16BitsToF32(
+  bits: Uint16Array,
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
   for (let i = 0; i < bits.length; i++) {
     const h = bits[i]!;
     const sign = h & 0x8000 ? -1 : 1;

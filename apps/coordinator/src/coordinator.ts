@@ -36,6 +36,17 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     basePath: options.base,
     key,
     ...(options.manifest !== undefined ? { manifestPath: options.manifest } : {}),
+    ...(options.model !== undefined
+      ? {
+          model: {
+            dir: options.model,
+            nFeatures: options.features,
+            seqLen: options.seqLen,
+            chunkSize: options.chunkSize,
+            seed: options.seed,
+          },
+        }
+      : {}),
     admission: invites ? { mode: 'invite' } : { mode: 'open', difficultyBits: options.difficulty },
   });
   const peer = await createNodePeer({

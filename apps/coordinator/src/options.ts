@@ -4,7 +4,14 @@ import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli
 import { IceServer, MAX_DIFFICULTY_BITS, PROTOCOL_LIMITS } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_BASE_PATH, DEFAULT_DIFFICULTY_BITS } from '@slimswarm/default-job/job';
+import {
+  DEFAULT_BASE_PATH,
+  DEFAULT_CHUNK,
+  DEFAULT_DIFFICULTY_BITS,
+  DEFAULT_MODEL,
+  DEFAULT_SEQ_LEN,
+} from '@slimswarm/default-job/job';
+import { DEFAULT_FEATURES } from '@slimswarm/hf-import';
 import { DEFAULT_LISTED_PER_PREFIX, MAX_LISTED_ADDRESSES } from './bootstrap-list.js';
 
 export { InvalidOptionError };
@@ -19,6 +26,13 @@ export const CoordinatorOptions = z
     listen: z.array(z.string().startsWith('/')).min(1),
     base: z.string().min(1),
     manifest: z.string().min(1).optional(),
+    /** A Hugging Face model folder to build the job from (manifest model, tokenizer and base). */
+    model: z.string().min(1).optional(),
+    /** With --model: the job's random features per head, sequence length, chunk size, feature seed. */
+    features: z.number().int().positive().optional(),
+    seqLen: z.number().int().positive().optional(),
+    chunkSize: z.number().int().positive().optional(),
+    seed: z.number().int().min(0).max(0xffffffff).optional(),
     /** The job's Ed25519 secret key file (created on first start); none: a key for this process only. */
     jobKey: z.string().min(1).optional(),
     /** One invite code per line, each traded once for a ticket at POST /api/ticket (invite jobs). */
@@ -38,6 +52,31 @@ export type CoordinatorOptions = z.infer<typeof CoordinatorOptions>;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+const count = (value: unknown): number | undefined =>
+  value === undefined ? undefined : /^\d+$/.test(String(value)) ? Number(value) : NaN;
+
+/** --model replaces --base and --manifest; the flags that shape its job mean nothing without it. */
+function modelFlags(raw: Record<string, unknown>): Record<string, unknown> {
+  const shaping = ['features', 'seqLen', 'chunkSize', 'seed'].filter((k) => raw[k] !== undefined);
+  if (raw['model'] === undefined && shaping.length > 0) {
+    throw new InvalidOptionError(
+      `--${shaping[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --model`,
+    );
+  }
+  if (raw['model'] !== undefined && (raw['base'] !== undefined || raw['manifest'] !== undefined)) {
+    throw new InvalidOptionError(
+      '--model builds the manifest and base itself: give it without --base and --manifest',
+    );
+  }
+  return {
+    base: raw['base'] ?? DEFAULT_BASE_PATH,
+    features: count(raw['features']),
+    seqLen: count(raw['seqLen']),
+    chunkSize: count(raw['chunkSize']),
+    seed: count(raw['seed']),
+  };
+}
+
 export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOptions {
   const program = new Command('slimswarm-coordinator')
     .description(
@@ -46,8 +85,19 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     .option('--host <host>', 'HTTP host', '127.0.0.1')
     .option('--port <port>', 'HTTP port (0: any free port)', '8700')
     .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
-    .option('--base <file>', 'base checkpoint (safetensors)', DEFAULT_BASE_PATH)
+    .option('--base <file>', `base checkpoint (safetensors; default ${DEFAULT_BASE_PATH})`)
     .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
+    .option(
+      '--model <folder>',
+      'build the job from a Hugging Face model folder (Llama, Qwen2, GPT-2: config.json, safetensors, tokenizer.json) instead of --base and --manifest',
+    )
+    .option('--features <m>', `with --model: FAVOR+ random features per head (default ${DEFAULT_FEATURES})`)
+    .option(
+      '--seq-len <tokens>',
+      `with --model: training sequence length (default ${DEFAULT_SEQ_LEN}, at most the model's learned positions)`,
+    )
+    .option('--chunk-size <tokens>', `with --model: SLiM chunk size (default ${DEFAULT_CHUNK})`)
+    .option('--seed <n>', `with --model: seed of the random features (default ${DEFAULT_MODEL.seed})`)
     .option('--job-key <file>', 'the job key (Ed25519 secret, created if missing; default: a throwaway key)')
     .option(
       '--difficulty <bits>',
@@ -73,6 +123,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     .option('--json', 'print JSON lines', false);
   return parseCommandLine(program, argv, CoordinatorOptions, (raw) => ({
     ...raw,
+    ...modelFlags(raw),
     port: /^\d+$/.test(String(raw.port)) ? Number(raw.port) : NaN,
     listPerPrefix: /^\d+$/.test(String(raw.listPerPrefix)) ? Number(raw.listPerPrefix) : NaN,
     difficulty: /^\d+$/.test(String(raw.difficulty)) ? Number(raw.difficulty) : NaN,

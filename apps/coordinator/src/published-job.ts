@@ -1,10 +1,12 @@
 /**
  * The job the coordinator publishes: the manifest signed by the job key, and the base checkpoint it
- * names by SHA-256. The
- * coordinator never loads the model into a compute engine; it only checks that the file is well-formed
- * safetensors and counts its parameters for the manifest.
+ * names by SHA-256 (with an imported model, also the tokenizer files its spec names). The coordinator
+ * never loads the model into a compute engine; it only checks that the file is well-formed safetensors
+ * and counts its parameters for the manifest, or converts a Hugging Face folder's weights into our
+ * base checkpoint (hf-import: data conversion, no engine).
  */
 import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
 import {
   decodeSafetensors,
   sha256Hex,
@@ -15,7 +17,9 @@ import {
   type AdmissionPolicy,
   type SignedJob,
 } from '@slimswarm/protocol';
-import { defaultManifest } from '@slimswarm/default-job/job';
+import { DEFAULT_MODEL, DEFAULT_SEQ_LEN, defaultManifest, jobManifest } from '@slimswarm/default-job/job';
+import { importHfFolder } from '@slimswarm/hf-import/node';
+import { allocateBaseWeights, paramCount } from '@slimswarm/performer/weights';
 import type { JobKey } from './job-key.js';
 
 /** The base checkpoint is missing, unreadable or not a valid safetensors file. */
@@ -35,6 +39,11 @@ export interface PublishedJob {
   /** The manifest and the job key's signature over it: what /api/job serves. */
   signed: SignedJob;
   base: Uint8Array;
+  /**
+   * The tokenizer files by SHA-256, to be served beside the base: an imported model's tokenizer.json and
+   * tokenizer_config.json (none for a byte job).
+   */
+  tokenizerFiles: ReadonlyMap<string, Uint8Array>;
 }
 
 /** Tensors that are weights (not optimiser state) count towards the manifest's parameter total. */
@@ -42,8 +51,19 @@ function isWeight(name: string): boolean {
   return !name.startsWith('optim.');
 }
 
+/** The job of a Hugging Face model folder (`--model`) and what shapes it beyond the folder. */
+export interface ModelJobOptions {
+  dir: string;
+  nFeatures?: number;
+  seqLen?: number;
+  chunkSize?: number;
+  seed?: number;
+}
+
 export interface LoadJobOptions {
   basePath: string;
+  /** Build the job from this model folder instead of `basePath` and `manifestPath`. */
+  model?: ModelJobOptions;
   /** A manifest file; none: the default job under `key`. */
   manifestPath?: string;
   key: JobKey;
@@ -52,15 +72,66 @@ export interface LoadJobOptions {
 }
 
 export async function loadJob(opts: LoadJobOptions): Promise<PublishedJob> {
-  const manifest = await loadManifest(opts);
-  return {
-    manifest: manifest.manifest,
-    signed: signJob(manifest.manifest, opts.key.secretKey),
-    base: manifest.base,
-  };
+  const job = opts.model ? await importedJob(opts.model, opts) : await loadManifest(opts);
+  return { ...job, signed: signJob(job.manifest, opts.key.secretKey) };
 }
 
-async function loadManifest(opts: LoadJobOptions): Promise<{ manifest: JobManifest; base: Uint8Array }> {
+/** A job name from the folder's name: the characters a job id allows, and short. */
+function jobName(dir: string): string {
+  const name = basename(resolve(dir))
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .slice(0, 48);
+  return /^[A-Za-z0-9]/.test(name) ? name : `model${name}`;
+}
+
+/**
+ * The job of a model folder: its architecture as our ModelConfig (FAVOR+ attention), its tokenizer, and
+ * its weights as the base checkpoint, on the default job's training settings. A model with learned
+ * positions trains on sequences no longer than it has positions (by default the shorter of the two).
+ */
+async function importedJob(
+  model: ModelJobOptions,
+  opts: LoadJobOptions,
+): Promise<Omit<PublishedJob, 'signed'>> {
+  // The weights are imported straight into the base checkpoint's bytes: one copy in memory.
+  let base: Uint8Array | undefined;
+  const imported = await importHfFolder(model.dir, {
+    allocate: (config) => {
+      const allocated = allocateBaseWeights(config);
+      base = allocated.bytes;
+      return allocated.params;
+    },
+    seed: model.seed ?? DEFAULT_MODEL.seed,
+    ...(model.nFeatures === undefined ? {} : { nFeatures: model.nFeatures }),
+  });
+  const { config } = imported;
+  const positions = config.maxPositions ?? Infinity;
+  const seqLen = model.seqLen ?? Math.min(DEFAULT_SEQ_LEN, positions);
+  if (seqLen > positions) {
+    throw new InvalidManifestError(`--seq-len ${seqLen}: ${model.dir} has ${positions} learned positions`);
+  }
+  if (base === undefined) throw new Error('hf-import filled no base');
+  const baseInfo = { sha256: sha256Hex(base), bytes: base.byteLength, params: paramCount(config) };
+  const manifest = jobManifest(
+    {
+      name: jobName(model.dir),
+      title: `Fine-tune ${basename(resolve(model.dir))} (${imported.architecture})`,
+      model: config,
+      tokenizer: imported.tokenizer.spec,
+      seqLen,
+      ...(model.chunkSize === undefined ? {} : { chunkSize: model.chunkSize }),
+    },
+    baseInfo,
+    opts.key.publicKey,
+    opts.admission,
+  );
+  const { spec, tokenizer, config: tokenizerConfig } = imported.tokenizer;
+  const tokenizerFiles = new Map([[spec.tokenizer.sha256, tokenizer]]);
+  if (spec.config && tokenizerConfig) tokenizerFiles.set(spec.config.sha256, tokenizerConfig);
+  return { manifest, base, tokenizerFiles };
+}
+
+async function loadManifest(opts: LoadJobOptions): Promise<Omit<PublishedJob, 'signed'>> {
   let base: Uint8Array;
   try {
     base = new Uint8Array(await readFile(opts.basePath));
@@ -77,7 +148,11 @@ async function loadManifest(opts: LoadJobOptions): Promise<{ manifest: JobManife
   }
   const baseInfo = { sha256: sha256Hex(base), bytes: base.byteLength, params };
   if (opts.manifestPath === undefined)
-    return { manifest: defaultManifest(baseInfo, opts.key.publicKey, opts.admission), base };
+    return {
+      manifest: defaultManifest(baseInfo, opts.key.publicKey, opts.admission),
+      base,
+      tokenizerFiles: new Map(),
+    };
 
   let raw: unknown;
   try {
@@ -99,5 +174,5 @@ async function loadManifest(opts: LoadJobOptions): Promise<{ manifest: JobManife
       `${opts.manifestPath} names job key ${parsed.data.jobKey}, but the coordinator holds ${opts.key.publicKey}`,
     );
   }
-  return { manifest: parsed.data, base };
+  return { manifest: parsed.data, base, tokenizerFiles: new Map() };
 }

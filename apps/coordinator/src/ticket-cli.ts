@@ -18,6 +18,8 @@ export const TicketOptions = z
     peer: TicketRequest.shape.peerId,
     base: z.string().min(1),
     manifest: z.string().min(1).optional(),
+    /** The model folder of a `--model` job: its name gives the job id a ticket signs. */
+    model: z.string().min(1).optional(),
   })
   .strict();
 export type TicketOptions = z.infer<typeof TicketOptions>;
@@ -28,7 +30,8 @@ export function parseTicketArgs(argv: readonly string[]): TicketOptions {
     .requiredOption('--job-key <file>', 'the job key file the coordinator runs with')
     .requiredOption('--peer <id>', 'the peer id to admit')
     .option('--base <file>', 'base checkpoint (safetensors)', DEFAULT_BASE_PATH)
-    .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)');
+    .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
+    .option('--model <folder>', 'the Hugging Face model folder the coordinator runs with --model');
   return parseCommandLine(program, argv, TicketOptions, (raw) => raw);
 }
 
@@ -39,6 +42,7 @@ export async function issueTicketFromCli(options: TicketOptions): Promise<Ticket
     basePath: options.base,
     key,
     ...(options.manifest !== undefined ? { manifestPath: options.manifest } : {}),
+    ...(options.model !== undefined ? { model: { dir: options.model } } : {}),
   });
   return {
     jobId: manifest.jobId,

@@ -3,4 +3,3 @@ export * from './job.js';
 export * from './small-job.js';
 export * from './pretrain-corpus.js';
 export * from './corpus.js';
-export * from './base.js';

@@ -9,6 +9,7 @@ import {
   PROTOCOL_VERSION,
   jobIdFor,
   type AdmissionPolicy,
+  type TokenizerSpec,
   ModelConfig,
 } from '@slimswarm/protocol';
 
@@ -57,8 +58,23 @@ export const DEFAULT_AGGREGATION = {
   minAgreement: 0.1,
 } as const satisfies JobManifest['aggregation'];
 
-/** The manifest of the default job for a base checkpoint, under the job key `jobKey` (public, hex). */
-export function defaultManifest(
+/** What sets one job apart from another built on the same defaults (an imported model's job, say). */
+export interface JobParts {
+  /** The job's name; its id is this name bound to the job key (`jobIdFor`). */
+  name: string;
+  title: string;
+  model: ModelConfig;
+  tokenizer: TokenizerSpec;
+  seqLen?: number;
+  chunkSize?: number;
+}
+
+/**
+ * The manifest of a job on the default job's training, compression, aggregation and round settings, for
+ * a base checkpoint, under the job key `jobKey` (public, hex).
+ */
+export function jobManifest(
+  parts: JobParts,
   base: { sha256: string; bytes: number; params: number },
   jobKey: string,
   admission: AdmissionPolicy = DEFAULT_ADMISSION,
@@ -66,16 +82,16 @@ export function defaultManifest(
   return JobManifest.parse({
     type: 'job-manifest',
     version: PROTOCOL_VERSION,
-    jobId: jobIdFor(DEFAULT_JOB_NAME, jobKey),
+    jobId: jobIdFor(parts.name, jobKey),
     jobKey,
     admission,
-    title: 'Fine-tune the base Performer on the slimswarm repository',
-    model: DEFAULT_MODEL,
-    tokenizer: { kind: 'byte' },
+    title: parts.title,
+    model: parts.model,
+    tokenizer: parts.tokenizer,
     baseCheckpoint: base,
     training: {
-      seqLen: DEFAULT_SEQ_LEN,
-      chunkSize: DEFAULT_CHUNK,
+      seqLen: parts.seqLen ?? DEFAULT_SEQ_LEN,
+      chunkSize: parts.chunkSize ?? DEFAULT_CHUNK,
       batchSize: 1,
       localSteps: 4,
       inner: { kind: 'adamw', lr: 3e-3, weightDecay: 0.01, gradClip: 1 },
@@ -87,4 +103,23 @@ export function defaultManifest(
     // The deadline leaves room for worker 0's held-out evaluation between rounds (a few sequences of 2048).
     round: { quorumFraction: 1, deadlineMs: 45_000, minDeltas: 1, peerTimeoutMs: 15_000 },
   });
+}
+
+/** The manifest of the default job for a base checkpoint, under the job key `jobKey` (public, hex). */
+export function defaultManifest(
+  base: { sha256: string; bytes: number; params: number },
+  jobKey: string,
+  admission: AdmissionPolicy = DEFAULT_ADMISSION,
+): JobManifest {
+  return jobManifest(
+    {
+      name: DEFAULT_JOB_NAME,
+      title: 'Fine-tune the base Performer on the slimswarm repository',
+      model: DEFAULT_MODEL,
+      tokenizer: { kind: 'byte' },
+    },
+    base,
+    jobKey,
+    admission,
+  );
 }

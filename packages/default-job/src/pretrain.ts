@@ -15,7 +15,7 @@ import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import { isHelpExit, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { DEFAULT_BASE_PATH, DEFAULT_CHUNK, DEFAULT_MODEL, DEFAULT_SEQ_LEN } from './job.js';
 import { readPretrainCorpus } from './pretrain-corpus.js';
-import { encodeBaseWeights } from './base.js';
+import { encodeBaseWeights } from '@slimswarm/performer/weights';
 
 const Options = z
   .object({

@@ -9,7 +9,7 @@ import { JobManifest, jobIdFor, sha256Hex, type AdmissionPolicy, ModelConfig } f
 import { initParams, paramCount } from '@slimswarm/performer';
 import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import { DEFAULT_ADMISSION, defaultManifest } from './job.js';
-import { encodeBaseWeights } from './base.js';
+import { encodeBaseWeights } from '@slimswarm/performer/weights';
 
 export const SMALL_JOB_NAME = 'slimswarm-small';
 
