@@ -139,7 +139,7 @@ export function embed(b: GraphBuilder, dims: Dims, source: ModelSource, c: numbe
 }
 
 /** [C, D] → rotated [C, H, E]. */
-function rotary(b: GraphBuilder, dims: Dims, rows: Rows, x: Value): Value {
+export function rotary(b: GraphBuilder, dims: Dims, rows: Rows, x: Value): Value {
   const { h, e } = dims;
   const c = rows.count;
   const byHead = b.reshape(x, [c, h, e]);

@@ -91,17 +91,22 @@ export function checkTokenIds(config: ModelConfig, tokens: Int32Array): void {
   }
 }
 
+/** Every parameter the config names is there with its number of elements. */
+export function checkParams(config: ModelConfig, params: Readonly<Record<string, ArrayLike<number>>>): void {
+  for (const [name, shape] of Object.entries(paramShapes(config))) {
+    const expected = shape.reduce((a, b) => a * b, 1);
+    const actual = params[name]?.length;
+    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
+  }
+}
+
 /** The parameters and random features fit the config (what every engine and decoder needs). */
 export function checkModelInputs(
   config: ModelConfig,
   params: Readonly<Record<string, ArrayLike<number>>>,
   features: readonly LayerFeatures[],
 ): void {
-  for (const [name, shape] of Object.entries(paramShapes(config))) {
-    const expected = shape.reduce((a, b) => a * b, 1);
-    const actual = params[name]?.length;
-    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
-  }
+  checkParams(config, params);
   const { e, m, n } = dimsOf(config);
   if (features.length !== n) {
     throw new FeatureShapeError(`expected random features for ${n} layers, got ${features.length}`);

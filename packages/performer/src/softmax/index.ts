@@ -1,0 +1,5 @@
+export { buildSoftmaxGraph, checkTeacherConfig } from './graph.js';
+export type { TeacherGraphKind } from './graph.js';
+export { SoftmaxTeacher, trainSoftmaxTeacher } from './teacher.js';
+export type { TeacherShape, TeacherTraining } from './teacher.js';
+export { UnsupportedTeacherError } from './errors.js';
