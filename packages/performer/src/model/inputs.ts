@@ -45,6 +45,21 @@ export class TokenOutOfRangeError extends InvalidTokensError {
   }
 }
 
+/**
+ * A token would sit at an absolute position the model has no learned position embedding for: a
+ * sequence (or a decoder's context) of a learned-positions model may be at most maxPositions long.
+ */
+export class PositionOutOfRangeError extends InvalidTokensError {
+  override readonly name = 'PositionOutOfRangeError';
+  override readonly code = 'ERR_POSITION_OUT_OF_RANGE';
+  constructor(
+    readonly position: number,
+    readonly maxPositions: number,
+  ) {
+    super(`position ${position} is past the model's ${maxPositions} learned positions`);
+  }
+}
+
 /** A parameter tensor is missing or has the wrong number of elements for the model config. */
 export class ParamShapeError extends InvalidParamsError {
   override readonly name = 'ParamShapeError';
@@ -88,6 +103,14 @@ export function checkTokenIds(config: ModelConfig, tokens: Int32Array): void {
   for (let i = 0; i < tokens.length; i++) {
     const id = tokens[i]!;
     if (id < 0 || id >= config.vocabSize) throw new TokenOutOfRangeError(i, id, config.vocabSize);
+  }
+}
+
+/** Tokens at absolute positions start, …, start + count − 1 have a position embedding (learned positions). */
+export function checkPositions(config: ModelConfig, start: number, count: number): void {
+  const max = config.maxPositions;
+  if (config.positions === 'learned' && start + count > max!) {
+    throw new PositionOutOfRangeError(Math.max(start, max!), max!);
   }
 }
 
