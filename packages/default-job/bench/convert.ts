@@ -171,7 +171,7 @@ for (const m of FEATURES) {
   print(
     row,
     `M=${m}`.padEnd(7) +
-      ` KL ${klMean.toFixed(4)} ± ${klStd.toFixed(4)} nats (max ${row.klMax.toFixed(3)}),` +
+      ` KL ${klMean.toPrecision(3)} ± ${klStd.toPrecision(2)} nats (max ${row.klMax.toPrecision(3)}),` +
       ` CE softmax ${row.ceSoftmax.toFixed(3)}, FAVOR+ ${row.ceFavor.toFixed(3)} over ${row.tokens} tokens`,
   );
 }
