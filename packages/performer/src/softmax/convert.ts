@@ -9,6 +9,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { LayerFeatures } from '../model/features.js';
 import { InvalidTokensError } from '../model/inputs.js';
 import type { Params } from '../model/params.js';
+import { softmaxForward } from '../naive/layers.js';
 import { naiveLogits } from '../naive/model.js';
 import { softmaxAttentionLogits } from '../naive/softmax.js';
 
@@ -24,16 +25,12 @@ export interface ConversionError {
   tokens: number;
 }
 
-/** Row-wise log-softmax of (L, V) logits, in place. */
+/** Row-wise log-softmax of (L, V) logits, in place: logits − log Σ exp(logits). */
 function logSoftmaxRows(logits: Float64Array, vocab: number): Float64Array {
-  for (let row = 0; row < logits.length; row += vocab) {
-    let max = -Infinity;
-    for (let c = 0; c < vocab; c++) max = Math.max(max, logits[row + c]!);
-    let sum = 0;
-    for (let c = 0; c < vocab; c++) sum += Math.exp(logits[row + c]! - max);
-    const logSum = max + Math.log(sum);
-    for (let c = 0; c < vocab; c++) logits[row + c]! -= logSum;
-  }
+  const rows = logits.length / vocab;
+  const logSumExp = new Float64Array(rows); // (L)
+  softmaxForward(new Float64Array(logits.length), logits, rows, vocab, logSumExp);
+  for (let c = 0; c < logits.length; c++) logits[c]! -= logSumExp[Math.floor(c / vocab)]!;
   return logits;
 }
 
