@@ -10,9 +10,15 @@ import { dimsOf } from '../model/config.js';
 import type { LayerFeatures } from '../model/features.js';
 import type { Params } from '../model/params.js';
 import type { ChunkGraphKind, ParamSlot } from './graphs.js';
-import { buildChunkGraph, paramLayout, stateSize } from './graphs.js';
+import { buildChunkGraph, paramLayout, stateShape, stateSize } from './graphs.js';
 import { InvalidStateError } from './errors.js';
-import { InvalidTokensError, checkEngineInputs, checkModelInputs, checkTokenIds } from '../model/inputs.js';
+import {
+  InvalidTokensError,
+  checkEngineInputs,
+  checkModelInputs,
+  checkPositions,
+  checkTokenIds,
+} from '../model/inputs.js';
 
 export type Backend = 'wasm' | 'webgpu';
 
@@ -72,6 +78,7 @@ export class ChunkRunner {
   private readonly slots: ParamSlot[];
   private readonly sessions = new Map<ChunkGraphKind, Promise<ort.InferenceSession>>();
   private readonly dims;
+  private readonly stateShape: number[];
   /** θ_p for p < E/2, in fp64. */
   private readonly frequencies: Float64Array;
   runs = 0;
@@ -86,6 +93,7 @@ export class ChunkRunner {
     this.slots = layout.slots;
     this.paramCount = layout.total;
     this.stateSize = stateSize(config);
+    this.stateShape = stateShape(config);
     const { e } = this.dims;
     this.frequencies = Float64Array.from({ length: e / 2 }, (_, p) => config.ropeBase ** ((-2 * p) / e));
   }
@@ -141,18 +149,39 @@ export class ChunkRunner {
     positionOffset = 0,
   ): Record<string, ort.Tensor> {
     const c = this.chunk;
-    const { e } = this.dims;
+    const { n, m, e } = this.dims;
     const count = end - start;
-    const ids = new Int32Array(2 * c);
-    const weights = new Float32Array(2 * c);
-    const rope = new Float32Array(2 * c * e);
+    checkPositions(this.config, positionOffset + start, count);
+    const ids = new Int32Array(2 * c); // [2, C]
+    const weights = new Float32Array(2 * c); // [2, C]
     for (let j = 0; j < count; j++) {
       ids[j] = seq.tokens[start + j]!;
       // A logits run has no targets past the last input; row 1 is not read then.
       ids[c + j] = seq.tokens[start + j + 1] ?? 0;
       weights[j] = 1;
       weights[c + j] = lossScale;
-      const t = positionOffset + start + j; // absolute position in the sequence
+    }
+    return {
+      params: new ort.Tensor('float32', seq.params, [this.paramCount]),
+      tokens: new ort.Tensor('int32', ids, [2, c]),
+      weights: new ort.Tensor('float32', weights, [2, c]),
+      ...this.positionFeed(positionOffset + start, count),
+      features: new ort.Tensor('float32', seq.features, [n, m * e + 1]),
+    };
+  }
+
+  /** The chunk's absolute positions first..first+count−1 as the config's positions input. */
+  private positionFeed(first: number, count: number): Record<string, ort.Tensor> {
+    const c = this.chunk;
+    if (this.config.positions === 'learned') {
+      const positions = new Int32Array(c); // [C], padding rows read row 0
+      for (let j = 0; j < count; j++) positions[j] = first + j;
+      return { positions: new ort.Tensor('int32', positions, [c]) };
+    }
+    const { e } = this.dims;
+    const rope = new Float32Array(2 * c * e); // [2, C, E]
+    for (let j = 0; j < count; j++) {
+      const t = first + j;
       for (let p = 0; p < e / 2; p++) {
         const angle = t * this.frequencies[p]!;
         const cos = Math.cos(angle);
@@ -161,14 +190,7 @@ export class ChunkRunner {
         rope[(c + j) * e + 2 * p] = rope[(c + j) * e + 2 * p + 1] = sin;
       }
     }
-    const { n, m } = this.dims;
-    return {
-      params: new ort.Tensor('float32', seq.params, [this.paramCount]),
-      tokens: new ort.Tensor('int32', ids, [2, c]),
-      weights: new ort.Tensor('float32', weights, [2, c]),
-      rope: new ort.Tensor('float32', rope, [2, c, e]),
-      features: new ort.Tensor('float32', seq.features, [n, m * e + 1]),
-    };
+    return { rope: new ort.Tensor('float32', rope, [2, c, e]) };
   }
 
   /** A state (fp64 ones rounded to fp32) as a graph input. */
@@ -176,9 +198,8 @@ export class ChunkRunner {
     if (state.length !== this.stateSize) {
       throw new InvalidStateError(`state must hold ${this.stateSize} values, got ${state.length}`);
     }
-    const { n, h, m, e } = this.dims;
     const data = state instanceof Float32Array ? state : Float32Array.from(state);
-    return new ort.Tensor('float32', data, [n, h, m, e + 1]);
+    return new ort.Tensor('float32', data, this.stateShape);
   }
 
   private checkRange(seq: PreparedSequence, start: number, end: number): void {

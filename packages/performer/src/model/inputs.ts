@@ -94,6 +94,7 @@ export function checkEngineInputs(
     throw new InvalidTokensError('tokens must be an Int32Array (L + 1 ids)');
   if (tokens.length < 2) throw new SequenceTooShortError(tokens.length);
   checkTokenIds(config, tokens);
+  checkPositions(config, 0, tokens.length - 1);
   checkModelInputs(config, params, features);
 }
 

@@ -21,7 +21,11 @@ export interface Value {
 /** What autodiff needs to know about a recorded node beyond its ONNX form. */
 export type NodeInfo =
   | { op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'MatMul' }
-  | { op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Identity' }
+  | { op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Tanh' | 'Sigmoid' | 'Identity' }
+  /** Rows of the first operand picked by `indices` ([R] int32, not differentiable). */
+  | { op: 'Gather'; indices: Value }
+  /** Entries of each row of the first operand, at `indices` ([R, J] int32) along the last axis. */
+  | { op: 'GatherElements'; indices: Value }
   | { op: 'Reshape' }
   | { op: 'Transpose'; perm: readonly number[] }
   | { op: 'ReduceSum' | 'ReduceMean'; axes: readonly number[] }
@@ -185,7 +189,10 @@ export class GraphBuilder {
     return this.binary('Div', a, b);
   }
 
-  private unary(op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Identity', x: Value): Value {
+  private unary(
+    op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Tanh' | 'Sigmoid' | 'Identity',
+    x: Value,
+  ): Value {
     return this.emit({ op }, op, [x], [], x.shape, x.dtype);
   }
 
@@ -204,9 +211,81 @@ export class GraphBuilder {
   erf(x: Value): Value {
     return this.unary('Erf', x);
   }
+  tanh(x: Value): Value {
+    return this.unary('Tanh', x);
+  }
+  sigmoid(x: Value): Value {
+    return this.unary('Sigmoid', x);
+  }
   identity(x: Value): Value {
     return this.unary('Identity', x);
   }
+
+  /** data[indices[r], …] for every r: rows of `data` ([R0, …]) by `indices` ([R] int32) → [R, …]. */
+  gather(data: Value, indices: Value): Value {
+    if (indices.dtype !== 'int32' || indices.shape.length !== 1) {
+      throw new ShapeError(`gather indices must be int32 [R], got ${indices.dtype} [${indices.shape}]`);
+    }
+    const shape = [indices.shape[0]!, ...data.shape.slice(1)];
+    return this.emit(
+      { op: 'Gather', indices },
+      'Gather',
+      [data],
+      [indices.name],
+      shape,
+      data.dtype,
+      undefined,
+      {
+        axis: { kind: 'int', value: 0 },
+      },
+    );
+  }
+
+  /** data[r, indices[r, j]]: entries of each row of `data` ([R, W]) by `indices` ([R, J] int32) → [R, J]. */
+  takeAlongRows(data: Value, indices: Value): Value {
+    if (indices.dtype !== 'int32' || data.shape.length !== 2 || indices.shape.length !== 2) {
+      throw new ShapeError(`takeAlongRows of [${data.shape}] by ${indices.dtype} [${indices.shape}]`);
+    }
+    if (indices.shape[0] !== data.shape[0]) {
+      throw new ShapeError(`${indices.shape[0]} index rows for [${data.shape}]`);
+    }
+    const attributes = { axis: { kind: 'int', value: 1 } } as const;
+    return this.emit(
+      { op: 'GatherElements', indices },
+      'GatherElements',
+      [data],
+      [indices.name],
+      indices.shape,
+      data.dtype,
+      undefined,
+      attributes,
+    );
+  }
+
+  /**
+   * base with every values entry added where indices (int32, values' shape) points along `axis`, the
+   * other coordinates its own (ScatterElements, reduction 'add'; repeated indices add up): the gradient
+   * of both gathers. Int32 indices throughout: only shape constants are int64 in our graphs.
+   */
+  scatterAdd(base: Value, indices: Value, values: Value, axis: number): Value {
+    if (indices.dtype !== 'int32' || values.shape.join() !== indices.shape.join()) {
+      throw new ShapeError(`scatter [${values.shape}] by ${indices.dtype} [${indices.shape}]`);
+    }
+    if (base.shape.some((d, i) => i !== axis && d !== values.shape[i])) {
+      throw new ShapeError(`scatter [${values.shape}] along axis ${axis} of [${base.shape}]`);
+    }
+    return this.emit(
+      { op: 'NoGradient' },
+      'ScatterElements',
+      [base, indices, values],
+      [],
+      base.shape,
+      base.dtype,
+      undefined,
+      { axis: { kind: 'int', value: axis }, reduction: { kind: 'string', value: 'add' } },
+    );
+  }
+
   /** Cosine and sine carry no gradient here: they only ever see positions (RoPE), never parameters. */
   cos(x: Value): Value {
     return this.emit({ op: 'NoGradient' }, 'Cos', [x], [], x.shape, x.dtype);

@@ -1,7 +1,6 @@
-export { buildSoftmaxGraph, checkTeacherConfig } from './graph.js';
+export { buildSoftmaxGraph } from './graph.js';
 export type { TeacherGraphKind } from './graph.js';
 export { SoftmaxTeacher, trainSoftmaxTeacher } from './teacher.js';
 export type { TeacherShape, TeacherTraining } from './teacher.js';
-export { UnsupportedTeacherError } from './errors.js';
 export { conversionError, softmaxLogProbs } from './convert.js';
 export type { ConversionError } from './convert.js';
