@@ -9,7 +9,13 @@ import '@slimswarm/node-compat';
  */
 import { Command } from 'commander';
 import { z } from 'zod';
-import { createSlimEngine, Trainer, streamSequences, type ByteSource } from '@slimswarm/performer';
+import {
+  createSlimEngine,
+  Trainer,
+  streamSequences,
+  warmupCosineScale,
+  type ByteSource,
+} from '@slimswarm/performer';
 import { sha256Hex } from '@slimswarm/protocol';
 import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import { isHelpExit, parseCommandLine } from '@slimswarm/node-compat/cli';
@@ -71,11 +77,6 @@ const trainer = new Trainer({
   optimizer: { kind: 'adamw', lr: opts.lr, weightDecay: 0.01, gradClip: 1 },
   engine,
 });
-/** Linear warm-up to the peak, then cosine down to a tenth of it at the last step. */
-const lrScale = (step: number): number =>
-  step <= opts.warmup
-    ? step / opts.warmup
-    : 0.1 + 0.45 * (1 + Math.cos((Math.PI * (step - opts.warmup)) / Math.max(1, opts.steps - opts.warmup)));
 const save = async (): Promise<Uint8Array> => {
   const bytes = encodeBaseWeights(DEFAULT_MODEL, trainer.getParams());
   await writeFileAtomic(opts.out, bytes);
@@ -91,7 +92,7 @@ let count = 0;
 for (let step = 1; step <= opts.steps; step++) {
   const next = await sequences.next();
   if (next.done) break;
-  const { loss } = await trainer.step(next.value.tokens, lrScale(step));
+  const { loss } = await trainer.step(next.value.tokens, warmupCosineScale(step, opts.warmup, opts.steps));
   window += loss;
   count++;
   if (step % opts.saveEvery === 0) await save();

@@ -18,3 +18,4 @@ export * from './checkpoint/index.js';
 export * from './data/index.js';
 export * from './train/index.js';
 export * from './remote/index.js';
+export * from './softmax/index.js';

@@ -169,7 +169,7 @@ export function embed(
 }
 
 /** x @ weight, plus bias when one is named (the config says which projections carry one). */
-function linear(b: GraphBuilder, source: ModelSource, x: Value, weight: string, bias: string | false): Value {
+export function linear(b: GraphBuilder, source: ModelSource, x: Value, weight: string, bias: string | false): Value {
   const out = b.matmul(x, source.param(weight));
   return bias ? b.add(out, source.param(bias)) : out;
 }
@@ -178,7 +178,7 @@ function linear(b: GraphBuilder, source: ModelSource, x: Value, weight: string, 
  * Query or key projection of [C, D] → [C, heads, E]: (x @ W + b)·E^(−1/4), rotated (RoPE) at the rows'
  * positions; learned positions were added to the embedding instead.
  */
-function projectQK(
+export function projectQK(
   b: GraphBuilder,
   config: ModelConfig,
   source: ModelSource,
@@ -243,7 +243,7 @@ export function layerKeysValues(
 }
 
 /** The MLP's residual branch of [C, D] → [C, D]: GELU (exact or tanh) or SwiGLU, biased when bias.mlp. */
-function mlp(b: GraphBuilder, config: ModelConfig, source: ModelSource, i: number, x: Value): Value {
+export function mlp(b: GraphBuilder, config: ModelConfig, source: ModelSource, i: number, x: Value): Value {
   const name = (suffix: string): string => `blocks.${i}.mlp.${suffix}`;
   const bias = (suffix: string): string | false => config.bias.mlp && name(suffix);
   const u = linear(b, source, x, name('w1'), bias('b1')); // [C, F]

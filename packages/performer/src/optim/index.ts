@@ -1,2 +1,3 @@
 export * from './adamw.js';
 export * from './errors.js';
+export * from './schedule.js';
