@@ -2,7 +2,10 @@
  * The chunk graphs of the SLiM engine. One chunk of C tokens runs through all N layers bottom-up, starting
  * from the prefix-sum states that entered it; everything a run needs travels in a handful of tensors:
  *
- *   params      [P]               every parameter, flat, in paramShapes order (sliced inside the graph)
+ *   params      [P]               every parameter, flat, in paramShapes order (sliced inside the graph);
+ *                                 with LoRA the trainable adapters only (trainableShapes order)
+ *   frozen      [F]               LoRA only: the frozen base and A (frozenShapes order), one tensor the
+ *                                 runner keeps across runs; no gradient is taken for it
  *   tokens      [2, C] int32      row 0: input ids x, row 1: target ids y (padding: any valid id)
  *   weights     [2, C]            row 0: 1 for real tokens, 0 for padding (masks keys out of the states);
  *                                 row 1: the loss weight of each prediction (1/L, or 0 for padding)
@@ -26,11 +29,16 @@
  * in fp64 from the contributions (S_out = S_in + Δ forward, S_in = S_out − Δ backward), so rebuilding a
  * state costs one fp32 rounding instead of one per later chunk.
  *
+ * With LoRA every adapted matrix is given to the layers as its effective weight W + s · A B, built in
+ * the graph, and `grads` holds ∂J/∂(trainable adapters) only.
+ *
  * The layer body (layers.ts) is one definition shared with the decoder's step graph (decode/graph.ts),
  * which embeds the weights and ω as initializers and computes RoPE from a position input instead.
  */
 import type { ModelConfig } from '../model/config.js';
 import { dimsOf } from '../model/config.js';
+import type { LoraConfig } from '../model/lora.js';
+import { adaptedMatrices, frozenShapes, loraScale, trainableShapes } from '../model/lora.js';
 import { paramShapes } from '../model/params.js';
 import { gradients } from '../onnx/autodiff.js';
 import type { Value } from '../onnx/graph.js';
@@ -48,9 +56,27 @@ export interface ParamSlot {
   size: number;
 }
 
-export function paramLayout(config: ModelConfig): { slots: ParamSlot[]; total: number } {
+export interface ParamLayout {
+  slots: ParamSlot[];
+  total: number;
+}
+
+export function paramLayout(config: ModelConfig): ParamLayout {
+  return layoutOf(paramShapes(config));
+}
+
+/** The flat inputs of a model's graphs: `params` (what trains) and, with LoRA, `frozen`. */
+export function chunkLayouts(
+  config: ModelConfig,
+  lora?: LoraConfig,
+): { params: ParamLayout; frozen?: ParamLayout } {
+  if (!lora) return { params: paramLayout(config) };
+  return { params: layoutOf(trainableShapes(config, lora)), frozen: layoutOf(frozenShapes(config, lora)) };
+}
+
+function layoutOf(shapes: Record<string, number[]>): ParamLayout {
   let offset = 0;
-  const slots = Object.entries(paramShapes(config)).map(([name, shape]) => {
+  const slots = Object.entries(shapes).map(([name, shape]) => {
     const size = sizeOf(shape);
     const slot = { name, shape, offset, size };
     offset += size;
@@ -65,15 +91,22 @@ export function stateSize(config: ModelConfig): number {
   return n * h * m * (e + 1);
 }
 
-export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkGraphKind): Uint8Array {
+export function buildChunkGraph(
+  config: ModelConfig,
+  chunk: number,
+  kind: ChunkGraphKind,
+  lora?: LoraConfig,
+): Uint8Array {
   const dims = dimsOf(config);
   const { h: heads, e, m, n } = dims;
   const c = chunk;
   const b = new GraphBuilder(`slim_${kind}_c${c}`);
-  const layout = paramLayout(config);
+  const layouts = chunkLayouts(config, lora);
+  const layout = layouts.params;
   const stateShape = [n, heads, m, e + 1];
 
   const flat = b.input('params', 'float', [layout.total]);
+  const frozenFlat = layouts.frozen && b.input('frozen', 'float', [layouts.frozen.total]);
   const tokens = b.input('tokens', 'int32', [2, c]);
   const weights = b.input('weights', 'float', [2, c]);
   const rope = b.input('rope', 'float', [2, c, e]);
@@ -82,13 +115,27 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   const backward = kind === 'given' || kind === 'subtract';
   const stateGrad = backward ? b.input('stateGradOut', 'float', stateShape) : undefined;
 
-  const params = new Map<string, Value>();
-  for (const slot of layout.slots) {
-    params.set(slot.name, b.reshape(b.slice(flat, 0, slot.offset, slot.offset + slot.size), slot.shape));
+  const tensors = new Map<string, Value>();
+  const sliceAll = (input: Value, from: ParamLayout): void => {
+    for (const slot of from.slots) {
+      tensors.set(slot.name, b.reshape(b.slice(input, 0, slot.offset, slot.offset + slot.size), slot.shape));
+    }
+  };
+  sliceAll(flat, layout);
+  if (frozenFlat) sliceAll(frozenFlat, layouts.frozen!);
+  const frozenNames = new Set(layouts.frozen?.slots.map((slot) => slot.name));
+  const params = new Map(tensors);
+  if (lora) {
+    const scale = b.scalar(loraScale(lora));
+    for (const a of adaptedMatrices(config, lora)) {
+      const update = b.mul(b.matmul(tensors.get(a.a)!, tensors.get(a.b)!), scale);
+      params.set(a.name, b.add(tensors.get(a.name)!, update));
+    }
   }
   // Weights and ω are sliced from the flat inputs: one session serves every parameter version.
   const source: ModelSource = {
     param: (name) => params.get(name)!,
+    frozen: (name) => frozenNames.has(name),
     features: (i) => {
       const layerFeatures = b.slice(features, 0, i, i + 1);
       return {
@@ -149,7 +196,7 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   }
   const seeds: [Value, Value][] = [[loss, b.scalar(1)]];
   statesOut.forEach((s, i) => seeds.push([s, b.reshape(b.slice(stateGrad, 0, i, i + 1), [heads, m, e + 1])]));
-  const paramValues = layout.slots.map((slot) => source.param(slot.name));
+  const paramValues = layout.slots.map((slot) => tensors.get(slot.name)!);
   const grads = gradients(b, seeds, [...paramValues, ...statesIn]);
   const paramGrads = grads.slice(0, paramValues.length);
   b.output(

@@ -10,8 +10,8 @@ export type {
   ChunkBackward,
   BackwardState,
 } from './runner.js';
-export { buildChunkGraph, paramLayout, stateSize } from './graphs.js';
-export type { ChunkGraphKind, ParamSlot } from './graphs.js';
+export { buildChunkGraph, chunkLayouts, paramLayout, stateSize } from './graphs.js';
+export type { ChunkGraphKind, ParamLayout, ParamSlot } from './graphs.js';
 export { embed, layerKeysValues, layerMix, layerNorm, lmHead, ropeFromPosition, ropeRows } from './layers.js';
 export type { KeysValues, LayerFeatureValues, ModelSource, Rows } from './layers.js';
 export { matmulPeakGflops } from './matmul.js';

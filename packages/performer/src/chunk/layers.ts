@@ -22,6 +22,8 @@ export interface ModelSource {
   param(name: string): Value;
   /** ω and the key stabiliser of one layer (called once per layer). */
   features(layer: number): LayerFeatureValues;
+  /** True for a parameter no gradient is taken for (LoRA's base): lookups may then skip the one-hot. */
+  frozen?(name: string): boolean;
 }
 
 export interface Rows {
@@ -132,9 +134,13 @@ export function embedOneHot(b: GraphBuilder, dims: Dims, ids: Value): Value {
   return b.cast(b.equal(ids, shared(b, dims, c).vocabIds), 'float');
 }
 
-/** Token embedding of [C, 1] int32 ids: [C, D] (one-hot @ tok_emb, so the gradient is a matmul). */
+/**
+ * Token embedding of [C, 1] int32 ids: [C, D] (one-hot @ tok_emb, so the gradient is a matmul; a plain
+ * row lookup when tok_emb is frozen, saving the [C, V] one-hot and its C·V·D matmul).
+ */
 export function embed(b: GraphBuilder, dims: Dims, source: ModelSource, c: number, ids: Value): Value {
   if (ids.shape[0] !== c) throw new Error(`embed: ${ids.shape[0]} ids for ${c} rows`);
+  if (source.frozen?.('tok_emb')) return b.gatherRows(source.param('tok_emb'), b.reshape(ids, [c]));
   return b.matmul(embedOneHot(b, dims, ids), source.param('tok_emb'));
 }
 

@@ -74,12 +74,13 @@ export function checkEngineInputs(
   params: Readonly<Record<string, ArrayLike<number>>>,
   tokens: Int32Array,
   features: readonly LayerFeatures[],
+  shapes: Readonly<Record<string, readonly number[]>> = paramShapes(config),
 ): void {
   if (!(tokens instanceof Int32Array))
     throw new InvalidTokensError('tokens must be an Int32Array (L + 1 ids)');
   if (tokens.length < 2) throw new SequenceTooShortError(tokens.length);
   checkTokenIds(config, tokens);
-  checkModelInputs(config, params, features);
+  checkModelInputs(config, params, features, shapes);
 }
 
 /** Every id is an integer in [0, vocabSize) (any length, the empty array included). */
@@ -91,17 +92,27 @@ export function checkTokenIds(config: ModelConfig, tokens: Int32Array): void {
   }
 }
 
+/** Every tensor the shapes name is there with its number of elements (extra tensors are ignored). */
+export function checkParamShapes(
+  shapes: Readonly<Record<string, readonly number[]>>,
+  params: Readonly<Record<string, ArrayLike<number>>>,
+): void {
+  for (const [name, shape] of Object.entries(shapes)) {
+    const expected = shape.reduce((a, b) => a * b, 1);
+    const actual = params[name]?.length;
+    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
+  }
+}
+
 /** The parameters and random features fit the config (what every engine and decoder needs). */
 export function checkModelInputs(
   config: ModelConfig,
   params: Readonly<Record<string, ArrayLike<number>>>,
   features: readonly LayerFeatures[],
+  /** The tensors `params` must hold: every parameter, or a LoRA engine's trainable adapters. */
+  shapes: Readonly<Record<string, readonly number[]>> = paramShapes(config),
 ): void {
-  for (const [name, shape] of Object.entries(paramShapes(config))) {
-    const expected = shape.reduce((a, b) => a * b, 1);
-    const actual = params[name]?.length;
-    if (actual !== expected) throw new ParamShapeError(name, expected, actual);
-  }
+  checkParamShapes(shapes, params);
   const { e, m, n } = dimsOf(config);
   if (features.length !== n) {
     throw new FeatureShapeError(`expected random features for ${n} layers, got ${features.length}`);

@@ -3,3 +3,4 @@ export * from './engine.js';
 export * from './layers.js';
 export * from './model.js';
 export * from './decode.js';
+export * from './lora.js';

@@ -153,7 +153,17 @@ function trunkForward(
     causalLinearAttentionForward(b.attn, b.den, b.phiQ, b.phiK, b.v, L, h, e, m, ATTN_EPS, state);
     matmulForward(b.mid, b.attn, w('attn.wo'), null, L, d, d);
     for (let j = 0; j < L * d; j++) b.mid[j]! += x[j]!;
-    layernormForward(b.ln2, b.ln2Mean, b.ln2Rstd, b.mid, w('ln2.weight'), w('ln2.bias'), L, d, config.normEps);
+    layernormForward(
+      b.ln2,
+      b.ln2Mean,
+      b.ln2Rstd,
+      b.mid,
+      w('ln2.weight'),
+      w('ln2.bias'),
+      L,
+      d,
+      config.normEps,
+    );
     matmulForward(b.pre, b.ln2, w('mlp.w1'), w('mlp.b1'), L, d, f);
     geluForward(b.act, b.pre, L * f);
     const out = new Float64Array(L * d); // (L, D)

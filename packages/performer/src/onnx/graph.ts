@@ -336,6 +336,15 @@ export class GraphBuilder {
     });
   }
 
+  /**
+   * Rows of `data` at int32 `indices` [n]: [n, ...data.shape[1:]]. A lookup for frozen tables (LoRA's
+   * base embedding): no gradient flows to `data`, so differentiating it through here fails loudly.
+   */
+  gatherRows(data: Value, indices: Value): Value {
+    const shape = [...indices.shape, ...data.shape.slice(1)];
+    return this.emit({ op: 'NoGradient' }, 'Gather', [data, indices], [], shape, data.dtype);
+  }
+
   /** The same value, but gradients do not flow through it (autodiff treats it as a constant). */
   stopGradient(x: Value): Value {
     return this.emit({ op: 'NoGradient' }, 'Identity', [x], [], x.shape, x.dtype);
