@@ -18,6 +18,8 @@ import { initParams } from '../src/model/params.js';
 import type { Params } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
 import { naiveLossAndGrad } from '../src/naive/index.js';
+import { PositionOutOfRangeError } from '../src/model/inputs.js';
+import { FAMILY_CONFIGS } from './family-fixtures.js';
 
 // Shapes chosen so nothing divides evenly: L = 13 with C = 5 leaves a last chunk of 3.
 const small = ModelConfig.parse({
@@ -164,5 +166,67 @@ describe('engine contract', () => {
     await expect(engine.loss(missing, Int32Array.of(1, 2, 3), features)).rejects.toThrow(InvalidParamsError);
     await engine.dispose();
     await expect(engine.loss(params, Int32Array.of(1, 2), features)).rejects.toThrow(EngineDisposedError);
+  });
+});
+
+describe.each(Object.entries(FAMILY_CONFIGS))('family %s', (_, config) => {
+  const params = liveParams(config);
+  const features = drawFeatures(config, 1);
+
+  it('gradients equal the float64 reference for chunk sizes that do not divide L (C=4, C=7; L=13)', async () => {
+    const tokens = randomTokens(config, 14, 'family');
+    const reference = naiveLossAndGrad(config, params, tokens, features);
+    for (const chunk of [4, 7]) {
+      const engine = await track(createSlimEngine(config, { chunk, threads: 1 }));
+      const result = await engine.lossAndGrad(params, tokens, features);
+      expect(Math.abs(result.loss - reference.loss), `C=${chunk}`).toBeLessThan(1e-5);
+      const worst = maxGradRelativeError(result.grads, reference.grads);
+      expect(worst.error, `C=${chunk}: ${worst.name}`).toBeLessThan(1e-4);
+      expect(Object.keys(result.grads).sort()).toEqual(Object.keys(reference.grads).sort());
+      await engine.dispose();
+    }
+  });
+
+  it('split at any token and resumed with the carried states equals one pass', async () => {
+    const runner = new ChunkRunner(config, 4, 'wasm');
+    const tokens = randomTokens(config, 15, 'family-split');
+    const seq = runner.prepare(params, tokens, features);
+    const whole = await runner.forwardRange(seq, 0, 14, undefined, 1);
+    expect(whole.stateOut.length).toBe(stateSize(config));
+    for (const split of [1, 6, 13]) {
+      const head = await runner.forwardRange(seq, 0, split, undefined, 1);
+      const tail = await runner.forwardRange(seq, split, 14, head.stateOut, 1);
+      expect(Math.abs(head.loss + tail.loss - whole.loss)).toBeLessThan(1e-5 * Math.abs(whole.loss));
+      expect(relativeError(tail.stateOut, whole.stateOut)).toBeLessThan(1e-6);
+    }
+    await runner.dispose();
+  });
+});
+
+describe('state size', () => {
+  it('holds one state per key/value head: N·K·M·(E + 1)', () => {
+    const { llama, qwen2 } = FAMILY_CONFIGS;
+    expect(stateSize(llama)).toBe(2 * 2 * 7 * (4 + 1));
+    expect(stateSize(qwen2)).toBe(2 * 1 * 5 * (4 + 1));
+  });
+});
+
+describe('learned positions', () => {
+  it('refuse a sequence longer than maxPositions with a typed error, before any run', async () => {
+    const config = ModelConfig.parse({ ...FAMILY_CONFIGS.gpt2, maxPositions: 6 });
+    const engine = await createFullEngine(config, { threads: 1 });
+    const params = liveParams(config);
+    const features = drawFeatures(config, 0);
+    // L = 6 fits (positions 0..5), L = 7 does not.
+    await expect(engine.loss(params, randomTokens(config, 7, 'fits'), features)).resolves.toBeGreaterThan(0);
+    const refused = engine.loss(params, randomTokens(config, 8, 'long'), features);
+    await expect(refused).rejects.toThrow(PositionOutOfRangeError);
+    await expect(refused).rejects.toMatchObject({
+      name: 'PositionOutOfRangeError',
+      position: 6,
+      maxPositions: 6,
+    });
+    await expect(refused).rejects.toThrow(InvalidTokensError);
+    await engine.dispose();
   });
 });

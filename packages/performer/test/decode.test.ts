@@ -8,6 +8,7 @@ import vm from 'node:vm';
 import { ModelConfig } from '@slimswarm/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DECODE_CONFIGS, liveParams } from './decode-fixtures.js';
+import { FAMILY_CONFIGS } from './family-fixtures.js';
 import {
   DecoderBusyError,
   DecoderDisposedError,
@@ -19,12 +20,14 @@ import {
 import type { Decoder } from '../src/decode/index.js';
 import { stateSize } from '../src/chunk/index.js';
 import { drawFeatures } from '../src/model/features.js';
-import { TokenOutOfRangeError } from '../src/model/inputs.js';
+import { dimsOf } from '../src/model/config.js';
+import { PositionOutOfRangeError, TokenOutOfRangeError } from '../src/model/inputs.js';
 import type { Params } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
 import { NaiveDecoder, naiveNextTokenProbs, softmaxForward } from '../src/naive/index.js';
 
-const configs = DECODE_CONFIGS;
+// Every family (the performer one is DECODE_CONFIGS.small), and two more shapes of the default family.
+const configs = { ...FAMILY_CONFIGS, wide: DECODE_CONFIGS.wide, deep: DECODE_CONFIGS.deep };
 /** A byte-vocabulary model for the memory test: a kept logits row per token would be 1 KiB. */
 const bytes = ModelConfig.parse({
   dModel: 16,
@@ -87,13 +90,8 @@ describe('the fp64 recurrent decoder', () => {
       });
       expect(worst).toBeLessThanOrEqual(1e-10);
       expect(recurrent.stateBytes).toBe(bytesAtStart);
-      const { n, h, m, e } = {
-        n: config.nLayers,
-        h: config.nHeads,
-        m: config.nFeatures,
-        e: config.dModel / config.nHeads,
-      };
-      expect(bytesAtStart).toBe(8 * n * h * m * (e + 1));
+      const { n, kv, m, e } = dimsOf(config);
+      expect(bytesAtStart).toBe(8 * n * kv * m * (e + 1));
       recurrent.reset();
       expect(recurrent.position).toBe(0);
       expect(maxAbsDiff(recurrent.stepProbs(tokens[0]!), full.subarray(0, v))).toBeLessThanOrEqual(1e-10);
@@ -121,32 +119,53 @@ describe('the onnxruntime decoder', () => {
     },
   );
 
-  it('split and resume: chunk sizes, continued prefills and single steps give the same distributions', async () => {
-    const config = configs.small;
-    const params = liveParams(config, 'test-noise');
-    const tokens = randomTokens(config, 31, 'split');
-    const v = config.vocabSize;
-    const reference = naiveNextTokenProbs(config, params, tokens, drawFeatures(config));
-    const byThree = await decoder(config, params, 3);
-    const bySeven = await decoder(config, params, 7);
-    const threes = probsOf(await byThree.logits(tokens), v);
-    const sevens = probsOf(await bySeven.logits(tokens), v);
-    const steps = probsOf(await bySeven.logits(tokens, { mode: 'steps' }), v);
-    expect(maxAbsDiff(threes, sevens)).toBeLessThanOrEqual(2e-6);
-    expect(maxAbsDiff(threes, steps)).toBeLessThanOrEqual(2e-6);
-    for (const got of [threes, sevens, steps]) expect(maxAbsDiff(got, reference)).toBeLessThanOrEqual(1e-5);
+  it.each(Object.entries(FAMILY_CONFIGS))(
+    '%s: split and resume: chunk sizes, continued prefills and single steps give the same distributions',
+    async (_, config) => {
+      const params = liveParams(config, 'test-noise');
+      const tokens = randomTokens(config, 31, 'split');
+      const v = config.vocabSize;
+      const reference = naiveNextTokenProbs(config, params, tokens, drawFeatures(config));
+      const byThree = await decoder(config, params, 3);
+      const bySeven = await decoder(config, params, 7);
+      const threes = probsOf(await byThree.logits(tokens), v);
+      const sevens = probsOf(await bySeven.logits(tokens), v);
+      const steps = probsOf(await bySeven.logits(tokens, { mode: 'steps' }), v);
+      expect(maxAbsDiff(threes, sevens)).toBeLessThanOrEqual(2e-6);
+      expect(maxAbsDiff(threes, steps)).toBeLessThanOrEqual(2e-6);
+      for (const got of [threes, sevens, steps]) expect(maxAbsDiff(got, reference)).toBeLessThanOrEqual(1e-5);
 
-    // Prefill split at any point and continued (absolute positions carry over), then a step.
-    for (const cut of [1, 4, 11, 29]) {
+      // Prefill split at any point and continued (absolute positions carry over), then a step.
+      for (const cut of [1, 4, 11, 29]) {
+        bySeven.reset();
+        await bySeven.prefill(tokens.subarray(0, cut));
+        const last = probsOf(await bySeven.prefill(tokens.subarray(cut, 30)), v);
+        expect(maxAbsDiff(last, reference.subarray(29 * v, 30 * v))).toBeLessThanOrEqual(1e-5);
+      }
       bySeven.reset();
-      await bySeven.prefill(tokens.subarray(0, cut));
-      const last = probsOf(await bySeven.prefill(tokens.subarray(cut, 30)), v);
-      expect(maxAbsDiff(last, reference.subarray(29 * v, 30 * v))).toBeLessThanOrEqual(1e-5);
-    }
-    bySeven.reset();
-    await bySeven.prefill(tokens.subarray(0, 30));
-    const stepped = probsOf(await bySeven.step(tokens[30]!), v);
-    expect(maxAbsDiff(stepped, reference.subarray(30 * v))).toBeLessThanOrEqual(1e-5);
+      await bySeven.prefill(tokens.subarray(0, 30));
+      const stepped = probsOf(await bySeven.step(tokens[30]!), v);
+      expect(maxAbsDiff(stepped, reference.subarray(30 * v))).toBeLessThanOrEqual(1e-5);
+    },
+  );
+
+  it('learned positions: a prompt or step past maxPositions is refused with a typed error', async () => {
+    const config = ModelConfig.parse({ ...FAMILY_CONFIGS.gpt2, maxPositions: 8 });
+    const params = liveParams(config, 'test-noise');
+    const dec = await decoder(config, params, 3);
+    const tokens = randomTokens(config, 9, 'past');
+    await expect(dec.prefill(tokens)).rejects.toThrow(PositionOutOfRangeError);
+    expect(dec.position).toBe(0); // refused before any run
+    await dec.prefill(tokens.subarray(0, 7));
+    await expect(dec.prefill(tokens.subarray(7, 9))).rejects.toMatchObject({
+      name: 'PositionOutOfRangeError',
+      position: 8,
+    });
+    expect(dec.position).toBe(7);
+    const atSeven = await dec.step(tokens[7]!); // position 7, the last row of pos_emb
+    expect(atSeven).toHaveLength(config.vocabSize);
+    await expect(dec.step(tokens[8]!)).rejects.toThrow(PositionOutOfRangeError);
+    expect(dec.position).toBe(8);
   });
 
   it('generates: greedy follows the fp64 argmax, a seed fixes the tokens, stop tokens and maxTokens end it', async () => {
@@ -189,7 +208,7 @@ describe('the onnxruntime decoder', () => {
   });
 
   it('an abort signal ends the generation; the decoder is then free again', async () => {
-    const config = configs.small;
+    const config = configs.performer;
     const dec = await decoder(config, liveParams(config, 'test-noise'), 4);
     const prompt = randomTokens(config, 6, 'abort');
     const controller = new AbortController();
@@ -269,7 +288,7 @@ describe('the onnxruntime decoder', () => {
   });
 
   it('refuses bad options, prompts and concurrent or late calls with typed errors', async () => {
-    const config = configs.small;
+    const config = configs.performer;
     const params = liveParams(config, 'test-noise');
     await expect(createDecoder(config, params, { chunk: 0 })).rejects.toThrow(InvalidDecoderOptionsError);
     await expect(createDecoder(config, params, { nope: 1 } as never)).rejects.toThrow(

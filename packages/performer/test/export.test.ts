@@ -10,10 +10,12 @@ import { sha256Hex, type ModelConfig } from '@slimswarm/protocol';
 import * as ort from 'onnxruntime-web';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DECODE_CONFIGS, liveParams } from './decode-fixtures.js';
+import { FAMILY_CONFIGS } from './family-fixtures.js';
 import { ChunkRunner, configureThreads } from '../src/chunk/index.js';
 import { createDecoder } from '../src/decode/index.js';
 import {
   EXPORT_FILES,
+  EXPORT_VERSION,
   ExportConfigJson,
   ExportFeatureMismatchError,
   ExportFileFormatError,
@@ -32,7 +34,8 @@ import { Rng } from '../src/model/random.js';
 import { naiveLogits } from '../src/naive/index.js';
 import { OPSET } from '../src/onnx/graph.js';
 
-const configs = { small: DECODE_CONFIGS.small, wide: DECODE_CONFIGS.wide };
+// Every family (the performer one is DECODE_CONFIGS.small) and a wider default-family model.
+const configs = { ...FAMILY_CONFIGS, wide: DECODE_CONFIGS.wide };
 
 function randomTokens(config: ModelConfig, count: number): Int32Array {
   const rng = new Rng(config.seed, 'export-tokens');
@@ -131,6 +134,9 @@ const STANDARD_OPS = new Set([
   'MatMul',
   'Exp',
   'Log',
+  'Tanh',
+  'Sigmoid',
+  'Gather',
   'Sqrt',
   'Erf',
   'Neg',
@@ -209,43 +215,48 @@ describe('exported folder', () => {
     },
   );
 
-  it('reads back as the same model, and a decoder built from it gives the same logits', async () => {
-    const config = configs.small;
-    const params = liveParams(config, 'export-noise');
-    const dir = await tempDir();
-    await writeExportedModel(dir, config, params, { featureEpoch: 2 });
-    const loaded = await readExportedModel(dir);
-    expect(loaded.config).toEqual(config);
-    expect(loaded.featureEpoch).toBe(2);
-    expect(loaded.params).toEqual(params);
-    expect(loaded.features).toEqual(drawFeatures(config, 2));
-    expect(loaded.tokenizer).toMatchObject({ kind: 'byte', vocabSize: config.vocabSize });
-    const tokens = randomTokens(config, 9);
-    const a = await createDecoder(config, params, { chunk: 4, threads: 1, featureEpoch: 2 });
-    const b = await createDecoder(loaded.config, loaded.params, {
-      chunk: 4,
-      threads: 1,
-      featureEpoch: loaded.featureEpoch,
-    });
-    expect(await b.logits(tokens)).toEqual(await a.logits(tokens));
-    await Promise.all([a.dispose(), b.dispose()]);
-    // Exporting is deterministic: the same model gives the same bytes.
-    const again = exportModel(config, params, { featureEpoch: 2 });
-    for (const file of Object.values(EXPORT_FILES)) {
-      expect(sha256Hex(again[file])).toBe(sha256Hex(new Uint8Array(await readFile(join(dir, file)))));
-    }
-  });
+  it.each(Object.entries(FAMILY_CONFIGS))(
+    '%s: reads back as the same model, and a decoder built from it gives the same logits',
+    async (_, config) => {
+      const params = liveParams(config, 'export-noise');
+      const dir = await tempDir();
+      await writeExportedModel(dir, config, params, { featureEpoch: 2 });
+      const loaded = await readExportedModel(dir);
+      expect(loaded.config).toEqual(config);
+      expect(loaded.featureEpoch).toBe(2);
+      expect(loaded.params).toEqual(params);
+      expect(loaded.features).toEqual(drawFeatures(config, 2));
+      expect(loaded.tokenizer).toMatchObject({ kind: 'byte', vocabSize: config.vocabSize });
+      const tokens = randomTokens(config, 9);
+      const a = await createDecoder(config, params, { chunk: 4, threads: 1, featureEpoch: 2 });
+      const b = await createDecoder(loaded.config, loaded.params, {
+        chunk: 4,
+        threads: 1,
+        featureEpoch: loaded.featureEpoch,
+      });
+      expect(await b.logits(tokens)).toEqual(await a.logits(tokens));
+      await Promise.all([a.dispose(), b.dispose()]);
+      // Exporting is deterministic: the same model gives the same bytes.
+      const again = exportModel(config, params, { featureEpoch: 2 });
+      for (const file of Object.values(EXPORT_FILES)) {
+        expect(sha256Hex(again[file])).toBe(sha256Hex(new Uint8Array(await readFile(join(dir, file)))));
+      }
+    },
+  );
 
-  it('the step graph uses only standard ONNX operators at the builder opset', () => {
-    const files = exportModel(configs.wide, liveParams(configs.wide, 'export-noise'));
-    const { ops, domains, opsets } = onnxOps(files[EXPORT_FILES.stepGraph]);
-    expect([...ops].filter((op) => !STANDARD_OPS.has(op))).toEqual([]);
-    expect(domains.every((d) => d === '' || d === 'ai.onnx')).toBe(true);
-    expect(opsets).toEqual([OPSET]);
-  });
+  it.each(Object.entries(configs))(
+    '%s: the step graph uses only standard ONNX operators at the builder opset',
+    (_, config) => {
+      const files = exportModel(config, liveParams(config, 'export-noise'));
+      const { ops, domains, opsets } = onnxOps(files[EXPORT_FILES.stepGraph]);
+      expect([...ops].filter((op) => !STANDARD_OPS.has(op))).toEqual([]);
+      expect(domains.every((d) => d === '' || d === 'ai.onnx')).toBe(true);
+      expect(opsets).toEqual([OPSET]);
+    },
+  );
 
   it('refuses a bad folder with a typed error naming the file', async () => {
-    const config = configs.small;
+    const config = configs.performer;
     const params = liveParams(config, 'export-noise');
     const good = exportModel(config, params, { featureEpoch: 1 });
     // Free-form JSON on purpose: the edits below break the schema.
@@ -294,7 +305,7 @@ describe('exported folder', () => {
       'config.json',
     );
     refuse(
-      withConfig((m) => (m.version = 2)),
+      withConfig((m) => (m.version = EXPORT_VERSION + 1)),
       ExportFileFormatError,
       'config.json',
     );
@@ -356,7 +367,7 @@ describe('exported folder', () => {
   });
 
   it('checks the export options and the weights', () => {
-    const config = configs.small;
+    const config = configs.performer;
     const params = liveParams(config, 'export-noise');
     expect(() => exportModel(config, params, { featureEpoch: -1 })).toThrow(InvalidExportOptionsError);
     expect(() => exportModel(config, params, { nope: true } as never)).toThrow(InvalidExportOptionsError);

@@ -1,42 +1,37 @@
+/**
+ * The float64 naive reference, on every model family (family-fixtures.ts): its hand-written gradients
+ * against central finite differences, the recurrent decoder against the full-sequence forward, the
+ * learned-position limit, and the attention layers against their direct quadratic forms.
+ */
 import { describe, expect, it } from 'vitest';
-import { ModelConfig } from '@slimswarm/protocol';
-import { ATTN_EPS } from '../src/model/config.js';
+import type { ModelConfig } from '@slimswarm/protocol';
+import { ATTN_EPS, dimsOf } from '../src/model/config.js';
 import { drawFeatures } from '../src/model/features.js';
+import { PositionOutOfRangeError } from '../src/model/inputs.js';
 import { initParams, paramShapes } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
 import {
+  NaiveDecoder,
   causalLinearAttentionBackward,
   causalLinearAttentionForward,
   createNaiveEngine,
   erf,
   naiveLoss,
   naiveLossAndGrad,
+  naiveNextTokenProbs,
+  softmaxAttentionLogits,
 } from '../src/naive/index.js';
-import type { Params64 } from '../src/naive/index.js';
+import type { AttentionShape, Params64 } from '../src/naive/index.js';
+import { liveParams } from './decode-fixtures.js';
+import { FAMILY_CONFIGS, FAMILY_NAMES } from './family-fixtures.js';
 
-const tiny = ModelConfig.parse({
-  dModel: 8,
-  nLayers: 2,
-  nHeads: 2,
-  nFeatures: 6, // not a multiple of E = 4: the last orthogonal block is partial
-  vocabSize: 11,
-  mlpRatio: 2,
-  seed: 7,
-});
+const families = FAMILY_NAMES.map((name) => [name, FAMILY_CONFIGS[name]] as const);
 
-/**
- * Weights far from the 0.02-scale init, so that attention, LayerNorm and GELU all work in their nonlinear
- * ranges and every parameter's gradient is large enough for a finite-difference check to mean something.
- */
-function lively(config: ModelConfig, seed: number): Params64 {
-  const rng = new Rng(seed, 'test/lively');
-  const params: Params64 = {};
-  for (const [name, shape] of Object.entries(paramShapes(config))) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const isLnWeight = name.includes('ln') && name.endsWith('.weight');
-    params[name] = Float64Array.from({ length: n }, () => (isLnWeight ? 1 : 0) + 0.5 * rng.normal());
-  }
-  return params;
+/** liveParams in float64: weights far from init, so every nonlinearity works in its nonlinear range. */
+function lively(config: ModelConfig, label: string): Params64 {
+  return Object.fromEntries(
+    Object.entries(liveParams(config, label)).map(([name, t]) => [name, Float64Array.from(t)]),
+  );
 }
 
 function randomTokens(n: number, vocab: number, seed: number): Int32Array {
@@ -69,15 +64,16 @@ describe('erf', () => {
 
 describe('naive reference gradient', () => {
   // L = 7 is prime, L = 1 is the smallest sequence, L = 13 crosses no special size either.
-  for (const L of [1, 7, 13]) {
-    it(`matches central finite differences on every parameter tensor (L = ${L})`, () => {
-      const features = drawFeatures(tiny, 3);
-      const params = lively(tiny, L);
-      const tokens = randomTokens(L + 1, tiny.vocabSize, L);
-      const { loss, grads } = naiveLossAndGrad(tiny, params, tokens, features);
-      expect(loss).toBeCloseTo(naiveLoss(tiny, params, tokens, features), 14);
+  describe.each(families)('%s', (family, config) => {
+    it.each([1, 7, 13])('matches central finite differences on every parameter tensor (L = %i)', (L) => {
+      const features = drawFeatures(config, 3);
+      const params = lively(config, `test/fd-${L}`);
+      const tokens = randomTokens(L + 1, config.vocabSize, L);
+      const { loss, grads } = naiveLossAndGrad(config, params, tokens, features);
+      expect(loss).toBeCloseTo(naiveLoss(config, params, tokens, features), 14);
+      expect(Object.keys(grads).sort()).toEqual(Object.keys(paramShapes(config)).sort());
 
-      const rng = new Rng(L, 'test/coords');
+      const rng = new Rng(L, `test/coords/${family}`);
       const step = 1e-5;
       let worst = 0;
       for (const [name, values] of Object.entries(params)) {
@@ -88,56 +84,118 @@ describe('naive reference gradient', () => {
         for (const c of coords) {
           const saved = values[c]!;
           values[c] = saved + step;
-          const up = naiveLoss(tiny, params, tokens, features);
+          const up = naiveLoss(config, params, tokens, features);
           values[c] = saved - step;
-          const down = naiveLoss(tiny, params, tokens, features);
+          const down = naiveLoss(config, params, tokens, features);
           values[c] = saved;
           const numeric = (up - down) / (2 * step);
           const analytic = grads[name]![c]!;
-          // tok_emb rows of unused tokens, and the first layer's wk/wq at L = 1, have exactly zero gradient
-          const err = Math.abs(numeric - analytic) / Math.max(Math.abs(numeric), Math.abs(analytic), 1e-4);
+          // Relative error, absolute (≤ 1e-9) for gradients below 1e-3: tok_emb rows of unused tokens,
+          // pos_emb rows past L and the first layer's wk at L = 1 have exactly zero gradient, and central
+          // differences of a loss of a few nats carry ~1e-10 of rounding.
+          const err = Math.abs(numeric - analytic) / Math.max(Math.abs(numeric), Math.abs(analytic), 1e-3);
           worst = Math.max(worst, err);
           expect(err, `${name}[${c}]: numeric ${numeric}, analytic ${analytic}`).toBeLessThan(1e-6);
         }
       }
       expect(worst).toBeGreaterThan(0);
     });
-  }
 
-  it('gives every parameter tensor a nonzero gradient', () => {
-    const { grads } = naiveLossAndGrad(
-      tiny,
-      lively(tiny, 1),
-      randomTokens(10, tiny.vocabSize, 1),
-      drawFeatures(tiny),
-    );
-    for (const [name, g] of Object.entries(grads))
-      expect(
-        g.some((x) => x !== 0),
-        name,
-      ).toBe(true);
+    it('gives every parameter tensor a nonzero gradient', () => {
+      const { grads } = naiveLossAndGrad(
+        config,
+        lively(config, 'test/nonzero'),
+        randomTokens(10, config.vocabSize, 1),
+        drawFeatures(config),
+      );
+      for (const [name, g] of Object.entries(grads))
+        expect(
+          g.some((x) => x !== 0),
+          name,
+        ).toBe(true);
+    });
   });
 });
 
-describe('causal linear attention', () => {
-  const [L, H, E, M] = [9, 2, 3, 5];
+describe('the fp64 recurrent decoder', () => {
+  it.each(families)('%s: equals the full-sequence forward at every position', (_, config) => {
+    const params = lively(config, 'test/decode');
+    const features = drawFeatures(config, 1);
+    const tokens = randomTokens(23, config.vocabSize, 4);
+    const full = naiveNextTokenProbs(config, params, tokens, features); // (L, V)
+    const decoder = new NaiveDecoder(config, params, features);
+    const v = config.vocabSize;
+    let worst = 0;
+    tokens.forEach((token, t) => {
+      expect(decoder.position).toBe(t);
+      const probs = decoder.stepProbs(token); // (V)
+      for (let c = 0; c < v; c++) worst = Math.max(worst, Math.abs(probs[c]! - full[t * v + c]!));
+    });
+    expect(worst).toBeLessThanOrEqual(1e-12);
+    // one state per key/value head, not per query head
+    const { n, kv, m, e } = dimsOf(config);
+    expect(decoder.stateBytes).toBe(8 * n * kv * m * (e + 1));
+  });
+});
+
+describe('learned positions', () => {
+  const config = FAMILY_CONFIGS.gpt2;
+  const P = config.maxPositions!;
+  const params = lively(config, 'test/positions');
+  const features = drawFeatures(config);
+
+  it('take sequences of up to maxPositions tokens and refuse longer ones with a typed error', () => {
+    const fits = randomTokens(P + 1, config.vocabSize, 2); // L = P inputs, positions 0 … P − 1
+    expect(Number.isFinite(naiveLoss(config, params, fits, features))).toBe(true);
+    const long = randomTokens(P + 2, config.vocabSize, 2);
+    expect(() => naiveLoss(config, params, long, features)).toThrow(PositionOutOfRangeError);
+    expect(() => naiveLossAndGrad(config, params, long, features)).toThrow(
+      expect.objectContaining({ name: 'PositionOutOfRangeError', position: P, maxPositions: P }),
+    );
+    expect(() => softmaxAttentionLogits(config, params, long.subarray(0, P + 1))).toThrow(
+      PositionOutOfRangeError,
+    );
+  });
+
+  it('stop the decoder at position maxPositions, with its state kept', () => {
+    const decoder = new NaiveDecoder(config, params, features);
+    const tokens = randomTokens(P, config.vocabSize, 3);
+    for (const t of tokens) decoder.step(t);
+    expect(() => decoder.step(1)).toThrow(PositionOutOfRangeError);
+    expect(decoder.position).toBe(P);
+  });
+
+  it('are not a limit for rotary models', () => {
+    const llama = FAMILY_CONFIGS.llama;
+    const tokens = randomTokens(P + 2, llama.vocabSize, 2);
+    expect(Number.isFinite(naiveLoss(llama, lively(llama, 'x'), tokens, drawFeatures(llama)))).toBe(true);
+  });
+});
+
+describe.each([
+  ['one key/value head per query head', { heads: 2, kvHeads: 2, headSize: 3, features: 5 }],
+  ['grouped-query, 3 query heads per key/value head', { heads: 6, kvHeads: 2, headSize: 3, features: 5 }],
+] as [string, AttentionShape][])('causal linear attention, %s', (_, shape) => {
+  const L = 9;
+  const { heads: H, kvHeads: K, headSize: E, features: M } = shape;
   const rng = new Rng(11, 'test/attention');
   const phiQ = Float64Array.from({ length: L * H * M }, () => rng.uniform());
-  const phiK = Float64Array.from({ length: L * H * M }, () => rng.uniform());
-  const v = Float64Array.from({ length: L * H * E }, () => rng.normal());
+  const phiK = Float64Array.from({ length: L * K * M }, () => rng.uniform());
+  const v = Float64Array.from({ length: L * K * E }, () => rng.normal());
 
-  /** o_t = Σ_{τ≤t} (φq_t·φk_τ) v_τ / (Σ_{τ≤t} φq_t·φk_τ + eps): the O(L²) quadratic form. */
+  /** o_t = Σ_{τ≤t} (φq_t·φk_τ) v_τ / (Σ_{τ≤t} φq_t·φk_τ + eps), query head hd reading kv head ⌊hd·K/H⌋. */
   function quadratic(q: Float64Array, k: Float64Array, values: Float64Array): Float64Array {
     const out = new Float64Array(L * H * E);
     for (let hd = 0; hd < H; hd++) {
+      const kh = Math.floor((hd * K) / H);
       for (let t = 0; t < L; t++) {
         let den = ATTN_EPS;
         const num = new Float64Array(E);
         for (let tau = 0; tau <= t; tau++) {
           let a = 0;
-          for (let j = 0; j < M; j++) a += q[(t * H + hd) * M + j]! * k[(tau * H + hd) * M + j]!;
+          for (let j = 0; j < M; j++) a += q[(t * H + hd) * M + j]! * k[(tau * K + kh) * M + j]!;
           den += a;
-          for (let e = 0; e < E; e++) num[e]! += a * values[(tau * H + hd) * E + e]!;
+          for (let e = 0; e < E; e++) num[e]! += a * values[(tau * K + kh) * E + e]!;
         }
         for (let e = 0; e < E; e++) out[(t * H + hd) * E + e] = num[e]! / den;
       }
@@ -147,7 +205,7 @@ describe('causal linear attention', () => {
 
   it('equals the direct quadratic form', () => {
     const out = new Float64Array(L * H * E);
-    causalLinearAttentionForward(out, new Float64Array(L * H), phiQ, phiK, v, L, H, E, M, ATTN_EPS);
+    causalLinearAttentionForward(out, new Float64Array(L * H), phiQ, phiK, v, L, shape, ATTN_EPS);
     const want = quadratic(phiQ, phiK, v);
     for (let i = 0; i < out.length; i++) expect(out[i]).toBeCloseTo(want[i]!, 13);
   });
@@ -158,13 +216,13 @@ describe('causal linear attention', () => {
       quadratic(q, k, values).reduce((sum, o, i) => sum + o * dout[i]!, 0);
     const out = new Float64Array(L * H * E);
     const den = new Float64Array(L * H);
-    causalLinearAttentionForward(out, den, phiQ, phiK, v, L, H, E, M, ATTN_EPS);
+    causalLinearAttentionForward(out, den, phiQ, phiK, v, L, shape, ATTN_EPS);
     const grads = [
       new Float64Array(L * H * M),
-      new Float64Array(L * H * M),
-      new Float64Array(L * H * E),
+      new Float64Array(L * K * M),
+      new Float64Array(L * K * E),
     ] as const;
-    causalLinearAttentionBackward(grads[0], grads[1], grads[2], dout, out, den, phiQ, phiK, v, L, H, E, M);
+    causalLinearAttentionBackward(grads[0], grads[1], grads[2], dout, out, den, phiQ, phiK, v, L, shape);
     const inputs = [phiQ, phiK, v] as const;
     inputs.forEach((x, which) => {
       for (let i = 0; i < x.length; i++) {
@@ -181,7 +239,7 @@ describe('causal linear attention', () => {
 });
 
 describe('createNaiveEngine', () => {
-  const config = ModelConfig.parse({ ...tiny, seed: 3 });
+  const config = FAMILY_CONFIGS.performer;
   const params = initParams(config);
   const features = drawFeatures(config);
   const tokens = randomTokens(6, config.vocabSize, 5);
@@ -205,7 +263,7 @@ describe('createNaiveEngine', () => {
     await expect(engine.loss(params, Int32Array.of(1), features)).rejects.toMatchObject({
       name: 'SequenceTooShortError',
     });
-    await expect(engine.loss(params, Int32Array.of(1, 11), features)).rejects.toMatchObject({
+    await expect(engine.loss(params, Int32Array.of(1, config.vocabSize), features)).rejects.toMatchObject({
       name: 'TokenOutOfRangeError',
     });
     const { 'blocks.1.attn.wk': _dropped, ...missing } = params;

@@ -70,7 +70,13 @@ describe('autodiff', () => {
     const mixed = b.sub(b.erf(scaled), b.neg(b.sqrt(scaled)));
     const moved = b.transpose(b.concat([b.pad(b.slice(mixed, 2, 1, 3), 2, 1, 1), mixed], 1), [2, 0, 1]);
     const logged = b.log(b.add(b.mul(moved, moved), b.scalar(1)));
-    return b.reshape(b.reduceSum(b.identity(logged), [0, 1, 2]), []);
+    // Rows of w picked with a repeat (their gradients add up), through tanh and sigmoid.
+    const rows = b.gather(w, b.constantInt64(BigInt64Array.of(2n, 0n, 2n), [3])); // [3, 4]
+    const squashed = b.mul(b.tanh(rows), b.sigmoid(b.mul(rows, b.scalar(3))));
+    return b.reshape(
+      b.add(b.reduceSum(b.identity(logged), [0, 1, 2]), b.reshape(b.reduceSum(squashed, [0, 1]), [1, 1, 1])),
+      [],
+    );
   }
 
   it('matches central finite differences for every op', async () => {

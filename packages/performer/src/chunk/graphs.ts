@@ -1,20 +1,22 @@
+// Legend: C chunk, N layers, K key/value heads, M random features, E head size, V vocab, P params.
 /**
  * The chunk graphs of the SLiM engine. One chunk of C tokens runs through all N layers bottom-up, starting
  * from the prefix-sum states that entered it; everything a run needs travels in a handful of tensors:
  *
- *   params      [P]               every parameter, flat, in paramShapes order (sliced inside the graph);
- *                                 with LoRA the trainable adapters only (trainableShapes order)
- *   frozen      [F]               LoRA only: the frozen base and A (frozenShapes order), one tensor the
- *                                 runner keeps across runs; no gradient is taken for it
+ *   params      [P]               every parameter, flat, in paramShapes order (sliced inside the graph)
  *   tokens      [2, C] int32      row 0: input ids x, row 1: target ids y (padding: any valid id)
  *   weights     [2, C]            row 0: 1 for real tokens, 0 for padding (masks keys out of the states);
  *                                 row 1: the loss weight of each prediction (1/L, or 0 for padding)
- *   rope        [2, C, E]         cos / sin of t·θ_p at absolute positions t, each repeated for the pair
- *                                 (2p, 2p+1); computed in fp64 outside (fp32 t·θ loses ~t·2⁻²⁴ rad)
+ *   rope        [2, C, E]         (positions 'rope') cos / sin of t·θ_p at absolute positions t, each
+ *                                 repeated for the pair (2p, 2p+1); computed in fp64 outside (fp32 t·θ
+ *                                 loses ~t·2⁻²⁴ rad)
+ *   positions   [C] int32         (positions 'learned') absolute positions t, the pos_emb rows; padding 0.
+ *                                 Positions are data, so one session serves every chunk, and pos_emb's
+ *                                 gradient is the exact scatter-add of the gathered rows
  *   features    [N, M·E + 1]      per layer: ω row-major, then the key stabiliser s
- *   state       [N, H, M, E + 1]  per layer and head S (M × E) with z appended as column E: z is the
- *                                 state of a value column of ones, so one matmul updates both
- *   stateGradOut [N, H, M, E + 1] ∂J/∂(state after the chunk), backward graphs only
+ *   state       [N, K, M, E + 1]  per layer and key/value head S (M × E) with z appended as column E: z
+ *                                 is the state of a value column of ones, so one matmul updates both
+ *   stateGradOut [N, K, M, E + 1] ∂J/∂(state after the chunk), backward graphs only
  *
  * Graph kinds:
  *   states     (state = S_in)  → contribution Δ = Σ_chunk φ(k)[v, 1]ᵀ (SLiM's forward pass: stops at the
@@ -29,11 +31,14 @@
  * in fp64 from the contributions (S_out = S_in + Δ forward, S_in = S_out − Δ backward), so rebuilding a
  * state costs one fp32 rounding instead of one per later chunk.
  *
- * With LoRA every adapted matrix is given to the layers as its effective weight W + s · A B, built in
- * the graph, and `grads` holds ∂J/∂(trainable adapters) only.
+ * With LoRA, `params` holds the trainable adapters only (trainableShapes order) and a `frozen` input
+ * [F] the base and A (frozenShapes order), one tensor the runner keeps across runs. Every adapted matrix
+ * reaches the layers as its effective weight W + s · A B, built in the graph; `grads` holds
+ * ∂J/∂(trainable adapters) only, and autodiff emits nothing for the frozen base (no gradient nodes, no
+ * scatter for the embedding).
  *
  * The layer body (layers.ts) is one definition shared with the decoder's step graph (decode/graph.ts),
- * which embeds the weights and ω as initializers and computes RoPE from a position input instead.
+ * which embeds the weights and ω as initializers and computes the positions from a position input.
  */
 import type { ModelConfig } from '../model/config.js';
 import { dimsOf } from '../model/config.js';
@@ -44,7 +49,7 @@ import { gradients } from '../onnx/autodiff.js';
 import type { Value } from '../onnx/graph.js';
 import { GraphBuilder, sizeOf } from '../onnx/graph.js';
 import type { ModelSource, Rows } from './layers.js';
-import { embed, embedOneHot, layerKeysValues, layerMix, lmHead, ropeRows } from './layers.js';
+import { embed, layerKeysValues, layerMix, lmHead, oneHot, ropeRows } from './layers.js';
 
 export type ChunkGraphKind = 'states' | 'forward' | 'logits' | 'given' | 'subtract';
 
@@ -85,10 +90,15 @@ function layoutOf(shapes: Record<string, number[]>): ParamLayout {
   return { slots, total: offset };
 }
 
-/** Elements of the state tensor: N · H · M · (E + 1). */
+/** The state tensor's shape: [N, K, M, E + 1]. */
+export function stateShape(config: ModelConfig): number[] {
+  const { n, kv, m, e } = dimsOf(config);
+  return [n, kv, m, e + 1];
+}
+
+/** Elements of the state tensor: N · K · M · (E + 1). */
 export function stateSize(config: ModelConfig): number {
-  const { n, h, m, e } = dimsOf(config);
-  return n * h * m * (e + 1);
+  return sizeOf(stateShape(config));
 }
 
 export function buildChunkGraph(
@@ -97,23 +107,25 @@ export function buildChunkGraph(
   kind: ChunkGraphKind,
   lora?: LoraConfig,
 ): Uint8Array {
-  const dims = dimsOf(config);
-  const { h: heads, e, m, n } = dims;
+  const { kv: kvHeads, e, m, n } = dimsOf(config);
   const c = chunk;
   const b = new GraphBuilder(`slim_${kind}_c${c}`);
   const layouts = chunkLayouts(config, lora);
   const layout = layouts.params;
-  const stateShape = [n, heads, m, e + 1];
+  const layerState = [kvHeads, m, e + 1];
 
   const flat = b.input('params', 'float', [layout.total]);
   const frozenFlat = layouts.frozen && b.input('frozen', 'float', [layouts.frozen.total]);
   const tokens = b.input('tokens', 'int32', [2, c]);
   const weights = b.input('weights', 'float', [2, c]);
-  const rope = b.input('rope', 'float', [2, c, e]);
+  const positions =
+    config.positions === 'rope'
+      ? ropeRows(b, config, c, b.input('rope', 'float', [2, c, e]))
+      : { kind: 'learned' as const, index: b.cast(b.input('positions', 'int32', [c]), 'int64') };
   const features = b.input('features', 'float', [n, m * e + 1]);
-  const state = b.input('state', 'float', stateShape);
+  const state = b.input('state', 'float', stateShape(config));
   const backward = kind === 'given' || kind === 'subtract';
-  const stateGrad = backward ? b.input('stateGradOut', 'float', stateShape) : undefined;
+  const stateGrad = backward ? b.input('stateGradOut', 'float', stateShape(config)) : undefined;
 
   const tensors = new Map<string, Value>();
   const sliceAll = (input: Value, from: ParamLayout): void => {
@@ -123,7 +135,6 @@ export function buildChunkGraph(
   };
   sliceAll(flat, layout);
   if (frozenFlat) sliceAll(frozenFlat, layouts.frozen!);
-  const frozenNames = new Set(layouts.frozen?.slots.map((slot) => slot.name));
   const params = new Map(tensors);
   if (lora) {
     const scale = b.scalar(loraScale(lora));
@@ -135,7 +146,6 @@ export function buildChunkGraph(
   // Weights and ω are sliced from the flat inputs: one session serves every parameter version.
   const source: ModelSource = {
     param: (name) => params.get(name)!,
-    frozen: (name) => frozenNames.has(name),
     features: (i) => {
       const layerFeatures = b.slice(features, 0, i, i + 1);
       return {
@@ -146,7 +156,7 @@ export function buildChunkGraph(
   };
   const rows: Rows = {
     count: c,
-    ...ropeRows(b, dims, c, rope),
+    positions,
     keyMask: b.reshape(b.slice(weights, 0, 0, 1), [c, 1, 1]),
   };
   const ids = (row: number): Value => b.reshape(b.slice(tokens, 0, row, row + 1), [c, 1]);
@@ -155,10 +165,10 @@ export function buildChunkGraph(
   const statesIn: Value[] = [];
   const statesOut: Value[] = [];
   const contributions: Value[] = [];
-  let hidden = embed(b, dims, source, c, ids(0)); // [C, D]
+  let hidden = embed(b, config, source, rows, ids(0)); // [C, D]
   for (let i = 0; i < n; i++) {
-    const kv = layerKeysValues(b, dims, source, rows, i, hidden);
-    const given = b.reshape(b.slice(state, 0, i, i + 1), [heads, m, e + 1]);
+    const kv = layerKeysValues(b, config, source, rows, i, hidden);
+    const given = b.reshape(b.slice(state, 0, i, i + 1), layerState);
     // The subtract graph receives S_out and rebuilds S_in; S_in is then a leaf of the surrogate.
     const stateIn = kind === 'subtract' ? b.stopGradient(b.sub(given, kv.contribution)) : given;
     statesIn.push(stateIn);
@@ -166,12 +176,12 @@ export function buildChunkGraph(
     contributions.push(kv.contribution);
     // The states graph stops here: nothing above the last layer's keys and values feeds a state.
     if (kind === 'states' && i === n - 1) break;
-    hidden = layerMix(b, dims, source, rows, i, hidden, kv, stateIn);
+    hidden = layerMix(b, config, source, rows, i, hidden, kv, stateIn);
   }
 
   const stack = (perLayer: readonly Value[]): Value =>
     b.concat(
-      perLayer.map((s) => b.reshape(s, [1, heads, m, e + 1])),
+      perLayer.map((s) => b.reshape(s, [1, ...layerState])),
       0,
     );
   if (kind === 'states') {
@@ -179,7 +189,7 @@ export function buildChunkGraph(
     return b.build();
   }
 
-  const logits = lmHead(b, dims, source, hidden); // [C, V]
+  const logits = lmHead(b, config, source, hidden); // [C, V]
   if (kind === 'logits') {
     b.output(logits, 'logits');
     b.output(stack(statesOut), 'stateOut');
@@ -187,7 +197,7 @@ export function buildChunkGraph(
   }
   const maxLogit = b.stopGradient(b.reduceMax(logits, [1]));
   const logSumExp = b.add(b.log(b.reduceSum(b.exp(b.sub(logits, maxLogit)), [1])), maxLogit);
-  const targetLogit = b.reduceSum(b.mul(logits, embedOneHot(b, dims, ids(1))), [1]);
+  const targetLogit = b.reduceSum(b.mul(logits, oneHot(b, config, ids(1))), [1]);
   const loss = b.reshape(b.reduceSum(b.mul(b.sub(logSumExp, targetLogit), lossWeight), [0, 1]), []);
   b.output(loss, 'loss');
   if (!stateGrad) {
@@ -195,7 +205,7 @@ export function buildChunkGraph(
     return b.build();
   }
   const seeds: [Value, Value][] = [[loss, b.scalar(1)]];
-  statesOut.forEach((s, i) => seeds.push([s, b.reshape(b.slice(stateGrad, 0, i, i + 1), [heads, m, e + 1])]));
+  statesOut.forEach((s, i) => seeds.push([s, b.reshape(b.slice(stateGrad, 0, i, i + 1), layerState)]));
   const paramValues = layout.slots.map((slot) => tensors.get(slot.name)!);
   const grads = gradients(b, seeds, [...paramValues, ...statesIn]);
   const paramGrads = grads.slice(0, paramValues.length);

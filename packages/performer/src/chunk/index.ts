@@ -10,10 +10,10 @@ export type {
   ChunkBackward,
   BackwardState,
 } from './runner.js';
-export { buildChunkGraph, chunkLayouts, paramLayout, stateSize } from './graphs.js';
+export { buildChunkGraph, chunkLayouts, paramLayout, stateShape, stateSize } from './graphs.js';
 export type { ChunkGraphKind, ParamLayout, ParamSlot } from './graphs.js';
-export { embed, layerKeysValues, layerMix, layerNorm, lmHead, ropeFromPosition, ropeRows } from './layers.js';
-export type { KeysValues, LayerFeatureValues, ModelSource, Rows } from './layers.js';
+export { embed, layerKeysValues, layerMix, lmHead, norm, oneHot, positionsFrom, ropeRows } from './layers.js';
+export type { KeysValues, LayerFeatureValues, ModelSource, Positions, Rows } from './layers.js';
 export { matmulPeakGflops } from './matmul.js';
 export { EngineDisposedError, InvalidEngineOptionsError, InvalidStateError } from './errors.js';
 export { InvalidFeaturesError, InvalidParamsError, InvalidTokensError } from '../model/inputs.js';

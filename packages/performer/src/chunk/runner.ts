@@ -8,16 +8,17 @@ import * as ort from 'onnxruntime-web';
 import type { ModelConfig } from '../model/config.js';
 import { dimsOf } from '../model/config.js';
 import type { LayerFeatures } from '../model/features.js';
-import type { Params } from '../model/params.js';
 import type { LoraFrozen } from '../model/lora.js';
+import type { Params } from '../model/params.js';
 import type { ChunkGraphKind, ParamSlot } from './graphs.js';
-import { buildChunkGraph, chunkLayouts, stateSize } from './graphs.js';
+import { buildChunkGraph, chunkLayouts, stateShape, stateSize } from './graphs.js';
 import { InvalidStateError } from './errors.js';
 import {
   InvalidTokensError,
   checkEngineInputs,
   checkModelInputs,
-  checkParamShapes,
+  checkParams,
+  checkPositions,
   checkTokenIds,
 } from '../model/inputs.js';
 
@@ -82,6 +83,7 @@ export class ChunkRunner {
   private readonly frozen: ort.Tensor | undefined;
   private readonly sessions = new Map<ChunkGraphKind, Promise<ort.InferenceSession>>();
   private readonly dims;
+  private readonly stateShape: number[];
   /** θ_p for p < E/2, in fp64. */
   private readonly frequencies: Float64Array;
   runs = 0;
@@ -98,12 +100,13 @@ export class ChunkRunner {
     this.paramCount = layouts.params.total;
     if (lora) {
       const { slots, total } = layouts.frozen!;
-      checkParamShapes(Object.fromEntries(slots.map((s) => [s.name, s.shape])), lora.frozen);
+      checkParams(config, lora.frozen, Object.fromEntries(slots.map((s) => [s.name, s.shape])));
       const flat = new Float32Array(total);
       for (const slot of slots) flat.set(lora.frozen[slot.name]!, slot.offset);
       this.frozen = new ort.Tensor('float32', flat, [total]);
     }
     this.stateSize = stateSize(config);
+    this.stateShape = stateShape(config);
     const { e } = this.dims;
     this.frequencies = Float64Array.from({ length: e / 2 }, (_, p) => config.ropeBase ** ((-2 * p) / e));
   }
@@ -163,18 +166,40 @@ export class ChunkRunner {
     positionOffset = 0,
   ): Record<string, ort.Tensor> {
     const c = this.chunk;
-    const { e } = this.dims;
+    const { n, m, e } = this.dims;
     const count = end - start;
-    const ids = new Int32Array(2 * c);
-    const weights = new Float32Array(2 * c);
-    const rope = new Float32Array(2 * c * e);
+    checkPositions(this.config, positionOffset + start, count);
+    const ids = new Int32Array(2 * c); // [2, C]
+    const weights = new Float32Array(2 * c); // [2, C]
     for (let j = 0; j < count; j++) {
       ids[j] = seq.tokens[start + j]!;
       // A logits run has no targets past the last input; row 1 is not read then.
       ids[c + j] = seq.tokens[start + j + 1] ?? 0;
       weights[j] = 1;
       weights[c + j] = lossScale;
-      const t = positionOffset + start + j; // absolute position in the sequence
+    }
+    return {
+      params: new ort.Tensor('float32', seq.params, [this.paramCount]),
+      tokens: new ort.Tensor('int32', ids, [2, c]),
+      weights: new ort.Tensor('float32', weights, [2, c]),
+      ...this.positionFeed(positionOffset + start, count),
+      features: new ort.Tensor('float32', seq.features, [n, m * e + 1]),
+      ...(this.frozen ? { frozen: this.frozen } : {}),
+    };
+  }
+
+  /** The chunk's absolute positions first..first+count−1 as the config's positions input. */
+  private positionFeed(first: number, count: number): Record<string, ort.Tensor> {
+    const c = this.chunk;
+    if (this.config.positions === 'learned') {
+      const positions = new Int32Array(c); // [C], padding rows read row 0
+      for (let j = 0; j < count; j++) positions[j] = first + j;
+      return { positions: new ort.Tensor('int32', positions, [c]) };
+    }
+    const { e } = this.dims;
+    const rope = new Float32Array(2 * c * e); // [2, C, E]
+    for (let j = 0; j < count; j++) {
+      const t = first + j;
       for (let p = 0; p < e / 2; p++) {
         const angle = t * this.frequencies[p]!;
         const cos = Math.cos(angle);
@@ -183,15 +208,7 @@ export class ChunkRunner {
         rope[(c + j) * e + 2 * p] = rope[(c + j) * e + 2 * p + 1] = sin;
       }
     }
-    const { n, m } = this.dims;
-    return {
-      params: new ort.Tensor('float32', seq.params, [this.paramCount]),
-      tokens: new ort.Tensor('int32', ids, [2, c]),
-      weights: new ort.Tensor('float32', weights, [2, c]),
-      rope: new ort.Tensor('float32', rope, [2, c, e]),
-      features: new ort.Tensor('float32', seq.features, [n, m * e + 1]),
-      ...(this.frozen ? { frozen: this.frozen } : {}),
-    };
+    return { rope: new ort.Tensor('float32', rope, [2, c, e]) };
   }
 
   /** A state (fp64 ones rounded to fp32) as a graph input. */
@@ -199,9 +216,8 @@ export class ChunkRunner {
     if (state.length !== this.stateSize) {
       throw new InvalidStateError(`state must hold ${this.stateSize} values, got ${state.length}`);
     }
-    const { n, h, m, e } = this.dims;
     const data = state instanceof Float32Array ? state : Float32Array.from(state);
-    return new ort.Tensor('float32', data, [n, h, m, e + 1]);
+    return new ort.Tensor('float32', data, this.stateShape);
   }
 
   private checkRange(seq: PreparedSequence, start: number, end: number): void {

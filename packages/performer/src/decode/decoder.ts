@@ -1,8 +1,8 @@
-// Legend: L tokens, C chunk, N layers, H heads, E head size, M random features, V vocab.
+// Legend: L tokens, C chunk, N layers, K key/value heads, E head size, M random features, V vocab.
 /**
  * Recurrent generation on onnxruntime-web in constant memory per token. A causal Performer needs only the
  * prefix-sum state (S, z) of every layer and head to continue a sequence, so the decoder carries one
- * fixed-size state [N, H, M, E + 1] between runs:
+ * fixed-size state [N, K, M, E + 1] between runs:
  *   prefill  the prompt in chunks of C through the chunk engine's 'logits' graph (chunk/graphs.ts; the
  *            last chunk padded and masked, shapes fixed so the wasm heap stops growing);
  *   step     one token per run through the step graph (graph.ts) with the weights embedded.
@@ -11,13 +11,12 @@
 import * as ort from 'onnxruntime-web';
 import { z } from 'zod';
 import type { ModelConfig } from '../model/config.js';
-import { dimsOf } from '../model/config.js';
 import { drawFeatures } from '../model/features.js';
-import { TokenOutOfRangeError, checkTokenIds } from '../model/inputs.js';
+import { TokenOutOfRangeError, checkPositions, checkTokenIds } from '../model/inputs.js';
 import type { Params } from '../model/params.js';
 import type { PreparedModel } from '../chunk/runner.js';
 import { ChunkRunner, configureThreads } from '../chunk/runner.js';
-import { stateSize } from '../chunk/graphs.js';
+import { stateShape, stateSize } from '../chunk/graphs.js';
 import { buildDecoderStepGraph } from './graph.js';
 import {
   DecoderBusyError,
@@ -64,7 +63,7 @@ export interface Decoder {
   /** C, prompt tokens per prefill run. */
   readonly chunk: number;
   readonly featureEpoch: number;
-  /** Bytes of the recurrent state carried between runs: 4·N·H·M·(E + 1), whatever the position. */
+  /** Bytes of the recurrent state carried between runs: 4·N·K·M·(E + 1), whatever the position. */
   readonly stateBytes: number;
   /** Tokens fed since the last reset: the absolute position of the next one. */
   readonly position: number;
@@ -123,7 +122,7 @@ class OrtDecoder implements Decoder {
   readonly chunk: number;
   readonly featureEpoch: number;
   readonly stateBytes: number;
-  private state: Float32Array; // [N, H, M, E + 1]
+  private state: Float32Array; // [N, K, M, E + 1]
   private at = 0;
   private stepRuns = 0;
   private busy = false;
@@ -140,8 +139,7 @@ class OrtDecoder implements Decoder {
     private readonly model: PreparedModel,
     private readonly session: ort.InferenceSession,
   ) {
-    const { n, h, m, e } = dimsOf(config);
-    this.stateShape = [n, h, m, e + 1];
+    this.stateShape = stateShape(config);
     this.chunk = options.chunk;
     this.featureEpoch = options.featureEpoch;
     this.state = new Float32Array(stateSize(config));
@@ -243,6 +241,8 @@ class OrtDecoder implements Decoder {
   ): Promise<{ last: Float32Array; all?: Float32Array }> {
     checkTokenIds(this.config, tokens);
     if (tokens.length === 0) throw new EmptyPromptError();
+    // Checked whole before the first run, so a refused prompt leaves the state as it was.
+    checkPositions(this.config, this.at, tokens.length);
     const v = this.config.vocabSize;
     const all = keepAll ? new Float32Array(tokens.length * v) : undefined; // [L, V]
     let last: Float32Array = new Float32Array(v);
@@ -262,6 +262,7 @@ class OrtDecoder implements Decoder {
     if (!Number.isInteger(token) || token < 0 || token >= this.config.vocabSize) {
       throw new TokenOutOfRangeError(this.at, token, this.config.vocabSize);
     }
+    checkPositions(this.config, this.at, 1);
     this.tokenIn[0] = token;
     this.positionIn[0] = this.at;
     const out = await this.session.run({

@@ -1,4 +1,4 @@
-// Legend: N layers, H heads, E head size, M random features, V vocab.
+// Legend: N layers, H heads, K key/value heads, E head size, M random features, V vocab, D model.
 /**
  * Exporting a model as a self-contained folder (format.ts) and reading one back, browser-safe: both work
  * on file bytes, the Node writer and reader (node.ts) only add the file system.
@@ -62,10 +62,25 @@ export interface ExportedModel {
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-const ARCHITECTURE =
-  'causal FAVOR+ Performer language model: pre-LayerNorm blocks, RoPE on q and k before positive ' +
-  'orthogonal random features, causal linear attention by prefix sums, exact GELU MLP, tied LM head ' +
-  '(docs/performer.md, "The function")';
+/** The architecture in words, for people reading config.json (the model field is the exact form). */
+function architecture(config: ModelConfig): string {
+  const { h, kv } = dimsOf(config);
+  const norm = config.norm === 'rmsnorm' ? 'RMSNorm' : 'LayerNorm';
+  const mlp = { gelu: 'exact GELU', 'gelu-tanh': 'tanh-approximated GELU', swiglu: 'SwiGLU' }[config.mlp];
+  const positions =
+    config.positions === 'rope'
+      ? `RoPE (base ${config.ropeBase}, pairs (2p, 2p+1)) on q and k before the positive orthogonal random features`
+      : `learned absolute positions (pos_emb, ${config.maxPositions} rows) added to the token embedding, positive orthogonal random features on q and k`;
+  const biased = Object.entries(config.bias)
+    .filter(([, on]) => on)
+    .map(([part]) => part);
+  return (
+    `causal FAVOR+ Performer language model: pre-${norm} blocks, ${positions}, causal linear attention by ` +
+    `prefix sums${kv === h ? '' : ` with ${kv} key/value heads for ${h} query heads (query head h reads ⌊h·${kv}/${h}⌋)`}, ` +
+    `${mlp} MLP, ${biased.length > 0 ? `biases on ${biased.join(', ')}` : 'no biases'}, ` +
+    `${config.tiedHead ? 'tied LM head' : 'untied LM head (lm_head)'} (docs/performer.md, "The function")`
+  );
+}
 
 const FEATURE_CONSTRUCTION =
   'per layer i: Rng(seed, "favor/layer{i}/epoch{epoch}") (xoshiro128** seeded by splitmix32 of seed XOR ' +
@@ -73,14 +88,27 @@ const FEATURE_CONSTRUCTION =
   'Gaussian rows), each row scaled to a chi(E) norm; key stabiliser max_j |ω_j|²/2 ' +
   '(@slimswarm/performer drawFeatures)';
 
-const WEIGHT_LAYOUT =
-  'f32, row-major; matrices stored [in, out] and applied as x @ W; heads are contiguous groups of E ' +
-  'columns of attn.wq/wk/wv; tok_emb [V, D] is also the LM head (logits = ln_f(h) @ tok_embᵀ)';
+function weightLayout(config: ModelConfig): string {
+  const head = config.tiedHead
+    ? 'tok_emb [V, D] is also the LM head (logits = ln_f(h) @ tok_embᵀ)'
+    : 'the LM head is lm_head [D, V] (logits = ln_f(h) @ lm_head)';
+  return (
+    'f32, row-major; matrices stored [in, out] and applied as x @ W; heads are contiguous groups of E ' +
+    `columns of attn.wq (query heads) and attn.wk/wv (key/value heads); ${head}`
+  );
+}
 
-const STEP_USAGE =
-  'start with state = zeros; for each token t at position p = 0, 1, 2, …: run {token: [t], position: [p], ' +
-  'state}, read logits [1, V] (the distribution of the next token) and feed stateOut as the next state. ' +
-  'A prompt is fed the same way, one token per run; memory and time per token do not depend on p.';
+function stepUsage(config: ModelConfig): string {
+  const limit =
+    config.positions === 'learned'
+      ? ` The model has ${config.maxPositions} learned positions: p stays below that.`
+      : '';
+  return (
+    'start with state = zeros; for each token t at position p = 0, 1, 2, …: run {token: [t], position: [p], ' +
+    'state}, read logits [1, V] (the distribution of the next token) and feed stateOut as the next state. ' +
+    `A prompt is fed the same way, one token per run; memory and time per token do not depend on p.${limit}`
+  );
+}
 
 /** SHA-256 of every layer's ω (f32 bytes, layer after layer). */
 function omegaSha256(features: readonly LayerFeatures[]): string {
@@ -124,7 +152,7 @@ export function exportModel(config: ModelConfig, params: Params, opts: ExportOpt
     version: EXPORT_VERSION,
     ...(name === undefined ? {} : { name }),
     ...(description === undefined ? {} : { description }),
-    architecture: ARCHITECTURE,
+    architecture: architecture(config),
     model: config,
     features: {
       seed: config.seed,
@@ -136,7 +164,7 @@ export function exportModel(config: ModelConfig, params: Params, opts: ExportOpt
       file: EXPORT_FILES.weights,
       sha256: sha256Hex(weights),
       dtype: 'F32',
-      layout: WEIGHT_LAYOUT,
+      layout: weightLayout(config),
       tensors: shapes,
     },
     tokenizer: { file: EXPORT_FILES.tokenizer, sha256: sha256Hex(tokenizer) },
@@ -146,9 +174,9 @@ export function exportModel(config: ModelConfig, params: Params, opts: ExportOpt
       opset: signature.opset,
       inputs: signature.inputs,
       outputs: signature.outputs,
-      usage: STEP_USAGE,
+      usage: stepUsage(config),
     },
-    constants: { layerNormEps: config.normEps, attentionEps: ATTN_EPS },
+    constants: { normEps: config.normEps, attentionEps: ATTN_EPS },
   };
   return {
     [EXPORT_FILES.weights]: weights,

@@ -15,7 +15,7 @@ import { ModelConfig } from '@slimswarm/protocol';
 import { z } from 'zod';
 
 export const EXPORT_FORMAT = 'slimswarm-performer-export';
-export const EXPORT_VERSION = 1;
+export const EXPORT_VERSION = 2;
 
 /** The four files of an exported folder. */
 export const EXPORT_FILES = {
@@ -74,7 +74,7 @@ export const ExportConfigJson = z
         usage: z.string(),
       })
       .strict(),
-    constants: z.object({ layerNormEps: z.number(), attentionEps: z.number() }).strict(),
+    constants: z.object({ normEps: z.number(), attentionEps: z.number() }).strict(),
   })
   .strict();
 export type ExportConfigJson = z.infer<typeof ExportConfigJson>;

@@ -45,6 +45,21 @@ export class TokenOutOfRangeError extends InvalidTokensError {
   }
 }
 
+/**
+ * A token would sit at an absolute position the model has no learned position embedding for: a
+ * sequence (or a decoder's context) of a learned-positions model may be at most maxPositions long.
+ */
+export class PositionOutOfRangeError extends InvalidTokensError {
+  override readonly name = 'PositionOutOfRangeError';
+  override readonly code = 'ERR_POSITION_OUT_OF_RANGE';
+  constructor(
+    readonly position: number,
+    readonly maxPositions: number,
+  ) {
+    super(`position ${position} is past the model's ${maxPositions} learned positions`);
+  }
+}
+
 /** A parameter tensor is missing or has the wrong number of elements for the model config. */
 export class ParamShapeError extends InvalidParamsError {
   override readonly name = 'ParamShapeError';
@@ -74,12 +89,14 @@ export function checkEngineInputs(
   params: Readonly<Record<string, ArrayLike<number>>>,
   tokens: Int32Array,
   features: readonly LayerFeatures[],
+  /** The tensors `params` must hold: every parameter, or a LoRA engine's trainable adapters. */
   shapes: Readonly<Record<string, readonly number[]>> = paramShapes(config),
 ): void {
   if (!(tokens instanceof Int32Array))
     throw new InvalidTokensError('tokens must be an Int32Array (L + 1 ids)');
   if (tokens.length < 2) throw new SequenceTooShortError(tokens.length);
   checkTokenIds(config, tokens);
+  checkPositions(config, 0, tokens.length - 1);
   checkModelInputs(config, params, features, shapes);
 }
 
@@ -92,10 +109,19 @@ export function checkTokenIds(config: ModelConfig, tokens: Int32Array): void {
   }
 }
 
-/** Every tensor the shapes name is there with its number of elements (extra tensors are ignored). */
-export function checkParamShapes(
-  shapes: Readonly<Record<string, readonly number[]>>,
+/** Tokens at absolute positions start, …, start + count − 1 have a position embedding (learned positions). */
+export function checkPositions(config: ModelConfig, start: number, count: number): void {
+  const max = config.maxPositions;
+  if (config.positions === 'learned' && start + count > max!) {
+    throw new PositionOutOfRangeError(Math.max(start, max!), max!);
+  }
+}
+
+/** Every parameter the config names (or every tensor `shapes` names) is there with its number of elements. */
+export function checkParams(
+  config: ModelConfig,
   params: Readonly<Record<string, ArrayLike<number>>>,
+  shapes: Readonly<Record<string, readonly number[]>> = paramShapes(config),
 ): void {
   for (const [name, shape] of Object.entries(shapes)) {
     const expected = shape.reduce((a, b) => a * b, 1);
@@ -112,7 +138,7 @@ export function checkModelInputs(
   /** The tensors `params` must hold: every parameter, or a LoRA engine's trainable adapters. */
   shapes: Readonly<Record<string, readonly number[]>> = paramShapes(config),
 ): void {
-  checkParamShapes(shapes, params);
+  checkParams(config, params, shapes);
   const { e, m, n } = dimsOf(config);
   if (features.length !== n) {
     throw new FeatureShapeError(`expected random features for ${n} layers, got ${features.length}`);

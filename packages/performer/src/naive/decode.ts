@@ -1,7 +1,7 @@
-// Legend: N layers, H heads, E head size, M random features, V vocab.
+// Legend: N layers, H query heads, K key/value heads, E head size, M random features, V vocab.
 /**
- * The recurrent decoder of the naive reference, in float64: per layer and head it carries the prefix-sum
- * state S (M, E) and z (M) and feeds one token at a time at its absolute position, so memory and work per
+ * The recurrent decoder of the naive reference, in float64: per layer and key/value head it carries the
+ * prefix-sum state S (M, E) and z (M) and feeds one token at a time at its absolute position, so memory and work per
  * token do not grow with the context (the inference twin of SLiM). Each step is the full-sequence forward
  * (model.ts `naiveForwardLogits`) on one token with the carried states, so the two cannot drift apart.
  */
@@ -16,7 +16,7 @@ import { naiveForwardLogits, naiveModel } from './model.js';
 
 export class NaiveDecoder {
   private readonly model: NaiveModel;
-  private carry: Carry; // position, and per layer S (H, M, E), z (H, M)
+  private carry: Carry; // position, and per layer S (K, M, E), z (K, M)
 
   constructor(config: ModelConfig, params: Params | Params64, features: readonly LayerFeatures[]) {
     this.model = naiveModel(config, params, features);
@@ -28,7 +28,7 @@ export class NaiveDecoder {
     return this.carry.position;
   }
 
-  /** Bytes of carried state: N·H·M·(E + 1) float64, whatever the position. */
+  /** Bytes of carried state: N·K·M·(E + 1) float64, whatever the position. */
   get stateBytes(): number {
     return this.carry.states.reduce((sum, s) => sum + s.s.byteLength + s.z.byteLength, 0);
   }
@@ -38,7 +38,10 @@ export class NaiveDecoder {
     this.carry = this.fresh();
   }
 
-  /** Feeds one token; returns the logits (V) of the token after it. */
+  /**
+   * Feeds one token; returns the logits (V) of the token after it. A learned-positions model refuses a
+   * token past its last position (PositionOutOfRangeError) and keeps its state.
+   */
   step(token: number): Float64Array {
     if (!Number.isInteger(token) || token < 0 || token >= this.model.config.vocabSize) {
       throw new TokenOutOfRangeError(this.carry.position, token, this.model.config.vocabSize);
@@ -55,7 +58,7 @@ export class NaiveDecoder {
   }
 
   private fresh(): Carry {
-    const { n, h, e, m } = this.model.dims;
-    return { position: 0, states: Array.from({ length: n }, () => emptyAttentionState(h, e, m)) };
+    const { n, kv, e, m } = this.model.dims;
+    return { position: 0, states: Array.from({ length: n }, () => emptyAttentionState(kv, e, m)) };
   }
 }

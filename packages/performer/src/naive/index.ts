@@ -3,4 +3,5 @@ export * from './engine.js';
 export * from './layers.js';
 export * from './model.js';
 export * from './decode.js';
+export * from './softmax.js';
 export * from './lora.js';

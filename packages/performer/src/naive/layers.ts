@@ -1,4 +1,4 @@
-// Legend: L tokens, D model, V vocab, F mlp hidden; "in"/"out" are a matmul's input and output widths.
+// Legend: L tokens, D model, V vocab, F mlp hidden, P learned positions; "in"/"out" are a matmul's widths.
 /**
  * The position-wise layers of the naive reference, as forward/backward pairs in the llm.c style: forward
  * writes its outputs (and whatever backward needs) into caller-owned buffers; backward ACCUMULATES (+=)
@@ -66,6 +66,51 @@ export function layernormBackward(
       dbias[i]! += dout[row + i]!;
       dweight[i]! += norm * dout[row + i]!;
       dinp[row + i]! += (dnorm - dnormMean - norm * dnormNormMean) * r;
+    }
+  }
+}
+
+/** out = inp / √(mean(inp²) + eps) · weight per row (RMSNorm: no centring, no bias). */
+export function rmsnormForward(
+  out: Float64Array, // (L, D)
+  rstd: Float64Array, // (L) 1 / √(mean(x²) + eps)
+  inp: Float64Array, // (L, D)
+  weight: Float64Array, // (D)
+  rows: number,
+  width: number,
+  eps: number,
+): void {
+  for (let t = 0; t < rows; t++) {
+    const row = t * width;
+    let sq = 0;
+    for (let i = 0; i < width; i++) sq += inp[row + i]! ** 2;
+    const r = 1 / Math.sqrt(sq / width + eps);
+    for (let i = 0; i < width; i++) out[row + i] = inp[row + i]! * r * weight[i]!;
+    rstd[t] = r;
+  }
+}
+
+export function rmsnormBackward(
+  dinp: Float64Array, // (L, D) +=
+  dweight: Float64Array, // (D) +=
+  dout: Float64Array, // (L, D)
+  inp: Float64Array, // (L, D)
+  weight: Float64Array, // (D)
+  rstd: Float64Array, // (L)
+  rows: number,
+  width: number,
+): void {
+  for (let t = 0; t < rows; t++) {
+    const row = t * width;
+    const r = rstd[t]!;
+    // n = x·r and r depends on every x of the row: ∂r/∂x_i = −r·n_i/width, which gives the one row mean.
+    let dnormNormMean = 0;
+    for (let i = 0; i < width; i++) dnormNormMean += weight[i]! * dout[row + i]! * inp[row + i]! * r;
+    dnormNormMean /= width;
+    for (let i = 0; i < width; i++) {
+      const norm = inp[row + i]! * r;
+      dweight[i]! += norm * dout[row + i]!;
+      dinp[row + i]! += (weight[i]! * dout[row + i]! - norm * dnormNormMean) * r;
     }
   }
 }
@@ -180,6 +225,61 @@ export function geluBackward(
   }
 }
 
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const GELU_TANH_CUBIC = 0.044715;
+
+/** GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export function geluTanhForward(out: Float64Array, inp: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const x = inp[i]!;
+    out[i] = 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_CUBIC * x ** 3)));
+  }
+}
+
+export function geluTanhBackward(
+  dinp: Float64Array, // (n) +=
+  dout: Float64Array, // (n)
+  inp: Float64Array, // (n)
+  n: number,
+): void {
+  for (let i = 0; i < n; i++) {
+    const x = inp[i]!;
+    const th = Math.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_CUBIC * x ** 3));
+    const du = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_CUBIC * x * x);
+    dinp[i]! += dout[i]! * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du);
+  }
+}
+
+/** SwiGLU's gating: out = silu(gate) ⊙ up, silu(g) = g·σ(g). */
+export function swigluForward(
+  out: Float64Array, // (n)
+  gate: Float64Array, // (n)
+  up: Float64Array, // (n)
+  n: number,
+): void {
+  for (let i = 0; i < n; i++) {
+    const g = gate[i]!;
+    out[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+  }
+}
+
+/** ∂silu(g)/∂g = σ(g)·(1 + g·(1 − σ(g))). */
+export function swigluBackward(
+  dgate: Float64Array, // (n) +=
+  dup: Float64Array, // (n) +=
+  dout: Float64Array, // (n)
+  gate: Float64Array, // (n)
+  up: Float64Array, // (n)
+  n: number,
+): void {
+  for (let i = 0; i < n; i++) {
+    const g = gate[i]!;
+    const sigmoid = 1 / (1 + Math.exp(-g));
+    dgate[i]! += dout[i]! * up[i]! * sigmoid * (1 + g * (1 - sigmoid));
+    dup[i]! += dout[i]! * g * sigmoid;
+  }
+}
+
 /** h[t] = emb[token[t]]. */
 export function embeddingForward(
   out: Float64Array, // (L, D)
@@ -207,10 +307,33 @@ export function embeddingBackward(
   }
 }
 
-/**
- * Mean cross-entropy (natural log) of the targets under softmax(logits), via a max-shifted log-sum-exp.
- * Writes the softmax probabilities, which are all that backward needs.
- */
+/** Learned absolute positions: out[t] += pos[start + t] (the caller checked start + L ≤ P). */
+export function positionEmbeddingForward(
+  out: Float64Array, // (L, D) +=
+  pos: Float64Array, // (P, D)
+  start: number,
+  rows: number,
+  width: number,
+): void {
+  for (let t = 0; t < rows; t++) {
+    const row = (start + t) * width;
+    for (let i = 0; i < width; i++) out[t * width + i]! += pos[row + i]!;
+  }
+}
+
+export function positionEmbeddingBackward(
+  dpos: Float64Array, // (P, D) +=
+  dout: Float64Array, // (L, D)
+  start: number,
+  rows: number,
+  width: number,
+): void {
+  for (let t = 0; t < rows; t++) {
+    const row = (start + t) * width;
+    for (let i = 0; i < width; i++) dpos[row + i]! += dout[t * width + i]!;
+  }
+}
+
 /**
  * probs = softmax(logits) per row (max subtracted first, so exp never overflows); also writes each row's
  * log Σ exp(logits) when asked, which cross-entropy needs (log of a tiny probability would underflow).
@@ -237,6 +360,10 @@ export function softmaxForward(
   }
 }
 
+/**
+ * Mean cross-entropy (natural log) of the targets under softmax(logits), via a max-shifted log-sum-exp.
+ * Writes the softmax probabilities, which are all that backward needs.
+ */
 export function crossEntropyForward(
   probs: Float64Array, // (L, V)
   logits: Float64Array, // (L, V)

@@ -6,7 +6,7 @@
  */
 import type { ModelConfig } from '../model/config.js';
 import type { LayerFeatures } from '../model/features.js';
-import { checkParamShapes } from '../model/inputs.js';
+import { checkParams } from '../model/inputs.js';
 import {
   adaptedMatrices,
   frozenShapes,
@@ -24,8 +24,8 @@ function effective(
   { lora, frozen }: LoraFrozen,
   trainable: Params | Params64,
 ): Params64 {
-  checkParamShapes(frozenShapes(config, lora), frozen);
-  checkParamShapes(trainableShapes(config, lora), trainable);
+  checkParams(config, frozen, frozenShapes(config, lora));
+  checkParams(config, trainable, trainableShapes(config, lora));
   const tensors = { ...frozen, ...trainable };
   const p: Params64 = {};
   for (const [name, value] of Object.entries(frozen)) p[name] = Float64Array.from(value);

@@ -27,11 +27,15 @@ function unbroadcast(b: GraphBuilder, grad: Value, shape: readonly number[]): Va
   return summed.shape.length === shape.length ? summed : b.reshape(summed, shape);
 }
 
-type Contribution = (() => Value) | undefined;
+/**
+ * A gradient contribution: a thunk making the value to add, or (gather) rows to scatter-add into the
+ * gradient accumulated so far, so a sparse contribution never builds a dense tensor of its own.
+ */
+type Contribution = (() => Value) | { scatterInto: (base: Value) => Value } | undefined;
 
 /**
  * Gradient contributions of one node, one entry per operand (undefined: none). Thunks, so nothing is
- * emitted for operands that need no gradient (constants, inputs, the one-hot rows).
+ * emitted for operands that need no gradient (constants, inputs, frozen parameters).
  */
 function backwardOf(b: GraphBuilder, node: RecordedNode, g: Value): Contribution[] {
   const { info, inputs, output: y } = node;
@@ -63,6 +67,12 @@ function backwardOf(b: GraphBuilder, node: RecordedNode, g: Value): Contribution
       return [() => b.div(g, x)];
     case 'Sqrt':
       return [() => b.div(b.mul(g, b.scalar(0.5)), y)];
+    case 'Tanh':
+      return [() => b.mul(g, b.sub(b.scalar(1), b.mul(y, y)))];
+    case 'Sigmoid':
+      return [() => b.mul(g, b.mul(y, b.sub(b.scalar(1), y)))];
+    case 'Gather':
+      return [{ scatterInto: (base) => b.scatterAddRows(base, info.indices, g) }];
     case 'Erf':
       // d erf(x)/dx = 2/√π · exp(−x²)
       return [() => b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), b.scalar(2 / Math.sqrt(Math.PI))))];
@@ -134,7 +144,12 @@ export function gradients(
     const contributions = backwardOf(b, node, g);
     node.inputs.forEach((input, k) => {
       const contribution = contributions[k];
-      if (contribution && needsGrad.has(input.name)) accumulate(input, contribution());
+      if (!contribution || !needsGrad.has(input.name)) return;
+      if (typeof contribution === 'function') accumulate(input, contribution());
+      else {
+        const base = grads.get(input.name) ?? b.expand(b.scalar(0), input.shape);
+        grads.set(input.name, contribution.scatterInto(base));
+      }
     });
   }
   return wrt.map((v) => {

@@ -21,7 +21,9 @@ export interface Value {
 /** What autodiff needs to know about a recorded node beyond its ONNX form. */
 export type NodeInfo =
   | { op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'MatMul' }
-  | { op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Identity' }
+  | { op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Tanh' | 'Sigmoid' | 'Identity' }
+  /** Rows of the first operand picked by `indices` ([R] int64, not differentiable). */
+  | { op: 'Gather'; indices: Value }
   | { op: 'Reshape' }
   | { op: 'Transpose'; perm: readonly number[] }
   | { op: 'ReduceSum' | 'ReduceMean'; axes: readonly number[] }
@@ -119,6 +121,13 @@ export class GraphBuilder {
     return { name, dtype: 'double', shape };
   }
 
+  constantInt64(data: BigInt64Array, shape: readonly number[]): Value {
+    const name = this.fresh('const');
+    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    this.initializers.push({ name, dataType: 'int64', dims: shape, raw });
+    return { name, dtype: 'int64', shape };
+  }
+
   constantInt32(data: Int32Array, shape: readonly number[]): Value {
     const name = this.fresh('const');
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
@@ -185,7 +194,10 @@ export class GraphBuilder {
     return this.binary('Div', a, b);
   }
 
-  private unary(op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Identity', x: Value): Value {
+  private unary(
+    op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Tanh' | 'Sigmoid' | 'Identity',
+    x: Value,
+  ): Value {
     return this.emit({ op }, op, [x], [], x.shape, x.dtype);
   }
 
@@ -204,8 +216,55 @@ export class GraphBuilder {
   erf(x: Value): Value {
     return this.unary('Erf', x);
   }
+  tanh(x: Value): Value {
+    return this.unary('Tanh', x);
+  }
+  sigmoid(x: Value): Value {
+    return this.unary('Sigmoid', x);
+  }
   identity(x: Value): Value {
     return this.unary('Identity', x);
+  }
+
+  /** data[indices[r], …] for every r: rows of `data` ([R0, …]) by `indices` ([R] int64) → [R, …]. */
+  gather(data: Value, indices: Value): Value {
+    if (indices.dtype !== 'int64' || indices.shape.length !== 1) {
+      throw new ShapeError(`gather indices must be int64 [R], got ${indices.dtype} [${indices.shape}]`);
+    }
+    const shape = [indices.shape[0]!, ...data.shape.slice(1)];
+    return this.emit(
+      { op: 'Gather', indices },
+      'Gather',
+      [data],
+      [indices.name],
+      shape,
+      data.dtype,
+      undefined,
+      {
+        axis: { kind: 'int', value: 0 },
+      },
+    );
+  }
+
+  /**
+   * base with rows[r] added to row indices[r] for every r (repeated indices add up): ScatterND with
+   * reduction 'add', the gradient of gather. base [R0, …], indices [R] int64, rows [R, …].
+   */
+  scatterAddRows(base: Value, indices: Value, rows: Value): Value {
+    const r = indices.shape[0]!;
+    if (rows.shape[0] !== r || rows.shape.slice(1).join() !== base.shape.slice(1).join()) {
+      throw new ShapeError(`scatter [${rows.shape}] rows into [${base.shape}]`);
+    }
+    return this.emit(
+      { op: 'NoGradient' },
+      'ScatterND',
+      [base, this.reshape(indices, [r, 1]), rows],
+      [],
+      base.shape,
+      base.dtype,
+      undefined,
+      { reduction: { kind: 'string', value: 'add' } },
+    );
   }
   /** Cosine and sine carry no gradient here: they only ever see positions (RoPE), never parameters. */
   cos(x: Value): Value {
@@ -334,15 +393,6 @@ export class GraphBuilder {
     return this.emit({ op: 'NoGradient' }, 'Cast', [x], [], x.shape, to, undefined, {
       to: { kind: 'int', value: DataType[to] },
     });
-  }
-
-  /**
-   * Rows of `data` at int32 `indices` [n]: [n, ...data.shape[1:]]. A lookup for frozen tables (LoRA's
-   * base embedding): no gradient flows to `data`, so differentiating it through here fails loudly.
-   */
-  gatherRows(data: Value, indices: Value): Value {
-    const shape = [...indices.shape, ...data.shape.slice(1)];
-    return this.emit({ op: 'NoGradient' }, 'Gather', [data, indices], [], shape, data.dtype);
   }
 
   /** The same value, but gradients do not flow through it (autodiff treats it as a constant). */

@@ -9,12 +9,13 @@ export const DataType = { float: 1, int32: 6, int64: 7, bool: 9, double: 11 } as
 export type DataTypeName = keyof typeof DataType;
 
 /** AttributeProto.AttributeType values used here. */
-const AttributeType = { float: 1, int: 2, ints: 7 } as const;
+const AttributeType = { float: 1, int: 2, string: 3, ints: 7 } as const;
 
 export type AttributeValue =
   | { kind: 'float'; value: number }
   | { kind: 'int'; value: number }
-  | { kind: 'ints'; value: readonly number[] };
+  | { kind: 'ints'; value: readonly number[] }
+  | { kind: 'string'; value: string };
 
 export interface NodeSpec {
   opType: string;
@@ -147,6 +148,9 @@ function writeAttribute(w: Writer, name: string, attribute: AttributeValue): voi
       break;
     case 'ints':
       for (const v of attribute.value) w.int(8, v);
+      break;
+    case 'string':
+      w.string(4, attribute.value); // AttributeProto.s
       break;
   }
 }
