@@ -31,6 +31,12 @@ import {
 } from '../src/naive/index.js';
 import type { Params64 } from '../src/naive/index.js';
 import { Trainer } from '../src/train/trainer.js';
+import {
+  CheckpointFormatError,
+  CheckpointLoraMismatchError,
+  decodeCheckpoint,
+  encodeCheckpoint,
+} from '../src/checkpoint/index.js';
 import { liveParams } from './decode-fixtures.js';
 import { FAMILY_CONFIGS } from './family-fixtures.js';
 
@@ -242,25 +248,45 @@ describe('LoRA gradients', () => {
     expect(adapted.length).toBeLessThan(full.length);
   });
 
-  it('the trainer and its AdamW state hold the trainable adapters only', async () => {
+  it('the trainer, its AdamW state and its checkpoint hold the trainable adapters and the base hash only', async () => {
     const config = FAMILY_CONFIGS.performer;
     const l = lora('b', ['q', 'v']);
     const frozen = loraFrozen(config, l, liveParams(config, 'lora-base'));
+    const spec = { config: l, baseSha256: 'ab'.repeat(32) };
     const trainer = new Trainer({
       config,
-      lora: l,
+      lora: spec,
       optimizer: { kind: 'adamw', lr: 1e-2 },
       engine: createNaiveEngine(config, { lora: l, frozen }),
     });
-    const before = trainer.getParams();
-    expect(before).toEqual(initTrainable(config, l));
+    expect(trainer.getParams()).toEqual(initTrainable(config, l));
     await trainer.step(randomTokens(config, 9, 'lora-trainer'));
-    const state = trainer.toCheckpoint().optimizer!;
-    const names = Object.keys(trainableShapes(config, l));
-    expect(Object.keys(state.m).sort()).toEqual(names.sort());
-    const moments = Object.values(state.m).reduce((s, x) => s + x.length, 0);
+    const ckpt = trainer.toCheckpoint();
+    const names = Object.keys(trainableShapes(config, l)).sort();
+    expect(Object.keys(ckpt.params).sort()).toEqual(names);
+    expect(Object.keys(ckpt.optimizer!.m).sort()).toEqual(names);
+    const moments = Object.values(ckpt.optimizer!.m).reduce((s, x) => s + x.length, 0);
     expect(moments).toBe(2 * 2 * 3 * 12); // 2 layers × (q, v) × rank 3 × 12 columns
-    const after = trainer.getParams();
-    expect(after['blocks.0.attn.wq.lora_b']!.some((x) => x !== 0)).toBe(true);
+    expect(ckpt.params['blocks.0.attn.wq.lora_b']!.some((x) => x !== 0)).toBe(true);
+
+    const bytes = encodeCheckpoint(ckpt);
+    // Adapters and moments only: 3 × 144 floats plus the header, far below the base's parameters.
+    expect(bytes.byteLength).toBeLessThan(3 * 144 * 4 + 4096);
+    const back = decodeCheckpoint(bytes, { config, lora: spec });
+    expect(back).toEqual(ckpt);
+    expect(
+      Trainer.fromCheckpoint(back, {
+        optimizer: { kind: 'adamw', lr: 1e-2 },
+        engine: createNaiveEngine(config, { lora: l, frozen }),
+      }).getParams(),
+    ).toEqual(ckpt.params);
+    expect(() => decodeCheckpoint(bytes, { lora: { ...spec, baseSha256: 'cd'.repeat(32) } })).toThrow(
+      CheckpointLoraMismatchError,
+    );
+    expect(() => decodeCheckpoint(bytes, { lora: { ...spec, config: lora('ab', ['q', 'v']) } })).toThrow(
+      CheckpointLoraMismatchError,
+    );
+    const { lora: _, ...plain } = ckpt;
+    expect(() => encodeCheckpoint(plain)).toThrow(CheckpointFormatError);
   });
 });

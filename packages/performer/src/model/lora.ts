@@ -36,6 +36,16 @@ export class LoraTargetError extends Error {
   readonly code = 'ERR_LORA_TARGET';
 }
 
+/**
+ * A LoRA model as checkpoints and trainers name it: the adapters' config and the SHA-256 of the frozen
+ * base checkpoint they adapt (the base weights themselves are not repeated).
+ */
+export interface LoraSpec {
+  config: LoraConfig;
+  /** Lower-case hex SHA-256 of the base checkpoint's bytes. */
+  baseSha256: string;
+}
+
 /** What a LoRA engine is given at creation: the config and its frozen tensors (frozenShapes). */
 export interface LoraFrozen {
   lora: LoraConfig;

@@ -11,7 +11,7 @@ import type { GradientEngine } from '../model/engine.js';
 import { drawFeatures, featureEpoch } from '../model/features.js';
 import type { LayerFeatures } from '../model/features.js';
 import { initTrainable, trainableShapes } from '../model/lora.js';
-import type { LoraConfig } from '../model/lora.js';
+import type { LoraSpec } from '../model/lora.js';
 import { initParams } from '../model/params.js';
 import type { Params } from '../model/params.js';
 import { AdamW } from '../optim/adamw.js';
@@ -23,10 +23,10 @@ export interface TrainerOptions {
   optimizer: z.input<typeof InnerOptimizer>;
   engine: GradientEngine;
   /**
-   * Train these adapters on a frozen base (the engine holds the base): params, gradients and AdamW
-   * moments are then the trainable adapters only (trainableShapes).
+   * Train these adapters on the frozen base with this hash (the engine holds the base): params,
+   * gradients, AdamW moments and checkpoints are then the trainable adapters only (trainableShapes).
    */
-  lora?: LoraConfig;
+  lora?: LoraSpec;
   /**
    * Starting weights (copied); default: initParams(config), or initTrainable(config, lora) with LoRA,
    * the same on every peer for a seed.
@@ -49,7 +49,7 @@ export interface StepResult {
 
 export class Trainer {
   readonly config: ModelConfig;
-  readonly lora: LoraConfig | undefined;
+  readonly lora: LoraSpec | undefined;
   private readonly engine: GradientEngine;
   private readonly optimizer: AdamW;
   private params: Params;
@@ -68,7 +68,8 @@ export class Trainer {
     this.steps = step;
     this.engine = options.engine;
     this.lora = options.lora;
-    const init = (): Params => (this.lora ? initTrainable(this.config, this.lora) : initParams(this.config));
+    const init = (): Params =>
+      this.lora ? initTrainable(this.config, this.lora.config) : initParams(this.config);
     this.params = options.params === undefined ? init() : this.checkedCopy(options.params);
     try {
       this.optimizer = new AdamW(options.optimizer, this.params, options.optimizerState);
@@ -89,6 +90,7 @@ export class Trainer {
       params: ckpt.params,
       step: ckpt.step,
       ...(ckpt.optimizer === undefined ? {} : { optimizerState: ckpt.optimizer }),
+      ...(ckpt.lora === undefined ? {} : { lora: ckpt.lora }),
     });
   }
 
@@ -149,6 +151,7 @@ export class Trainer {
       step: this.steps,
       featureEpoch: this.featureEpoch,
       optimizer: this.optimizer.exportState(),
+      ...(this.lora === undefined ? {} : { lora: this.lora }),
     };
   }
 
@@ -169,7 +172,7 @@ export class Trainer {
   }
 
   private checkedCopy(params: Params): Params {
-    const shapes = trainableShapes(this.config, this.lora);
+    const shapes = trainableShapes(this.config, this.lora?.config);
     const names = Object.keys(shapes);
     if (Object.keys(params).length !== names.length) {
       throw new TrainerConfigError(
