@@ -244,19 +244,24 @@ describe('createNaiveEngine', () => {
   const features = drawFeatures(config);
   const tokens = randomTokens(6, config.vocabSize, 5);
 
-  it('returns the reference loss and float32 gradients of every parameter', async () => {
-    const engine = createNaiveEngine(config);
-    const { loss, grads } = await engine.lossAndGrad(params, tokens, features);
-    const ref = naiveLossAndGrad(config, params, tokens, features);
-    expect(loss).toBe(ref.loss);
-    expect(await engine.loss(params, tokens, features)).toBe(ref.loss);
-    expect(Object.keys(grads).sort()).toEqual(Object.keys(paramShapes(config)).sort());
-    for (const [name, g] of Object.entries(grads)) {
-      expect(g).toBeInstanceOf(Float32Array);
-      expect(g).toEqual(Float32Array.from(ref.grads[name]!));
-    }
-    await engine.dispose();
-  });
+  it.each(families)(
+    '%s: returns the reference loss and float32 gradients of every parameter',
+    async (_, c) => {
+      const engine = createNaiveEngine(c);
+      const live = liveParams(c, 'test/engine');
+      const ids = randomTokens(6, c.vocabSize, 5);
+      const { loss, grads } = await engine.lossAndGrad(live, ids, drawFeatures(c));
+      const ref = naiveLossAndGrad(c, live, ids, drawFeatures(c));
+      expect(loss).toBe(ref.loss);
+      expect(await engine.loss(live, ids, drawFeatures(c))).toBe(ref.loss);
+      expect(Object.keys(grads).sort()).toEqual(Object.keys(paramShapes(c)).sort());
+      for (const [name, g] of Object.entries(grads)) {
+        expect(g).toBeInstanceOf(Float32Array);
+        expect(g).toEqual(Float32Array.from(ref.grads[name]!));
+      }
+      await engine.dispose();
+    },
+  );
 
   it('rejects bad inputs with typed errors', async () => {
     const engine = createNaiveEngine(config);

@@ -71,8 +71,13 @@ describe('autodiff', () => {
     const moved = b.transpose(b.concat([b.pad(b.slice(mixed, 2, 1, 3), 2, 1, 1), mixed], 1), [2, 0, 1]);
     const logged = b.log(b.add(b.mul(moved, moved), b.scalar(1)));
     // Rows of w picked with a repeat (their gradients add up), through tanh and sigmoid.
-    const rows = b.gather(w, b.constantInt64(BigInt64Array.of(2n, 0n, 2n), [3])); // [3, 4]
-    const squashed = b.mul(b.tanh(rows), b.sigmoid(b.mul(rows, b.scalar(3))));
+    const rows = b.gather(w, b.constantInt32(Int32Array.of(2, 0, 2), [3])); // [3, 4]
+    // Entries of each row (one picked twice), as the loss picks target logits.
+    const picked = b.takeAlongRows(b.exp(rows), b.constantInt32(Int32Array.of(1, 3, 0, 0, 2, 1), [3, 2]));
+    const squashed = b.add(
+      b.mul(b.tanh(rows), b.sigmoid(b.mul(rows, b.scalar(3)))),
+      b.reduceSum(b.mul(picked, picked), [1]),
+    );
     return b.reshape(
       b.add(b.reduceSum(b.identity(logged), [0, 1, 2]), b.reshape(b.reduceSum(squashed, [0, 1]), [1, 1, 1])),
       [],
@@ -132,6 +137,29 @@ describe('autodiff', () => {
     const out = await run(b.build(), { x: [Float32Array.of(1, -2, 3), [3]] });
     expect(Array.from(out.gx!)).toEqual([1, 4, 9]);
     expect(Array.from(out.gLeaf!)).toEqual([4, -8, 12]);
+  });
+
+  it('gather: rows by index; the gradient scatter-adds repeats, and is not built for a frozen table', async () => {
+    const b = new GraphBuilder('gather');
+    const table = b.input('table', 'float', [4, 2]);
+    const scale = b.input('scale', 'float', [1, 2]);
+    const rows = b.gather(table, b.constantInt32(Int32Array.of(3, 1, 3), [3])); // [3, 2]
+    const f = b.reshape(b.reduceSum(b.mul(rows, scale), [0, 1]), []);
+    const before = b.nodes.length;
+    const [gScale] = gradients(b, [[f, b.scalar(1)]], [scale]);
+    expect(b.nodes.slice(before).some((n) => n.output.name.startsWith('scatterelements'))).toBe(false);
+    const [gTable] = gradients(b, [[f, b.scalar(1)]], [table]);
+    b.output(rows, 'rows');
+    b.output(gScale!, 'gScale');
+    b.output(gTable!, 'gTable');
+    const out = await run(b.build(), {
+      table: [Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8), [4, 2]],
+      scale: [Float32Array.of(10, -1), [1, 2]],
+    });
+    expect(Array.from(out.rows!)).toEqual([7, 8, 3, 4, 7, 8]);
+    expect(Array.from(out.gScale!)).toEqual([7 + 3 + 7, 8 + 4 + 8]);
+    // Row 3 was read twice, row 1 once, rows 0 and 2 never.
+    expect(Array.from(out.gTable!)).toEqual([0, 0, 10, -1, 0, 0, 20, -2]);
   });
 
   it('throws NoGradientPathError for a value the objective does not depend on', () => {

@@ -49,7 +49,7 @@ import { gradients } from '../onnx/autodiff.js';
 import type { Value } from '../onnx/graph.js';
 import { GraphBuilder, sizeOf } from '../onnx/graph.js';
 import type { ModelSource, Rows } from './layers.js';
-import { embed, layerKeysValues, layerMix, lmHead, oneHot, ropeRows } from './layers.js';
+import { embed, layerKeysValues, layerMix, lmHead, ropeRows } from './layers.js';
 
 export type ChunkGraphKind = 'states' | 'forward' | 'logits' | 'given' | 'subtract';
 
@@ -121,7 +121,7 @@ export function buildChunkGraph(
   const positions =
     config.positions === 'rope'
       ? ropeRows(b, config, c, b.input('rope', 'float', [2, c, e]))
-      : { kind: 'learned' as const, index: b.cast(b.input('positions', 'int32', [c]), 'int64') };
+      : { kind: 'learned' as const, index: b.input('positions', 'int32', [c]) };
   const features = b.input('features', 'float', [n, m * e + 1]);
   const state = b.input('state', 'float', stateShape(config));
   const backward = kind === 'given' || kind === 'subtract';
@@ -195,9 +195,11 @@ export function buildChunkGraph(
     b.output(stack(statesOut), 'stateOut');
     return b.build();
   }
+  // The target logits are picked before the log-sum-exp is built, so backward (newest first) meets the
+  // pick last and scatter-adds its C entries into the softmax's dense gradient: no [C, V] one-hot.
+  const targetLogit = b.takeAlongRows(logits, ids(1)); // [C, 1]
   const maxLogit = b.stopGradient(b.reduceMax(logits, [1]));
   const logSumExp = b.add(b.log(b.reduceSum(b.exp(b.sub(logits, maxLogit)), [1])), maxLogit);
-  const targetLogit = b.reduceSum(b.mul(logits, oneHot(b, config, ids(1))), [1]);
   const loss = b.reshape(b.reduceSum(b.mul(b.sub(logSumExp, targetLogit), lossWeight), [0, 1]), []);
   b.output(loss, 'loss');
   if (!stateGrad) {

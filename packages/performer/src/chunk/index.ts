@@ -12,7 +12,7 @@ export type {
 } from './runner.js';
 export { buildChunkGraph, chunkLayouts, paramLayout, stateShape, stateSize } from './graphs.js';
 export type { ChunkGraphKind, ParamLayout, ParamSlot } from './graphs.js';
-export { embed, layerKeysValues, layerMix, lmHead, norm, oneHot, positionsFrom, ropeRows } from './layers.js';
+export { embed, layerKeysValues, layerMix, lmHead, norm, positionsFrom, ropeRows } from './layers.js';
 export type { KeysValues, LayerFeatureValues, ModelSource, Positions, Rows } from './layers.js';
 export { matmulPeakGflops } from './matmul.js';
 export { EngineDisposedError, InvalidEngineOptionsError, InvalidStateError } from './errors.js';

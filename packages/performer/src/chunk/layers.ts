@@ -8,7 +8,7 @@
  * differs between the graphs is passed in, not copied:
  *   ModelSource  where weights and ω come from (sliced from a flat input, or embedded initializers);
  *   Rows         how many tokens a run holds, their absolute positions (RoPE cos/sin, an input computed
- *                outside in fp64 or computed in the graph in double from a position; or the int64
+ *                outside in fp64 or computed in the graph in double from a position; or the int32
  *                positions that index pos_emb), and the padding mask of the keys.
  * The function is the contract in docs/performer.md.
  */
@@ -35,7 +35,7 @@ export type Positions =
       cos: Value; // [C, 1, E] cos(t·θ_p) at each token's absolute position, repeated for the pair (2p, 2p+1)
       sin: Value; // [C, 1, E]
     }
-  | { kind: 'learned'; index: Value }; // [C] int64 absolute positions, rows of pos_emb
+  | { kind: 'learned'; index: Value }; // [C] int32 absolute positions, rows of pos_emb
 
 export interface Rows {
   /** C, the tokens of one run. */
@@ -59,7 +59,6 @@ interface Shared {
   causalMask: Value; // [C, C] 1 where τ ≤ t
   rotation: Value; // [E, E] pair rotation
   valueOnes: Value; // [C, K, 1]
-  vocabIds: Value; // [1, V] int32
 }
 const makers: { [K in keyof Shared]: (b: GraphBuilder, config: ModelConfig, c: number) => Shared[K] } = {
   causalMask: (b, _config, c) => {
@@ -80,13 +79,6 @@ const makers: { [K in keyof Shared]: (b: GraphBuilder, config: ModelConfig, c: n
   valueOnes: (b, config, c) => {
     const { kv } = dimsOf(config);
     return b.constant(new Float32Array(c * kv).fill(1), [c, kv, 1]);
-  },
-  vocabIds: (b, config) => {
-    const { v } = dimsOf(config);
-    return b.constantInt32(
-      Int32Array.from({ length: v }, (_, i) => i),
-      [1, v],
-    );
   },
 };
 const sharedConstants = new WeakMap<GraphBuilder, Map<string, Value>>();
@@ -143,22 +135,16 @@ export function ropeRows(b: GraphBuilder, config: ModelConfig, c: number, rope: 
 /**
  * The positions of C tokens at position + 0..C−1 (`position` an int32 [1] input). RoPE's cos/sin are
  * computed in the graph in double (like the fp64 values the chunk graphs are given: a float32 angle t·θ
- * would be ~t·2⁻²⁴ rad off), then rounded; learned positions are the int64 row indices of pos_emb.
+ * would be ~t·2⁻²⁴ rad off), then rounded; learned positions are the int32 row indices of pos_emb.
  */
 export function positionsFrom(b: GraphBuilder, config: ModelConfig, c: number, position: Value): Positions {
   const offsets = Float64Array.from({ length: c }, (_, i) => i); // [C]
   const t = b.add(b.cast(b.reshape(position, [1, 1]), 'double'), b.constantFloat64(offsets, [c, 1])); // [C, 1]
-  if (config.positions === 'learned') return { kind: 'learned', index: b.cast(b.reshape(t, [c]), 'int64') };
+  if (config.positions === 'learned') return { kind: 'learned', index: b.cast(b.reshape(t, [c]), 'int32') };
   const { e } = dimsOf(config);
   const theta = Float64Array.from({ length: e }, (_, i) => config.ropeBase ** ((-2 * Math.floor(i / 2)) / e)); // [E]
   const angle = b.reshape(b.mul(t, b.constantFloat64(theta, [1, e])), [c, 1, e]);
   return { kind: 'rope', cos: b.cast(b.cos(angle), 'float'), sin: b.cast(b.sin(angle), 'float') };
-}
-
-/** [C, 1] int32 ids → [C, V] one-hot rows (float): the loss's target selector. */
-export function oneHot(b: GraphBuilder, config: ModelConfig, ids: Value): Value {
-  const c = ids.shape[0]!;
-  return b.cast(b.equal(ids, shared(b, config, c, 'vocabIds')), 'float');
 }
 
 /**
@@ -175,14 +161,14 @@ export function embed(
 ): Value {
   const c = rows.count;
   if (ids.shape[0] !== c) throw new Error(`embed: ${ids.shape[0]} ids for ${c} rows`);
-  const tokens = b.gather(source.param('tok_emb'), b.cast(b.reshape(ids, [c]), 'int64'));
+  const tokens = b.gather(source.param('tok_emb'), b.reshape(ids, [c]));
   const { positions } = rows;
   return positions.kind === 'learned'
     ? b.add(tokens, b.gather(source.param('pos_emb'), positions.index))
     : tokens;
 }
 
-/** x @ W (+ bias when the config has it), for the parameter pair `{prefix}.{weight}` / `{prefix}.{bias}`. */
+/** x @ weight, plus bias when one is named (the config says which projections carry one). */
 function linear(b: GraphBuilder, source: ModelSource, x: Value, weight: string, bias: string | false): Value {
   const out = b.matmul(x, source.param(weight));
   return bias ? b.add(out, source.param(bias)) : out;

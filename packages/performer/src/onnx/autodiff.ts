@@ -28,8 +28,8 @@ function unbroadcast(b: GraphBuilder, grad: Value, shape: readonly number[]): Va
 }
 
 /**
- * A gradient contribution: a thunk making the value to add, or (gather) rows to scatter-add into the
- * gradient accumulated so far, so a sparse contribution never builds a dense tensor of its own.
+ * A gradient contribution: a thunk making the value to add, or (the gathers) entries to scatter-add into
+ * the gradient accumulated so far, so a sparse contribution never builds a dense tensor of its own.
  */
 type Contribution = (() => Value) | { scatterInto: (base: Value) => Value } | undefined;
 
@@ -71,8 +71,14 @@ function backwardOf(b: GraphBuilder, node: RecordedNode, g: Value): Contribution
       return [() => b.mul(g, b.sub(b.scalar(1), b.mul(y, y)))];
     case 'Sigmoid':
       return [() => b.mul(g, b.mul(y, b.sub(b.scalar(1), y)))];
-    case 'Gather':
-      return [{ scatterInto: (base) => b.scatterAddRows(base, info.indices, g) }];
+    case 'Gather': {
+      // Row r of g goes to row indices[r]: the index repeated along every other axis of g.
+      const [r, ...rest] = g.shape as [number, ...number[]];
+      const rowIndex = (): Value => b.expand(b.reshape(info.indices, [r, ...rest.map(() => 1)]), g.shape);
+      return [{ scatterInto: (base) => b.scatterAdd(base, rowIndex(), g, 0) }];
+    }
+    case 'GatherElements':
+      return [{ scatterInto: (base) => b.scatterAdd(base, info.indices, g, 1) }];
     case 'Erf':
       // d erf(x)/dx = 2/√π · exp(−x²)
       return [() => b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), b.scalar(2 / Math.sqrt(Math.PI))))];

@@ -22,8 +22,10 @@ export interface Value {
 export type NodeInfo =
   | { op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'MatMul' }
   | { op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Tanh' | 'Sigmoid' | 'Identity' }
-  /** Rows of the first operand picked by `indices` ([R] int64, not differentiable). */
+  /** Rows of the first operand picked by `indices` ([R] int32, not differentiable). */
   | { op: 'Gather'; indices: Value }
+  /** Entries of each row of the first operand, at `indices` ([R, J] int32) along the last axis. */
+  | { op: 'GatherElements'; indices: Value }
   | { op: 'Reshape' }
   | { op: 'Transpose'; perm: readonly number[] }
   | { op: 'ReduceSum' | 'ReduceMean'; axes: readonly number[] }
@@ -119,13 +121,6 @@ export class GraphBuilder {
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
     this.initializers.push({ name, dataType: 'double', dims: shape, raw });
     return { name, dtype: 'double', shape };
-  }
-
-  constantInt64(data: BigInt64Array, shape: readonly number[]): Value {
-    const name = this.fresh('const');
-    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
-    this.initializers.push({ name, dataType: 'int64', dims: shape, raw });
-    return { name, dtype: 'int64', shape };
   }
 
   constantInt32(data: Int32Array, shape: readonly number[]): Value {
@@ -226,10 +221,10 @@ export class GraphBuilder {
     return this.unary('Identity', x);
   }
 
-  /** data[indices[r], …] for every r: rows of `data` ([R0, …]) by `indices` ([R] int64) → [R, …]. */
+  /** data[indices[r], …] for every r: rows of `data` ([R0, …]) by `indices` ([R] int32) → [R, …]. */
   gather(data: Value, indices: Value): Value {
-    if (indices.dtype !== 'int64' || indices.shape.length !== 1) {
-      throw new ShapeError(`gather indices must be int64 [R], got ${indices.dtype} [${indices.shape}]`);
+    if (indices.dtype !== 'int32' || indices.shape.length !== 1) {
+      throw new ShapeError(`gather indices must be int32 [R], got ${indices.dtype} [${indices.shape}]`);
     }
     const shape = [indices.shape[0]!, ...data.shape.slice(1)];
     return this.emit(
@@ -246,26 +241,51 @@ export class GraphBuilder {
     );
   }
 
+  /** data[r, indices[r, j]]: entries of each row of `data` ([R, W]) by `indices` ([R, J] int32) → [R, J]. */
+  takeAlongRows(data: Value, indices: Value): Value {
+    if (indices.dtype !== 'int32' || data.shape.length !== 2 || indices.shape.length !== 2) {
+      throw new ShapeError(`takeAlongRows of [${data.shape}] by ${indices.dtype} [${indices.shape}]`);
+    }
+    if (indices.shape[0] !== data.shape[0]) {
+      throw new ShapeError(`${indices.shape[0]} index rows for [${data.shape}]`);
+    }
+    const attributes = { axis: { kind: 'int', value: 1 } } as const;
+    return this.emit(
+      { op: 'GatherElements', indices },
+      'GatherElements',
+      [data],
+      [indices.name],
+      indices.shape,
+      data.dtype,
+      undefined,
+      attributes,
+    );
+  }
+
   /**
-   * base with rows[r] added to row indices[r] for every r (repeated indices add up): ScatterND with
-   * reduction 'add', the gradient of gather. base [R0, …], indices [R] int64, rows [R, …].
+   * base with every values entry added where indices (int32, values' shape) points along `axis`, the
+   * other coordinates its own (ScatterElements, reduction 'add'; repeated indices add up): the gradient
+   * of both gathers. Int32 indices throughout: only shape constants are int64 in our graphs.
    */
-  scatterAddRows(base: Value, indices: Value, rows: Value): Value {
-    const r = indices.shape[0]!;
-    if (rows.shape[0] !== r || rows.shape.slice(1).join() !== base.shape.slice(1).join()) {
-      throw new ShapeError(`scatter [${rows.shape}] rows into [${base.shape}]`);
+  scatterAdd(base: Value, indices: Value, values: Value, axis: number): Value {
+    if (indices.dtype !== 'int32' || values.shape.join() !== indices.shape.join()) {
+      throw new ShapeError(`scatter [${values.shape}] by ${indices.dtype} [${indices.shape}]`);
+    }
+    if (base.shape.some((d, i) => i !== axis && d !== values.shape[i])) {
+      throw new ShapeError(`scatter [${values.shape}] along axis ${axis} of [${base.shape}]`);
     }
     return this.emit(
       { op: 'NoGradient' },
-      'ScatterND',
-      [base, this.reshape(indices, [r, 1]), rows],
+      'ScatterElements',
+      [base, indices, values],
       [],
       base.shape,
       base.dtype,
       undefined,
-      { reduction: { kind: 'string', value: 'add' } },
+      { axis: { kind: 'int', value: axis }, reduction: { kind: 'string', value: 'add' } },
     );
   }
+
   /** Cosine and sine carry no gradient here: they only ever see positions (RoPE), never parameters. */
   cos(x: Value): Value {
     return this.emit({ op: 'NoGradient' }, 'Cos', [x], [], x.shape, x.dtype);
