@@ -246,7 +246,7 @@ describe('LoRA gradients', () => {
     // when tok_emb trains.
     const scatters = (graph: string): number => graph.split('ScatterElements').length - 1;
     expect(scatters(adapted)).toBeGreaterThan(0);
-    expect(scatters(full)).toBe(scatters(adapted) + 1);
+    expect(scatters(adapted)).toBeLessThan(scatters(full));
     expect(adapted.length).toBeLessThan(full.length);
   });
 
