@@ -168,31 +168,38 @@ describe('LoRA gradients', () => {
   });
 
   // The fp64 reference's projection checked by central differences of its own loss.
-  it.each(['b', 'ab'] as const)("fp64 reference matches finite differences (factors '%s')", (factors) => {
-    const config = FAMILY_CONFIGS.performer;
-    const l = lora(factors, [...ATTN_AND_MLP]);
-    const model = { lora: l, frozen: loraFrozen(config, l, liveParams(config, 'lora-base')) };
-    const trainable = liveTrainable(config, l, 'lora-fd');
-    const tokens = randomTokens(config, 10, 'lora-fd-tokens');
-    const features = drawFeatures(config, 0);
-    const { grads } = naiveLoraLossAndGrad(config, model, trainable, tokens, features);
-    const rng = new Rng(config.seed, 'lora-fd-pick');
-    const h = 1e-5;
-    const trainable64: Params64 = Object.fromEntries(
-      Object.entries(trainable).map(([name, x]) => [name, Float64Array.from(x)]),
-    );
-    for (const name of Object.keys(trainable)) {
-      const x = trainable64[name]!;
-      const i = Math.floor(rng.uniform() * x.length);
-      const at = (delta: number): number => {
-        const shifted = x.slice();
-        shifted[i]! += delta;
-        return naiveLoraLoss(config, model, { ...trainable64, [name]: shifted }, tokens, features);
-      };
-      const numeric = (at(h) - at(-h)) / (2 * h);
-      expect(Math.abs(grads[name]![i]! - numeric)).toBeLessThan(1e-6 + 1e-5 * Math.abs(numeric));
-    }
-  });
+  it.each([
+    ['performer', 'b', [...ATTN_AND_MLP]],
+    ['performer', 'ab', [...ATTN_AND_MLP]],
+    ['llama', 'ab', ['q', 'k', 'v', 'o', 'gate', 'up', 'down']],
+  ] as const)(
+    "fp64 reference matches finite differences: %s family, factors '%s'",
+    (family, factors, targets) => {
+      const config = FAMILY_CONFIGS[family];
+      const l = lora(factors, [...targets]);
+      const model = { lora: l, frozen: loraFrozen(config, l, liveParams(config, 'lora-base')) };
+      const trainable = liveTrainable(config, l, 'lora-fd');
+      const tokens = randomTokens(config, 10, 'lora-fd-tokens');
+      const features = drawFeatures(config, 0);
+      const { grads } = naiveLoraLossAndGrad(config, model, trainable, tokens, features);
+      const rng = new Rng(config.seed, 'lora-fd-pick');
+      const h = 1e-5;
+      const trainable64: Params64 = Object.fromEntries(
+        Object.entries(trainable).map(([name, x]) => [name, Float64Array.from(x)]),
+      );
+      for (const name of Object.keys(trainable)) {
+        const x = trainable64[name]!;
+        const i = Math.floor(rng.uniform() * x.length);
+        const at = (delta: number): number => {
+          const shifted = x.slice();
+          shifted[i]! += delta;
+          return naiveLoraLoss(config, model, { ...trainable64, [name]: shifted }, tokens, features);
+        };
+        const numeric = (at(h) - at(-h)) / (2 * h);
+        expect(Math.abs(grads[name]![i]! - numeric)).toBeLessThan(1e-6 + 1e-5 * Math.abs(numeric));
+      }
+    },
+  );
 
   const engineCases = [
     ['performer', 'b', [...ATTN_AND_MLP]],
