@@ -19,6 +19,7 @@ serveEngine(
   },
   (init) => {
     if (init.wasmPaths !== undefined) ort.env.wasm.wasmPaths = init.wasmPaths;
-    return createSlimEngine(init.config, { chunk: init.chunk, threads: init.threads, backend: init.backend });
+    const options = { chunk: init.chunk, threads: init.threads, backend: init.backend };
+    return createSlimEngine(init.config, options, init.lora);
   },
 );

@@ -15,6 +15,7 @@ import {
   RemoteEngine,
   streamSequences,
   type EngineInit,
+  type LoraFrozen,
   type GenerateResult,
   type SampleOptions,
 } from '@slimswarm/performer';
@@ -106,6 +107,7 @@ async function startEngine(
   config: ModelConfig,
   training: { chunkSize: number; seqLen: number },
   ortWasmPrefix: string,
+  lora: LoraFrozen | undefined,
 ): Promise<{ compute: ComputeBackend; engine: RemoteEngine }> {
   const preferred = await chooseBackend();
   const start = (compute: ComputeBackend) =>
@@ -115,6 +117,7 @@ async function startEngine(
       threads: compute.threads,
       backend: compute.backend,
       wasmPaths: ortWasmPrefix,
+      ...(lora ? { lora } : {}),
     });
   if (preferred.backend === 'wasm') return { compute: preferred, engine: await start(preferred) };
   let engine: RemoteEngine | null = null;
@@ -270,11 +273,12 @@ export class VolunteerSession {
           );
           return peer;
         },
-        createEngine: async (manifest) => {
+        createEngine: async (manifest, lora) => {
           const { compute, engine } = await startEngine(
             manifest.model,
             manifest.training,
             start.ortWasmPrefix,
+            lora,
           );
           this.report({ type: 'backend', compute });
           this.engine = engine;

@@ -12,5 +12,6 @@ serveEngine(
     postMessage: (message, transfer) => port.postMessage(message, transfer),
     onMessage: (listener) => port.on('message', listener),
   },
-  (init) => createSlimEngine(init.config, { chunk: init.chunk, threads: init.threads, backend: 'wasm' }),
+  (init) =>
+    createSlimEngine(init.config, { chunk: init.chunk, threads: init.threads, backend: 'wasm' }, init.lora),
 );

@@ -27,6 +27,12 @@ export class ModelNotFoundError extends Error {
   override name = 'ModelNotFoundError';
 }
 
+/** A LoRA checkpoint holds adapters only: using it as a model needs its base (`--base <file>`). */
+export class LoraBaseMissingError extends Error {
+  static override name = 'LoraBaseMissingError';
+  override name = 'LoraBaseMissingError';
+}
+
 /** `slimswarm-export --out` names a folder that exists, and --force was not given. */
 export class ExportTargetExistsError extends Error {
   static override name = 'ExportTargetExistsError';

@@ -9,6 +9,7 @@ export const ExportOptions = refineModelFlags(
     out: z.string().min(1, 'give the folder to write'),
     force: z.boolean(),
     json: z.boolean(),
+    merged: z.boolean(),
   }).strict(),
 );
 export type ExportOptions = z.infer<typeof ExportOptions>;
@@ -22,6 +23,11 @@ export function parseExportArgs(argv: readonly string[]): ExportOptions {
   )
     .requiredOption('--out <dir>', 'the folder to write (written whole, or not at all)')
     .option('--force', 'replace the folder if it exists', false)
+    .option(
+      '--merged',
+      'with a LoRA checkpoint and --base: write the full merged weights (W + s·A·B) as the export folder; without it the folder holds the adapters and the base hash',
+      false,
+    )
     .option('--json', 'print one JSON line saying what was written', false);
   return parseCommandLine(program, argv, ExportOptions);
 }

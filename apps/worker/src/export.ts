@@ -5,18 +5,26 @@
  * writeDirAtomic around performer's writer), and an existing one is replaced only with --force. A command
  * of its own rather than `slimswarm-generate --export`: exporting samples nothing, and none of generate's
  * sampling flags would mean anything to it.
+ *
+ * A LoRA checkpoint exports as adapters.safetensors (its adapters, the base's SHA-256 and the LoRA config,
+ * without optimiser moments), or with --merged and --base as the full folder of merged weights.
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { writeDirAtomic } from '@slimswarm/node-compat/fs';
-import { paramCount } from '@slimswarm/performer';
+import { encodeCheckpoint, paramCount } from '@slimswarm/performer';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { writeExportedModel } from '@slimswarm/performer/node';
-import { ExportTargetExistsError } from './errors.js';
+import { ExportTargetExistsError, InvalidOptionError } from './errors.js';
 import { parseExportArgs, type ExportOptions } from './export-options.js';
 import { EXIT } from './exit-codes.js';
 import { modelSourceOf } from './model-flags.js';
-import { describeModel, loadModel } from './model-source.js';
+import { describeModel, loadModel, mergedModel } from './model-source.js';
+
+/** What a LoRA export without --merged writes. */
+export const ADAPTERS_FILE = 'adapters.safetensors';
 
 export interface Exported {
   dir: string;
@@ -31,9 +39,21 @@ export async function runExport(options: ExportOptions, signal: AbortSignal): Pr
   // Checked before the model is fetched: a typo should not cost a swarm join.
   if (!options.force && (await stat(dir).catch(() => null)))
     throw new ExportTargetExistsError(`${dir} exists: give --force to replace it`);
-  const model = await loadModel(await modelSourceOf(options, signal));
+  const loaded = await loadModel(await modelSourceOf(options, signal));
+  if (options.merged && !loaded.lora)
+    throw new InvalidOptionError(
+      '--merged: the model is not a LoRA checkpoint, its weights are full already',
+    );
+  const model = options.merged ? await mergedModel(loaded, options.base) : loaded;
   let written: Record<string, string> = {};
   await writeDirAtomic(dir, async (temp) => {
+    if (model.lora) {
+      const { config, params, featureEpoch, lora } = model;
+      const bytes = encodeCheckpoint({ config, params, step: model.step ?? 0, featureEpoch, lora });
+      await writeFile(join(temp, ADAPTERS_FILE), bytes);
+      written = { [ADAPTERS_FILE]: join(temp, ADAPTERS_FILE) };
+      return;
+    }
     written = await writeExportedModel(temp, model.config, model.params, {
       featureEpoch: model.featureEpoch,
       description: describeModel(model),

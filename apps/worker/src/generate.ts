@@ -12,7 +12,7 @@ import { parseGenerateArgs, type GenerateOptions } from './generate-options.js';
 import { jsonGenerateDisplay, textGenerateDisplay, type GenerateDisplay } from './generate-display.js';
 import { EXIT } from './exit-codes.js';
 import { modelSourceOf } from './model-flags.js';
-import { loadModel } from './model-source.js';
+import { loadModel, mergedModel } from './model-source.js';
 
 /** Generates until the decoder stops (max tokens) or `signal` aborts; resolves with why it ended. */
 export async function runGenerate(
@@ -20,7 +20,7 @@ export async function runGenerate(
   show: GenerateDisplay,
   signal: AbortSignal,
 ): Promise<StopReason> {
-  const model = await loadModel(await modelSourceOf(options, signal));
+  const model = await mergedModel(await loadModel(await modelSourceOf(options, signal)), options.base);
   const decoder = await createDecoder(model.config, model.params, {
     threads: options.threads,
     featureEpoch: model.featureEpoch,

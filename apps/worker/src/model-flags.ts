@@ -11,6 +11,7 @@ import { readTicket } from './ticket-file.js';
 export const ModelFlags = z.object({
   checkpoint: z.string().min(1).optional(),
   config: z.string().min(1).optional(),
+  base: z.string().min(1).optional(),
   coordinator: CoordinatorUrl.optional(),
   jobKey: JobKeyFlag.optional(),
   invite: z.string().min(1).max(256).optional(),
@@ -28,6 +29,10 @@ export function refineModelFlags<T extends ModelFlags>(schema: z.ZodType<T>) {
     .refine((o) => o.config === undefined || o.checkpoint !== undefined, {
       message: 'goes with --checkpoint (it names the model of a weights-only file)',
       path: ['config'],
+    })
+    .refine((o) => o.base === undefined || o.checkpoint !== undefined, {
+      message: "goes with --checkpoint (the base a LoRA checkpoint's adapters were trained on)",
+      path: ['base'],
     });
 }
 
@@ -41,6 +46,10 @@ export function addModelFlags(program: Command): Command {
       '--config <file>',
       'the model of a weights-only checkpoint: a model config, job manifest or /api/job listing (JSON)',
     )
+    .option(
+      '--base <file>',
+      'with a LoRA checkpoint: the base checkpoint its adapters were trained on (checked by hash, merged in)',
+    )
     .option('--coordinator <url>', "take the swarm's current shared model from this job's coordinator")
     .option(
       '--job-key <hex>',
@@ -52,7 +61,12 @@ export function addModelFlags(program: Command): Command {
 
 export async function modelSourceOf(flags: ModelFlags, signal?: AbortSignal): Promise<ModelSource> {
   if (flags.coordinator === undefined)
-    return { kind: 'checkpoint', path: flags.checkpoint!, ...(flags.config ? { config: flags.config } : {}) };
+    return {
+      kind: 'checkpoint',
+      path: flags.checkpoint!,
+      ...(flags.config ? { config: flags.config } : {}),
+      ...(flags.base ? { base: flags.base } : {}),
+    };
   return {
     kind: 'coordinator',
     url: flags.coordinator,

@@ -6,11 +6,14 @@
  * - `--checkpoint <file|dir>`: a worker's saved state (`trainer.safetensors`, or the --checkpoint-dir that
  *   holds it), a folder slimswarm-export wrote (read back and checked by the performer), or a weights-only
  *   file such as the base a coordinator serves, with `--config` to say which model (client's model-file.ts).
+ *   A LoRA checkpoint holds adapters and its base's hash; `--base` gives the base to merge them into
+ *   (mergedModel), which generating needs and `slimswarm-export --merged` writes.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   fetchSharedModel,
+  mergeLoraModel,
   modelConfigOf,
   readModelFile,
   weightsSha256,
@@ -20,7 +23,12 @@ import {
 import { EXPORT_FILES, paramCount, type ModelConfig } from '@slimswarm/performer';
 import { readExportedModel } from '@slimswarm/performer/node';
 import { createNodePeer, dialableBy } from '@slimswarm/swarm';
-import { InvalidModelError, ModelConfigMissingError, ModelNotFoundError } from './errors.js';
+import {
+  InvalidModelError,
+  LoraBaseMissingError,
+  ModelConfigMissingError,
+  ModelNotFoundError,
+} from './errors.js';
 
 export interface LoadedModel extends ModelWeights {
   /** Where it came from, in words, for the user. */
@@ -28,7 +36,7 @@ export interface LoadedModel extends ModelWeights {
 }
 
 export type ModelSource =
-  | { kind: 'checkpoint'; path: string; config?: string }
+  | { kind: 'checkpoint'; path: string; config?: string; base?: string }
   | {
       kind: 'coordinator';
       url: string;
@@ -123,6 +131,22 @@ async function readConfig(path: string): Promise<ModelConfig> {
   } catch (e) {
     throw new InvalidModelError(`--config ${path}: ${(e as Error).message}`);
   }
+}
+
+/** The full weights of a LoRA checkpoint (its adapters merged into `basePath`); any other model as it is. */
+export async function mergedModel(model: LoadedModel, basePath: string | undefined): Promise<LoadedModel> {
+  if (!model.lora) return model;
+  if (basePath === undefined)
+    throw new LoraBaseMissingError(
+      `${model.origin} holds LoRA adapters only: give --base <file>, the base checkpoint ${model.lora.baseSha256.slice(0, 12)}…`,
+    );
+  const base = await readFile(basePath).catch(() => {
+    throw new ModelNotFoundError(`--base ${basePath}: no such file`);
+  });
+  return {
+    ...mergeLoraModel(model, new Uint8Array(base)),
+    origin: `${model.origin} merged into ${basePath}`,
+  };
 }
 
 /** One line about the model, for the user. */

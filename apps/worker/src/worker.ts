@@ -43,12 +43,13 @@ export async function runWorker(
         bootstrap,
         gossip: { ipColocationFactorWeight: 0 },
       }),
-    createEngine: async (manifest) => ({
+    createEngine: async (manifest, lora) => ({
       engine: await startEngineThread({
         config: manifest.model,
         chunk: manifest.training.chunkSize,
         threads: options.threads,
         backend: 'wasm',
+        ...(lora ? { lora } : {}),
       }),
       name: `slim-ort wasm ×${options.threads} (engine thread)`,
     }),

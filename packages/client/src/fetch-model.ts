@@ -7,11 +7,12 @@
  * When nobody announces a model in time (a job nobody trained yet), the base is the shared model, and
  * the result says so.
  */
-import type { Params } from '@slimswarm/performer';
+import { mergeAdapters, type Params } from '@slimswarm/performer';
 import type { JobManifest } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { enterSwarm, fetchVerifiedJob, type JobEntryOptions } from './entry.js';
 import { DEFAULT_JOIN_TIMEOUT_MS, joinSwarm, type Joined } from './join.js';
+import { jobModel } from './job-model.js';
 import { Teardown } from './teardown.js';
 
 /** Joins tried when peers announced a model but none of them served it within the join timeout. */
@@ -51,10 +52,13 @@ export interface ModelFetchOptions extends JobEntryOptions {
 export interface SharedModel {
   /** The signed, verified job manifest: model config, tokenizer, … */
   manifest: JobManifest;
-  /** The shared model's weights, by parameter name. */
+  /**
+   * The shared model's weights, by parameter name: for a LoRA job the base with the swarm's adapters
+   * merged in (W + s·A·B), the weights the model computes with.
+   */
   params: Params;
   round: number;
-  /** The swarm's model hash of `params` (SHA-256 of their canonical safetensors). */
+  /** The swarm's model hash (SHA-256 of the replica's canonical safetensors: for LoRA, of the adapters). */
   modelSha256: string;
   /** 'peers': replayed from their history; 'base checkpoint': nobody announced a model, the base is it. */
   source: Joined['source'];
@@ -88,15 +92,19 @@ async function fetchUnder(opts: ModelFetchOptions & { signal: AbortSignal }): Pr
   return started.around(async () => {
     signal.throwIfAborted();
     const { peer, admission } = await enterSwarm(opts, listing, started);
+    const model = jobModel(manifest, base);
     const join = () =>
-      joinSwarm({
-        peer,
-        manifest,
-        base,
-        admission,
-        signal,
-        joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
-      });
+      joinSwarm(
+        {
+          peer,
+          manifest,
+          base,
+          admission,
+          signal,
+          joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
+        },
+        model,
+      );
     let joined: Joined | null = null;
     for (let attempt = 1; !joined; attempt++) {
       try {
@@ -111,6 +119,8 @@ async function fetchUnder(opts: ModelFetchOptions & { signal: AbortSignal }): Pr
     started.add('replica', () => replica.stop());
     signal.throwIfAborted();
     const { weights, round, sha256 } = replica.current();
-    return { manifest, params: weights, round, modelSha256: sha256, source };
+    const lora = model.lora?.frozen;
+    const params = lora ? mergeAdapters(manifest.model, lora.lora, { ...lora.frozen, ...weights }) : weights;
+    return { manifest, params, round, modelSha256: sha256, source };
   });
 }

@@ -6,9 +6,8 @@
  * but none could serve it, a bad manifest, …) reaches the caller: training from the base beside a swarm
  * that is ahead would only produce deltas nobody can merge.
  */
-import { paramShapes } from '@slimswarm/performer';
 import { createSwarmReplica, isTrainer, NoSyncSourceError, type SwarmReplica } from '@slimswarm/swarm';
-import { weightsFromSafetensors } from './fetch-job.js';
+import { jobModel, type JobModel } from './job-model.js';
 import type { VolunteerOptions } from './volunteer-options.js';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 8_000;
@@ -27,10 +26,12 @@ function isNoSyncSource(err: unknown): boolean {
 /** Throws the abort reason when `opts.signal` aborts before the replica exists. */
 export async function joinSwarm(
   opts: Pick<VolunteerOptions, 'peer' | 'manifest' | 'base' | 'signal' | 'joinTimeoutMs' | 'admission'>,
+  model: JobModel = jobModel(opts.manifest, opts.base),
 ): Promise<Joined> {
-  // Names and shapes come from the manifest's model, the weights from the verified base: never from a peer.
-  const shapes = paramShapes(opts.manifest.model);
-  const initialWeights = weightsFromSafetensors(opts.base);
+  // Names and shapes come from the manifest, the weights from the verified base (or, for LoRA, the
+  // seeded adapter init): never from a peer.
+  const { shapes, initialWeights } = model;
+  const start = model.lora ? ('derived' as const) : ('base' as const);
   const admission = opts.admission ? { admission: opts.admission } : {};
   try {
     const replica = await createSwarmReplica({
@@ -38,6 +39,7 @@ export async function joinSwarm(
       manifest: opts.manifest,
       shapes,
       initialWeights,
+      start,
       ...admission,
       syncFromPeers: true,
       joinTimeoutMs: opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
@@ -54,6 +56,7 @@ export async function joinSwarm(
     shapes,
     ...admission,
     initialWeights,
+    start,
   });
   // Peers starting together must know of each other before the first round can close, or each would
   // close it alone (a quorum of the active peers it knows). Heartbeats announce trainers: wait for two.

@@ -5,7 +5,15 @@
  * a model config itself, anything with a `model` (a job manifest, an export's config.json), a signed job
  * or the listing `/api/job` serves.
  */
-import { CHECKPOINT_FORMAT, decodeCheckpoint, paramShapes, type Params } from '@slimswarm/performer';
+import {
+  CHECKPOINT_FORMAT,
+  decodeCheckpoint,
+  loraFrozen,
+  mergeAdapters,
+  trainableShapes,
+  type LoraSpec,
+  type Params,
+} from '@slimswarm/performer';
 import {
   ModelConfig,
   decodeSafetensors,
@@ -15,7 +23,7 @@ import {
   sha256Hex,
 } from '@slimswarm/protocol';
 import { z } from 'zod';
-import { weightsFromSafetensors } from './fetch-job.js';
+import { BaseHashMismatchError, weightsFromSafetensors } from './fetch-job.js';
 
 /** Not a model file, or weights that do not fit the config, or a config file that names no model. */
 export class InvalidModelError extends Error {
@@ -38,11 +46,13 @@ export interface ModelWeights {
   modelSha256: string;
   /** Training steps behind a trainer checkpoint; null for weights only. */
   step: number | null;
+  /** A LoRA checkpoint's: `params` are then its adapters on the base with this hash (mergeLoraModel). */
+  lora?: LoraSpec;
 }
 
 /** The swarm's model hash of `params` (as every replica and the base checkpoint compute it). */
-export function weightsSha256(config: ModelConfig, params: Params): string {
-  const shapes = paramShapes(config);
+export function weightsSha256(config: ModelConfig, params: Params, lora?: LoraSpec): string {
+  const shapes = trainableShapes(config, lora?.config);
   return sha256Hex(
     encodeSafetensors(
       Object.fromEntries(Object.entries(shapes).map(([n, s]) => [n, f32Tensor(s, params[n]!)])),
@@ -64,13 +74,14 @@ export function readModelFile(bytes: Uint8Array, config?: ModelConfig): ModelWei
   }
   if (metadata.format === CHECKPOINT_FORMAT) {
     const ckpt = decodeCheckpoint(bytes);
-    const { params, featureEpoch, step } = ckpt;
+    const { params, featureEpoch, step, lora } = ckpt;
     return {
       config: ckpt.config,
       params,
       featureEpoch,
       step,
-      modelSha256: weightsSha256(ckpt.config, params),
+      modelSha256: weightsSha256(ckpt.config, params, lora),
+      ...(lora ? { lora } : {}),
     };
   }
   if (!config)
@@ -78,7 +89,7 @@ export function readModelFile(bytes: Uint8Array, config?: ModelConfig): ModelWei
       'the file holds weights only and names no model: a config must say which',
     );
   const params = weightsFromSafetensors(bytes);
-  const shapes = paramShapes(config);
+  const shapes = trainableShapes(config);
   for (const [name, shape] of Object.entries(shapes)) {
     const size = shape.reduce((a, b) => a * b, 1);
     if (params[name]?.length !== size)
@@ -87,6 +98,24 @@ export function readModelFile(bytes: Uint8Array, config?: ModelConfig): ModelWei
   const extra = Object.keys(params).find((name) => shapes[name] === undefined);
   if (extra !== undefined) throw new InvalidModelError(`tensor ${extra} is not part of this model`);
   return { config, params, featureEpoch: 0, step: null, modelSha256: weightsSha256(config, params) };
+}
+
+/**
+ * A LoRA model's full weights, W + s·A·B, from its adapters and the base checkpoint's bytes (which must
+ * be the base the adapters name: BaseHashMismatchError otherwise). Not LoRA: returned as it is.
+ */
+export function mergeLoraModel(weights: ModelWeights, base: Uint8Array): ModelWeights {
+  const { lora, ...rest } = weights;
+  if (!lora) return weights;
+  const sha = sha256Hex(base);
+  if (sha !== lora.baseSha256)
+    throw new BaseHashMismatchError(
+      `the base file hashes to ${sha}, the adapters were trained on ${lora.baseSha256}`,
+    );
+  const baseWeights = readModelFile(base, weights.config).params;
+  const frozen = loraFrozen(weights.config, lora.config, baseWeights);
+  const params = mergeAdapters(weights.config, lora.config, { ...frozen, ...weights.params });
+  return { ...rest, params, modelSha256: weightsSha256(weights.config, params) };
 }
 
 const WithModel = z.object({ model: ModelConfig }).loose();

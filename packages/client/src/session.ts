@@ -6,12 +6,13 @@
  * reverse order, whatever happens. Each shell injects what differs: its kind of peer (Node or browser)
  * and which addresses that peer can dial, its engine, its text and its storage.
  */
-import type { GradientEngine } from '@slimswarm/performer';
+import type { GradientEngine, LoraFrozen } from '@slimswarm/performer';
 import type { JobManifest } from '@slimswarm/protocol';
 import type { SwarmPeer } from '@slimswarm/swarm';
 import { keepMeeting } from './connect.js';
 import { enterSwarm, fetchVerifiedJob, type JobEntryOptions } from './entry.js';
 import type { VolunteerStore } from './store.js';
+import { jobModel } from './job-model.js';
 import { Teardown } from './teardown.js';
 import { runVolunteer } from './volunteer.js';
 import type { VolunteerOptions, VolunteerSummary } from './volunteer-options.js';
@@ -23,8 +24,15 @@ export interface VolunteerSessionOptions
       VolunteerOptions,
       'rounds' | 'signal' | 'pause' | 'emit' | 'memoryBytes' | 'joinTimeoutMs' | 'onSharedModel'
     > {
-  /** Starts the gradient engine for the job's model; `name` is shown in the 'ready' event. */
-  createEngine: (manifest: JobManifest) => Promise<{ engine: GradientEngine; name: string }>;
+  /**
+   * Starts the gradient engine for the job's model; `name` is shown in the 'ready' event. For a LoRA
+   * job `lora` holds the frozen base and factors the engine must be created with (createSlimEngine's
+   * third argument); it is then called with the trainable adapters.
+   */
+  createEngine: (
+    manifest: JobManifest,
+    lora: LoraFrozen | undefined,
+  ) => Promise<{ engine: GradientEngine; name: string }>;
   /** Endless training sequences of L + 1 token ids from local data (the peer's id may seed their order). */
   sequences: (job: { manifest: JobManifest; peer: SwarmPeer }) => AsyncIterator<Int32Array>;
   /** Held-out sequences to evaluate the shared model on after every round. */
@@ -59,7 +67,8 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
     const meeting = keepMeeting(peer, coordinator, { intervalMs: opts.meetIntervalMs, accept: opts.canDial });
     started.add('meeting', () => meeting.stop());
     if (signal?.aborted) return null;
-    const { engine, name } = await opts.createEngine(manifest);
+    const lora = manifest.training.lora ? jobModel(manifest, base).lora!.frozen : undefined;
+    const { engine, name } = await opts.createEngine(manifest, lora);
     started.add('engine', () => engine.dispose());
     if (signal?.aborted) return null;
     return runVolunteer({

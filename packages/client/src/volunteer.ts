@@ -9,8 +9,8 @@
  * metrics in its heartbeats.
  */
 import { Trainer, decodeCheckpoint, paramCount } from '@slimswarm/performer';
-import { weightsFromSafetensors } from './fetch-job.js';
 import { joinSwarm } from './join.js';
+import { jobModel, type JobModel } from './job-model.js';
 import { VolunteerRounds } from './rounds.js';
 import type { SavedVolunteer } from './store.js';
 import type { VolunteerOptions, VolunteerSummary } from './volunteer-options.js';
@@ -30,10 +30,11 @@ export class IncompatibleStateError extends Error {
  */
 export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSummary> {
   const saved = (await opts.store?.load()) ?? null;
-  const { trainer, tokensTotal } = restoreTrainer(opts, saved);
+  const model = jobModel(opts.manifest, opts.base);
+  const { trainer, tokensTotal } = restoreTrainer(opts, model, saved);
   let joined;
   try {
-    joined = await joinSwarm(opts);
+    joined = await joinSwarm(opts, model);
   } catch (e) {
     if (!opts.signal?.aborted) throw e;
     return stoppedBeforeJoining(opts, trainer, saved);
@@ -63,16 +64,18 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
 /** The trainer where this volunteer left off (weights, AdamW moments, step), or fresh on the base. */
 function restoreTrainer(
   opts: VolunteerOptions,
+  model: JobModel,
   saved: SavedVolunteer | null,
 ): { trainer: Trainer; tokensTotal: number } {
   const { manifest } = opts;
+  const lora = model.lora ? { lora: model.lora.spec } : {};
   if (!saved) {
-    const params = weightsFromSafetensors(opts.base);
     const trainer = new Trainer({
       config: manifest.model,
       optimizer: manifest.training.inner,
       engine: opts.engine,
-      params,
+      params: model.initialWeights,
+      ...lora,
     });
     return { trainer, tokensTotal: 0 };
   }
@@ -81,7 +84,7 @@ function restoreTrainer(
   }
   let checkpoint;
   try {
-    checkpoint = decodeCheckpoint(saved.checkpoint, { config: manifest.model });
+    checkpoint = decodeCheckpoint(saved.checkpoint, { config: manifest.model, ...lora });
   } catch (e) {
     throw new IncompatibleStateError(`saved checkpoint does not fit this job: ${(e as Error).message}`);
   }

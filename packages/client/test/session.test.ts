@@ -133,8 +133,8 @@ describe('startVolunteerSession', () => {
     const err = await startVolunteerSession({
       ...opts,
       store: () => broken,
-      createEngine: async (manifest) => {
-        const { engine, name } = await opts.createEngine(manifest);
+      createEngine: async (manifest, lora) => {
+        const { engine, name } = await opts.createEngine(manifest, lora);
         const dispose = engine.dispose.bind(engine);
         engine.dispose = async () => {
           await dispose();

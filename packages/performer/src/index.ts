@@ -6,6 +6,7 @@
 export * from './model/config.js';
 export * from './model/random.js';
 export * from './model/params.js';
+export * from './model/lora.js';
 export * from './model/features.js';
 export * from './model/engine.js';
 export * from './model/inputs.js';

@@ -278,16 +278,20 @@ function matchesPartDigests(h: DeltaAnnouncement, part: Uint8Array): boolean {
   });
 }
 
-/** Judges a reassembled payload; accept carries the decoded delta (P values). */
+/**
+ * Judges a reassembled payload; accept carries the decoded delta (P values). `params` is the replica's
+ * size when it trains fewer tensors than the base holds (a LoRA job's adapters); by default the base's.
+ */
 export function checkPayload(
   header: Pick<DeltaAnnouncement, 'payloadSha256' | 'codec'>,
   payload: Uint8Array,
   manifest: JobManifest,
+  params: number = manifest.baseCheckpoint.params,
 ): { action: 'accept'; delta: Float32Array } | Refusal {
   if (sha256Hex(payload) !== header.payloadSha256) return rejected('bad-digest');
   let delta: Float32Array;
   try {
-    delta = decodeDelta(header.codec, decodeDeltaPayload(payload), deltaShapeOf(manifest));
+    delta = decodeDelta(header.codec, decodeDeltaPayload(payload), { ...deltaShapeOf(manifest), params });
   } catch (err) {
     // The payload's size was bounded already: inside it any container fault is malformed.
     if (isProtocolError(err) && err.name === 'NonFiniteTensorError') return rejected('non-finite');

@@ -37,20 +37,22 @@ export class HistorySync {
   readonly log: DeltaLog;
   private readonly gate = new SyncGate(DEFAULT_SYNC_LIMITS);
   private readonly base: Float32Array; // [P] g_0
+  private readonly baseSha256: string;
   private readonly layout: ModelLayout;
   private readonly admitted: AdmittedPeers | undefined;
 
   constructor(
     private readonly net: SwarmNetwork,
     private readonly manifest: JobManifest,
-    /** g_0 (P, copied: it was checked against the signed manifest's base hash), its layout, the stamp cache. */
-    base: { layout: ModelLayout; weights: Float32Array; admitted?: AdmittedPeers },
+    /** g_0 (P, copied: checked against the signed manifest's base hash, or derived from the manifest), its hash, layout, the stamp cache. */
+    base: { layout: ModelLayout; weights: Float32Array; modelSha256: string; admitted?: AdmittedPeers },
     maxLogBytes: number,
     private readonly log_: Logger,
   ) {
     this.log = new DeltaLog(maxLogBytes);
     this.layout = base.layout;
     this.base = Float32Array.from(base.weights);
+    this.baseSha256 = base.modelSha256;
     this.admitted = base.admitted;
   }
 
@@ -96,7 +98,7 @@ export class HistorySync {
   }
 
   private baseRoot(): Root {
-    return { round: 0, weights: this.base, modelSha256: this.manifest.baseCheckpoint.sha256 };
+    return { round: 0, weights: this.base, modelSha256: this.baseSha256 };
   }
 
   /** Replays to model `asked` from the first connected of `peers` that serves it, from each root in turn. */

@@ -66,6 +66,13 @@ export interface CreateReplicaOptions {
    * replays the job's history from a model this peer trusts, and the base is the first of them.
    */
   initialWeights: Weights;
+  /**
+   * 'base' (default): initialWeights are the base checkpoint's and must hash to the one the manifest
+   * names. 'derived': they are what every peer derives from the manifest alone (a LoRA job's adapter
+   * init; its frozen base is verified by the caller and never enters the replica), and round 0 is named
+   * by their hash.
+   */
+  start?: 'base' | 'derived';
   /** Tensor shapes (from the manifest's model, never from a peer) when they are not 1-D. */
   shapes?: Record<string, readonly number[]>;
   /** Replay the current model from peers' history instead of starting at round 0 (late join or rejoin). */
@@ -119,7 +126,13 @@ export class SwarmReplica {
     const stamp = await ownStamp(manifest, net.selfId, opts.admission, opts.signal);
     const admission: JobAdmission = { stamp, peers: new AdmittedPeers(manifest) };
     const bans = new Bans(); // kept across resyncs: the round state and the evidence topic share it
-    const init = { shapes: opts.shapes, bans, hold: net, admitted: admission.peers };
+    const init = {
+      shapes: opts.shapes,
+      bans,
+      hold: net,
+      admitted: admission.peers,
+      derived: opts.start === 'derived',
+    };
     const base = RoundState.fromBase(manifest, opts.initialWeights, init);
     const replica = new SwarmReplica(net, manifest, admission, base, bans);
     if (!opts.syncFromPeers) {
@@ -153,7 +166,12 @@ export class SwarmReplica {
     this.history = new HistorySync(
       net,
       manifest,
-      { layout: base.layout, weights: base.weights, admitted: admission.peers },
+      {
+        layout: base.layout,
+        weights: base.weights,
+        modelSha256: base.modelSha256,
+        admitted: admission.peers,
+      },
       net.timings.maxLogBytes,
       this.log.sync,
     );

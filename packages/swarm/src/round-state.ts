@@ -166,13 +166,15 @@ export class RoundState implements RoundView, BanTarget {
       bans?: Bans;
       hold?: HoldPolicy;
       admitted?: AdmittedPeers;
+      /** The weights are derived from the manifest, not the base checkpoint's (CreateReplicaOptions.start). */
+      derived?: boolean;
     } = {},
   ): RoundState {
-    const { shapes, bans, hold, admitted } = opts;
+    const { shapes, bans, hold, admitted, derived } = opts;
     const layout = ModelLayout.fromWeights(initial, shapes);
     const weights = layout.flatten(initial);
     const sha = modelSha256(layout, weights);
-    if (sha !== manifest.baseCheckpoint.sha256) {
+    if (!derived && sha !== manifest.baseCheckpoint.sha256) {
       throw new BaseModelMismatchError(
         `initial weights hash to ${sha}, the manifest names ${manifest.baseCheckpoint.sha256}`,
       );
@@ -307,7 +309,7 @@ export class RoundState implements RoundView, BanTarget {
     for (const peer of evicted) this.counters?.refused(peer, ignored('evicted'));
     this.noteRound(author, header.round);
     if (!payload) return { action: 'accept', completed: null };
-    const p = checkPayload(header, payload, this.manifest);
+    const p = checkPayload(header, payload, this.manifest, this.layout.size);
     if (p.action !== 'accept') return p;
     const d: AcceptedDelta = {
       peer: author,

@@ -1,5 +1,6 @@
 /** The passive observer's verdict (coordinator, dashboard): what it can judge without a model. */
 import {
+  JobManifest,
   PROTOCOL_VERSION,
   encodeFrame,
   tensorFromTyped,
@@ -19,6 +20,26 @@ import { forgedStamp, identities, stampFor } from './identities.js';
 import { deltaOf, smallJob } from './parts.fixture.js';
 
 describe('observerVerdict', () => {
+  it("leaves a LoRA job's payloads to the replicas: adapter-sized deltas pass, where a full job refuses them", async () => {
+    const [author] = await identities(1);
+    const { manifest } = smallJob({ codec: 'dense-f32' });
+    const lora = { factors: 'b' as const, rank: 2, alpha: 2, targets: ['q' as const] };
+    const loraJob = JobManifest.parse({ ...manifest, training: { ...manifest.training, lora } });
+    const adapters = new Float32Array(40).fill(0.01); // fewer values than the base's 512
+    const frame = (job: JobManifest) =>
+      signedDeltaFrame({
+        jobId: job.jobId,
+        base: job.baseCheckpoint.sha256,
+        codec: 'dense-f32',
+        payload: encodeDeltaPayload(encodeDelta(adapters, { codec: 'dense-f32', topkFraction: 1 })),
+        author: { sign: author!.sign, admission: stampFor(job, author!.id) },
+      });
+    const judge = (job: JobManifest) =>
+      observerVerdict({ from: author!.id, data: frame(job) }, job, 'delta-announce', new AdmittedPeers(job));
+    expect(judge(manifest)).toEqual({ action: 'reject', reason: 'malformed' });
+    expect(judge(loraJob).action).toBe('accept');
+  });
+
   it('accepts what it cannot fault, and refuses frames, headers, signatures and one-part payloads', async () => {
     const [author, other, stranger] = await identities(3);
     const { manifest, state, layout } = smallJob({ codec: 'topk-int8', topkFraction: 0.05 });

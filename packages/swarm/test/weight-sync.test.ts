@@ -200,7 +200,7 @@ describe('the joiner’s choice', () => {
     const sync = new HistorySync(
       netJ,
       manifest,
-      { layout, weights: w0 },
+      { layout, weights: w0, modelSha256: manifest.baseCheckpoint.sha256 },
       1 << 30,
       netJ.logger.forComponent('test'),
     );
@@ -250,7 +250,7 @@ describe('the joiner’s choice', () => {
     const sync = new HistorySync(
       netJ,
       manifest,
-      { layout, weights: w0 },
+      { layout, weights: w0, modelSha256: manifest.baseCheckpoint.sha256 },
       1 << 30,
       netJ.logger.forComponent('test'),
     );

@@ -5,12 +5,17 @@
  *   m.<param name>    f32, same shape                       AdamW first moments   } both or neither
  *   v.<param name>    f32, same shape                       AdamW second moments  }
  *   __metadata__      format, version, config (canonical JSON of ModelConfig), step, featureEpoch,
- *                     optimizerStep (only with moments)
+ *                     optimizerStep (only with moments), lora + baseSha256 (only for LoRA)
+ *
+ * A LoRA checkpoint holds the trainable adapters (trainableShapes) in place of the parameters, and names
+ * its frozen base by SHA-256 (`baseSha256`) instead of repeating it; the config in `lora` is the
+ * manifest's LoraConfig, so frozen factors are derived again from the seed.
  *
  * The encoding is canonical (protocol's encodeSafetensors), so the SHA-256 of the bytes names the content;
  * decoding insists on canonical bytes so that a checkpoint's hash and its content can never disagree.
  */
 import {
+  LoraConfig,
   ModelConfig,
   canonicalJson,
   decodeSafetensors,
@@ -22,13 +27,15 @@ import {
 } from '@slimswarm/protocol';
 import type { Tensor } from '@slimswarm/protocol';
 import { z } from 'zod';
-import { paramShapes } from '../model/params.js';
+import { trainableShapes } from '../model/lora.js';
+import type { LoraSpec } from '../model/lora.js';
 import type { Params } from '../model/params.js';
 import type { AdamWState } from '../optim/adamw.js';
 import {
   CheckpointConfigMismatchError,
   CheckpointFormatError,
   CheckpointHashMismatchError,
+  CheckpointLoraMismatchError,
 } from './errors.js';
 
 export const CHECKPOINT_FORMAT = 'slimswarm-performer-checkpoint';
@@ -47,6 +54,8 @@ export interface Checkpoint {
   featureEpoch: number;
   /** AdamW moments and update count; absent in weights-only checkpoints (e.g. a merged global model). */
   optimizer?: AdamWState;
+  /** Present for LoRA: `params` are then the trainable adapters of the base with this hash. */
+  lora?: LoraSpec;
 }
 
 export interface CheckpointExpectation {
@@ -54,6 +63,8 @@ export interface CheckpointExpectation {
   config?: z.input<typeof ModelConfig>;
   /** Refuse bytes with any other SHA-256 (lower-case hex). */
   sha256?: string;
+  /** Refuse anything but adapters of this config on this base (a LoRA job's saved state). */
+  lora?: LoraSpec;
 }
 
 const Count = z
@@ -70,13 +81,22 @@ const Metadata = z
     step: Count,
     featureEpoch: Count,
     optimizerStep: Count.optional(),
+    lora: z.string().optional(),
+    baseSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((m) => (m.lora === undefined) === (m.baseSha256 === undefined), {
+    message: 'lora and baseSha256 come together',
+  });
 
 /** The canonical bytes of a checkpoint. */
 export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array {
   const config = parseConfig(ckpt.config);
-  const shapes = paramShapes(config);
+  const lora = ckpt.lora && parseLora(ckpt.lora);
+  const shapes = trainableShapes(config, lora?.config);
   checkCount('step', ckpt.step);
   checkCount('featureEpoch', ckpt.featureEpoch);
   const tensors: Record<string, Tensor> = {};
@@ -108,6 +128,10 @@ export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array {
   if (ckpt.optimizer !== undefined) {
     checkCount('optimizer step', ckpt.optimizer.step);
     metadata.optimizerStep = String(ckpt.optimizer.step);
+  }
+  if (lora) {
+    metadata.lora = canonicalJson(lora.config);
+    metadata.baseSha256 = lora.baseSha256;
   }
   try {
     return encodeSafetensors(tensors, metadata);
@@ -153,7 +177,22 @@ export function decodeCheckpoint(bytes: Uint8Array, expect: CheckpointExpectatio
     if (want !== have) throw new CheckpointConfigMismatchError(want, have);
   }
 
-  const shapes = paramShapes(config);
+  let lora: LoraSpec | undefined;
+  if (meta.data.lora !== undefined) {
+    let loraJson: unknown;
+    try {
+      loraJson = JSON.parse(meta.data.lora);
+    } catch {
+      throw new CheckpointFormatError('checkpoint lora config is not JSON');
+    }
+    lora = parseLora({ config: loraJson as LoraConfig, baseSha256: meta.data.baseSha256! });
+  }
+  if (expect.lora !== undefined) {
+    const want = canonicalJson(parseLora(expect.lora));
+    const have = lora ? canonicalJson(lora) : 'no adapters';
+    if (want !== have) throw new CheckpointLoraMismatchError(want, have);
+  }
+  const shapes = trainableShapes(config, lora?.config);
   const hasOptimizer = meta.data.optimizerStep !== undefined;
   const expectedNames = new Set(
     Object.keys(shapes).flatMap((name) => (hasOptimizer ? [name, `m.${name}`, `v.${name}`] : [name])),
@@ -183,6 +222,7 @@ export function decodeCheckpoint(bytes: Uint8Array, expect: CheckpointExpectatio
   }
   const ckpt: Checkpoint = { config, params, step: meta.data.step, featureEpoch: meta.data.featureEpoch };
   if (meta.data.optimizerStep !== undefined) ckpt.optimizer = { step: meta.data.optimizerStep, m, v };
+  if (lora) ckpt.lora = lora;
 
   const canonical = encodeCheckpoint(ckpt);
   if (!sameBytes(canonical, bytes)) {
@@ -198,6 +238,15 @@ function parseConfig(config: unknown): ModelConfig {
   if (!parsed.success)
     throw new CheckpointFormatError(`invalid model config: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
+}
+
+function parseLora(spec: LoraSpec): LoraSpec {
+  const config = LoraConfig.safeParse(spec.config);
+  if (!config.success)
+    throw new CheckpointFormatError(`invalid LoRA config: ${z.prettifyError(config.error)}`);
+  if (!/^[0-9a-f]{64}$/.test(spec.baseSha256))
+    throw new CheckpointFormatError('baseSha256 must be 64 lower-case hex digits');
+  return { config: config.data, baseSha256: spec.baseSha256 };
 }
 
 function checkCount(what: string, n: number): void {

@@ -21,6 +21,18 @@ export class CheckpointConfigMismatchError extends Error {
   }
 }
 
+/** A valid checkpoint, but with other adapters (or none, or on another base) than the caller expects. */
+export class CheckpointLoraMismatchError extends Error {
+  override readonly name = 'CheckpointLoraMismatchError';
+  readonly code = 'ERR_CHECKPOINT_LORA_MISMATCH';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`checkpoint holds ${actual}, expected adapters ${expected}`);
+  }
+}
+
 /** The bytes' SHA-256 is not the one the caller expects (corrupted or substituted file). */
 export class CheckpointHashMismatchError extends Error {
   override readonly name = 'CheckpointHashMismatchError';

@@ -17,7 +17,8 @@ import type { ModelConfig } from '../model/config.js';
 import type { GradientEngine, LossAndGrad } from '../model/engine.js';
 import type { LayerFeatures } from '../model/features.js';
 import type { Params } from '../model/params.js';
-import { paramLayout } from './graphs.js';
+import type { LoraFrozen } from '../model/lora.js';
+import type { ParamSlot } from './graphs.js';
 import { EngineDisposedError, InvalidEngineOptionsError } from './errors.js';
 import type { BackwardState, PreparedSequence } from './runner.js';
 import { ChunkRunner, configureThreads } from './runner.js';
@@ -56,9 +57,9 @@ function parseOptions<T extends z.ZodType>(schema: T, opts: unknown): z.output<T
   return parsed.data;
 }
 
-function unflatten(config: ModelConfig, flat: Float64Array): Params {
+function unflatten(slots: readonly ParamSlot[], flat: Float64Array): Params {
   const grads: Params = {};
-  for (const slot of paramLayout(config).slots) {
+  for (const slot of slots) {
     grads[slot.name] = Float32Array.from(flat.subarray(slot.offset, slot.offset + slot.size));
   }
   return grads;
@@ -83,7 +84,6 @@ class StateMeter {
 
 /** Loss and gradients of one sequence by SLiM over `runner`'s chunks (the full engine: one chunk). */
 async function slimLossAndGrad(
-  config: ModelConfig,
   runner: ChunkRunner,
   seq: PreparedSequence,
   storeEvery: number,
@@ -141,7 +141,7 @@ async function slimLossAndGrad(
     }
   }
   meter.release(2);
-  return { loss, grads: unflatten(config, grads) };
+  return { loss, grads: unflatten(runner.slots, grads) };
 }
 
 class ChunkEngine implements StatsEngine {
@@ -150,7 +150,6 @@ class ChunkEngine implements StatsEngine {
   private finishedRuns = 0;
 
   constructor(
-    private readonly config: ModelConfig,
     private readonly runnerFor: (length: number) => Promise<ChunkRunner>,
     private readonly storeEvery: number,
     private readonly release: () => Promise<void>,
@@ -179,7 +178,7 @@ class ChunkEngine implements StatsEngine {
 
   lossAndGrad(params: Params, tokens: Int32Array, features: readonly LayerFeatures[]): Promise<LossAndGrad> {
     return this.withRunner(tokens, (runner, meter) =>
-      slimLossAndGrad(this.config, runner, runner.prepare(params, tokens, features), this.storeEvery, meter),
+      slimLossAndGrad(runner, runner.prepare(params, tokens, features), this.storeEvery, meter),
     );
   }
 
@@ -200,15 +199,21 @@ class ChunkEngine implements StatsEngine {
   }
 }
 
-/** SLiM: exact gradients with memory independent of the sequence length. */
-export async function createSlimEngine(config: ModelConfig, opts: SlimEngineOptions): Promise<StatsEngine> {
+/**
+ * SLiM: exact gradients with memory independent of the sequence length. With `lora` the engine is
+ * called with the trainable adapters and returns their gradients; the frozen base is fed as it is.
+ */
+export async function createSlimEngine(
+  config: ModelConfig,
+  opts: SlimEngineOptions,
+  lora?: LoraFrozen,
+): Promise<StatsEngine> {
   const { chunk, threads, backend, storeEvery } = parseOptions(SlimEngineOptions, opts);
   configureThreads(threads);
-  const runner = new ChunkRunner(config, chunk, backend);
+  const runner = new ChunkRunner(config, chunk, backend, lora);
   // Ready means ready to train: a gradient step's sessions exist (evaluation's is made on first use).
   await runner.createSessions(['states', 'given', 'subtract']);
   return new ChunkEngine(
-    config,
     async () => runner,
     storeEvery,
     () => runner.dispose(),
@@ -222,6 +227,7 @@ export async function createSlimEngine(config: ModelConfig, opts: SlimEngineOpti
 export async function createFullEngine(
   config: ModelConfig,
   opts: FullEngineOptions = {},
+  lora?: LoraFrozen,
 ): Promise<StatsEngine> {
   const { threads, backend } = parseOptions(FullEngineOptions, opts);
   configureThreads(threads);
@@ -229,9 +235,9 @@ export async function createFullEngine(
   const runnerFor = async (length: number): Promise<ChunkRunner> => {
     if (current?.chunk !== length) {
       await current?.dispose();
-      current = new ChunkRunner(config, length, backend);
+      current = new ChunkRunner(config, length, backend, lora);
     }
     return current;
   };
-  return new ChunkEngine(config, runnerFor, 1, async () => current?.dispose());
+  return new ChunkEngine(runnerFor, 1, async () => current?.dispose());
 }

@@ -31,11 +31,19 @@
  * in fp64 from the contributions (S_out = S_in + Δ forward, S_in = S_out − Δ backward), so rebuilding a
  * state costs one fp32 rounding instead of one per later chunk.
  *
+ * With LoRA, `params` holds the trainable adapters only (trainableShapes order) and a `frozen` input
+ * [F] the base and A (frozenShapes order), one tensor the runner keeps across runs. Every adapted matrix
+ * reaches the layers as its effective weight W + s · A B, built in the graph; `grads` holds
+ * ∂J/∂(trainable adapters) only, and autodiff emits nothing for the frozen base (no gradient nodes, no
+ * scatter for the embedding).
+ *
  * The layer body (layers.ts) is one definition shared with the decoder's step graph (decode/graph.ts),
  * which embeds the weights and ω as initializers and computes the positions from a position input.
  */
 import type { ModelConfig } from '../model/config.js';
 import { dimsOf } from '../model/config.js';
+import type { LoraConfig } from '../model/lora.js';
+import { adaptedMatrices, frozenShapes, loraScale, trainableShapes } from '../model/lora.js';
 import { paramShapes } from '../model/params.js';
 import { gradients } from '../onnx/autodiff.js';
 import type { Value } from '../onnx/graph.js';
@@ -53,9 +61,27 @@ export interface ParamSlot {
   size: number;
 }
 
-export function paramLayout(config: ModelConfig): { slots: ParamSlot[]; total: number } {
+export interface ParamLayout {
+  slots: ParamSlot[];
+  total: number;
+}
+
+export function paramLayout(config: ModelConfig): ParamLayout {
+  return layoutOf(paramShapes(config));
+}
+
+/** The flat inputs of a model's graphs: `params` (what trains) and, with LoRA, `frozen`. */
+export function chunkLayouts(
+  config: ModelConfig,
+  lora?: LoraConfig,
+): { params: ParamLayout; frozen?: ParamLayout } {
+  if (!lora) return { params: paramLayout(config) };
+  return { params: layoutOf(trainableShapes(config, lora)), frozen: layoutOf(frozenShapes(config, lora)) };
+}
+
+function layoutOf(shapes: Record<string, number[]>): ParamLayout {
   let offset = 0;
-  const slots = Object.entries(paramShapes(config)).map(([name, shape]) => {
+  const slots = Object.entries(shapes).map(([name, shape]) => {
     const size = sizeOf(shape);
     const slot = { name, shape, offset, size };
     offset += size;
@@ -75,14 +101,21 @@ export function stateSize(config: ModelConfig): number {
   return sizeOf(stateShape(config));
 }
 
-export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkGraphKind): Uint8Array {
+export function buildChunkGraph(
+  config: ModelConfig,
+  chunk: number,
+  kind: ChunkGraphKind,
+  lora?: LoraConfig,
+): Uint8Array {
   const { kv: kvHeads, e, m, n } = dimsOf(config);
   const c = chunk;
   const b = new GraphBuilder(`slim_${kind}_c${c}`);
-  const layout = paramLayout(config);
+  const layouts = chunkLayouts(config, lora);
+  const layout = layouts.params;
   const layerState = [kvHeads, m, e + 1];
 
   const flat = b.input('params', 'float', [layout.total]);
+  const frozenFlat = layouts.frozen && b.input('frozen', 'float', [layouts.frozen.total]);
   const tokens = b.input('tokens', 'int32', [2, c]);
   const weights = b.input('weights', 'float', [2, c]);
   const positions =
@@ -94,9 +127,21 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   const backward = kind === 'given' || kind === 'subtract';
   const stateGrad = backward ? b.input('stateGradOut', 'float', stateShape(config)) : undefined;
 
-  const params = new Map<string, Value>();
-  for (const slot of layout.slots) {
-    params.set(slot.name, b.reshape(b.slice(flat, 0, slot.offset, slot.offset + slot.size), slot.shape));
+  const tensors = new Map<string, Value>();
+  const sliceAll = (input: Value, from: ParamLayout): void => {
+    for (const slot of from.slots) {
+      tensors.set(slot.name, b.reshape(b.slice(input, 0, slot.offset, slot.offset + slot.size), slot.shape));
+    }
+  };
+  sliceAll(flat, layout);
+  if (frozenFlat) sliceAll(frozenFlat, layouts.frozen!);
+  const params = new Map(tensors);
+  if (lora) {
+    const scale = b.scalar(loraScale(lora));
+    for (const a of adaptedMatrices(config, lora)) {
+      const update = b.mul(b.matmul(tensors.get(a.a)!, tensors.get(a.b)!), scale);
+      params.set(a.name, b.add(tensors.get(a.name)!, update));
+    }
   }
   // Weights and ω are sliced from the flat inputs: one session serves every parameter version.
   const source: ModelSource = {
@@ -163,7 +208,7 @@ export function buildChunkGraph(config: ModelConfig, chunk: number, kind: ChunkG
   }
   const seeds: [Value, Value][] = [[loss, b.scalar(1)]];
   statesOut.forEach((s, i) => seeds.push([s, b.reshape(b.slice(stateGrad, 0, i, i + 1), layerState)]));
-  const paramValues = layout.slots.map((slot) => source.param(slot.name));
+  const paramValues = layout.slots.map((slot) => tensors.get(slot.name)!);
   const grads = gradients(b, seeds, [...paramValues, ...statesIn]);
   const paramGrads = grads.slice(0, paramValues.length);
   b.output(

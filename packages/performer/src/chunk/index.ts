@@ -10,8 +10,8 @@ export type {
   ChunkBackward,
   BackwardState,
 } from './runner.js';
-export { buildChunkGraph, paramLayout, stateShape, stateSize } from './graphs.js';
-export type { ChunkGraphKind, ParamSlot } from './graphs.js';
+export { buildChunkGraph, chunkLayouts, paramLayout, stateShape, stateSize } from './graphs.js';
+export type { ChunkGraphKind, ParamLayout, ParamSlot } from './graphs.js';
 export { embed, layerKeysValues, layerMix, lmHead, norm, positionsFrom, ropeRows } from './layers.js';
 export type { KeysValues, LayerFeatureValues, ModelSource, Positions, Rows } from './layers.js';
 export { CEILING_SHAPES, measureCeiling } from './ceiling.js';

@@ -8,14 +8,16 @@ import * as ort from 'onnxruntime-web';
 import type { ModelConfig } from '../model/config.js';
 import { dimsOf } from '../model/config.js';
 import type { LayerFeatures } from '../model/features.js';
+import type { LoraFrozen } from '../model/lora.js';
 import type { Params } from '../model/params.js';
 import type { ChunkGraphKind, ParamSlot } from './graphs.js';
-import { buildChunkGraph, paramLayout, stateShape, stateSize } from './graphs.js';
+import { buildChunkGraph, chunkLayouts, stateShape, stateSize } from './graphs.js';
 import { InvalidStateError } from './errors.js';
 import {
   InvalidTokensError,
   checkEngineInputs,
   checkModelInputs,
+  checkParams,
   checkPositions,
   checkTokenIds,
 } from '../model/inputs.js';
@@ -26,7 +28,7 @@ export type Backend = 'wasm' | 'webgpu';
 export interface PreparedSequence {
   /** L + 1 token ids. */
   tokens: Int32Array;
-  /** [P] every parameter, paramShapes order. */
+  /** [P] every parameter, paramShapes order (with LoRA: the trainable adapters). */
   params: Float32Array;
   /** [N, M·E + 1] ω and key stabiliser per layer. */
   features: Float32Array;
@@ -75,7 +77,10 @@ export function configureThreads(threads: number | undefined): void {
 export class ChunkRunner {
   readonly stateSize: number;
   readonly paramCount: number;
-  private readonly slots: ParamSlot[];
+  /** Where each tensor of `params` (and of the gradients) sits in the flat input. */
+  readonly slots: ParamSlot[];
+  /** LoRA's frozen base and A, flattened once: the same tensor feeds every run. */
+  private readonly frozen: ort.Tensor | undefined;
   private readonly sessions = new Map<ChunkGraphKind, Promise<ort.InferenceSession>>();
   private readonly dims;
   private readonly stateShape: number[];
@@ -87,11 +92,19 @@ export class ChunkRunner {
     private readonly config: ModelConfig,
     readonly chunk: number,
     private readonly backend: Backend,
+    private readonly lora?: LoraFrozen,
   ) {
     this.dims = dimsOf(config);
-    const layout = paramLayout(config);
-    this.slots = layout.slots;
-    this.paramCount = layout.total;
+    const layouts = chunkLayouts(config, lora?.lora);
+    this.slots = layouts.params.slots;
+    this.paramCount = layouts.params.total;
+    if (lora) {
+      const { slots, total } = layouts.frozen!;
+      checkParams(config, lora.frozen, Object.fromEntries(slots.map((s) => [s.name, s.shape])));
+      const flat = new Float32Array(total);
+      for (const slot of slots) flat.set(lora.frozen[slot.name]!, slot.offset);
+      this.frozen = new ort.Tensor('float32', flat, [total]);
+    }
     this.stateSize = stateSize(config);
     this.stateShape = stateShape(config);
     const { e } = this.dims;
@@ -101,7 +114,7 @@ export class ChunkRunner {
   private session(kind: ChunkGraphKind): Promise<ort.InferenceSession> {
     let made = this.sessions.get(kind);
     if (!made) {
-      made = ort.InferenceSession.create(buildChunkGraph(this.config, this.chunk, kind), {
+      made = ort.InferenceSession.create(buildChunkGraph(this.config, this.chunk, kind, this.lora?.lora), {
         executionProviders: [this.backend],
         graphOptimizationLevel: 'all',
       });
@@ -117,14 +130,18 @@ export class ChunkRunner {
 
   /** Validates a call's inputs and flattens them for the graphs. */
   prepare(params: Params, tokens: Int32Array, features: readonly LayerFeatures[]): PreparedSequence {
-    checkEngineInputs(this.config, params, tokens, features);
+    checkEngineInputs(this.config, params, tokens, features, this.shapes());
     return { tokens, ...this.flatten(params, features) };
   }
 
   /** Validates parameters and features and flattens them, for logits runs over any token ids. */
   prepareModel(params: Params, features: readonly LayerFeatures[]): PreparedModel {
-    checkModelInputs(this.config, params, features);
+    checkModelInputs(this.config, params, features, this.shapes());
     return this.flatten(params, features);
+  }
+
+  private shapes(): Record<string, number[]> {
+    return Object.fromEntries(this.slots.map((slot) => [slot.name, slot.shape]));
   }
 
   private flatten(params: Params, features: readonly LayerFeatures[]): PreparedModel {
@@ -167,6 +184,7 @@ export class ChunkRunner {
       weights: new ort.Tensor('float32', weights, [2, c]),
       ...this.positionFeed(positionOffset + start, count),
       features: new ort.Tensor('float32', seq.features, [n, m * e + 1]),
+      ...(this.frozen ? { frozen: this.frozen } : {}),
     };
   }
 

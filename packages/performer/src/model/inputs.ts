@@ -89,13 +89,15 @@ export function checkEngineInputs(
   params: Readonly<Record<string, ArrayLike<number>>>,
   tokens: Int32Array,
   features: readonly LayerFeatures[],
+  /** The tensors `params` must hold: every parameter, or a LoRA engine's trainable adapters. */
+  shapes: Readonly<Record<string, readonly number[]>> = paramShapes(config),
 ): void {
   if (!(tokens instanceof Int32Array))
     throw new InvalidTokensError('tokens must be an Int32Array (L + 1 ids)');
   if (tokens.length < 2) throw new SequenceTooShortError(tokens.length);
   checkTokenIds(config, tokens);
   checkPositions(config, 0, tokens.length - 1);
-  checkModelInputs(config, params, features);
+  checkModelInputs(config, params, features, shapes);
 }
 
 /** Every id is an integer in [0, vocabSize) (any length, the empty array included). */
@@ -115,9 +117,13 @@ export function checkPositions(config: ModelConfig, start: number, count: number
   }
 }
 
-/** Every parameter the config names is there with its number of elements. */
-export function checkParams(config: ModelConfig, params: Readonly<Record<string, ArrayLike<number>>>): void {
-  for (const [name, shape] of Object.entries(paramShapes(config))) {
+/** Every parameter the config names (or every tensor `shapes` names) is there with its number of elements. */
+export function checkParams(
+  config: ModelConfig,
+  params: Readonly<Record<string, ArrayLike<number>>>,
+  shapes: Readonly<Record<string, readonly number[]>> = paramShapes(config),
+): void {
+  for (const [name, shape] of Object.entries(shapes)) {
     const expected = shape.reduce((a, b) => a * b, 1);
     const actual = params[name]?.length;
     if (actual !== expected) throw new ParamShapeError(name, expected, actual);
@@ -129,8 +135,10 @@ export function checkModelInputs(
   config: ModelConfig,
   params: Readonly<Record<string, ArrayLike<number>>>,
   features: readonly LayerFeatures[],
+  /** The tensors `params` must hold: every parameter, or a LoRA engine's trainable adapters. */
+  shapes: Readonly<Record<string, readonly number[]>> = paramShapes(config),
 ): void {
-  checkParams(config, params);
+  checkParams(config, params, shapes);
   const { e, m, n } = dimsOf(config);
   if (features.length !== n) {
     throw new FeatureShapeError(`expected random features for ${n} layers, got ${features.length}`);

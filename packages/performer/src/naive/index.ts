@@ -4,3 +4,4 @@ export * from './layers.js';
 export * from './model.js';
 export * from './decode.js';
 export * from './softmax.js';
+export * from './lora.js';

@@ -3,7 +3,7 @@
  * (server.ts). The engine gets a thread of its own because onnxruntime's wasm runs block the thread they
  * run on for the whole step: beside libp2p they starve it (pings unanswered, connections dropped).
  */
-import { ModelConfig } from '@slimswarm/protocol';
+import { LoraConfig, ModelConfig } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { SampleOptions } from '../decode/sample.js';
 
@@ -21,6 +21,8 @@ export const EngineInit = z
     backend: z.enum(['wasm', 'webgpu']),
     /** Where onnxruntime-web finds its .wasm files (browsers serving them from their own origin). */
     wasmPaths: z.string().optional(),
+    /** A LoRA job's adapters and frozen tensors (createSlimEngine's third argument). */
+    lora: z.object({ lora: LoraConfig, frozen: Params }).strict().optional(),
   })
   .strict();
 export type EngineInit = z.infer<typeof EngineInit>;

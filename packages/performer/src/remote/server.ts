@@ -90,6 +90,7 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
           chunk: init.chunk,
           seqLen: message.seqLen,
           tolerance: message.tolerance,
+          ...(init.lora ? { lora: init.lora } : {}),
         });
         return send({ type: 'verify', id: message.id, report });
       }

@@ -8,6 +8,8 @@ import { maxGradRelativeError } from '../chunk/compare.js';
 import type { ModelConfig } from '../model/config.js';
 import type { GradientEngine } from '../model/engine.js';
 import { drawFeatures } from '../model/features.js';
+import { initTrainable } from '../model/lora.js';
+import type { LoraFrozen } from '../model/lora.js';
 import { initParams } from '../model/params.js';
 import { createNaiveEngine } from '../naive/index.js';
 import type { VerifyReport } from './protocol.js';
@@ -19,6 +21,8 @@ export interface VerifyOptions {
   seqLen: number;
   /** Largest relative error accepted, for the loss and for every gradient tensor. */
   tolerance: number;
+  /** The engine is a LoRA engine on these frozen tensors: checked on the adapters' gradients. */
+  lora?: LoraFrozen;
 }
 
 const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
@@ -32,9 +36,9 @@ export async function verifyEngine(
   // Two chunks, so that the state carried between chunks is exercised too.
   const length = Math.min(opts.seqLen, 2 * opts.chunk);
   const tokens = Int32Array.from({ length: length + 1 }, (_, i) => (i * 7919) % config.vocabSize);
-  const params = initParams(config);
+  const params = opts.lora ? initTrainable(config, opts.lora.lora) : initParams(config);
   const features = drawFeatures(config);
-  const reference = await createNaiveEngine(config).lossAndGrad(params, tokens, features);
+  const reference = await createNaiveEngine(config, opts.lora).lossAndGrad(params, tokens, features);
   const got = await engine.lossAndGrad(params, tokens, features);
   const lossError = Math.abs(got.loss - reference.loss) / Math.max(1, Math.abs(reference.loss));
   const worst = maxGradRelativeError(got.grads, reference.grads);

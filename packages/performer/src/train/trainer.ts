@@ -10,7 +10,9 @@ import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { GradientEngine } from '../model/engine.js';
 import { drawFeatures, featureEpoch } from '../model/features.js';
 import type { LayerFeatures } from '../model/features.js';
-import { initParams, paramShapes } from '../model/params.js';
+import { initTrainable, trainableShapes } from '../model/lora.js';
+import type { LoraSpec } from '../model/lora.js';
+import { initParams } from '../model/params.js';
 import type { Params } from '../model/params.js';
 import { AdamW } from '../optim/adamw.js';
 import type { AdamWState } from '../optim/adamw.js';
@@ -20,7 +22,15 @@ export interface TrainerOptions {
   config: z.input<typeof ModelConfig>;
   optimizer: z.input<typeof InnerOptimizer>;
   engine: GradientEngine;
-  /** Starting weights (copied); default: initParams(config), the same on every peer for a seed. */
+  /**
+   * Train these adapters on the frozen base with this hash (the engine holds the base): params,
+   * gradients, AdamW moments and checkpoints are then the trainable adapters only (trainableShapes).
+   */
+  lora?: LoraSpec;
+  /**
+   * Starting weights (copied); default: initParams(config), or initTrainable(config, lora) with LoRA,
+   * the same on every peer for a seed.
+   */
   params?: Params;
   /** Steps already taken (resuming): decides the current feature epoch. */
   step?: number;
@@ -39,6 +49,7 @@ export interface StepResult {
 
 export class Trainer {
   readonly config: ModelConfig;
+  readonly lora: LoraSpec | undefined;
   private readonly engine: GradientEngine;
   private readonly optimizer: AdamW;
   private params: Params;
@@ -56,7 +67,10 @@ export class Trainer {
       throw new TrainerConfigError(`step must be a non-negative integer, got ${step}`);
     this.steps = step;
     this.engine = options.engine;
-    this.params = options.params === undefined ? initParams(this.config) : this.checkedCopy(options.params);
+    this.lora = options.lora;
+    const init = (): Params =>
+      this.lora ? initTrainable(this.config, this.lora.config) : initParams(this.config);
+    this.params = options.params === undefined ? init() : this.checkedCopy(options.params);
     try {
       this.optimizer = new AdamW(options.optimizer, this.params, options.optimizerState);
     } catch (e) {
@@ -76,6 +90,7 @@ export class Trainer {
       params: ckpt.params,
       step: ckpt.step,
       ...(ckpt.optimizer === undefined ? {} : { optimizerState: ckpt.optimizer }),
+      ...(ckpt.lora === undefined ? {} : { lora: ckpt.lora }),
     });
   }
 
@@ -136,6 +151,7 @@ export class Trainer {
       step: this.steps,
       featureEpoch: this.featureEpoch,
       optimizer: this.optimizer.exportState(),
+      ...(this.lora === undefined ? {} : { lora: this.lora }),
     };
   }
 
@@ -156,7 +172,7 @@ export class Trainer {
   }
 
   private checkedCopy(params: Params): Params {
-    const shapes = paramShapes(this.config);
+    const shapes = trainableShapes(this.config, this.lora?.config);
     const names = Object.keys(shapes);
     if (Object.keys(params).length !== names.length) {
       throw new TrainerConfigError(
