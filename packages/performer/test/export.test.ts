@@ -31,6 +31,8 @@ import { ParamShapeError } from '../src/model/inputs.js';
 import { Rng } from '../src/model/random.js';
 import { naiveLogits } from '../src/naive/index.js';
 import { OPSET } from '../src/onnx/graph.js';
+import { loadTokenizer } from '../src/data/index.js';
+import { tinyBpe } from './tiny-bpe.js';
 
 const configs = { small: DECODE_CONFIGS.small, wide: DECODE_CONFIGS.wide };
 
@@ -219,7 +221,7 @@ describe('exported folder', () => {
     expect(loaded.featureEpoch).toBe(2);
     expect(loaded.params).toEqual(params);
     expect(loaded.features).toEqual(drawFeatures(config, 2));
-    expect(loaded.tokenizer).toMatchObject({ kind: 'byte', vocabSize: config.vocabSize });
+    expect(loaded.tokenizer.kind).toBe('byte');
     const tokens = randomTokens(config, 9);
     const a = await createDecoder(config, params, { chunk: 4, threads: 1, featureEpoch: 2 });
     const b = await createDecoder(loaded.config, loaded.params, {
@@ -234,6 +236,40 @@ describe('exported folder', () => {
     for (const file of Object.values(EXPORT_FILES)) {
       expect(sha256Hex(again[file])).toBe(sha256Hex(new Uint8Array(await readFile(join(dir, file)))));
     }
+  });
+
+  it("writes a Hugging Face job's tokenizer files as published and reads them back as that tokenizer", async () => {
+    const bpe = tinyBpe();
+    const config = { ...configs.small, vocabSize: bpe.vocabSize + 7 }; // padded rows, as Qwen2's
+    const params = liveParams(config, 'export-noise');
+    const tokenizer = loadTokenizer(bpe.spec, bpe.files, config.vocabSize);
+    const dir = await tempDir();
+    await writeExportedModel(dir, config, params, { tokenizer });
+    expect(new Uint8Array(await readFile(join(dir, 'tokenizer.json')))).toEqual(bpe.files.tokenizer);
+    expect(new Uint8Array(await readFile(join(dir, 'tokenizer_config.json')))).toEqual(bpe.files.config);
+    const loaded = await readExportedModel(dir);
+    expect(loaded.manifest.tokenizer).toMatchObject({
+      kind: 'hf',
+      config: { file: 'tokenizer_config.json' },
+    });
+    const text = 'the fox 🐝 returns';
+    expect(loaded.tokenizer.kind).toBe('hf');
+    expect([...loaded.tokenizer.encode(text)]).toEqual([...tokenizer.encode(text)]);
+
+    await writeFile(join(dir, 'tokenizer_config.json'), '{}');
+    await expect(readExportedModel(dir)).rejects.toMatchObject({
+      name: 'ExportHashMismatchError',
+      file: 'tokenizer_config.json',
+    });
+    await unlink(join(dir, 'tokenizer_config.json'));
+    await expect(readExportedModel(dir)).rejects.toMatchObject({
+      name: 'ExportFileMissingError',
+      file: 'tokenizer_config.json',
+    });
+    // A model with fewer rows than the tokenizer has ids cannot be exported with it.
+    expect(() =>
+      exportModel(configs.small, liveParams(configs.small, 'export-noise'), { tokenizer }),
+    ).toThrow(expect.objectContaining({ name: 'TokenizerVocabularyError' }));
   });
 
   it('the step graph uses only standard ONNX operators at the builder opset', () => {
