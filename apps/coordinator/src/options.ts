@@ -19,6 +19,9 @@ export const CoordinatorOptions = z
     listen: z.array(z.string().startsWith('/')).min(1),
     base: z.string().min(1),
     manifest: z.string().min(1).optional(),
+    /** An `hf` job's tokenizer.json and tokenizer_config.json, served by hash. */
+    tokenizer: z.string().min(1).optional(),
+    tokenizerConfig: z.string().min(1).optional(),
     /** The job's Ed25519 secret key file (created on first start); none: a key for this process only. */
     jobKey: z.string().min(1).optional(),
     /** One invite code per line, each traded once for a ticket at POST /api/ticket (invite jobs). */
@@ -48,6 +51,8 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
     .option('--base <file>', 'base checkpoint (safetensors)', DEFAULT_BASE_PATH)
     .option('--manifest <file>', 'job manifest JSON (default: the embedded default job)')
+    .option('--tokenizer <file>', "the tokenizer.json a manifest's hf tokenizer names (served by its hash)")
+    .option('--tokenizer-config <file>', "the tokenizer_config.json a manifest's hf tokenizer names, if any")
     .option('--job-key <file>', 'the job key (Ed25519 secret, created if missing; default: a throwaway key)')
     .option(
       '--difficulty <bits>',

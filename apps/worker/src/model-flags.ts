@@ -11,6 +11,8 @@ import { readTicket } from './ticket-file.js';
 export const ModelFlags = z.object({
   checkpoint: z.string().min(1).optional(),
   config: z.string().min(1).optional(),
+  tokenizer: z.string().min(1).optional(),
+  tokenizerConfig: z.string().min(1).optional(),
   coordinator: CoordinatorUrl.optional(),
   jobKey: JobKeyFlag.optional(),
   invite: z.string().min(1).max(256).optional(),
@@ -28,6 +30,14 @@ export function refineModelFlags<T extends ModelFlags>(schema: z.ZodType<T>) {
     .refine((o) => o.config === undefined || o.checkpoint !== undefined, {
       message: 'goes with --checkpoint (it names the model of a weights-only file)',
       path: ['config'],
+    })
+    .refine((o) => o.tokenizer === undefined || o.checkpoint !== undefined, {
+      message: "goes with --checkpoint (a coordinator's job and an export folder name their own tokenizer)",
+      path: ['tokenizer'],
+    })
+    .refine((o) => o.tokenizerConfig === undefined || o.tokenizer !== undefined, {
+      message: 'goes with --tokenizer',
+      path: ['tokenizerConfig'],
     });
 }
 
@@ -41,6 +51,11 @@ export function addModelFlags(program: Command): Command {
       '--config <file>',
       'the model of a weights-only checkpoint: a model config, job manifest or /api/job listing (JSON)',
     )
+    .option(
+      '--tokenizer <file>',
+      "with --checkpoint: the job's Hugging Face tokenizer.json (default: the byte tokenizer)",
+    )
+    .option('--tokenizer-config <file>', 'with --tokenizer: its tokenizer_config.json')
     .option('--coordinator <url>', "take the swarm's current shared model from this job's coordinator")
     .option(
       '--job-key <hex>',
@@ -52,7 +67,19 @@ export function addModelFlags(program: Command): Command {
 
 export async function modelSourceOf(flags: ModelFlags, signal?: AbortSignal): Promise<ModelSource> {
   if (flags.coordinator === undefined)
-    return { kind: 'checkpoint', path: flags.checkpoint!, ...(flags.config ? { config: flags.config } : {}) };
+    return {
+      kind: 'checkpoint',
+      path: flags.checkpoint!,
+      ...(flags.config ? { config: flags.config } : {}),
+      ...(flags.tokenizer
+        ? {
+            tokenizer: {
+              tokenizer: flags.tokenizer,
+              ...(flags.tokenizerConfig ? { config: flags.tokenizerConfig } : {}),
+            },
+          }
+        : {}),
+    };
   return {
     kind: 'coordinator',
     url: flags.coordinator,

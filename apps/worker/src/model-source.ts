@@ -6,6 +6,10 @@
  * - `--checkpoint <file|dir>`: a worker's saved state (`trainer.safetensors`, or the --checkpoint-dir that
  *   holds it), a folder slimswarm-export wrote (read back and checked by the performer), or a weights-only
  *   file such as the base a coordinator serves, with `--config` to say which model (client's model-file.ts).
+ *
+ * The tokenizer comes with the model: the job's (verified against its manifest) from a coordinator, the
+ * one an export folder holds, and for a checkpoint file `--tokenizer` (a Hugging Face tokenizer.json, with
+ * `--tokenizer-config`) or else the byte tokenizer — a checkpoint does not record its job's tokenizer.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,7 +21,15 @@ import {
   type ModelWeights,
   type TicketGrant,
 } from '@slimswarm/client';
-import { EXPORT_FILES, paramCount, type ModelConfig } from '@slimswarm/performer';
+import {
+  ByteTokenizer,
+  EXPORT_FILES,
+  HfTokenizer,
+  fitModel,
+  paramCount,
+  type ModelConfig,
+  type Tokenizer,
+} from '@slimswarm/performer';
 import { readExportedModel } from '@slimswarm/performer/node';
 import { createNodePeer, dialableBy } from '@slimswarm/swarm';
 import { InvalidModelError, ModelConfigMissingError, ModelNotFoundError } from './errors.js';
@@ -25,10 +37,18 @@ import { InvalidModelError, ModelConfigMissingError, ModelNotFoundError } from '
 export interface LoadedModel extends ModelWeights {
   /** Where it came from, in words, for the user. */
   origin: string;
+  /** Encodes prompts and decodes generated ids; an export writes it. */
+  tokenizer: Tokenizer;
+}
+
+/** A Hugging Face tokenizer's files, for a checkpoint (which does not name its tokenizer). */
+export interface TokenizerPaths {
+  tokenizer: string;
+  config?: string;
 }
 
 export type ModelSource =
-  | { kind: 'checkpoint'; path: string; config?: string }
+  | { kind: 'checkpoint'; path: string; config?: string; tokenizer?: TokenizerPaths }
   | {
       kind: 'coordinator';
       url: string;
@@ -42,8 +62,24 @@ export type ModelSource =
 const WORKER_CHECKPOINT = 'trainer.safetensors';
 const EXPORT_WEIGHTS = EXPORT_FILES.weights;
 
-export function loadModel(source: ModelSource): Promise<LoadedModel> {
-  return source.kind === 'coordinator' ? fromSwarm(source) : fromCheckpoint(source.path, source.config);
+export async function loadModel(source: ModelSource): Promise<LoadedModel> {
+  if (source.kind === 'coordinator') return fromSwarm(source);
+  const model = await fromCheckpoint(source.path, source.config);
+  if (source.tokenizer === undefined) return model;
+  return { ...model, tokenizer: fitModel(await readTokenizer(source.tokenizer), model.config.vocabSize) };
+}
+
+async function readTokenizer(paths: TokenizerPaths): Promise<HfTokenizer> {
+  const read = async (flag: string, path: string) => {
+    try {
+      return new Uint8Array(await readFile(path));
+    } catch (e) {
+      throw new ModelNotFoundError(`${flag} ${path}: ${(e as Error).message}`);
+    }
+  };
+  const tokenizer = await read('--tokenizer', paths.tokenizer);
+  if (paths.config === undefined) return new HfTokenizer({ tokenizer });
+  return new HfTokenizer({ tokenizer, config: await read('--tokenizer-config', paths.config) });
 }
 
 async function fromSwarm(source: Extract<ModelSource, { kind: 'coordinator' }>): Promise<LoadedModel> {
@@ -65,6 +101,7 @@ async function fromSwarm(source: Extract<ModelSource, { kind: 'coordinator' }>):
     step: null,
     modelSha256: shared.modelSha256,
     origin: `${shared.manifest.jobId} round ${shared.round} (${from})`,
+    tokenizer: shared.tokenizer,
   };
 }
 
@@ -82,8 +119,9 @@ async function fromCheckpoint(path: string, configPath?: string): Promise<Loaded
 
 /** An export folder, read and checked whole by the performer (hashes, shapes, ω). */
 async function fromExport(dir: string): Promise<LoadedModel> {
-  const { config, params, featureEpoch } = await readExportedModel(dir);
+  const { config, params, featureEpoch, tokenizer } = await readExportedModel(dir);
   return {
+    tokenizer,
     config,
     params,
     featureEpoch,
@@ -108,7 +146,11 @@ async function fromFile(path: string, configPath?: string): Promise<LoadedModel>
     if (err.name === 'InvalidModelError') throw new InvalidModelError(`${path}: ${err.message}`);
     throw e;
   }
-  return { ...weights, origin: weights.step === null ? path : `${path} (step ${weights.step})` };
+  return {
+    ...weights,
+    origin: weights.step === null ? path : `${path} (step ${weights.step})`,
+    tokenizer: new ByteTokenizer(),
+  };
 }
 
 async function readConfig(path: string): Promise<ModelConfig> {

@@ -1,13 +1,13 @@
 /**
  * Fetching the swarm's current shared model, for people who want to use it rather than train it (the
- * `slimswarm-generate` and `slimswarm-export` CLIs, tests): the signed job and verified base over HTTP
+ * `slimswarm-generate` and `slimswarm-export` CLIs, tests): the signed job, verified base and tokenizer over HTTP
  * (entry.ts), a peer that never trains (the caller makes it a non-trainer, e.g. role 'dashboard', so no
  * round ever waits for it), admission, then joining by history replay (join.ts) — the replica's model
  * *is* the shared model, every round of it checked by replay from the base — and a clean stop.
  * When nobody announces a model in time (a job nobody trained yet), the base is the shared model, and
  * the result says so.
  */
-import type { Params } from '@slimswarm/performer';
+import type { Params, Tokenizer } from '@slimswarm/performer';
 import type { JobManifest } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { enterSwarm, fetchVerifiedJob, type JobEntryOptions } from './entry.js';
@@ -51,6 +51,8 @@ export interface ModelFetchOptions extends JobEntryOptions {
 export interface SharedModel {
   /** The signed, verified job manifest: model config, tokenizer, … */
   manifest: JobManifest;
+  /** The job's tokenizer, its files checked against the manifest: prompts are encoded and text decoded by it. */
+  tokenizer: Tokenizer;
   /** The shared model's weights, by parameter name. */
   params: Params;
   round: number;
@@ -82,7 +84,7 @@ export async function fetchSharedModel(opts: ModelFetchOptions): Promise<SharedM
 
 async function fetchUnder(opts: ModelFetchOptions & { signal: AbortSignal }): Promise<SharedModel> {
   const { signal } = opts;
-  const { listing, base } = await fetchVerifiedJob(opts);
+  const { listing, base, tokenizer } = await fetchVerifiedJob(opts);
   const { manifest } = listing;
   const started = new Teardown();
   return started.around(async () => {
@@ -111,6 +113,6 @@ async function fetchUnder(opts: ModelFetchOptions & { signal: AbortSignal }): Pr
     started.add('replica', () => replica.stop());
     signal.throwIfAborted();
     const { weights, round, sha256 } = replica.current();
-    return { manifest, params: weights, round, modelSha256: sha256, source };
+    return { manifest, tokenizer, params: weights, round, modelSha256: sha256, source };
   });
 }

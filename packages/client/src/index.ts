@@ -12,4 +12,3 @@ export * from './fetch-model.js';
 export { DEFAULT_JOIN_TIMEOUT_MS } from './join.js';
 export { RoundThroughput } from './throughput.js';
 export * from './model-file.js';
-export { ByteTextStream } from './token-text.js';
