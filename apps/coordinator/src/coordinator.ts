@@ -47,6 +47,10 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
           },
         }
       : {}),
+    tokenizer: {
+      ...(options.tokenizer !== undefined ? { tokenizer: options.tokenizer } : {}),
+      ...(options.tokenizerConfig !== undefined ? { config: options.tokenizerConfig } : {}),
+    },
     admission: invites ? { mode: 'invite' } : { mode: 'open', difficultyBits: options.difficulty },
   });
   const peer = await createNodePeer({
@@ -116,6 +120,13 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
         contentType: JSON_TYPE,
       }),
       '/api/base': () => ({ body: job.base, contentType: 'application/octet-stream' }),
+      // Named by content, so a cache may keep them for good.
+      ...Object.fromEntries(
+        [...job.tokenizerFiles].map(([sha256, body]) => [
+          `/api/tokenizer/${sha256}`,
+          () => ({ body, contentType: JSON_TYPE, immutable: true }),
+        ]),
+      ),
       '/api/stats': () => {
         const { accepted, roundsClosed, resyncs } = peer.services.swarm.stats();
         const stats: CoordinatorStats = {

@@ -31,8 +31,11 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.safetensors': 'application/octet-stream',
 };
 
-/** A dynamic route answers with bytes it computes; static mounts map a URL prefix onto a folder. */
-export type RouteAnswer = { body: Uint8Array | string; contentType: string } | undefined;
+/**
+ * A dynamic route answers with bytes it computes (`immutable`: content named by its hash, cacheable for
+ * good); static mounts map a URL prefix onto a folder.
+ */
+export type RouteAnswer = { body: Uint8Array | string; contentType: string; immutable?: boolean } | undefined;
 export type Route = () => RouteAnswer | Promise<RouteAnswer>;
 /** A POST route gets the request's JSON body (unknown: the route validates it) and answers with a status. */
 export type PostRoute = (body: unknown) => Promise<{ status: number; body: string; contentType: string }>;
@@ -55,8 +58,14 @@ export interface HttpService {
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, body: Uint8Array | string, contentType: string): void {
-  res.writeHead(status, { ...ISOLATION_HEADERS, 'Content-Type': contentType, 'Cache-Control': 'no-cache' });
+function send(
+  res: ServerResponse,
+  status: number,
+  body: Uint8Array | string,
+  contentType: string,
+  cache = 'no-cache',
+): void {
+  res.writeHead(status, { ...ISOLATION_HEADERS, 'Content-Type': contentType, 'Cache-Control': cache });
   res.end(body);
 }
 
@@ -122,7 +131,8 @@ async function handle(init: HttpInit, req: IncomingMessage, res: ServerResponse)
   if (route !== undefined) {
     const answer = await route();
     if (answer === undefined) return send(res, 404, 'not found\n', 'text/plain');
-    return send(res, 200, method === 'HEAD' ? '' : answer.body, answer.contentType);
+    const cache = answer.immutable ? 'public, max-age=31536000, immutable' : 'no-cache';
+    return send(res, 200, method === 'HEAD' ? '' : answer.body, answer.contentType, cache);
   }
   // Longest prefix first, so '/dashboard/' wins over '/'.
   const prefixes = Object.keys(init.mounts).sort((a, b) => b.length - a.length);

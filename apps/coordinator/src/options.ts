@@ -33,6 +33,9 @@ export const CoordinatorOptions = z
     seqLen: z.number().int().positive().optional(),
     chunkSize: z.number().int().positive().optional(),
     seed: z.number().int().min(0).max(0xffffffff).optional(),
+    /** An `hf` job's tokenizer.json and tokenizer_config.json, served by hash. */
+    tokenizer: z.string().min(1).optional(),
+    tokenizerConfig: z.string().min(1).optional(),
     /** The job's Ed25519 secret key file (created on first start); none: a key for this process only. */
     jobKey: z.string().min(1).optional(),
     /** One invite code per line, each traded once for a ticket at POST /api/ticket (invite jobs). */
@@ -55,7 +58,7 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 const count = (value: unknown): number | undefined =>
   value === undefined ? undefined : /^\d+$/.test(String(value)) ? Number(value) : NaN;
 
-/** --model replaces --base and --manifest; the flags that shape its job mean nothing without it. */
+/** --model replaces --base, --manifest and the tokenizer files; the flags that shape its job mean nothing without it. */
 function modelFlags(raw: Record<string, unknown>): Record<string, unknown> {
   const shaping = ['features', 'seqLen', 'chunkSize', 'seed'].filter((k) => raw[k] !== undefined);
   if (raw['model'] === undefined && shaping.length > 0) {
@@ -63,9 +66,10 @@ function modelFlags(raw: Record<string, unknown>): Record<string, unknown> {
       `--${shaping[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --model`,
     );
   }
-  if (raw['model'] !== undefined && (raw['base'] !== undefined || raw['manifest'] !== undefined)) {
+  const given = ['base', 'manifest', 'tokenizer', 'tokenizerConfig'].filter((k) => raw[k] !== undefined);
+  if (raw['model'] !== undefined && given.length > 0) {
     throw new InvalidOptionError(
-      '--model builds the manifest and base itself: give it without --base and --manifest',
+      '--model builds the manifest, base and tokenizer itself: give it without --base, --manifest, --tokenizer and --tokenizer-config',
     );
   }
   return {
@@ -98,6 +102,8 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     )
     .option('--chunk-size <tokens>', `with --model: SLiM chunk size (default ${DEFAULT_CHUNK})`)
     .option('--seed <n>', `with --model: seed of the random features (default ${DEFAULT_MODEL.seed})`)
+    .option('--tokenizer <file>', "the tokenizer.json a manifest's hf tokenizer names (served by its hash)")
+    .option('--tokenizer-config <file>', "the tokenizer_config.json a manifest's hf tokenizer names, if any")
     .option('--job-key <file>', 'the job key (Ed25519 secret, created if missing; default: a throwaway key)')
     .option(
       '--difficulty <bits>',

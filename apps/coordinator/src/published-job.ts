@@ -1,9 +1,10 @@
 /**
- * The job the coordinator publishes: the manifest signed by the job key, and the base checkpoint it
- * names by SHA-256 (with an imported model, also the tokenizer files its spec names). The coordinator
- * never loads the model into a compute engine; it only checks that the file is well-formed safetensors
- * and counts its parameters for the manifest, or converts a Hugging Face folder's weights into our
- * base checkpoint (hf-import: data conversion, no engine).
+ * The job the coordinator publishes: the manifest signed by the job key, the base checkpoint it names by
+ * SHA-256 and, for an `hf` tokenizer, the tokenizer files it names by size and SHA-256. The coordinator
+ * never loads the model into a compute engine: it checks that the base is well-formed safetensors
+ * (counting its parameters for the manifest) and that each tokenizer file is the one the manifest names,
+ * or converts a Hugging Face folder's weights into our base checkpoint (hf-import: data conversion, no
+ * engine). Parsing the tokenizer is the peers' part (performer's loadTokenizer), as it is for the weights.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
@@ -34,16 +35,25 @@ export class InvalidManifestError extends Error {
   override name = 'InvalidManifestError';
 }
 
+/** A tokenizer file the manifest names is not given, cannot be read, or is not the one it names. */
+export class TokenizerFileError extends Error {
+  static override name = 'TokenizerFileError';
+  override name = 'TokenizerFileError';
+}
+
 export interface PublishedJob {
   manifest: JobManifest;
   /** The manifest and the job key's signature over it: what /api/job serves. */
   signed: SignedJob;
   base: Uint8Array;
-  /**
-   * The tokenizer files by SHA-256, to be served beside the base: an imported model's tokenizer.json and
-   * tokenizer_config.json (none for a byte job).
-   */
+  /** The tokenizer files by SHA-256 (none for a byte job): what /api/tokenizer/<sha256> serves. */
   tokenizerFiles: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Where the tokenizer files of an `hf` job are: its tokenizer.json and tokenizer_config.json. */
+export interface TokenizerPaths {
+  tokenizer?: string;
+  config?: string;
 }
 
 /** Tensors that are weights (not optimiser state) count towards the manifest's parameter total. */
@@ -69,6 +79,7 @@ export interface LoadJobOptions {
   key: JobKey;
   /** The default job's admission (a manifest file names its own). */
   admission?: AdmissionPolicy;
+  tokenizer?: TokenizerPaths;
 }
 
 export async function loadJob(opts: LoadJobOptions): Promise<PublishedJob> {
@@ -131,6 +142,41 @@ async function importedJob(
   return { manifest, base, tokenizerFiles };
 }
 
+/** Each file the manifest's tokenizer names, read from its path and checked against its size and hash. */
+async function loadTokenizerFiles(
+  manifest: JobManifest,
+  paths: TokenizerPaths,
+): Promise<Map<string, Uint8Array>> {
+  const spec = manifest.tokenizer;
+  const files = new Map<string, Uint8Array>();
+  for (const role of ['tokenizer', 'config'] as const) {
+    const named = spec.kind === 'hf' ? spec[role] : undefined;
+    const path = paths[role];
+    const flag = role === 'tokenizer' ? '--tokenizer' : '--tokenizer-config';
+    if (named === undefined) {
+      // A file the job does not name would be served to no one: a mistake worth saying at start.
+      if (path !== undefined)
+        throw new TokenizerFileError(`${flag} ${path}: the job's tokenizer names no such file`);
+      continue;
+    }
+    if (path === undefined)
+      throw new TokenizerFileError(`the job's tokenizer names a ${role} file: give ${flag}`);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (e) {
+      throw new TokenizerFileError(`cannot read ${flag} ${path}: ${(e as Error).message}`);
+    }
+    const sha256 = sha256Hex(bytes);
+    if (bytes.byteLength !== named.bytes || sha256 !== named.sha256)
+      throw new TokenizerFileError(
+        `${flag} ${path} is ${bytes.byteLength} bytes with SHA-256 ${sha256}; the job names ${named.bytes} bytes with ${named.sha256}`,
+      );
+    files.set(sha256, bytes);
+  }
+  return files;
+}
+
 async function loadManifest(opts: LoadJobOptions): Promise<Omit<PublishedJob, 'signed'>> {
   let base: Uint8Array;
   try {
@@ -151,7 +197,10 @@ async function loadManifest(opts: LoadJobOptions): Promise<Omit<PublishedJob, 's
     return {
       manifest: defaultManifest(baseInfo, opts.key.publicKey, opts.admission),
       base,
-      tokenizerFiles: new Map(),
+      tokenizerFiles: await loadTokenizerFiles(
+        defaultManifest(baseInfo, opts.key.publicKey),
+        opts.tokenizer ?? {},
+      ),
     };
 
   let raw: unknown;
@@ -174,5 +223,9 @@ async function loadManifest(opts: LoadJobOptions): Promise<Omit<PublishedJob, 's
       `${opts.manifestPath} names job key ${parsed.data.jobKey}, but the coordinator holds ${opts.key.publicKey}`,
     );
   }
-  return { manifest: parsed.data, base, tokenizerFiles: new Map() };
+  return {
+    manifest: parsed.data,
+    base,
+    tokenizerFiles: await loadTokenizerFiles(parsed.data, opts.tokenizer ?? {}),
+  };
 }

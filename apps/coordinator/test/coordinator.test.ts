@@ -16,7 +16,12 @@ import { issueTicketFromCli, parseTicketArgs } from '../src/ticket-cli.js';
 import { readFile, stat } from 'node:fs/promises';
 import { startCoordinator, type Coordinator } from '../src/coordinator.js';
 import { CoordinatorStats } from '../src/events.js';
-import { BaseCheckpointError, InvalidManifestError, loadJob } from '../src/published-job.js';
+import {
+  BaseCheckpointError,
+  InvalidManifestError,
+  TokenizerFileError,
+  loadJob,
+} from '../src/published-job.js';
 import { parseCoordinatorArgs, InvalidOptionError } from '../src/options.js';
 import { resolveInside } from '../src/http.js';
 
@@ -153,6 +158,35 @@ describe('job loading and flags', () => {
     await expect(
       loadJob({ basePath: DEFAULT_BASE_PATH, manifestPath, key: ephemeralJobKey() }),
     ).rejects.toThrow(InvalidManifestError);
+  });
+
+  it('holds the tokenizer files an hf manifest names, by hash, and refuses any other', async () => {
+    const { manifest } = await loadJob({ basePath: DEFAULT_BASE_PATH, key });
+    // The coordinator checks bytes against the manifest only; parsing a tokenizer is the peers' part.
+    const files = { tokenizer: join(dir, 'tokenizer.json'), config: join(dir, 'tokenizer_config.json') };
+    const bytes = { tokenizer: Buffer.from('{"model":{"type":"BPE"}}'), config: Buffer.from('{}') };
+    await writeFile(files.tokenizer, bytes.tokenizer);
+    await writeFile(files.config, bytes.config);
+    const named = (b: Buffer) => ({ sha256: sha256Hex(b), bytes: b.byteLength });
+    const manifestPath = join(dir, 'hf-manifest.json');
+    const hf = { kind: 'hf', tokenizer: named(bytes.tokenizer), config: named(bytes.config) };
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, tokenizer: hf }));
+    const job = await loadJob({ basePath: DEFAULT_BASE_PATH, manifestPath, key, tokenizer: files });
+    expect([...job.tokenizerFiles.keys()].sort()).toEqual([hf.tokenizer.sha256, hf.config.sha256].sort());
+    expect(Buffer.from(job.tokenizerFiles.get(hf.tokenizer.sha256)!).equals(bytes.tokenizer)).toBe(true);
+
+    const load = (tokenizer: { tokenizer?: string; config?: string }, path = manifestPath) =>
+      loadJob({ basePath: DEFAULT_BASE_PATH, manifestPath: path, key, tokenizer });
+    await expect(load({ config: files.config })).rejects.toThrow(/give --tokenizer$/);
+    await expect(load({ tokenizer: files.config, config: files.config })).rejects.toThrow(TokenizerFileError);
+    await expect(load({ tokenizer: join(dir, 'none.json'), config: files.config })).rejects.toThrow(
+      TokenizerFileError,
+    );
+    // A byte job names no files: one given is a mistake, not something to serve.
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await expect(load({ tokenizer: files.tokenizer }, join(dir, 'manifest.json'))).rejects.toThrow(
+      /names no such file/,
+    );
   });
 
   it('rejects bad flags by name', () => {

@@ -11,13 +11,14 @@ import { mintInWorker } from './mint.js';
 import { startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
 import {
   blobSource,
-  ByteTokenizer,
   RemoteEngine,
   streamSequences,
   type EngineInit,
   type LoraFrozen,
   type GenerateResult,
   type SampleOptions,
+  type TokenTextStream,
+  type Tokenizer,
 } from '@slimswarm/performer';
 import type { ModelConfig } from '@slimswarm/protocol';
 import { createBrowserPeer, dialableBy, newIdentityBytes, webRtcPeers } from '@slimswarm/swarm';
@@ -141,13 +142,13 @@ function isLocal(url: URL): boolean {
   return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
 }
 
-async function* trainingTokens(blob: Blob, seqLen: number): AsyncGenerator<Int32Array> {
+async function* trainingTokens(blob: Blob, seqLen: number, tokenizer: Tokenizer): AsyncGenerator<Int32Array> {
   const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
-  const sequences = streamSequences(blobSource(blob), {
-    seqLen,
-    epochs: Infinity,
-    shuffle: { bufferSize: SHUFFLE_BUFFER, seed },
-  });
+  const sequences = streamSequences(
+    blobSource(blob),
+    { seqLen, epochs: Infinity, shuffle: { bufferSize: SHUFFLE_BUFFER, seed } },
+    tokenizer,
+  );
   for await (const sequence of sequences) yield sequence.tokens;
 }
 
@@ -166,6 +167,8 @@ export class VolunteerSession {
   /** The compute worker's engine, once started, and how to read the shared model the loop holds. */
   private engine: RemoteEngine | null = null;
   private sharedModel: (() => { weights: Record<string, Float32Array> }) | null = null;
+  /** The job's verified tokenizer, from when the session has it (before any shared model exists). */
+  private tokenizer: Tokenizer | null = null;
 
   constructor(private readonly report: (update: SessionUpdate) => void) {}
 
@@ -215,9 +218,16 @@ export class VolunteerSession {
     sample: Pick<SampleOptions, 'maxTokens' | 'temperature' | 'topK' | 'topP' | 'seed'>,
     signal: AbortSignal,
   ): AsyncGenerator<number, GenerateResult, undefined> {
-    if (!this.engine || !this.sharedModel) throw new NoModelYetError('the tab holds no shared model yet');
+    if (!this.engine || !this.sharedModel || !this.tokenizer)
+      throw new NoModelYetError('the tab holds no shared model yet');
     const { weights } = this.sharedModel();
-    return this.engine.generate(weights, new ByteTokenizer().encode(prompt), { ...sample, signal });
+    return this.engine.generate(weights, this.tokenizer.encode(prompt), { ...sample, signal });
+  }
+
+  /** The text of generated tokens as they arrive, through the job's tokenizer. */
+  textStream(): TokenTextStream {
+    if (!this.tokenizer) throw new NoModelYetError('the tab holds no shared model yet');
+    return this.tokenizer.textStream();
   }
 
   private setState(state: TabState): void {
@@ -285,7 +295,10 @@ export class VolunteerSession {
           const threads = compute.backend === 'wasm' ? ` ×${compute.threads}` : '';
           return { engine, name: `slim-ort ${compute.backend}${threads}` };
         },
-        sequences: ({ manifest }) => trainingTokens(text, manifest.training.seqLen),
+        sequences: ({ manifest, tokenizer }) => {
+          this.tokenizer = tokenizer;
+          return trainingTokens(text, manifest.training.seqLen, tokenizer);
+        },
         store: (manifest) => storage.volunteerStore(manifest.jobId),
         pins: storage.jobKeyPins(),
         stamps: storage.stampStore(),
@@ -304,6 +317,7 @@ export class VolunteerSession {
       });
     } finally {
       this.engine = null;
+      this.tokenizer = null;
       clearInterval(networkReports);
       storage.close();
     }

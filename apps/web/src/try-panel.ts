@@ -4,7 +4,6 @@
  * (tab-session.ts `generate`). The prompt and the text stay in this tab: they go to the compute worker
  * only, never on the network.
  */
-import { ByteTextStream } from '@slimswarm/client';
 import { z } from 'zod';
 import type { VolunteerSession } from './tab-session.js';
 
@@ -64,10 +63,10 @@ export class TryPanel {
     if (!this.session) return;
     const controller = new AbortController();
     this.running = controller;
-    const text = new ByteTextStream();
     this.ui.output.textContent = settings.prompt;
     this.show('generating', 'Sampling in the compute worker…');
     try {
+      const text = this.session.textStream();
       const tokens = this.session.generate(
         settings.prompt,
         { maxTokens: settings.maxTokens, temperature: settings.temperature, seed: randomSeed() },

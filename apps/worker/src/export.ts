@@ -57,6 +57,7 @@ export async function runExport(options: ExportOptions, signal: AbortSignal): Pr
     written = await writeExportedModel(temp, model.config, model.params, {
       featureEpoch: model.featureEpoch,
       description: describeModel(model),
+      tokenizer: model.tokenizer,
     });
   });
   return {

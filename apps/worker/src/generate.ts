@@ -1,12 +1,11 @@
 /**
  * `slimswarm-generate`: continues a prompt with a slimswarm model — the swarm's current shared model
  * (`--coordinator`) or a checkpoint — with performer's recurrent decoder, printing the text as tokens are
- * sampled. This file adds only the CLI around them: flags, display, Ctrl-C, exit codes. Decoding runs on
+ * sampled, prompt and text through the model's tokenizer. This file adds only the CLI around them: flags, display, Ctrl-C, exit codes. Decoding runs on
  * this thread: by then the swarm peer (if any) has been stopped, so there is no network to starve.
  */
 import { availableParallelism } from 'node:os';
-import { ByteTextStream } from '@slimswarm/client';
-import { ByteTokenizer, createDecoder, paramCount, type StopReason } from '@slimswarm/performer';
+import { createDecoder, paramCount, type StopReason } from '@slimswarm/performer';
 import { isHelpExit } from '@slimswarm/node-compat/cli';
 import { parseGenerateArgs, type GenerateOptions } from './generate-options.js';
 import { jsonGenerateDisplay, textGenerateDisplay, type GenerateDisplay } from './generate-display.js';
@@ -33,11 +32,11 @@ export async function runGenerate(
       params: paramCount(model.config),
       threads: options.threads,
     });
-    const text = new ByteTextStream();
+    const text = model.tokenizer.textStream();
     const started = performance.now();
     let all = '';
     let tokens = 0;
-    const tokenStream = decoder.generate(new ByteTokenizer().encode(options.prompt), {
+    const tokenStream = decoder.generate(model.tokenizer.encode(options.prompt), {
       ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
       ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
       ...(options.topK !== undefined ? { topK: options.topK } : {}),

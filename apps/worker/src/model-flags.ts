@@ -12,6 +12,8 @@ export const ModelFlags = z.object({
   checkpoint: z.string().min(1).optional(),
   config: z.string().min(1).optional(),
   base: z.string().min(1).optional(),
+  tokenizer: z.string().min(1).optional(),
+  tokenizerConfig: z.string().min(1).optional(),
   coordinator: CoordinatorUrl.optional(),
   jobKey: JobKeyFlag.optional(),
   invite: z.string().min(1).max(256).optional(),
@@ -33,6 +35,14 @@ export function refineModelFlags<T extends ModelFlags>(schema: z.ZodType<T>) {
     .refine((o) => o.base === undefined || o.checkpoint !== undefined, {
       message: "goes with --checkpoint (the base a LoRA checkpoint's adapters were trained on)",
       path: ['base'],
+    })
+    .refine((o) => o.tokenizer === undefined || o.checkpoint !== undefined, {
+      message: "goes with --checkpoint (a coordinator's job and an export folder name their own tokenizer)",
+      path: ['tokenizer'],
+    })
+    .refine((o) => o.tokenizerConfig === undefined || o.tokenizer !== undefined, {
+      message: 'goes with --tokenizer',
+      path: ['tokenizerConfig'],
     });
 }
 
@@ -50,6 +60,11 @@ export function addModelFlags(program: Command): Command {
       '--base <file>',
       'with a LoRA checkpoint: the base checkpoint its adapters were trained on (checked by hash, merged in)',
     )
+    .option(
+      '--tokenizer <file>',
+      "with --checkpoint: the job's Hugging Face tokenizer.json (default: the byte tokenizer)",
+    )
+    .option('--tokenizer-config <file>', 'with --tokenizer: its tokenizer_config.json')
     .option('--coordinator <url>', "take the swarm's current shared model from this job's coordinator")
     .option(
       '--job-key <hex>',
@@ -66,6 +81,14 @@ export async function modelSourceOf(flags: ModelFlags, signal?: AbortSignal): Pr
       path: flags.checkpoint!,
       ...(flags.config ? { config: flags.config } : {}),
       ...(flags.base ? { base: flags.base } : {}),
+      ...(flags.tokenizer
+        ? {
+            tokenizer: {
+              tokenizer: flags.tokenizer,
+              ...(flags.tokenizerConfig ? { config: flags.tokenizerConfig } : {}),
+            },
+          }
+        : {}),
     };
   return {
     kind: 'coordinator',

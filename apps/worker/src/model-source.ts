@@ -8,6 +8,10 @@
  *   file such as the base a coordinator serves, with `--config` to say which model (client's model-file.ts).
  *   A LoRA checkpoint holds adapters and its base's hash; `--base` gives the base to merge them into
  *   (mergedModel), which generating needs and `slimswarm-export --merged` writes.
+ *
+ * The tokenizer comes with the model: the job's (verified against its manifest) from a coordinator, the
+ * one an export folder holds, and for a checkpoint file `--tokenizer` (a Hugging Face tokenizer.json, with
+ * `--tokenizer-config`) or else the byte tokenizer — a checkpoint does not record its job's tokenizer.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,7 +24,15 @@ import {
   type ModelWeights,
   type TicketGrant,
 } from '@slimswarm/client';
-import { EXPORT_FILES, paramCount, type ModelConfig } from '@slimswarm/performer';
+import {
+  ByteTokenizer,
+  EXPORT_FILES,
+  HfTokenizer,
+  fitModel,
+  paramCount,
+  type ModelConfig,
+  type Tokenizer,
+} from '@slimswarm/performer';
 import { readExportedModel } from '@slimswarm/performer/node';
 import { createNodePeer, dialableBy } from '@slimswarm/swarm';
 import {
@@ -33,10 +45,18 @@ import {
 export interface LoadedModel extends ModelWeights {
   /** Where it came from, in words, for the user. */
   origin: string;
+  /** Encodes prompts and decodes generated ids; an export writes it. */
+  tokenizer: Tokenizer;
+}
+
+/** A Hugging Face tokenizer's files, for a checkpoint (which does not name its tokenizer). */
+export interface TokenizerPaths {
+  tokenizer: string;
+  config?: string;
 }
 
 export type ModelSource =
-  | { kind: 'checkpoint'; path: string; config?: string; base?: string }
+  | { kind: 'checkpoint'; path: string; config?: string; base?: string; tokenizer?: TokenizerPaths }
   | {
       kind: 'coordinator';
       url: string;
@@ -50,8 +70,24 @@ export type ModelSource =
 const WORKER_CHECKPOINT = 'trainer.safetensors';
 const EXPORT_WEIGHTS = EXPORT_FILES.weights;
 
-export function loadModel(source: ModelSource): Promise<LoadedModel> {
-  return source.kind === 'coordinator' ? fromSwarm(source) : fromCheckpoint(source.path, source.config);
+export async function loadModel(source: ModelSource): Promise<LoadedModel> {
+  if (source.kind === 'coordinator') return fromSwarm(source);
+  const model = await fromCheckpoint(source.path, source.config);
+  if (source.tokenizer === undefined) return model;
+  return { ...model, tokenizer: fitModel(await readTokenizer(source.tokenizer), model.config.vocabSize) };
+}
+
+async function readTokenizer(paths: TokenizerPaths): Promise<HfTokenizer> {
+  const read = async (flag: string, path: string) => {
+    try {
+      return new Uint8Array(await readFile(path));
+    } catch (e) {
+      throw new ModelNotFoundError(`${flag} ${path}: ${(e as Error).message}`);
+    }
+  };
+  const tokenizer = await read('--tokenizer', paths.tokenizer);
+  if (paths.config === undefined) return new HfTokenizer({ tokenizer });
+  return new HfTokenizer({ tokenizer, config: await read('--tokenizer-config', paths.config) });
 }
 
 async function fromSwarm(source: Extract<ModelSource, { kind: 'coordinator' }>): Promise<LoadedModel> {
@@ -73,6 +109,7 @@ async function fromSwarm(source: Extract<ModelSource, { kind: 'coordinator' }>):
     step: null,
     modelSha256: shared.modelSha256,
     origin: `${shared.manifest.jobId} round ${shared.round} (${from})`,
+    tokenizer: shared.tokenizer,
   };
 }
 
@@ -90,8 +127,9 @@ async function fromCheckpoint(path: string, configPath?: string): Promise<Loaded
 
 /** An export folder, read and checked whole by the performer (hashes, shapes, ω). */
 async function fromExport(dir: string): Promise<LoadedModel> {
-  const { config, params, featureEpoch } = await readExportedModel(dir);
+  const { config, params, featureEpoch, tokenizer } = await readExportedModel(dir);
   return {
+    tokenizer,
     config,
     params,
     featureEpoch,
@@ -116,7 +154,11 @@ async function fromFile(path: string, configPath?: string): Promise<LoadedModel>
     if (err.name === 'InvalidModelError') throw new InvalidModelError(`${path}: ${err.message}`);
     throw e;
   }
-  return { ...weights, origin: weights.step === null ? path : `${path} (step ${weights.step})` };
+  return {
+    ...weights,
+    origin: weights.step === null ? path : `${path} (step ${weights.step})`,
+    tokenizer: new ByteTokenizer(),
+  };
 }
 
 async function readConfig(path: string): Promise<ModelConfig> {
@@ -146,6 +188,7 @@ export async function mergedModel(model: LoadedModel, basePath: string | undefin
   return {
     ...mergeLoraModel(model, new Uint8Array(base)),
     origin: `${model.origin} merged into ${basePath}`,
+    tokenizer: model.tokenizer,
   };
 }
 

@@ -1,5 +1,5 @@
 /** Local text files as training and held-out sequences, streamed piece by piece (memory flat in size). */
-import { streamSequences, type ByteSource } from '@slimswarm/performer';
+import { ByteTokenizer, streamSequences, type ByteSource, type Tokenizer } from '@slimswarm/performer';
 import { fileSource } from '@slimswarm/performer/node';
 
 /** The files one after another, as one stream of bytes. */
@@ -9,17 +9,21 @@ export function filesSource(paths: readonly string[]): ByteSource {
   };
 }
 
-/** Endless training sequences of L + 1 ids, shuffled within a window, different order per worker. */
+/**
+ * Endless training sequences of L + 1 ids of the job's tokenizer (default: bytes), shuffled within a window, different
+ * order per worker.
+ */
 export function trainingSequences(
   paths: readonly string[],
   seqLen: number,
   seed: number,
+  tokenizer: Tokenizer = new ByteTokenizer(),
 ): AsyncIterator<Int32Array> {
-  const stream = streamSequences(filesSource(paths), {
-    seqLen,
-    epochs: Infinity,
-    shuffle: { bufferSize: 64, seed },
-  });
+  const stream = streamSequences(
+    filesSource(paths),
+    { seqLen, epochs: Infinity, shuffle: { bufferSize: 64, seed } },
+    tokenizer,
+  );
   return (async function* () {
     for await (const s of stream) yield s.tokens;
   })();
@@ -29,9 +33,14 @@ export function trainingSequences(
 export const HELD_OUT_SEQUENCES = 24;
 
 /** The first `limit` sequences of the held-out file. */
-export async function heldOutSequences(path: string, seqLen: number, limit: number): Promise<Int32Array[]> {
+export async function heldOutSequences(
+  path: string,
+  seqLen: number,
+  limit: number,
+  tokenizer: Tokenizer = new ByteTokenizer(),
+): Promise<Int32Array[]> {
   const out: Int32Array[] = [];
-  for await (const s of streamSequences(fileSource(path), { seqLen, epochs: 1 })) {
+  for await (const s of streamSequences(fileSource(path), { seqLen, epochs: 1 }, tokenizer)) {
     out.push(s.tokens);
     if (out.length >= limit) break;
   }

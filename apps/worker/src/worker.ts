@@ -53,14 +53,18 @@ export async function runWorker(
       }),
       name: `slim-ort wasm ×${options.threads} (engine thread)`,
     }),
-    sequences: ({ manifest, peer }) =>
+    sequences: ({ manifest, peer, tokenizer }) =>
       trainingSequences(
         files,
         manifest.training.seqLen,
         new Rng(0, `data-order/${peer.peerId.toString()}`).nextU32(),
+        tokenizer,
       ),
     ...(heldOutPath
-      ? { heldOut: (manifest) => heldOutSequences(heldOutPath, manifest.training.seqLen, HELD_OUT_SEQUENCES) }
+      ? {
+          heldOut: ({ manifest, tokenizer }) =>
+            heldOutSequences(heldOutPath, manifest.training.seqLen, HELD_OUT_SEQUENCES, tokenizer),
+        }
       : {}),
     store: () => fileStore(checkpointDir),
     pins: filePins(checkpointDir),

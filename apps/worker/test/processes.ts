@@ -95,3 +95,14 @@ export async function run(
   const code = await child.exited;
   return { code, stdout: child.stdout.join(''), stderr: child.stderr.join(''), chunks: child.stdout.length };
 }
+
+type Of<S extends { event: string }, E extends S['event']> = Extract<S, { event: E }>;
+
+/** A predicate for a child's events of one kind (and, optionally, a condition on them). */
+export const is =
+  <S extends { event: string }, E extends S['event']>(
+    event: E,
+    where: (e: Of<S, E>) => boolean = () => true,
+  ) =>
+  (e: S): e is Of<S, E> =>
+    e.event === event && where(e as Of<S, E>);

@@ -5,94 +5,18 @@
  * the very model the worker holds — and streams text from it; `--checkpoint` generates from the worker's
  * saved state; `slimswarm-export` writes the shared model's folder, which generate reads back.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinatorEvent } from '@slimswarm/coordinator';
 import { VolunteerEvent } from '@slimswarm/client';
-import { initParams, paramCount, paramShapes, ModelConfig } from '@slimswarm/performer';
-import {
-  JobManifest,
-  PROTOCOL_VERSION,
-  encodeSafetensors,
-  f32Tensor,
-  jobIdFor,
-  jobKeyOf,
-  sha256Hex,
-} from '@slimswarm/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerateEvent } from '../src/generate-events.js';
-import { run, start, type Child } from './processes.js';
+import { writeJob } from './jobs.js';
+import { is, run, start, type Child } from './processes.js';
 
 const GENERATE = 'apps/worker/src/generate-main.ts';
 const EXPORT = 'apps/worker/src/export-main.ts';
-
-/**
- * Small enough that one worker closes a round within seconds on a loaded core, with rounds (150 local
- * steps) long enough that the model a summary announces is still the worker's when a joiner asks for it.
- */
-const MODEL: ModelConfig = ModelConfig.parse({
-  dModel: 32,
-  nLayers: 1,
-  nHeads: 2,
-  nFeatures: 16,
-  vocabSize: 256,
-  mlpRatio: 2,
-  ropeBase: 10_000,
-  featureRedraw: { kind: 'never' },
-  seed: 7,
-});
-
-/** The test's job (signed by a key in `dir`), its base, and the files the coordinator is started with. */
-async function writeJob(dir: string): Promise<{ manifest: string; base: string; key: string }> {
-  const seed = randomBytes(32);
-  const jobKey = jobKeyOf(new Uint8Array(seed));
-  const params = initParams(MODEL);
-  const shapes = paramShapes(MODEL);
-  const base = encodeSafetensors(
-    Object.fromEntries(Object.entries(shapes).map(([n, s]) => [n, f32Tensor(s, params[n]!)])),
-  );
-  const manifest = JobManifest.parse({
-    type: 'job-manifest',
-    version: PROTOCOL_VERSION,
-    jobId: jobIdFor('use-model-test', jobKey),
-    jobKey,
-    admission: { mode: 'open', difficultyBits: 8 },
-    model: MODEL,
-    tokenizer: { kind: 'byte' },
-    baseCheckpoint: { sha256: sha256Hex(base), bytes: base.byteLength, params: paramCount(MODEL) },
-    training: {
-      seqLen: 64,
-      chunkSize: 32,
-      batchSize: 1,
-      localSteps: 150,
-      inner: { kind: 'adamw', lr: 1e-2 },
-    },
-    outer: { kind: 'nesterov', lr: 0.7, momentum: 0.5 },
-    compression: { codec: 'topk-int8', topkFraction: 0.1, errorFeedback: true },
-    aggregation: { rule: 'mean', normBound: 100 },
-    round: { quorumFraction: 1, deadlineMs: 10_000, minDeltas: 1, peerTimeoutMs: 10_000 },
-  });
-  const files = {
-    manifest: join(dir, 'job.json'),
-    base: join(dir, 'base.safetensors'),
-    key: join(dir, 'job.key'),
-  };
-  await writeFile(files.manifest, JSON.stringify(manifest));
-  await writeFile(files.base, base);
-  await writeFile(files.key, seed.toString('hex'));
-  return files;
-}
-
-type Of<S extends { event: string }, E extends S['event']> = Extract<S, { event: E }>;
-const is =
-  <S extends { event: string }, E extends S['event']>(
-    event: E,
-    where: (e: Of<S, E>) => boolean = () => true,
-  ) =>
-  (e: S): e is Of<S, E> =>
-    e.event === event && where(e as Of<S, E>);
 
 let dir = '';
 let coordinator: Child<CoordinatorEvent> | null = null;
@@ -101,9 +25,9 @@ let url = '';
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'slimswarm-use-'));
-  const job = await writeJob(dir);
+  const job = await writeJob(dir, { name: 'use-model-test' });
   coordinator = start(CoordinatorEvent, 'apps/coordinator/src/main.ts', [
-    ...['--port', '0', '--json', '--base', job.base, '--manifest', job.manifest, '--job-key', job.key],
+    ...['--port', '0', '--json', '--base', job.base, '--manifest', job.manifestPath, '--job-key', job.key],
   ]);
   url = (await coordinator.waitFor(is<CoordinatorEvent, 'listening'>('listening'))).http;
   const data = join(dir, 'data.txt');

@@ -5,7 +5,7 @@
  * own text; the attacker — any other peer — sees the delta as the wire carries it (the job's codec,
  * decoded as every receiver decodes it) and names the distinct tokens of the round from the delta's
  * token-embedding rows, with the rule it learned from a shadow round on text of its own (English from
- * the pretraining corpus). One JSON line per (volunteer, codec):
+ * the pretraining corpus' held-out part, which the base never saw). One JSON line per (volunteer, codec):
  *
  *   {"bench":"privacy","attack":"token-recovery","model","tokenizer","codec","topkFraction","volunteer",
  *    "present","predicted","recall","precision","auc","payloadBytes"}
@@ -74,7 +74,8 @@ const codecs = [
 ];
 
 const files = await defaultCorpusFiles();
-const shadowText = (await readPretrainCorpus()).train;
+// Held-out English the base never trained on: a shadow the model has not already learned.
+const shadowText = (await readPretrainCorpus()).heldOut;
 const shadow = sequencesOf(shadowText, training.seqLen, training.localSteps, 'privacy/shadow');
 for (let v = 0; v < flags.volunteers; v++) {
   // Volunteer v's text: every volunteers-th file of the repository, so the texts are disjoint.

@@ -7,12 +7,13 @@ import type { AdmissionStamp, JobListing } from '@slimswarm/protocol';
 import type { SwarmPeer } from '@slimswarm/swarm';
 import { obtainStamp, type MintFn, type StampStore } from './admission.js';
 import { connectToSwarm } from './connect.js';
-import { fetchBase, fetchJob, type VerifiedListing } from './fetch-job.js';
+import type { Tokenizer } from '@slimswarm/performer';
+import { fetchBase, fetchJob, fetchTokenizer, type VerifiedListing } from './fetch-job.js';
 import { fetchPinnedJob, type JobKeyPins } from './job-pin.js';
 import type { Teardown } from './teardown.js';
 
 export interface JobEntryOptions {
-  /** The coordinator that publishes the job (`/api/job`, `/api/base`). */
+  /** The coordinator that publishes the job (`/api/job`, `/api/base`, `/api/tokenizer/<sha256>`). */
   coordinator: string | URL;
   /** Addresses to dial besides the listing's bootstrap (the worker's `--bootstrap`). */
   bootstrap?: readonly string[];
@@ -34,10 +35,10 @@ export interface JobEntryOptions {
   signal?: AbortSignal;
 }
 
-/** The verified listing and base checkpoint. */
+/** The verified listing, base checkpoint and tokenizer. */
 export async function fetchVerifiedJob(
   o: JobEntryOptions,
-): Promise<{ listing: VerifiedListing; base: Uint8Array }> {
+): Promise<{ listing: VerifiedListing; base: Uint8Array; tokenizer: Tokenizer }> {
   const signal = o.signal ? { signal: o.signal } : {};
   const listing = o.pins
     ? await fetchPinnedJob(o.coordinator, o.pins, o.jobKey, signal)
@@ -46,7 +47,8 @@ export async function fetchVerifiedJob(
         ...signal,
       });
   const base = await fetchBase(o.coordinator, listing.manifest, signal);
-  return { listing, base };
+  const tokenizer = await fetchTokenizer(o.coordinator, listing.manifest, signal);
+  return { listing, base, tokenizer };
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
- * Joining a job: the coordinator publishes the signed job and the base checkpoint over plain HTTP (same
- * origin for browser tabs). Both are checked here — the manifest by its schema and the job key's
- * signature (and, when the caller pins one, that it is that key), the checkpoint by the SHA-256 the
- * signed manifest names — so a volunteer never trains on something the job's owner did not publish.
+ * Joining a job: the coordinator publishes the signed job, the base checkpoint and (for an `hf` job) the
+ * tokenizer files over plain HTTP (same origin for browser tabs). All are checked here — the manifest by
+ * its schema and the job key's signature (and, when the caller pins one, that it is that key), the
+ * checkpoint and the tokenizer files by the sizes and SHA-256 the signed manifest names — so a volunteer
+ * never trains on something the job's owner did not publish.
  */
 import {
   JobListing,
@@ -13,7 +14,7 @@ import {
   verifySignedJob,
   type JobManifest,
 } from '@slimswarm/protocol';
-import type { Params } from '@slimswarm/performer';
+import { loadTokenizer, type Params, type Tokenizer, type TokenizerFiles } from '@slimswarm/performer';
 import { z } from 'zod';
 
 /** The coordinator could not be reached, or answered with something that is not a valid job. */
@@ -86,6 +87,29 @@ export async function fetchBase(
     throw new BaseHashMismatchError(`base checkpoint does not match ${manifest.baseCheckpoint.sha256}`);
   }
   return bytes;
+}
+
+/**
+ * The job's tokenizer: the byte tokenizer, or the files an `hf` spec names, fetched by hash
+ * (`/api/tokenizer/<sha256>`) and checked by loadTokenizer before they are parsed. Throws JobFetchError,
+ * or performer's TokenizerFileMismatchError, TokenizerFormatError, TokenizerVocabularyError.
+ */
+export async function fetchTokenizer(
+  coordinator: string | URL,
+  manifest: JobManifest,
+  opts: { signal?: AbortSignal } = {},
+): Promise<Tokenizer> {
+  const { tokenizer: spec, model } = manifest;
+  const files: TokenizerFiles = {};
+  if (spec.kind === 'hf') {
+    for (const role of ['tokenizer', 'config'] as const) {
+      const file = spec[role];
+      if (file === undefined) continue;
+      const res = await get(new URL(`/api/tokenizer/${file.sha256}`, coordinator), opts.signal);
+      files[role] = new Uint8Array(await res.arrayBuffer());
+    }
+  }
+  return loadTokenizer(spec, files, model.vocabSize);
 }
 
 /** The weights of a weights-only safetensors file (the base checkpoint), by name. */

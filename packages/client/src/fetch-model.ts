@@ -1,13 +1,13 @@
 /**
  * Fetching the swarm's current shared model, for people who want to use it rather than train it (the
- * `slimswarm-generate` and `slimswarm-export` CLIs, tests): the signed job and verified base over HTTP
+ * `slimswarm-generate` and `slimswarm-export` CLIs, tests): the signed job, verified base and tokenizer over HTTP
  * (entry.ts), a peer that never trains (the caller makes it a non-trainer, e.g. role 'dashboard', so no
  * round ever waits for it), admission, then joining by history replay (join.ts) — the replica's model
  * *is* the shared model, every round of it checked by replay from the base — and a clean stop.
  * When nobody announces a model in time (a job nobody trained yet), the base is the shared model, and
  * the result says so.
  */
-import { mergeAdapters, type Params } from '@slimswarm/performer';
+import { mergeAdapters, type Params, type Tokenizer } from '@slimswarm/performer';
 import type { JobManifest } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { enterSwarm, fetchVerifiedJob, type JobEntryOptions } from './entry.js';
@@ -52,6 +52,8 @@ export interface ModelFetchOptions extends JobEntryOptions {
 export interface SharedModel {
   /** The signed, verified job manifest: model config, tokenizer, … */
   manifest: JobManifest;
+  /** The job's tokenizer, its files checked against the manifest: prompts are encoded and text decoded by it. */
+  tokenizer: Tokenizer;
   /**
    * The shared model's weights, by parameter name: for a LoRA job the base with the swarm's adapters
    * merged in (W + s·A·B), the weights the model computes with.
@@ -86,7 +88,7 @@ export async function fetchSharedModel(opts: ModelFetchOptions): Promise<SharedM
 
 async function fetchUnder(opts: ModelFetchOptions & { signal: AbortSignal }): Promise<SharedModel> {
   const { signal } = opts;
-  const { listing, base } = await fetchVerifiedJob(opts);
+  const { listing, base, tokenizer } = await fetchVerifiedJob(opts);
   const { manifest } = listing;
   const started = new Teardown();
   return started.around(async () => {
@@ -121,6 +123,6 @@ async function fetchUnder(opts: ModelFetchOptions & { signal: AbortSignal }): Pr
     const { weights, round, sha256 } = replica.current();
     const lora = model.lora?.frozen;
     const params = lora ? mergeAdapters(manifest.model, lora.lora, { ...lora.frozen, ...weights }) : weights;
-    return { manifest, params, round, modelSha256: sha256, source };
+    return { manifest, tokenizer, params, round, modelSha256: sha256, source };
   });
 }

@@ -12,5 +12,4 @@ export * from './fetch-model.js';
 export { DEFAULT_JOIN_TIMEOUT_MS } from './join.js';
 export { RoundThroughput } from './throughput.js';
 export * from './model-file.js';
-export { ByteTextStream } from './token-text.js';
 export * from './job-model.js';

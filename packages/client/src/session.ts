@@ -1,12 +1,12 @@
 /**
  * One volunteer session from start to end, the same for the Node worker and the browser tab: fetch the
- * signed job (against the pinned job key) and the verified base, create the peer, obtain its admission
+ * signed job (against the pinned job key), the verified base and tokenizer, create the peer, obtain its admission
  * stamp, connect it to the listed peers, keep meeting
  * newcomers, start the gradient engine, run the volunteer loop — and tear down what was started, in
  * reverse order, whatever happens. Each shell injects what differs: its kind of peer (Node or browser)
  * and which addresses that peer can dial, its engine, its text and its storage.
  */
-import type { GradientEngine, LoraFrozen } from '@slimswarm/performer';
+import type { GradientEngine, LoraFrozen, Tokenizer } from '@slimswarm/performer';
 import type { JobManifest } from '@slimswarm/protocol';
 import type { SwarmPeer } from '@slimswarm/swarm';
 import { keepMeeting } from './connect.js';
@@ -33,10 +33,17 @@ export interface VolunteerSessionOptions
     manifest: JobManifest,
     lora: LoraFrozen | undefined,
   ) => Promise<{ engine: GradientEngine; name: string }>;
-  /** Endless training sequences of L + 1 token ids from local data (the peer's id may seed their order). */
-  sequences: (job: { manifest: JobManifest; peer: SwarmPeer }) => AsyncIterator<Int32Array>;
+  /**
+   * Endless training sequences of L + 1 token ids from local data, encoded by the job's verified tokenizer
+   * (the peer's id may seed their order).
+   */
+  sequences: (job: {
+    manifest: JobManifest;
+    peer: SwarmPeer;
+    tokenizer: Tokenizer;
+  }) => AsyncIterator<Int32Array>;
   /** Held-out sequences to evaluate the shared model on after every round. */
-  heldOut?: (manifest: JobManifest) => Promise<readonly Int32Array[]>;
+  heldOut?: (job: { manifest: JobManifest; tokenizer: Tokenizer }) => Promise<readonly Int32Array[]>;
   /** Where this job's volunteer state is kept between runs. */
   store?: (manifest: JobManifest) => VolunteerStore;
   /** How often to re-read the listing for peers that joined around the same time (keepMeeting). */
@@ -57,9 +64,9 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
     if (signal?.aborted) return null;
     throw err;
   }
-  const { listing, base } = job;
+  const { listing, base, tokenizer } = job;
   const { manifest } = listing;
-  const heldOut = await opts.heldOut?.(manifest);
+  const heldOut = await opts.heldOut?.({ manifest, tokenizer });
   const started = new Teardown();
   return started.around(async () => {
     if (signal?.aborted) return null;
@@ -78,7 +85,7 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
       engineName: name,
       admission,
       base,
-      sequences: opts.sequences({ manifest, peer }),
+      sequences: opts.sequences({ manifest, peer, tokenizer }),
       heldOut,
       store: opts.store?.(manifest),
       rounds: opts.rounds,

@@ -33,6 +33,8 @@ import { ParamShapeError } from '../src/model/inputs.js';
 import { Rng } from '../src/model/random.js';
 import { naiveLogits } from '../src/naive/index.js';
 import { OPSET } from '../src/onnx/graph.js';
+import { loadTokenizer } from '../src/data/index.js';
+import { tinyBpe } from './tiny-bpe.js';
 
 // Every family (the performer one is DECODE_CONFIGS.small) and a wider default-family model.
 const configs = { ...FAMILY_CONFIGS, wide: DECODE_CONFIGS.wide };
@@ -226,7 +228,7 @@ describe('exported folder', () => {
       expect(loaded.featureEpoch).toBe(2);
       expect(loaded.params).toEqual(params);
       expect(loaded.features).toEqual(drawFeatures(config, 2));
-      expect(loaded.tokenizer).toMatchObject({ kind: 'byte', vocabSize: config.vocabSize });
+      expect(loaded.tokenizer.kind).toBe('byte');
       const tokens = randomTokens(config, 9);
       const a = await createDecoder(config, params, { chunk: 4, threads: 1, featureEpoch: 2 });
       const b = await createDecoder(loaded.config, loaded.params, {
@@ -254,6 +256,40 @@ describe('exported folder', () => {
       expect(opsets).toEqual([OPSET]);
     },
   );
+
+  it("writes a Hugging Face job's tokenizer files as published and reads them back as that tokenizer", async () => {
+    const bpe = tinyBpe();
+    const config = { ...configs.performer, vocabSize: bpe.vocabSize + 7 }; // padded rows, as Qwen2's
+    const params = liveParams(config, 'export-noise');
+    const tokenizer = loadTokenizer(bpe.spec, bpe.files, config.vocabSize);
+    const dir = await tempDir();
+    await writeExportedModel(dir, config, params, { tokenizer });
+    expect(new Uint8Array(await readFile(join(dir, 'tokenizer.json')))).toEqual(bpe.files.tokenizer);
+    expect(new Uint8Array(await readFile(join(dir, 'tokenizer_config.json')))).toEqual(bpe.files.config);
+    const loaded = await readExportedModel(dir);
+    expect(loaded.manifest.tokenizer).toMatchObject({
+      kind: 'hf',
+      config: { file: 'tokenizer_config.json' },
+    });
+    const text = 'the fox 🐝 returns';
+    expect(loaded.tokenizer.kind).toBe('hf');
+    expect([...loaded.tokenizer.encode(text)]).toEqual([...tokenizer.encode(text)]);
+
+    await writeFile(join(dir, 'tokenizer_config.json'), '{}');
+    await expect(readExportedModel(dir)).rejects.toMatchObject({
+      name: 'ExportHashMismatchError',
+      file: 'tokenizer_config.json',
+    });
+    await unlink(join(dir, 'tokenizer_config.json'));
+    await expect(readExportedModel(dir)).rejects.toMatchObject({
+      name: 'ExportFileMissingError',
+      file: 'tokenizer_config.json',
+    });
+    // A model with fewer rows than the tokenizer has ids cannot be exported with it.
+    expect(() =>
+      exportModel(configs.performer, liveParams(configs.performer, 'export-noise'), { tokenizer }),
+    ).toThrow(expect.objectContaining({ name: 'TokenizerVocabularyError' }));
+  });
 
   it('refuses a bad folder with a typed error naming the file', async () => {
     const config = configs.performer;

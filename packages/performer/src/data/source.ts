@@ -3,14 +3,16 @@
  * pulled from the source one chunk at a time, only when the next sequence needs them, and nothing but the
  * sequence being filled (plus the optional shuffle buffer) is kept. Browser-safe; Node files are in node.ts.
  *
- * With the byte tokenizer the token ids are the bytes themselves, so no decoding happens here.
- * Sequence i holds tokens [i·L, i·L + L] (L + 1 ids: L inputs and their L next-token targets), so
- * consecutive sequences overlap by one token and every byte after the first is a target exactly once.
+ * With the byte tokenizer the token ids are the bytes themselves, so no decoding happens here; any other
+ * tokenizer encodes the text a piece at a time (textPieces). Sequence i holds tokens [i·L, i·L + L]
+ * (L + 1 ids: L inputs and their L next-token targets), so consecutive sequences overlap by one token and
+ * every token after the first is a target exactly once.
  */
 import { z } from 'zod';
 import { Seed } from '@slimswarm/protocol';
 import { Rng } from '../model/random.js';
 import { DataOptionsError, SourceTooShortError } from './errors.js';
+import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 
 /** Opens the text afresh (once per pass when cycling); any async iterable of byte chunks will do. */
 export type ByteSource = () => AsyncIterable<Uint8Array>;
@@ -70,8 +72,57 @@ export function isHeldOut(index: number, heldOutFraction: number, seed: number):
   return new Rng(seed, `split/${index}`).uniform() < heldOutFraction;
 }
 
-/** Cuts one pass over the byte stream into sequences of L + 1 ids with stride L. */
-async function* windows(chunks: AsyncIterable<Uint8Array>, seqLen: number): AsyncGenerator<Int32Array> {
+/** Text longer than this with no line break in it is cut anyway, to bound memory. */
+export const MAX_PIECE_CHARS = 1 << 20;
+
+/**
+ * Where `text` may be cut so each side tokenizes as the whole would: after the last line break that a
+ * non-space character follows. Byte-level BPE pre-tokenizers (GPT-2's, Llama 3's, Qwen2's patterns) never
+ * join such a break to what follows, and merges never cross pre-tokens. 0: no such place.
+ */
+function lastCut(text: string): number {
+  for (
+    let i = text.lastIndexOf('\n', text.length - 2);
+    i >= 0 && i + 1 < text.length;
+    i = text.lastIndexOf('\n', i - 1)
+  ) {
+    if (/\S/u.test(text[i + 1]!)) return i + 1;
+    if (i === 0) break;
+  }
+  return 0;
+}
+
+/**
+ * The ids of the byte stream's text, a piece at a time, so memory stays flat in its size and the ids
+ * depend on the text only, not on how it was chunked. A byte tokenizer's ids are the bytes.
+ */
+async function* tokenChunks(
+  chunks: AsyncIterable<Uint8Array>,
+  tokenizer: Tokenizer,
+): AsyncGenerator<ArrayLike<number>> {
+  if (tokenizer.kind === 'byte') return yield* chunks;
+  const utf8 = new TextDecoder('utf-8');
+  let pending = '';
+  for await (const chunk of chunks) {
+    pending += utf8.decode(chunk, { stream: true });
+    let cut = lastCut(pending);
+    if (cut === 0 && pending.length > MAX_PIECE_CHARS) {
+      cut = MAX_PIECE_CHARS;
+      if (/[\uD800-\uDBFF]/.test(pending[cut - 1]!)) cut--; // keep a surrogate pair whole
+    }
+    if (cut === 0) continue;
+    yield tokenizer.encode(pending.slice(0, cut));
+    pending = pending.slice(cut);
+  }
+  pending += utf8.decode();
+  if (pending.length > 0) yield tokenizer.encode(pending);
+}
+
+/** Cuts one pass over the id stream into sequences of L + 1 ids with stride L. */
+async function* windows(
+  chunks: AsyncIterable<ArrayLike<number>>,
+  seqLen: number,
+): AsyncGenerator<Int32Array> {
   let window = new Int32Array(seqLen + 1); // (L + 1) the sequence being filled
   let filled = 0;
   for await (const chunk of chunks) {
@@ -88,10 +139,14 @@ async function* windows(chunks: AsyncIterable<Uint8Array>, seqLen: number): Asyn
   }
 }
 
-/** Sequences from `source`, per the options (validated; DataOptionsError if they do not fit). */
+/**
+ * Sequences from `source` encoded by `tokenizer` (the job's; default the byte tokenizer), per the options
+ * (validated; DataOptionsError if they do not fit).
+ */
 export async function* streamSequences(
   source: ByteSource,
   options: SequenceOptions,
+  tokenizer: Tokenizer = new ByteTokenizer(),
 ): AsyncGenerator<TextSequence> {
   const parsed = SequenceOptions.safeParse(options);
   if (!parsed.success) throw new DataOptionsError(`invalid sequence options: ${parsed.error.message}`);
@@ -101,7 +156,7 @@ export async function* streamSequences(
 
   for (let epoch = 0; epoch < epochs; epoch++) {
     let index = 0;
-    for await (const tokens of windows(source(), seqLen)) {
+    for await (const tokens of windows(tokenChunks(source(), tokenizer), seqLen)) {
       const sequence = { index: index++, epoch, tokens };
       if (
         split !== undefined &&

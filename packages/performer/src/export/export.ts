@@ -28,7 +28,17 @@ import {
   ExportHashMismatchError,
   InvalidExportOptionsError,
 } from './errors.js';
-import { EXPORT_FILES, EXPORT_FORMAT, EXPORT_VERSION, ExportConfigJson, TokenizerJson } from './format.js';
+import { HfTokenizer } from '../data/hf-tokenizer.js';
+import { fitModel } from '../data/load.js';
+import { ByteTokenizer, type Tokenizer } from '../data/tokenizer.js';
+import {
+  EXPORT_FILES,
+  EXPORT_FORMAT,
+  EXPORT_TOKENIZER_CONFIG,
+  EXPORT_VERSION,
+  ExportConfigJson,
+  TokenizerJson,
+} from './format.js';
 import type { ExportFileName } from './format.js';
 
 export const ExportOptions = z
@@ -38,12 +48,18 @@ export const ExportOptions = z
     /** A short name and description for people reading config.json. */
     name: z.string().max(200).optional(),
     description: z.string().max(10_000).optional(),
+    /** The job's tokenizer (default the byte one): a Hugging Face one's files are written as they are. */
+    tokenizer: z
+      .custom<Tokenizer>((t) => t instanceof ByteTokenizer || t instanceof HfTokenizer, 'a Tokenizer')
+      .optional(),
   })
   .strict();
 export type ExportOptions = z.input<typeof ExportOptions>;
 
 /** The folder's files as bytes, by file name. */
-export type ExportedFiles = Record<ExportFileName, Uint8Array>;
+export type ExportedFiles = Record<ExportFileName, Uint8Array> & {
+  [EXPORT_TOKENIZER_CONFIG]?: Uint8Array;
+};
 
 /** A loaded folder: everything needed to run the model again (createDecoder) or inspect it. */
 export interface ExportedModel {
@@ -52,7 +68,8 @@ export interface ExportedModel {
   featureEpoch: number;
   /** ω rebuilt from config.json's seed and epoch, checked against the recorded SHA-256. */
   features: LayerFeatures[];
-  tokenizer: TokenizerJson;
+  /** The tokenizer the folder names, ready to encode prompts and decode what the model generates. */
+  tokenizer: Tokenizer;
   /** config.json, parsed. */
   manifest: ExportConfigJson;
   /** decoder_step.onnx, for an InferenceSession. */
@@ -131,6 +148,11 @@ export function exportModel(config: ModelConfig, params: Params, opts: ExportOpt
   const parsed = ExportOptions.safeParse(opts);
   if (!parsed.success) throw new InvalidExportOptionsError(z.prettifyError(parsed.error));
   const { featureEpoch, name, description } = parsed.data;
+  // The byte description fits any model (test models have a dozen ids); a given tokenizer must fit it.
+  const tokenizer =
+    parsed.data.tokenizer === undefined
+      ? new ByteTokenizer()
+      : fitModel(parsed.data.tokenizer, config.vocabSize);
   const features = drawFeatures(config, featureEpoch);
   checkModelInputs(config, params, features);
   const shapes = paramShapes(config);
@@ -140,12 +162,7 @@ export function exportModel(config: ModelConfig, params: Params, opts: ExportOpt
     { format: EXPORT_FORMAT, featureEpoch: String(featureEpoch) },
   );
   const stepGraph = buildDecoderStepGraph(config, params, features);
-  const tokenizer = json({
-    kind: 'byte',
-    description: 'token ids 0..255 are the UTF-8 bytes of the text; nothing to train or ship',
-    vocabSize: config.vocabSize,
-    decode: 'utf-8-replace',
-  } satisfies TokenizerJson);
+  const tokenizerFiles = tokenizerFilesOf(tokenizer, config);
   const signature = stepGraphSignature(config);
   const manifest: ExportConfigJson = {
     format: EXPORT_FORMAT,
@@ -167,7 +184,14 @@ export function exportModel(config: ModelConfig, params: Params, opts: ExportOpt
       layout: weightLayout(config),
       tensors: shapes,
     },
-    tokenizer: { file: EXPORT_FILES.tokenizer, sha256: sha256Hex(tokenizer) },
+    tokenizer: {
+      file: EXPORT_FILES.tokenizer,
+      sha256: sha256Hex(tokenizerFiles.json),
+      kind: tokenizer.kind,
+      ...(tokenizerFiles.config === undefined
+        ? {}
+        : { config: { file: EXPORT_TOKENIZER_CONFIG, sha256: sha256Hex(tokenizerFiles.config) } }),
+    },
     decoderStep: {
       file: EXPORT_FILES.stepGraph,
       sha256: sha256Hex(stepGraph),
@@ -181,18 +205,72 @@ export function exportModel(config: ModelConfig, params: Params, opts: ExportOpt
   return {
     [EXPORT_FILES.weights]: weights,
     [EXPORT_FILES.config]: json(manifest),
-    [EXPORT_FILES.tokenizer]: tokenizer,
+    [EXPORT_FILES.tokenizer]: tokenizerFiles.json,
     [EXPORT_FILES.stepGraph]: stepGraph,
+    ...(tokenizerFiles.config === undefined ? {} : { [EXPORT_TOKENIZER_CONFIG]: tokenizerFiles.config }),
   };
 }
 
-function need(files: Readonly<Partial<Record<string, Uint8Array>>>, file: ExportFileName): Uint8Array {
+/** A Hugging Face tokenizer's files as published (any HF loader reads them); the byte one described. */
+function tokenizerFilesOf(
+  tokenizer: Tokenizer,
+  config: ModelConfig,
+): { json: Uint8Array; config?: Uint8Array } {
+  if (tokenizer instanceof HfTokenizer)
+    return { json: tokenizer.files.tokenizer, config: tokenizer.files.config };
+  return {
+    json: json({
+      kind: 'byte',
+      description: 'token ids 0..255 are the UTF-8 bytes of the text; nothing to train or ship',
+      vocabSize: config.vocabSize,
+      decode: 'utf-8-replace',
+    } satisfies TokenizerJson),
+  };
+}
+
+/** The tokenizer config.json names, its files checked against their hashes. */
+function readTokenizer(
+  files: Readonly<Partial<Record<string, Uint8Array>>>,
+  manifest: ExportConfigJson,
+): Tokenizer {
+  const bytes = need(files, EXPORT_FILES.tokenizer);
+  checkHash(EXPORT_FILES.tokenizer, bytes, manifest.tokenizer.sha256);
+  const { vocabSize } = manifest.model;
+  if (manifest.tokenizer.kind === 'byte') {
+    const described = parseJson(EXPORT_FILES.tokenizer, bytes, TokenizerJson);
+    if (described.vocabSize !== vocabSize) {
+      throw new ExportFileFormatError(
+        EXPORT_FILES.tokenizer,
+        `vocabSize ${described.vocabSize}, the model's is ${vocabSize}`,
+      );
+    }
+    return new ByteTokenizer();
+  }
+  const named = manifest.tokenizer.config;
+  const configBytes = named === undefined ? undefined : need(files, EXPORT_TOKENIZER_CONFIG);
+  if (named !== undefined) checkHash(EXPORT_TOKENIZER_CONFIG, configBytes!, named.sha256);
+  try {
+    return fitModel(
+      new HfTokenizer({ tokenizer: bytes, ...(configBytes === undefined ? {} : { config: configBytes }) }),
+      vocabSize,
+    );
+  } catch (e) {
+    const err = e as Error;
+    if (err.name === 'TokenizerFormatError' || err.name === 'TokenizerVocabularyError')
+      throw new ExportFileFormatError(EXPORT_FILES.tokenizer, err.message, { cause: e });
+    throw e;
+  }
+}
+
+type AnyExportFile = ExportFileName | typeof EXPORT_TOKENIZER_CONFIG;
+
+function need(files: Readonly<Partial<Record<string, Uint8Array>>>, file: AnyExportFile): Uint8Array {
   const bytes = files[file];
   if (bytes === undefined) throw new ExportFileMissingError(file);
   return bytes;
 }
 
-function parseJson<T extends z.ZodType>(file: ExportFileName, bytes: Uint8Array, schema: T): z.output<T> {
+function parseJson<T extends z.ZodType>(file: AnyExportFile, bytes: Uint8Array, schema: T): z.output<T> {
   let value: unknown;
   try {
     value = JSON.parse(fromUtf8.decode(bytes));
@@ -204,7 +282,7 @@ function parseJson<T extends z.ZodType>(file: ExportFileName, bytes: Uint8Array,
   return parsed.data;
 }
 
-function checkHash(file: ExportFileName, bytes: Uint8Array, expected: string): void {
+function checkHash(file: AnyExportFile, bytes: Uint8Array, expected: string): void {
   const actual = sha256Hex(bytes);
   if (actual !== expected) throw new ExportHashMismatchError(file, expected, actual);
 }
@@ -218,19 +296,10 @@ export function parseExportedModel(files: Readonly<Partial<Record<string, Uint8A
   const manifest = parseJson(EXPORT_FILES.config, need(files, EXPORT_FILES.config), ExportConfigJson);
   const config = manifest.model;
   const weightBytes = need(files, EXPORT_FILES.weights);
-  const tokenizerBytes = need(files, EXPORT_FILES.tokenizer);
   const stepGraph = need(files, EXPORT_FILES.stepGraph);
   checkHash(EXPORT_FILES.weights, weightBytes, manifest.weights.sha256);
-  checkHash(EXPORT_FILES.tokenizer, tokenizerBytes, manifest.tokenizer.sha256);
   checkHash(EXPORT_FILES.stepGraph, stepGraph, manifest.decoderStep.sha256);
-
-  const tokenizer = parseJson(EXPORT_FILES.tokenizer, tokenizerBytes, TokenizerJson);
-  if (tokenizer.vocabSize !== config.vocabSize) {
-    throw new ExportFileFormatError(
-      EXPORT_FILES.tokenizer,
-      `vocabSize ${tokenizer.vocabSize}, the model's is ${config.vocabSize}`,
-    );
-  }
+  const tokenizer = readTokenizer(files, manifest);
   const shapes = paramShapes(config);
   if (canonicalJson(manifest.weights.tensors) !== canonicalJson(shapes)) {
     throw new ExportFileFormatError(EXPORT_FILES.config, 'weights.tensors does not match the model config');

@@ -5,7 +5,8 @@
  *   model.safetensors   every parameter, f32, our names and shapes (matrices [in, out], applied x @ W)
  *   config.json         format, the ModelConfig, how to rebuild ω (seed, feature epoch, SHA-256 of ω),
  *                       the weight layout, the step graph's inputs and outputs, and each file's SHA-256
- *   tokenizer.json      the byte tokenizer, described
+ *   tokenizer.json      the job's Hugging Face tokenizer.json as published, or the byte tokenizer, described
+ *   tokenizer_config.json  with a Hugging Face tokenizer that has one: as published
  *   decoder_step.onnx   the one-token recurrent step (decode/graph.ts): token, position, state → logits,
  *                       stateOut, weights embedded, standard ONNX ops only
  *
@@ -25,6 +26,9 @@ export const EXPORT_FILES = {
   stepGraph: 'decoder_step.onnx',
 } as const;
 export type ExportFileName = (typeof EXPORT_FILES)[keyof typeof EXPORT_FILES];
+
+/** The fifth file, there when the job's Hugging Face tokenizer has a tokenizer_config.json. */
+export const EXPORT_TOKENIZER_CONFIG = 'tokenizer_config.json';
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256');
 
@@ -63,7 +67,21 @@ export const ExportConfigJson = z
         tensors: z.record(z.string(), z.array(z.number().int().min(1))),
       })
       .strict(),
-    tokenizer: z.object({ file: z.literal(EXPORT_FILES.tokenizer), sha256: Sha256 }).strict(),
+    tokenizer: z
+      .object({
+        file: z.literal(EXPORT_FILES.tokenizer),
+        sha256: Sha256,
+        /** 'hf': tokenizer.json is a Hugging Face tokenizer's; 'byte' (folders from before kinds): described. */
+        kind: z.enum(['byte', 'hf']).default('byte'),
+        config: z
+          .object({ file: z.literal(EXPORT_TOKENIZER_CONFIG), sha256: Sha256 })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .refine((t) => t.kind === 'hf' || t.config === undefined, {
+        message: 'only a Hugging Face tokenizer has a tokenizer_config.json',
+      }),
     decoderStep: z
       .object({
         file: z.literal(EXPORT_FILES.stepGraph),
