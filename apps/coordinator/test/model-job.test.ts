@@ -106,7 +106,7 @@ describe('a job built from a Hugging Face model folder (--model)', () => {
   it('refuses flags that conflict with --model or mean nothing without it', () => {
     expect(() => parseCoordinatorArgs(['--features', '16'])).toThrow(/--features needs --model/);
     expect(() => parseCoordinatorArgs(['--model', qwen, '--manifest', 'm.json'])).toThrow(
-      /without --base and --manifest/,
+      /without --base, --manifest, --tokenizer and --tokenizer-config/,
     );
     expect(() => parseCoordinatorArgs(['--model', qwen, '--base', 'b.safetensors'])).toThrow(
       /without --base/,
