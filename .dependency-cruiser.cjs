@@ -62,7 +62,13 @@ const ROWS = [
     name: 'performer',
     dir: 'packages/performer',
     may: ['protocol', 'packages/node-compat'],
-    extra: [{ from: '^packages/performer/bench/', may: ['packages/plots'] }],
+    // Benchmarks measure the job's model and the wire size of its deltas.
+    extra: [
+      {
+        from: '^packages/performer/bench/',
+        may: ['packages/plots', 'packages/default-job', 'packages/swarm'],
+      },
+    ],
   },
   {
     name: 'swarm',

@@ -44,6 +44,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
             seqLen: options.seqLen,
             chunkSize: options.chunkSize,
             seed: options.seed,
+            lr: options.lr,
+            lora: options.lora,
           },
         }
       : {}),

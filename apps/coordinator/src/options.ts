@@ -1,7 +1,13 @@
 /** Command-line flags of `slimswarm-coordinator`, parsed by commander and validated by zod. */
 import { Command } from 'commander';
 import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
-import { IceServer, MAX_DIFFICULTY_BITS, PROTOCOL_LIMITS } from '@slimswarm/protocol';
+import {
+  IceServer,
+  LoraConfig,
+  MAX_DIFFICULTY_BITS,
+  PROTOCOL_LIMITS,
+  type LoraTarget,
+} from '@slimswarm/protocol';
 import { z } from 'zod';
 import { fileURLToPath } from 'node:url';
 import {
@@ -13,6 +19,9 @@ import {
 } from '@slimswarm/default-job/job';
 import { DEFAULT_FEATURES } from '@slimswarm/hf-import';
 import { DEFAULT_LISTED_PER_PREFIX, MAX_LISTED_ADDRESSES } from './bootstrap-list.js';
+
+/** The attention projections, as LoLCATs adapts them. */
+const DEFAULT_LORA_TARGETS: readonly LoraTarget[] = ['q', 'k', 'v', 'o'];
 
 export { InvalidOptionError };
 
@@ -33,6 +42,9 @@ export const CoordinatorOptions = z
     seqLen: z.number().int().positive().optional(),
     chunkSize: z.number().int().positive().optional(),
     seed: z.number().int().min(0).max(0xffffffff).optional(),
+    /** With --model: the inner AdamW learning rate, and LoRA (rank, alpha, targets) on the frozen base. */
+    lr: z.number().finite().gt(0).lte(1).optional(),
+    lora: LoraConfig.optional(),
     /** An `hf` job's tokenizer.json and tokenizer_config.json, served by hash. */
     tokenizer: z.string().min(1).optional(),
     tokenizerConfig: z.string().min(1).optional(),
@@ -60,7 +72,16 @@ const count = (value: unknown): number | undefined =>
 
 /** --model replaces --base, --manifest and the tokenizer files; the flags that shape its job mean nothing without it. */
 function modelFlags(raw: Record<string, unknown>): Record<string, unknown> {
-  const shaping = ['features', 'seqLen', 'chunkSize', 'seed'].filter((k) => raw[k] !== undefined);
+  const shaping = [
+    'features',
+    'seqLen',
+    'chunkSize',
+    'seed',
+    'lr',
+    'lora',
+    'loraAlpha',
+    'loraTargets',
+  ].filter((k) => raw[k] !== undefined);
   if (raw['model'] === undefined && shaping.length > 0) {
     throw new InvalidOptionError(
       `--${shaping[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --model`,
@@ -78,6 +99,25 @@ function modelFlags(raw: Record<string, unknown>): Record<string, unknown> {
     seqLen: count(raw['seqLen']),
     chunkSize: count(raw['chunkSize']),
     seed: count(raw['seed']),
+    lr: raw['lr'] === undefined ? undefined : Number(raw['lr']),
+    lora: loraOf(raw),
+  };
+}
+
+/** --lora <rank> [--lora-alpha a] [--lora-targets q,k,v,o]: alpha defaults to 2·rank (a common choice). */
+function loraOf(raw: Record<string, unknown>): unknown {
+  if (raw['lora'] === undefined) {
+    if (raw['loraAlpha'] !== undefined || raw['loraTargets'] !== undefined)
+      throw new InvalidOptionError('--lora-alpha and --lora-targets need --lora <rank>');
+    return undefined;
+  }
+  const rank = count(raw['lora']);
+  return {
+    rank,
+    alpha: raw['loraAlpha'] === undefined ? 2 * (rank ?? 0) : Number(raw['loraAlpha']),
+    targets: String(raw['loraTargets'] ?? DEFAULT_LORA_TARGETS.join(','))
+      .split(',')
+      .map((t) => t.trim()),
   };
 }
 
@@ -102,6 +142,16 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     )
     .option('--chunk-size <tokens>', `with --model: SLiM chunk size (default ${DEFAULT_CHUNK})`)
     .option('--seed <n>', `with --model: seed of the random features (default ${DEFAULT_MODEL.seed})`)
+    .option('--lr <lr>', "with --model: the inner AdamW learning rate (default 3e-3, the default job's)")
+    .option(
+      '--lora <rank>',
+      'with --model: freeze the base and train rank-r LoRA adapters (the deltas carry only them)',
+    )
+    .option('--lora-alpha <alpha>', 'with --lora: the LoRA scale numerator (default 2 × rank)')
+    .option(
+      '--lora-targets <list>',
+      `with --lora: the adapted matrices among q,k,v,o,gate,up,down (default ${DEFAULT_LORA_TARGETS.join(',')})`,
+    )
     .option('--tokenizer <file>', "the tokenizer.json a manifest's hf tokenizer names (served by its hash)")
     .option('--tokenizer-config <file>', "the tokenizer_config.json a manifest's hf tokenizer names, if any")
     .option('--job-key <file>', 'the job key (Ed25519 secret, created if missing; default: a throwaway key)')
@@ -127,9 +177,9 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
       String(DEFAULT_LISTED_PER_PREFIX),
     )
     .option('--json', 'print JSON lines', false);
-  return parseCommandLine(program, argv, CoordinatorOptions, (raw) => ({
+  return parseCommandLine(program, argv, CoordinatorOptions, ({ loraAlpha, loraTargets, ...raw }) => ({
     ...raw,
-    ...modelFlags(raw),
+    ...modelFlags({ ...raw, loraAlpha, loraTargets }),
     port: /^\d+$/.test(String(raw.port)) ? Number(raw.port) : NaN,
     listPerPrefix: /^\d+$/.test(String(raw.listPerPrefix)) ? Number(raw.listPerPrefix) : NaN,
     difficulty: /^\d+$/.test(String(raw.difficulty)) ? Number(raw.difficulty) : NaN,

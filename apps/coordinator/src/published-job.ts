@@ -16,6 +16,7 @@ import {
   isProtocolError,
   shapeElements,
   type AdmissionPolicy,
+  type LoraConfig,
   type SignedJob,
 } from '@slimswarm/protocol';
 import { DEFAULT_MODEL, DEFAULT_SEQ_LEN, defaultManifest, jobManifest } from '@slimswarm/default-job/job';
@@ -68,6 +69,10 @@ export interface ModelJobOptions {
   seqLen?: number;
   chunkSize?: number;
   seed?: number;
+  /** The inner AdamW learning rate (default: the default job's). */
+  lr?: number | undefined;
+  /** Train LoRA adapters on the frozen imported base. */
+  lora?: LoraConfig | undefined;
 }
 
 export interface LoadJobOptions {
@@ -131,6 +136,8 @@ async function importedJob(
       tokenizer: imported.tokenizer.spec,
       seqLen,
       ...(model.chunkSize === undefined ? {} : { chunkSize: model.chunkSize }),
+      ...(model.lr === undefined ? {} : { lr: model.lr }),
+      ...(model.lora === undefined ? {} : { lora: model.lora }),
     },
     baseInfo,
     opts.key.publicKey,

@@ -112,5 +112,39 @@ describe('a job built from a Hugging Face model folder (--model)', () => {
       /without --base/,
     );
     expect(() => parseCoordinatorArgs(['--model', qwen, '--seq-len', 'long'])).toThrow(/--seq-len/);
+    expect(() => parseCoordinatorArgs(['--lora', '8'])).toThrow(/--lora needs --model/);
+    expect(() => parseCoordinatorArgs(['--model', qwen, '--lora-alpha', '4'])).toThrow(/need --lora <rank>/);
+    expect(() => parseCoordinatorArgs(['--model', qwen, '--lora', '8', '--lora-targets', 'q,x'])).toThrow(
+      /lora/,
+    );
+  });
+
+  it('makes a LoRA job of the folder: the base frozen, rank-r adapters on the chosen matrices', async () => {
+    const options = parseCoordinatorArgs([
+      '--model',
+      qwen,
+      '--lora',
+      '4',
+      '--lora-targets',
+      'q,v,gate',
+      '--lr',
+      '1e-4',
+    ]);
+    const job = await loadJob({
+      basePath: options.base,
+      key: ephemeralJobKey(),
+      model: { dir: qwen, lora: options.lora, lr: options.lr },
+    });
+    expect(job.manifest.training.lora).toEqual({
+      factors: 'b',
+      rank: 4,
+      alpha: 8,
+      targets: ['q', 'v', 'gate'],
+    });
+    expect(job.manifest.training.inner.lr).toBe(1e-4);
+    // The base checkpoint is the imported model itself, as for full fine-tuning: the adapters start
+    // from the seed on every peer and are never in it.
+    const full = await loadJob({ basePath: options.base, key: ephemeralJobKey(), model: { dir: qwen } });
+    expect(job.manifest.baseCheckpoint).toEqual(full.manifest.baseCheckpoint);
   });
 });

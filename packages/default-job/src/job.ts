@@ -9,6 +9,7 @@ import {
   PROTOCOL_VERSION,
   jobIdFor,
   type AdmissionPolicy,
+  type LoraConfig,
   type TokenizerSpec,
   ModelConfig,
 } from '@slimswarm/protocol';
@@ -67,6 +68,10 @@ export interface JobParts {
   tokenizer: TokenizerSpec;
   seqLen?: number;
   chunkSize?: number;
+  /** The inner AdamW learning rate (default 3e-3: the default job's, for a model pretrained from scratch). */
+  lr?: number;
+  /** Train LoRA adapters on the frozen base instead of every parameter. */
+  lora?: LoraConfig;
 }
 
 /**
@@ -94,7 +99,8 @@ export function jobManifest(
       chunkSize: parts.chunkSize ?? DEFAULT_CHUNK,
       batchSize: 1,
       localSteps: 4,
-      inner: { kind: 'adamw', lr: 3e-3, weightDecay: 0.01, gradClip: 1 },
+      inner: { kind: 'adamw', lr: parts.lr ?? 3e-3, weightDecay: 0.01, gradClip: 1 },
+      ...(parts.lora ? { lora: parts.lora } : {}),
     },
     outer: { kind: 'nesterov', lr: 0.7, momentum: 0.5 },
     compression: { codec: 'topk-int8', topkFraction: 0.05, errorFeedback: true },

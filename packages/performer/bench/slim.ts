@@ -3,7 +3,13 @@
  * chunked engine (slim-ort) and the same graphs run as one chunk of L (full-ort), plus the fp32 matmul
  * ceiling of onnxruntime-web (matmul-peak), one JSON object per line.
  *
- *   npm run bench:slim [-- --json] [-- --quick]
+ *   npm run bench:slim [-- --json] [-- --quick] [-- --model tiny|job|smollm2-135m-shapes] [-- --lora r]
+ *
+ * Models: `tiny` (428 k parameters, the original rows), `job` (the default job's 3.2 M model) and
+ * `smollm2-135m-shapes` (SmolLM2-135M's shapes with random weights: Llama family, 30 layers, GQA 9/3
+ * heads, V = 49 152). `--lora r` trains rank-r adapters on q, k, v, o over the frozen model and adds a
+ * full fine-tuning row at the first length where it fits. Every row names its trainable parameters and
+ * the bytes one delta of them takes on the wire (the default job's top-k int8 at 5 %, and dense f32).
  *
  * Every (engine, L) runs in its own child process so peak memory is that measurement's alone: peak RSS is
  * the kernel's high-water mark (resourceUsage().maxRSS); peak heap is the largest JS heap in use plus the
@@ -14,7 +20,9 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ModelConfig } from '@slimswarm/protocol';
+import { DEFAULT_MODEL } from '@slimswarm/default-job/job';
+import { LoraConfig, ModelConfig } from '@slimswarm/protocol';
+import { encodeDelta } from '@slimswarm/swarm';
 import { z } from 'zod';
 import { Command, Option } from 'commander';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
@@ -32,35 +40,76 @@ import {
 import { drawFeatures } from '../src/model/features.js';
 import { initParams, paramCount } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
-import { naiveLossAndGrad } from '../src/naive/index.js';
+import { initTrainable, loraFrozen } from '../src/model/lora.js';
+import { createNaiveEngine, naiveLossAndGrad } from '../src/naive/index.js';
 
 class BenchChildError extends Error {
   override readonly name = 'BenchChildError';
 }
 
-const CONFIG = ModelConfig.parse({
-  dModel: 128,
-  nLayers: 2,
-  nHeads: 4,
-  nFeatures: 64,
-  vocabSize: 256,
-  mlpRatio: 4,
-  seed: 2021,
-});
+/** The bench models: today's small one, the default job's (3.2 M), and SmolLM2-135M's shapes (random). */
+const MODELS = {
+  tiny: ModelConfig.parse({
+    dModel: 128,
+    nLayers: 2,
+    nHeads: 4,
+    nFeatures: 64,
+    vocabSize: 256,
+    mlpRatio: 4,
+    seed: 2021,
+  }),
+  job: DEFAULT_MODEL,
+  'smollm2-135m-shapes': ModelConfig.parse({
+    dModel: 576,
+    nLayers: 30,
+    nHeads: 9,
+    nKvHeads: 3,
+    nFeatures: 64,
+    vocabSize: 49_152,
+    ffnSize: 1536,
+    norm: 'rmsnorm',
+    mlp: 'swiglu',
+    ropeBase: 100_000,
+    bias: { qkv: false, attnOut: false, mlp: false },
+    seed: 2021,
+  }),
+} as const;
+type ModelName = keyof typeof MODELS;
+const MODEL_NAMES = Object.keys(MODELS) as [ModelName, ...ModelName[]];
+const CONFIG = MODELS.tiny;
+/** The float64 reference gradient is computed only below this many parameters (memory and time). */
+const REFERENCE_MAX_PARAMS = 5_000_000;
+/** The targets of --lora: the attention projections, as LoLCATs adapts them. */
+const LORA_TARGETS = ['q', 'k', 'v', 'o'] as const;
 const CHUNK = 256;
 const THREADS = 2;
 const REFERENCE_MAX_LENGTH = 4096;
+/** The default job's top-k fraction, for the wire size of a delta. */
+const TOPK_FRACTION = 0.05;
 /** The full engine's [H, L, L] score tensors (and their gradients) outgrow memory beyond this. */
 const FULL_MAX_LENGTH = 4096;
 /** Timed steps repeat until this long has passed (at least one step); --quick shortens it. */
 const TIME_BUDGET_MS = { full: 8000, quick: 1000 };
 
-const Flags = z.object({ json: z.boolean(), quick: z.boolean(), child: z.string().optional() }).strict();
+const Flags = z
+  .object({
+    json: z.boolean(),
+    quick: z.boolean(),
+    model: z.enum(MODEL_NAMES),
+    lora: z.coerce.number().int().min(1).max(1024).optional(),
+    child: z.string().optional(),
+  })
+  .strict();
 
 function parseFlags(argv: readonly string[]): z.infer<typeof Flags> {
   const program = new Command('bench:slim')
     .option('--json', 'JSON lines only', false)
     .option('--quick', 'a short subset of lengths and time budgets', false)
+    .option('--model <name>', `the model: ${MODEL_NAMES.join(', ')}`, 'tiny')
+    .option(
+      '--lora <rank>',
+      'train rank-r LoRA adapters on q, k, v, o (alpha 2r) on the frozen model; full fine-tuning rows beside them where they fit',
+    )
     // The parent runs every (engine, L) in a child process of its own, named by this flag.
     .addOption(new Option('--child <job>').hideHelp());
   return parseCommandLineOrExit(program, argv, Flags);
@@ -69,6 +118,8 @@ function parseFlags(argv: readonly string[]): z.infer<typeof Flags> {
 const Job = z
   .object({
     engine: z.enum(['slim-ort', 'full-ort']),
+    model: z.enum(MODEL_NAMES),
+    lora: z.number().int().positive().nullable(),
     seqLen: z.number().int().positive(),
     quick: z.boolean(),
   })
@@ -78,9 +129,16 @@ type Job = z.infer<typeof Job>;
 const Row = z
   .object({
     engine: z.enum(['slim-ort', 'full-ort']),
+    model: z.enum(MODEL_NAMES),
+    lora: z.number().int().nullable(),
     seqLen: z.number().int(),
     chunk: z.number().int(),
     params: z.number().int(),
+    /** What the optimiser holds and a delta carries: every parameter, or the LoRA adapters. */
+    trainableParams: z.number().int(),
+    /** One delta of the trainable tensors through the default job's codec (top-k int8 at 5 %) and dense. */
+    wireBytesPerDelta: z.number().int(),
+    wireBytesDense: z.number().int(),
     peakRssBytes: z.number(),
     peakHeapBytes: z.number(),
     msPerStep: z.number(),
@@ -101,9 +159,9 @@ interface CeilingRow {
   perShape: { shape: string; gflops: number }[];
 }
 
-function sequence(length: number): Int32Array {
-  const rng = new Rng(CONFIG.seed, `bench/${length}`);
-  return Int32Array.from({ length: length + 1 }, () => Math.floor(rng.uniform() * CONFIG.vocabSize));
+function sequence(config: ModelConfig, length: number): Int32Array {
+  const rng = new Rng(config.seed, `bench/${length}`);
+  return Int32Array.from({ length: length + 1 }, () => Math.floor(rng.uniform() * config.vocabSize));
 }
 
 /** The part of WebAssembly.Memory used here (the ES2023 lib has no WebAssembly types). */
@@ -126,8 +184,19 @@ function watchWasmMemories(): WasmMemory[] {
   return memories;
 }
 
+/** A delta of `size` values through the default job's codec and as dense f32, in bytes of payload. */
+function wireBytes(size: number): { topk: number; dense: number } {
+  const bytes = (codec: 'topk-int8' | 'dense-f32'): number =>
+    Object.values(encodeDelta(new Float32Array(size), { codec, topkFraction: TOPK_FRACTION })).reduce(
+      (n, t) => n + t.data.byteLength,
+      0,
+    );
+  return { topk: bytes('topk-int8'), dense: bytes('dense-f32') };
+}
+
 async function measure(job: Job): Promise<Row> {
   const { engine: kind, seqLen, quick } = job;
+  const config = MODELS[job.model];
   const memories = watchWasmMemories();
   let peakHeap = 0;
   const sample = (): void => {
@@ -135,13 +204,22 @@ async function measure(job: Job): Promise<Row> {
     peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed + wasmBytes);
   };
   const sampler = setInterval(sample, 2);
+  const lora =
+    job.lora === null
+      ? undefined
+      : LoraConfig.parse({ rank: job.lora, alpha: 2 * job.lora, targets: LORA_TARGETS });
+  // The base is held by the engine only (as its frozen input): the bench keeps no second copy.
+  const frozen = lora ? { lora, frozen: loraFrozen(config, lora, initParams(config)) } : undefined;
   const engine =
     kind === 'slim-ort'
-      ? await createSlimEngine(CONFIG, { chunk: CHUNK, threads: THREADS })
-      : await createFullEngine(CONFIG, { threads: THREADS });
-  const params = initParams(CONFIG);
-  const features = drawFeatures(CONFIG, 0);
-  const tokens = sequence(seqLen);
+      ? await createSlimEngine(config, { chunk: CHUNK, threads: THREADS }, frozen)
+      : await createFullEngine(config, { threads: THREADS }, frozen);
+  const reference = paramCount(config) <= REFERENCE_MAX_PARAMS && seqLen <= REFERENCE_MAX_LENGTH;
+  const referenceFrozen = reference ? frozen : undefined;
+  if (frozen && !reference) frozen.frozen = {};
+  const params = lora ? initTrainable(config, lora) : initParams(config);
+  const features = drawFeatures(config, 0);
+  const tokens = sequence(config, seqLen);
   // Warm-up: sessions are created and the wasm heap grows to its steady size (SLiM's chunk shapes are
   // fixed, so two chunks suffice; the full engine's graph depends on L).
   const warmLength = kind === 'slim-ort' ? Math.min(seqLen, 2 * CHUNK) : seqLen;
@@ -160,18 +238,29 @@ async function measure(job: Job): Promise<Row> {
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   await engine.dispose();
 
-  const maxGradRelErr =
-    seqLen <= REFERENCE_MAX_LENGTH
-      ? maxGradRelativeError(result.grads, naiveLossAndGrad(CONFIG, params, tokens, features).grads).error
-      : null;
+  let maxGradRelErr: number | null = null;
+  if (reference) {
+    const naive = createNaiveEngine(config, referenceFrozen);
+    maxGradRelErr = maxGradRelativeError(
+      result.grads,
+      (await naive.lossAndGrad(params, tokens, features)).grads,
+    ).error;
+  }
   const chunk = kind === 'slim-ort' ? CHUNK : seqLen;
-  const flopsPerToken = flopsPerTokenOfStep(CONFIG, kind, chunk);
+  const flopsPerToken = flopsPerTokenOfStep(config, kind, chunk, lora);
   const tokensPerSec = (seqLen * 1000) / msPerStep;
+  const trainableParams = Object.values(params).reduce((n, p) => n + p.length, 0);
+  const wire = wireBytes(trainableParams);
   return Row.parse({
     engine: kind,
+    model: job.model,
+    lora: job.lora,
     seqLen,
     chunk,
-    params: paramCount(CONFIG),
+    params: paramCount(config),
+    trainableParams,
+    wireBytesPerDelta: wire.topk,
+    wireBytesDense: wire.dense,
     peakRssBytes,
     peakHeapBytes: peakHeap,
     msPerStep,
@@ -209,7 +298,7 @@ async function rebuildStudy(seqLen: number): Promise<RebuildRow> {
   const runner = new ChunkRunner(CONFIG, CHUNK, 'wasm');
   const params = initParams(CONFIG);
   const features = drawFeatures(CONFIG, 0);
-  const tokens = sequence(seqLen);
+  const tokens = sequence(CONFIG, seqLen);
   const seq = runner.prepare(params, tokens, features);
   const chunks = Math.ceil(seqLen / CHUNK);
   const range = (k: number): [number, number] => [k * CHUNK, Math.min((k + 1) * CHUNK, seqLen)];
@@ -267,7 +356,8 @@ function runChild(job: Job): Promise<Row> {
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code) => {
-      if (code !== 0) reject(new BenchChildError(`${job.engine} L=${job.seqLen} exited with ${code}`));
+      if (code !== 0)
+        reject(new BenchChildError(`${job.engine} ${job.model} L=${job.seqLen} exited with ${code}`));
       else resolve(Row.parse(JSON.parse(out)));
     });
   });
@@ -292,6 +382,7 @@ function describe(row: Row | RebuildRow | CeilingRow): string {
   }
   return [
     row.engine.padEnd(9),
+    `${row.model}${row.lora === null ? '' : ` LoRA r=${row.lora}`}`.padEnd(30),
     `L=${row.seqLen}`.padEnd(8),
     `C=${row.chunk}`.padEnd(8),
     `rss ${(row.peakRssBytes / MIB).toFixed(0)} MiB`.padEnd(14),
@@ -300,6 +391,7 @@ function describe(row: Row | RebuildRow | CeilingRow): string {
     `${row.tokensPerSec.toFixed(0)} tok/s`.padEnd(12),
     `${row.gflops.toFixed(1)} GFLOP/s`.padEnd(15),
     `${row.ceilingShare === null ? '-' : (100 * row.ceilingShare).toFixed(0)} % of ceiling`.padEnd(15),
+    `${(row.wireBytesPerDelta / 1024).toFixed(0)} KiB/delta`.padEnd(15),
     `grad rel err ${exponential(row.maxGradRelErr)}`,
   ].join(' ');
 }
@@ -309,7 +401,23 @@ if (flags.child !== undefined) {
   process.stdout.write(JSON.stringify(await measure(Job.parse(JSON.parse(flags.child)))));
 } else {
   const { quick } = flags;
-  const lengths = quick ? [256, 1024] : [1024, 4096, 16384, 65536];
+  // SmolLM2's shapes: the lengths the issue names (the full engine's [H, L, L] scores do not fit).
+  const big = flags.model === 'smollm2-135m-shapes';
+  const lengths = big
+    ? quick
+      ? [256]
+      : [1024, 4096, 16384]
+    : quick
+      ? [256, 1024]
+      : [1024, 4096, 16384, 65536];
+  const lora = flags.lora ?? null;
+  const job = (engine: Job['engine'], seqLen: number, rank = lora): Job => ({
+    engine,
+    model: flags.model,
+    lora: rank,
+    seqLen,
+    quick,
+  });
   const print = (row: Row | RebuildRow | CeilingRow): void => {
     console.log(flags.json ? JSON.stringify(row) : describe(row));
   };
@@ -325,8 +433,20 @@ if (flags.child !== undefined) {
   });
   const withShare = (row: Row): Row => ({ ...row, ceilingShare: row.gflops / ceiling.matmulGflops });
   for (const seqLen of lengths) {
-    print(withShare(await runChild({ engine: 'slim-ort', seqLen, quick })));
-    if (seqLen <= FULL_MAX_LENGTH) print(withShare(await runChild({ engine: 'full-ort', seqLen, quick })));
+    print(withShare(await runChild(job('slim-ort', seqLen))));
+    // Full fine-tuning beside LoRA, at the first length: where it fits at all (params, grads and AdamW).
+    if (lora !== null && seqLen === lengths[0]) {
+      try {
+        print(withShare(await runChild(job('slim-ort', seqLen, null))));
+      } catch (e) {
+        console.log(
+          JSON.stringify({ engine: 'slim-ort', model: flags.model, lora: null, seqLen, failed: String(e) }),
+        );
+      }
+    }
+    if (!big && seqLen <= FULL_MAX_LENGTH) print(withShare(await runChild(job('full-ort', seqLen))));
   }
-  for (const seqLen of quick ? [1024] : [4096, 65536]) print(await rebuildStudy(seqLen));
+  if (flags.model === 'tiny' && lora === null) {
+    for (const seqLen of quick ? [1024] : [4096, 65536]) print(await rebuildStudy(seqLen));
+  }
 }

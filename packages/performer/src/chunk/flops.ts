@@ -1,42 +1,36 @@
-// Legend: C chunk, D model, H query heads, K key/value heads, E head size, M random features, V vocab,
-// N layers.
 /**
- * Matmul FLOPs per token of one exact gradient step (2·m·n·k per product; elementwise work not counted),
- * the numerator of every GFLOP/s figure the benchmarks report. One rule, so the engine's rate and the
- * ceiling it is compared with count the same thing.
+ * Matmul FLOPs per token of one exact gradient step, counted from the graphs the engine runs (2·m·n·k per
+ * product, every batch; elementwise work not counted): the numerator of every GFLOP/s figure the
+ * benchmarks report, for every model family and for LoRA (whose backward has no products for the frozen
+ * weights' gradients) alike. One rule, read off the recorded nodes rather than a formula that must follow
+ * every change to the layer body.
  *
- * forward(C): the loss graph of a chunk of C tokens (its within-chunk score matrices make it depend on C).
- * A backward graph costs 3 forwards (the recompute, and two products per product), so the full engine's
- * step is 3·forward(L); a SLiM step adds the states-only pass, which stops at the last layer's keys and
- * values: 3·forward(C) + states.
+ * A SLiM step runs, per chunk of C tokens, the states-only forward pass and one backward graph (which
+ * recomputes the chunk); the full engine runs one backward graph over the whole sequence (C = L).
  */
+import type { LoraConfig } from '@slimswarm/protocol';
 import type { ModelConfig } from '../model/config.js';
-import { dimsOf } from '../model/config.js';
+import type { GraphBuilder } from '../onnx/graph.js';
+import { chunkGraphBuilder } from './graphs.js';
+
+export function matmulFlops(b: GraphBuilder): number {
+  let flops = 0;
+  for (const node of b.nodes) {
+    if (node.info.op !== 'MatMul') continue;
+    const k = node.inputs[0]!.shape.at(-1)!;
+    flops += 2 * k * node.output.shape.reduce((a, d) => a * d, 1);
+  }
+  return flops;
+}
 
 export function flopsPerTokenOfStep(
   config: ModelConfig,
   engine: 'slim-ort' | 'full-ort',
   chunk: number,
+  lora?: LoraConfig,
 ): number {
-  const { d, h, kv, e, m, v, f, n } = dimsOf(config);
-  const rotations = config.positions === 'rope' ? 2 * e * e : 0; // RoPE as a pair-rotation product
-  const mlpMatrices = config.mlp === 'swiglu' ? 3 : 2;
-  const keysValues =
-    2 * 2 * d * kv * e + // k and v projections
-    kv * rotations + // RoPE of k
-    kv * 2 * e * m + // key feature logits
-    kv * 2 * m * (e + 1); // the chunk's contribution Φkᵀ [V, 1]
-  const queriesOutput =
-    2 * 2 * d * d + // q and o projections
-    h * rotations + // RoPE of q
-    h * 2 * e * m + // query feature logits
-    h * 2 * chunk * m + // Φq Φkᵀ within the chunk
-    h * 2 * chunk * (e + 1) + // scores @ [V, 1]
-    h * 2 * m * (e + 1) + // Φq S_in
-    mlpMatrices * 2 * d * f; // MLP
-  // The embedding is a Gather (its gradient a scatter-add): no product. The head is one.
-  const head = 2 * v * d;
-  const forward = n * (keysValues + queriesOutput) + head;
-  const states = n * keysValues + (n - 1) * queriesOutput;
-  return engine === 'slim-ort' ? 3 * forward + states : 3 * forward;
+  const graph = (kind: 'states' | 'subtract' | 'given') =>
+    matmulFlops(chunkGraphBuilder(config, chunk, kind, lora));
+  const perChunk = engine === 'slim-ort' ? graph('states') + graph('subtract') : graph('given');
+  return perChunk / chunk;
 }

@@ -107,6 +107,16 @@ export function buildChunkGraph(
   kind: ChunkGraphKind,
   lora?: LoraConfig,
 ): Uint8Array {
+  return chunkGraphBuilder(config, chunk, kind, lora).build();
+}
+
+/** The chunk graph as recorded nodes, before encoding: what FLOP counting (flops.ts) reads. */
+export function chunkGraphBuilder(
+  config: ModelConfig,
+  chunk: number,
+  kind: ChunkGraphKind,
+  lora?: LoraConfig,
+): GraphBuilder {
   const { kv: kvHeads, e, m, n } = dimsOf(config);
   const c = chunk;
   const b = new GraphBuilder(`slim_${kind}_c${c}`);
@@ -186,14 +196,14 @@ export function buildChunkGraph(
     );
   if (kind === 'states') {
     b.output(stack(contributions), 'contribution');
-    return b.build();
+    return b;
   }
 
   const logits = lmHead(b, config, source, hidden); // [C, V]
   if (kind === 'logits') {
     b.output(logits, 'logits');
     b.output(stack(statesOut), 'stateOut');
-    return b.build();
+    return b;
   }
   // The target logits are picked before the log-sum-exp is built, so backward (newest first) meets the
   // pick last and scatter-adds its C entries into the softmax's dense gradient: no [C, V] one-hot.
@@ -204,7 +214,7 @@ export function buildChunkGraph(
   b.output(loss, 'loss');
   if (!stateGrad) {
     b.output(stack(statesOut), 'stateOut');
-    return b.build();
+    return b;
   }
   const seeds: [Value, Value][] = [[loss, b.scalar(1)]];
   statesOut.forEach((s, i) => seeds.push([s, b.reshape(b.slice(stateGrad, 0, i, i + 1), layerState)]));
@@ -220,5 +230,5 @@ export function buildChunkGraph(
   );
   b.output(stack(grads.slice(paramValues.length)), 'stateGradIn');
   if (kind === 'subtract') b.output(stack(contributions), 'contribution');
-  return b.build();
+  return b;
 }

@@ -10,12 +10,19 @@ export type {
   ChunkBackward,
   BackwardState,
 } from './runner.js';
-export { buildChunkGraph, chunkLayouts, paramLayout, stateShape, stateSize } from './graphs.js';
+export {
+  buildChunkGraph,
+  chunkGraphBuilder,
+  chunkLayouts,
+  paramLayout,
+  stateShape,
+  stateSize,
+} from './graphs.js';
 export type { ChunkGraphKind, ParamLayout, ParamSlot } from './graphs.js';
 export { embed, layerKeysValues, layerMix, lmHead, norm, positionsFrom, ropeRows } from './layers.js';
 export type { KeysValues, LayerFeatureValues, ModelSource, Positions, Rows } from './layers.js';
 export { CEILING_SHAPES, measureCeiling } from './ceiling.js';
-export { flopsPerTokenOfStep } from './flops.js';
+export { flopsPerTokenOfStep, matmulFlops } from './flops.js';
 export type { Ceiling, CeilingOptions, MatmulShape, ShapeRate } from './ceiling.js';
 export { EngineDisposedError, InvalidEngineOptionsError, InvalidStateError } from './errors.js';
 export { InvalidFeaturesError, InvalidParamsError, InvalidTokensError } from '../model/inputs.js';

@@ -169,7 +169,13 @@ export function embed(
 }
 
 /** x @ weight, plus bias when one is named (the config says which projections carry one). */
-export function linear(b: GraphBuilder, source: ModelSource, x: Value, weight: string, bias: string | false): Value {
+export function linear(
+  b: GraphBuilder,
+  source: ModelSource,
+  x: Value,
+  weight: string,
+  bias: string | false,
+): Value {
   const out = b.matmul(x, source.param(weight));
   return bias ? b.add(out, source.param(bias)) : out;
 }
