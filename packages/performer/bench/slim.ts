@@ -97,6 +97,11 @@ const Flags = z
     quick: z.boolean(),
     model: z.enum(MODEL_NAMES),
     lora: z.coerce.number().int().min(1).max(1024).optional(),
+    lengths: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'a comma-separated list of lengths')
+      .transform((s) => s.split(',').map(Number))
+      .optional(),
     child: z.string().optional(),
   })
   .strict();

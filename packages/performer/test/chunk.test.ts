@@ -22,16 +22,7 @@ import { PositionOutOfRangeError } from '../src/model/inputs.js';
 import { FAMILY_CONFIGS } from './family-fixtures.js';
 
 // Shapes chosen so nothing divides evenly: L = 13 with C = 5 leaves a last chunk of 3.
-const small = ModelConfig.parse({
-  dModel: 12,
-  nLayers: 2,
-  nHeads: 3,
-  nFeatures: 5,
-  vocabSize: 11,
-  mlpRatio: 2,
-  ropeBase: 7,
-  seed: 3,
-});
+const small = FAMILY_CONFIGS.performer;
 const oneLayer = ModelConfig.parse({
   dModel: 16,
   nLayers: 1,

@@ -1,21 +1,13 @@
 /** Models the decoding and export tests share: shapes that divide nothing evenly, weights far from init. */
 import { ModelConfig } from '@slimswarm/protocol';
+import { FAMILY_CONFIGS } from './family-fixtures.js';
 import { initParams } from '../src/model/params.js';
 import type { Params } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
 
-// E = 4 with M = 5, E = 8 with M = 7, three layers of one head.
+// E = 4 with M = 5 (the performer family's config), E = 8 with M = 7, three layers of one head.
 export const DECODE_CONFIGS = {
-  small: ModelConfig.parse({
-    dModel: 12,
-    nLayers: 2,
-    nHeads: 3,
-    nFeatures: 5,
-    vocabSize: 11,
-    mlpRatio: 2,
-    ropeBase: 7,
-    seed: 3,
-  }),
+  small: FAMILY_CONFIGS.performer,
   wide: ModelConfig.parse({
     dModel: 16,
     nLayers: 1,

@@ -31,8 +31,8 @@
  * in fp64 from the contributions (S_out = S_in + Δ forward, S_in = S_out − Δ backward), so rebuilding a
  * state costs one fp32 rounding instead of one per later chunk.
  *
- * With LoRA, `params` holds the trainable adapters only (trainableShapes order) and a `frozen` input
- * [F] the base and A (frozenShapes order), one tensor the runner keeps across runs. Every adapted matrix
+ * With LoRA, `params` holds the trainable adapters only (trainableShapes order) and one input per frozen
+ * tensor (`frozen/<name>`: the base and A), tensors the runner makes once and keeps across runs. Every adapted matrix
  * reaches the layers as its effective weight W + s · A B, built in the graph; `grads` holds
  * ∂J/∂(trainable adapters) only, and autodiff emits nothing for the frozen base (no gradient nodes, no
  * scatter for the embedding).
@@ -68,6 +68,11 @@ export interface ParamLayout {
 
 export function paramLayout(config: ModelConfig): ParamLayout {
   return layoutOf(paramShapes(config));
+}
+
+/** The graph input that carries frozen tensor `name` (LoRA's base and fixed A). */
+export function frozenInputName(name: string): string {
+  return `frozen/${name}`;
 }
 
 /** The flat inputs of a model's graphs: `params` (what trains) and, with LoRA, `frozen`. */
@@ -125,7 +130,6 @@ export function chunkGraphBuilder(
   const layerState = [kvHeads, m, e + 1];
 
   const flat = b.input('params', 'float', [layout.total]);
-  const frozenFlat = layouts.frozen && b.input('frozen', 'float', [layouts.frozen.total]);
   const tokens = b.input('tokens', 'int32', [2, c]);
   const weights = b.input('weights', 'float', [2, c]);
   const positions =
@@ -144,7 +148,11 @@ export function chunkGraphBuilder(
     }
   };
   sliceAll(flat, layout);
-  if (frozenFlat) sliceAll(frozenFlat, layouts.frozen!);
+  // Frozen tensors are inputs of their own, not slices of one flat input: a slice is a copy in the wasm
+  // heap, and the base of a 135 M model is 540 MB (docs/benchmarks.md, SmolLM2's shapes).
+  for (const slot of layouts.frozen?.slots ?? []) {
+    tensors.set(slot.name, b.input(frozenInputName(slot.name), 'float', slot.shape));
+  }
   const params = new Map(tensors);
   if (lora) {
     const scale = b.scalar(loraScale(lora));

@@ -11,7 +11,7 @@ import type { LayerFeatures } from '../model/features.js';
 import type { LoraFrozen } from '../model/lora.js';
 import type { Params } from '../model/params.js';
 import type { ChunkGraphKind, ParamSlot } from './graphs.js';
-import { buildChunkGraph, chunkLayouts, stateShape, stateSize } from './graphs.js';
+import { buildChunkGraph, chunkLayouts, frozenInputName, stateShape, stateSize } from './graphs.js';
 import { InvalidStateError } from './errors.js';
 import {
   InvalidTokensError,
@@ -79,8 +79,8 @@ export class ChunkRunner {
   readonly paramCount: number;
   /** Where each tensor of `params` (and of the gradients) sits in the flat input. */
   readonly slots: ParamSlot[];
-  /** LoRA's frozen base and A, flattened once: the same tensor feeds every run. */
-  private readonly frozen: ort.Tensor | undefined;
+  /** LoRA's frozen base and A, one tensor each over the caller's arrays (no copy), fed to every run. */
+  private readonly frozen: Record<string, ort.Tensor> = {};
   private readonly sessions = new Map<ChunkGraphKind, Promise<ort.InferenceSession>>();
   private readonly dims;
   private readonly stateShape: number[];
@@ -99,11 +99,15 @@ export class ChunkRunner {
     this.slots = layouts.params.slots;
     this.paramCount = layouts.params.total;
     if (lora) {
-      const { slots, total } = layouts.frozen!;
+      const { slots } = layouts.frozen!;
       checkParams(config, lora.frozen, Object.fromEntries(slots.map((s) => [s.name, s.shape])));
-      const flat = new Float32Array(total);
-      for (const slot of slots) flat.set(lora.frozen[slot.name]!, slot.offset);
-      this.frozen = new ort.Tensor('float32', flat, [total]);
+      for (const slot of slots) {
+        this.frozen[frozenInputName(slot.name)] = new ort.Tensor(
+          'float32',
+          lora.frozen[slot.name]!,
+          slot.shape,
+        );
+      }
     }
     this.stateSize = stateSize(config);
     this.stateShape = stateShape(config);
@@ -184,7 +188,7 @@ export class ChunkRunner {
       weights: new ort.Tensor('float32', weights, [2, c]),
       ...this.positionFeed(positionOffset + start, count),
       features: new ort.Tensor('float32', seq.features, [n, m * e + 1]),
-      ...(this.frozen ? { frozen: this.frozen } : {}),
+      ...this.frozen,
     };
   }
 
