@@ -43,6 +43,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
             nFeatures: options.features,
             seqLen: options.seqLen,
             chunkSize: options.chunkSize,
+            localSteps: options.localSteps,
             seed: options.seed,
             lr: options.lr,
             lora: options.lora,

@@ -41,6 +41,8 @@ export const CoordinatorOptions = z
     features: z.number().int().positive().optional(),
     seqLen: z.number().int().positive().optional(),
     chunkSize: z.number().int().positive().optional(),
+    /** With --model: local steps per round (a big model's step takes minutes; the default job's is 4). */
+    localSteps: z.number().int().positive().optional(),
     seed: z.number().int().min(0).max(0xffffffff).optional(),
     /** With --model: the inner AdamW learning rate, and LoRA (rank, alpha, targets) on the frozen base. */
     lr: z.number().finite().gt(0).lte(1).optional(),
@@ -76,6 +78,7 @@ function modelFlags(raw: Record<string, unknown>): Record<string, unknown> {
     'features',
     'seqLen',
     'chunkSize',
+    'localSteps',
     'seed',
     'lr',
     'lora',
@@ -98,6 +101,7 @@ function modelFlags(raw: Record<string, unknown>): Record<string, unknown> {
     features: count(raw['features']),
     seqLen: count(raw['seqLen']),
     chunkSize: count(raw['chunkSize']),
+    localSteps: count(raw['localSteps']),
     seed: count(raw['seed']),
     lr: raw['lr'] === undefined ? undefined : Number(raw['lr']),
     lora: loraOf(raw),
@@ -141,6 +145,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
       `with --model: training sequence length (default ${DEFAULT_SEQ_LEN}, at most the model's learned positions)`,
     )
     .option('--chunk-size <tokens>', `with --model: SLiM chunk size (default ${DEFAULT_CHUNK})`)
+    .option('--local-steps <n>', 'with --model: local steps per round (default 4)')
     .option('--seed <n>', `with --model: seed of the random features (default ${DEFAULT_MODEL.seed})`)
     .option('--lr <lr>', "with --model: the inner AdamW learning rate (default 3e-3, the default job's)")
     .option(

@@ -68,6 +68,7 @@ export interface ModelJobOptions {
   nFeatures?: number;
   seqLen?: number;
   chunkSize?: number;
+  localSteps?: number | undefined;
   seed?: number;
   /** The inner AdamW learning rate (default: the default job's). */
   lr?: number | undefined;
@@ -136,6 +137,7 @@ async function importedJob(
       tokenizer: imported.tokenizer.spec,
       seqLen,
       ...(model.chunkSize === undefined ? {} : { chunkSize: model.chunkSize }),
+      ...(model.localSteps === undefined ? {} : { localSteps: model.localSteps }),
       ...(model.lr === undefined ? {} : { lr: model.lr }),
       ...(model.lora === undefined ? {} : { lora: model.lora }),
     },

@@ -32,6 +32,8 @@ describe('a job built from a Hugging Face model folder (--model)', () => {
       '64',
       '--chunk-size',
       '16',
+      '--local-steps',
+      '2',
     ];
     coordinator = await startCoordinator({
       ...parseCoordinatorArgs([...flags, '--seed', '7']),
@@ -65,7 +67,7 @@ describe('a job built from a Hugging Face model folder (--model)', () => {
       },
       config: { sha256: sha256Hex(FIXTURE_TOKENIZER.config), bytes: FIXTURE_TOKENIZER.config.length },
     });
-    expect(manifest.training).toMatchObject({ seqLen: 64, chunkSize: 16 });
+    expect(manifest.training).toMatchObject({ seqLen: 64, chunkSize: 16, localSteps: 2 });
 
     const base = new Uint8Array(
       await (await fetch(new URL('/api/base', coordinator.http.url))).arrayBuffer(),

@@ -9,6 +9,7 @@ import { LossChart } from './loss-chart.js';
 import { VolunteerSession, type SessionUpdate, type TabState } from './tab-session.js';
 import { VolunteerStorage, type StoredFile } from './storage.js';
 import { TryPanel } from './try-panel.js';
+import { VOLUNTEER_EVENT } from './page-events.js';
 
 function element<T extends HTMLElement = HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -179,6 +180,8 @@ class VolunteerPage {
   }
 
   private show(e: VolunteerEvent): void {
+    // The same events as a DOM event, for what embeds or drives the page (the scale bench follows them).
+    window.dispatchEvent(new CustomEvent(VOLUNTEER_EVENT, { detail: e }));
     switch (e.event) {
       case 'ready':
         ui.peer.textContent = e.peerId;

@@ -68,6 +68,8 @@ export interface JobParts {
   tokenizer: TokenizerSpec;
   seqLen?: number;
   chunkSize?: number;
+  /** Local steps per round (default 4). */
+  localSteps?: number;
   /** The inner AdamW learning rate (default 3e-3: the default job's, for a model pretrained from scratch). */
   lr?: number;
   /** Train LoRA adapters on the frozen base instead of every parameter. */
@@ -98,7 +100,7 @@ export function jobManifest(
       seqLen: parts.seqLen ?? DEFAULT_SEQ_LEN,
       chunkSize: parts.chunkSize ?? DEFAULT_CHUNK,
       batchSize: 1,
-      localSteps: 4,
+      localSteps: parts.localSteps ?? 4,
       inner: { kind: 'adamw', lr: parts.lr ?? 3e-3, weightDecay: 0.01, gradClip: 1 },
       ...(parts.lora ? { lora: parts.lora } : {}),
     },
