@@ -87,7 +87,7 @@ async function chooseBackend(): Promise<ComputeBackend> {
 }
 
 /** The gradient engine in a compute worker of its own (compute-worker.ts). */
-function startComputeWorker(init: EngineInit): Promise<RemoteEngine> {
+function startComputeWorker(init: EngineInit, transferFrozen: boolean): Promise<RemoteEngine> {
   const worker = new Worker(new URL('./compute-worker.ts', import.meta.url), {
     type: 'module',
     name: 'compute',
@@ -100,6 +100,7 @@ function startComputeWorker(init: EngineInit): Promise<RemoteEngine> {
       terminate: () => worker.terminate(),
     },
     init,
+    { transferFrozen },
   );
 }
 
@@ -111,19 +112,24 @@ async function startEngine(
   lora: LoraFrozen | undefined,
 ): Promise<{ compute: ComputeBackend; engine: RemoteEngine }> {
   const preferred = await chooseBackend();
-  const start = (compute: ComputeBackend) =>
-    startComputeWorker({
-      config,
-      chunk: training.chunkSize,
-      threads: compute.threads,
-      backend: compute.backend,
-      wasmPaths: ortWasmPrefix,
-      ...(lora ? { lora } : {}),
-    });
-  if (preferred.backend === 'wasm') return { compute: preferred, engine: await start(preferred) };
+  // The last engine started may take the frozen base (moved, not copied); a WebGPU try keeps it for the
+  // wasm fallback.
+  const start = (compute: ComputeBackend, last: boolean) =>
+    startComputeWorker(
+      {
+        config,
+        chunk: training.chunkSize,
+        threads: compute.threads,
+        backend: compute.backend,
+        wasmPaths: ortWasmPrefix,
+        ...(lora ? { lora } : {}),
+      },
+      last,
+    );
+  if (preferred.backend === 'wasm') return { compute: preferred, engine: await start(preferred, true) };
   let engine: RemoteEngine | null = null;
   try {
-    engine = await start(preferred);
+    engine = await start(preferred, false);
     // A WebGPU engine must reproduce the float64 reference on one gradient step before it trains: an
     // adapter can exist and still compute garbage, or never finish. The compute worker runs both steps
     // (the reference's float64 work stays off this thread); the time limit is kept here.
@@ -133,7 +139,7 @@ async function startEngine(
     await engine?.dispose();
     const { name, message } = err instanceof Error ? err : new Error(String(err));
     const compute = { ...preferred, backend: 'wasm' as const, fallbackReason: `WebGPU: ${name}: ${message}` };
-    return { compute, engine: await start(compute) };
+    return { compute, engine: await start(compute, true) };
   }
 }
 

@@ -15,5 +15,7 @@ export async function startEngineThread(init: EngineInit): Promise<RemoteEngine>
       terminate: () => thread.terminate(),
     },
     init,
+    // The thread is the frozen base's only user: move it there rather than hold a copy on each side.
+    { transferFrozen: true },
   );
 }

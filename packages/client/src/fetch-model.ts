@@ -12,7 +12,7 @@ import type { JobManifest } from '@slimswarm/protocol';
 import { z } from 'zod';
 import { enterSwarm, fetchVerifiedJob, type JobEntryOptions } from './entry.js';
 import { DEFAULT_JOIN_TIMEOUT_MS, joinSwarm, type Joined } from './join.js';
-import { jobModel } from './job-model.js';
+import { frozenInputs, jobModel } from './job-model.js';
 import { Teardown } from './teardown.js';
 
 /** Joins tried when peers announced a model but none of them served it within the join timeout. */
@@ -121,7 +121,7 @@ async function fetchUnder(opts: ModelFetchOptions & { signal: AbortSignal }): Pr
     started.add('replica', () => replica.stop());
     signal.throwIfAborted();
     const { weights, round, sha256 } = replica.current();
-    const lora = model.lora?.frozen;
+    const lora = frozenInputs(manifest, base);
     const params = lora ? mergeAdapters(manifest.model, lora.lora, { ...lora.frozen, ...weights }) : weights;
     return { manifest, tokenizer, params, round, modelSha256: sha256, source };
   });

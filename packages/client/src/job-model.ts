@@ -9,7 +9,6 @@
  *                      engine's frozen input and never travels.
  */
 import type { JobManifest } from '@slimswarm/protocol';
-import { sha256Hex } from '@slimswarm/protocol';
 import { initTrainable, loraFrozen, trainableShapes } from '@slimswarm/performer';
 import type { LoraFrozen, LoraSpec, Params } from '@slimswarm/performer';
 import { weightsFromSafetensors } from './fetch-job.js';
@@ -19,20 +18,31 @@ export interface JobModel {
   shapes: Record<string, number[]>;
   /** Where every peer's replica starts: the same on every peer of the job. */
   initialWeights: Params;
-  /** LoRA only: the adapters' config with the base's hash, and the engine's frozen inputs. */
-  lora?: { spec: LoraSpec; frozen: LoraFrozen };
+  /** LoRA only: the adapters' config with the base's hash. */
+  lora?: { spec: LoraSpec };
 }
 
+/**
+ * The replica's side of the job. A LoRA job's replica never reads the base, so the base is not decoded
+ * here (a 135 M-parameter base is 538 MB): only frozenInputs does, once, for the engine.
+ */
 export function jobModel(manifest: JobManifest, base: Uint8Array): JobModel {
-  const baseWeights = weightsFromSafetensors(base);
   const lora = manifest.training.lora;
-  if (!lora) return { shapes: trainableShapes(manifest.model), initialWeights: baseWeights };
+  if (!lora) return { shapes: trainableShapes(manifest.model), initialWeights: weightsFromSafetensors(base) };
   return {
     shapes: trainableShapes(manifest.model, lora),
     initialWeights: initTrainable(manifest.model, lora),
-    lora: {
-      spec: { config: lora, baseSha256: sha256Hex(base) },
-      frozen: { lora, frozen: loraFrozen(manifest.model, lora, baseWeights) },
-    },
+    // The base was checked against the manifest's hash when it was fetched (fetchBase).
+    lora: { spec: { config: lora, baseSha256: manifest.baseCheckpoint.sha256 } },
   };
+}
+
+/**
+ * A LoRA job's frozen engine inputs: the base's tensors (views over `base`'s bytes where aligned, no
+ * copy) and the seeded A factors; undefined for full fine-tuning, whose engine is fed every weight.
+ */
+export function frozenInputs(manifest: JobManifest, base: Uint8Array): LoraFrozen | undefined {
+  const lora = manifest.training.lora;
+  if (!lora) return undefined;
+  return { lora, frozen: loraFrozen(manifest.model, lora, weightsFromSafetensors(base)) };
 }

@@ -12,7 +12,7 @@ import type { SwarmPeer } from '@slimswarm/swarm';
 import { keepMeeting } from './connect.js';
 import { enterSwarm, fetchVerifiedJob, type JobEntryOptions } from './entry.js';
 import type { VolunteerStore } from './store.js';
-import { jobModel } from './job-model.js';
+import { frozenInputs } from './job-model.js';
 import { Teardown } from './teardown.js';
 import { runVolunteer } from './volunteer.js';
 import type { VolunteerOptions, VolunteerSummary } from './volunteer-options.js';
@@ -74,7 +74,7 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
     const meeting = keepMeeting(peer, coordinator, { intervalMs: opts.meetIntervalMs, accept: opts.canDial });
     started.add('meeting', () => meeting.stop());
     if (signal?.aborted) return null;
-    const lora = manifest.training.lora ? jobModel(manifest, base).lora!.frozen : undefined;
+    const lora = frozenInputs(manifest, base);
     const { engine, name } = await opts.createEngine(manifest, lora);
     started.add('engine', () => engine.dispose());
     if (signal?.aborted) return null;

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { JobManifest } from '@slimswarm/protocol';
 import { createNaiveEngine, trainableShapes, type Params } from '@slimswarm/performer';
 import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
-import { jobModel, runVolunteer, type VolunteerEvent } from '../src/index.js';
+import { frozenInputs, jobModel, runVolunteer, type VolunteerEvent } from '../src/index.js';
 import { L, baseCheckpoint, manifestFor, model } from './fixtures.js';
 
 async function* phrases(offset: number): AsyncGenerator<Int32Array> {
@@ -53,7 +53,7 @@ describe('a LoRA swarm', () => {
       return runVolunteer({
         manifest,
         peer,
-        engine: createNaiveEngine(model, job.lora!.frozen),
+        engine: createNaiveEngine(model, frozenInputs(manifest, base)!),
         engineName: 'naive',
         base,
         sequences: phrases(i * 11),
