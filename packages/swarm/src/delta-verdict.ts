@@ -117,9 +117,11 @@ const DECODE_VERDICTS: Record<ProtocolErrorName, Refusal | ((err: { newer?: bool
   TensorBoundsError: rejected('malformed'),
   SafetensorsFormatError: rejected('malformed'),
   DTypeMismatchError: rejected('malformed'),
-  // Not decode failures (signed jobs are checked over HTTP, not in frames): listed for completeness.
+  // Not decode failures (signed jobs and HTTP bodies are checked over HTTP, not in frames): listed for
+  // completeness.
   JobSignatureError: rejected('malformed'),
   JobKeyMismatchError: rejected('wrong-job'),
+  BodyTooLargeError: rejected('oversize'),
 };
 
 /** Maps a decode failure to a verdict; anything that is not a protocol error is malformed input. */
