@@ -31,6 +31,8 @@ export const PROTOCOL_LIMITS = {
   maxParams: 1 << 28,
   /** A job's tokenizer.json (and its tokenizer_config.json); real ones are a few MB. */
   maxTokenizerBytes: 64 << 20,
+  /** A JSON answer of the coordinator's HTTP API (the job listing, a ticket); real ones are a few KiB. */
+  maxApiJsonBytes: 1 << 20,
 } as const;
 
 export type ProtocolLimits = { -readonly [K in keyof typeof PROTOCOL_LIMITS]: number };

@@ -154,6 +154,23 @@ export class JobKeyMismatchError extends ProtocolError {
   }
 }
 
+/**
+ * An HTTP body (the job listing, the base checkpoint, a tokenizer file) is longer than the caller allows:
+ * declared so in its Content-Length, or more bytes arrived. Reading stopped there (readBounded).
+ */
+export class BodyTooLargeError extends ProtocolError {
+  override readonly name = 'BodyTooLargeError';
+  readonly code = 'ERR_BODY_TOO_LARGE';
+  constructor(
+    what: string,
+    /** The declared length, or the bytes received when reading stopped. */
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(`${what}: body of at least ${bytes} bytes exceeds the limit of ${maxBytes} bytes`);
+  }
+}
+
 /** The `name` of every protocol error: callers map them to their own vocabulary with a typed table. */
 export const PROTOCOL_ERROR_NAMES = [
   'TruncatedFrameError',
@@ -171,6 +188,7 @@ export const PROTOCOL_ERROR_NAMES = [
   'DTypeMismatchError',
   'JobSignatureError',
   'JobKeyMismatchError',
+  'BodyTooLargeError',
 ] as const;
 export type ProtocolErrorName = (typeof PROTOCOL_ERROR_NAMES)[number];
 const ERROR_NAMES: ReadonlySet<string> = new Set(PROTOCOL_ERROR_NAMES);

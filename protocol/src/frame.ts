@@ -28,7 +28,7 @@ import {
   WrongJobError,
 } from './errors.js';
 import { canonicalJson } from './hash.js';
-import { Message } from './messages.js';
+import { Message, trainableParamCount } from './messages.js';
 import type { JobManifest } from './messages.js';
 import { DTYPES, DTYPE_BYTES, checkFinite, checkTensorBytes, shapeElements } from './tensor.js';
 import type { Tensor } from './tensor.js';
@@ -110,7 +110,8 @@ export function tightenLimits(partial: Partial<ProtocolLimits> = {}): ProtocolLi
 }
 
 /**
- * Largest delta payload a job accepts: a dense f32 delta of its `params` values plus container overhead.
+ * Largest delta payload a job accepts: a dense f32 delta of its `params` values (trainableParamCount) plus
+ * container overhead.
  * Every peer must refuse the same deltas as oversize, so the bound lives here.
  */
 export function maxDeltaPayloadBytes(params: number): number {
@@ -142,7 +143,7 @@ export function partRange(
  * largest delta payload has bytes (delta parts are u8 slices of it; every other tensor is smaller).
  */
 export function limitsFromManifest(manifest: JobManifest): ProtocolLimits {
-  const most = maxDeltaPayloadBytes(manifest.baseCheckpoint.params);
+  const most = maxDeltaPayloadBytes(trainableParamCount(manifest));
   return tightenLimits({ maxTensorElements: most, maxTensorDim: most });
 }
 

@@ -2,6 +2,7 @@ export * from './constants.js';
 export * from './errors.js';
 export * from './frame.js';
 export * from './hash.js';
+export * from './http-body.js';
 export * from './admission.js';
 export * from './job-key.js';
 export * from './job-listing.js';

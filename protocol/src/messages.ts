@@ -195,6 +195,41 @@ export const LoraConfig = z
   .strict();
 export type LoraConfig = z.infer<typeof LoraConfig>;
 
+/**
+ * The number of values a job trains, holds in its replicas and sends in every delta (P): the base's
+ * parameter count for full fine-tuning; for LoRA, over every layer and target, B [rank, out] and with
+ * factors 'ab' also A [in, rank]. A pure function of the manifest, so a peer without the model (an
+ * observer) bounds and decodes deltas at the same size as a replica (the performer's trainableShapes
+ * must total the same: its test checks every family).
+ */
+export function trainableParamCount(job: {
+  model: ModelConfig;
+  training: { lora?: LoraConfig | undefined };
+  baseCheckpoint: { params: number };
+}): number {
+  const lora = job.training.lora;
+  if (!lora) return job.baseCheckpoint.params;
+  const m = job.model;
+  const d = m.dModel;
+  const dkv = (m.nKvHeads ?? m.nHeads) * (d / m.nHeads);
+  const f = m.ffnSize ?? m.mlpRatio! * d;
+  // [in, out] of each target's matrix (stored [in, out] and applied as x @ W).
+  const dims: Record<LoraTarget, [number, number]> = {
+    q: [d, d],
+    k: [d, dkv],
+    v: [d, dkv],
+    o: [d, d],
+    gate: [d, f],
+    up: [d, f],
+    down: [f, d],
+  };
+  const perLayer = lora.targets.reduce((sum, t) => {
+    const [inDim, outDim] = dims[t];
+    return sum + lora.rank * (outDim + (lora.factors === 'ab' ? inDim : 0));
+  }, 0);
+  return perLayer * m.nLayers;
+}
+
 export const InnerOptimizer = z
   .object({
     kind: z.literal('adamw'),
@@ -368,6 +403,11 @@ export const JobManifest = z
   .refine((m) => !m.training.lora?.targets.includes('gate') || m.model.mlp === 'swiglu', {
     message: 'LoRA target "gate" needs a SwiGLU MLP',
     path: ['training', 'lora', 'targets'],
+  })
+  // Deltas are bounded by P; adapters may not make it exceed what a base may have.
+  .refine((m) => trainableParamCount(m) <= PROTOCOL_LIMITS.maxParams, {
+    message: `LoRA adapters may hold at most ${PROTOCOL_LIMITS.maxParams} values`,
+    path: ['training', 'lora'],
   })
   .refine((m) => jobIdMatchesKey(m.jobId, m.jobKey), {
     message: 'jobId must end with "-" and the job key\'s fingerprint (jobIdFor)',

@@ -14,6 +14,7 @@ import {
   tensorFromTyped,
   tensorToF32,
   tightenLimits,
+  trainableParamCount,
 } from '../src/index.js';
 import type { DecodedFrame, JobManifest, MessageInput, Tensor } from '../src/index.js';
 import { jobManifest, messagesByType, tensorSet } from './arbitraries.js';
@@ -413,6 +414,31 @@ describe('limits', () => {
       part: tensorFromTyped('u8', [most + 1], new Uint8Array(most + 1)),
     });
     expect(errorName(() => decodeFrame(over, { ...gossip, limits }))).toBe('LimitExceededError');
+  });
+
+  it("a LoRA job's limits follow its adapters, and adapters beyond maxParams are refused", () => {
+    const sample = fc.sample(jobManifest, { numRuns: 1, seed: 13 })[0]!;
+    const model = {
+      dModel: 64,
+      nLayers: 3,
+      nHeads: 4,
+      nKvHeads: 2,
+      nFeatures: 8,
+      vocabSize: 300,
+      ffnSize: 100,
+    };
+    const withLora = (lora: object, m: object = model) =>
+      Message.safeParse({ ...sample, model: { seed: 1, ...m }, training: { ...sample.training, lora } });
+    // factors 'ab' on k (in 64, out 2 KV heads · 16) and down (in 100, out 64): rank · (64 + 32 + 100 + 64) per layer.
+    const parsed = withLora({ factors: 'ab', rank: 2, alpha: 2, targets: ['k', 'down'] });
+    expect(parsed.success).toBe(true);
+    const manifest = parsed.data as JobManifest;
+    expect(trainableParamCount(manifest)).toBe(3 * 2 * (64 + 32 + 100 + 64));
+    expect(limitsFromManifest(manifest).maxTensorElements).toBe(maxDeltaPayloadBytes(3 * 2 * 260));
+    const huge = { ...model, dModel: 8192, nHeads: 64, nKvHeads: 64, ffnSize: 1 << 18, nLayers: 128 };
+    const all = ['q', 'k', 'v', 'o', 'up', 'down'];
+    expect(withLora({ factors: 'ab', rank: 1024, alpha: 1, targets: all }, huge).success).toBe(false);
+    expect(withLora({ factors: 'b', rank: 1, alpha: 1, targets: ['q'] }, huge).success).toBe(true);
   });
 
   it('tightenLimits never loosens a protocol limit', () => {

@@ -11,6 +11,7 @@ import {
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   encodeFrame,
+  readBoundedJson,
   topics,
   verifySignedJob,
 } from '@slimswarm/protocol';
@@ -25,7 +26,7 @@ export async function fetchJobListing(origin: string): Promise<JobListing & { ma
   try {
     const res = await fetch(new URL('/api/job', origin));
     if (!res.ok) throw new Error(`answered ${res.status}`);
-    body = await res.json();
+    body = await readBoundedJson(res, PROTOCOL_LIMITS.maxApiJsonBytes, 'job listing');
   } catch (e) {
     throw new JobUnavailableError(`cannot load the job from ${origin}: ${(e as Error).message}`);
   }

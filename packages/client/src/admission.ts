@@ -7,8 +7,11 @@
 import {
   AdmissionStamp,
   JobId,
+  PROTOCOL_LIMITS,
   TicketGrant,
+  isProtocolError,
   mintStamp,
+  readBoundedJson,
   verifyAdmission,
   type JobManifest,
   type MintOptions,
@@ -102,7 +105,13 @@ export async function requestTicket(
       `cannot reach ${String(coordinator)} for a ticket: ${(e as Error).message}`,
     );
   }
-  const body: unknown = await res.json().catch(() => null);
+  // An answer too long to read is named (BodyTooLargeError); any other unreadable one is no ticket.
+  const body: unknown = await readBoundedJson(res, PROTOCOL_LIMITS.maxApiJsonBytes, 'ticket').catch(
+    (e: unknown) => {
+      if (isProtocolError(e)) throw e;
+      return null;
+    },
+  );
   const grant = TicketGrant.safeParse(body);
   if (!res.ok || !grant.success || grant.data.peerId !== peerId)
     throw new AdmissionRequiredError(

@@ -3,12 +3,18 @@
  * tokenizer files over plain HTTP (same origin for browser tabs). All are checked here — the manifest by
  * its schema and the job key's signature (and, when the caller pins one, that it is that key), the
  * checkpoint and the tokenizer files by the sizes and SHA-256 the signed manifest names — so a volunteer
- * never trains on something the job's owner did not publish.
+ * never trains on something the job's owner did not publish. Every body is read with a bound
+ * (readBounded): the manifest's size for the base and each tokenizer file, maxApiJsonBytes for the
+ * listing, so no body is buffered beyond what it may be (BodyTooLargeError).
  */
 import {
   JobListing,
+  PROTOCOL_LIMITS,
   SignedJob,
   decodeSafetensors,
+  isProtocolError,
+  readBounded,
+  readBoundedJson,
   sha256Hex,
   tensorToF32,
   verifySignedJob,
@@ -51,9 +57,9 @@ export interface VerifiedListing extends JobListing {
 }
 
 /**
- * Reads and verifies the listing. Throws JobFetchError when it cannot be read, JobSignatureError (from
- * @slimswarm/protocol) when the job's signature does not verify, JobKeyMismatchError when the job is
- * signed by another key than `pinnedKey`.
+ * Reads and verifies the listing. Throws JobFetchError when it cannot be read, BodyTooLargeError (from
+ * @slimswarm/protocol) when it is longer than maxApiJsonBytes, JobSignatureError when the job's signature
+ * does not verify, JobKeyMismatchError when the job is signed by another key than `pinnedKey`.
  */
 export async function fetchJob(
   coordinator: string | URL,
@@ -62,9 +68,10 @@ export async function fetchJob(
   const res = await get(new URL('/api/job', coordinator), opts.signal);
   let body: unknown;
   try {
-    body = await res.json();
-  } catch {
-    throw new JobFetchError(`${res.url} did not answer JSON`);
+    body = await readBoundedJson(res, PROTOCOL_LIMITS.maxApiJsonBytes, 'job listing');
+  } catch (e) {
+    if (isProtocolError(e)) throw e;
+    throw new JobFetchError(`${res.url} did not answer JSON: ${(e as Error).message}`);
   }
   const parsed = ListingAround.safeParse(body);
   if (!parsed.success) throw new JobFetchError(`invalid job listing: ${parsed.error.issues[0]?.message}`);
@@ -73,13 +80,14 @@ export async function fetchJob(
   return { ...parsed.data, job: SignedJob.parse(parsed.data.job), manifest };
 }
 
+/** The base checkpoint, read up to its size in the manifest. Throws BaseHashMismatchError, BodyTooLargeError. */
 export async function fetchBase(
   coordinator: string | URL,
   manifest: JobManifest,
   opts: { signal?: AbortSignal } = {},
 ): Promise<Uint8Array> {
   const res = await get(new URL('/api/base', coordinator), opts.signal);
-  const bytes = new Uint8Array(await res.arrayBuffer());
+  const bytes = await readBounded(res, manifest.baseCheckpoint.bytes, 'base checkpoint');
   if (
     bytes.byteLength !== manifest.baseCheckpoint.bytes ||
     sha256Hex(bytes) !== manifest.baseCheckpoint.sha256
@@ -91,8 +99,9 @@ export async function fetchBase(
 
 /**
  * The job's tokenizer: the byte tokenizer, or the files an `hf` spec names, fetched by hash
- * (`/api/tokenizer/<sha256>`) and checked by loadTokenizer before they are parsed. Throws JobFetchError,
- * or performer's TokenizerFileMismatchError, TokenizerFormatError, TokenizerVocabularyError.
+ * (`/api/tokenizer/<sha256>`), each read up to the size the spec names, and checked by loadTokenizer
+ * before they are parsed. Throws JobFetchError, BodyTooLargeError, or performer's
+ * TokenizerFileMismatchError, TokenizerFormatError, TokenizerVocabularyError.
  */
 export async function fetchTokenizer(
   coordinator: string | URL,
@@ -106,7 +115,7 @@ export async function fetchTokenizer(
       const file = spec[role];
       if (file === undefined) continue;
       const res = await get(new URL(`/api/tokenizer/${file.sha256}`, coordinator), opts.signal);
-      files[role] = new Uint8Array(await res.arrayBuffer());
+      files[role] = await readBounded(res, file.bytes, `tokenizer file ${file.sha256}`);
     }
   }
   return loadTokenizer(spec, files, model.vocabSize);

@@ -1,18 +1,21 @@
 /** The client's boundary: a signed job against a pinned key, the base against the signed hash, the stamp. */
+import { EventEmitter, once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  PROTOCOL_LIMITS,
   jobIdFor,
   jobKeyOf,
   signJob,
   verifyAdmission,
   type AdmissionStamp,
+  type BodyTooLargeError,
   type JobListing,
   type SignedJob,
 } from '@slimswarm/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { obtainStamp, type StoredStamp } from '../src/admission.js';
-import { fetchBase, fetchJob } from '../src/fetch-job.js';
+import { obtainStamp, requestTicket, type StoredStamp } from '../src/admission.js';
+import { fetchBase, fetchJob, fetchTokenizer } from '../src/fetch-job.js';
 import { fetchPinnedJob, memoryPins } from '../src/job-pin.js';
 import { JOB_KEY, baseCheckpoint, manifestFor, signedJobFor } from './fixtures.js';
 
@@ -80,6 +83,82 @@ describe('fetching a job', () => {
     const { manifest } = await fetchJob(url);
     state.base = Uint8Array.from(base, (b, i) => (i === base.length - 1 ? b ^ 1 : b));
     expect(await failure(fetchBase(url, manifest))).toBe('BaseHashMismatchError');
+  });
+});
+
+describe('a hostile coordinator', () => {
+  /**
+   * Answers every path with a body that never ends (64 KiB writes, chunked, as fast as the client reads),
+   * or with `declared` as its Content-Length and no body at all. `closed` lists, per request, the body
+   * bytes it had sent when the client hung up; `closes(n)` resolves once n requests were closed.
+   */
+  async function hostile(declared?: number) {
+    const closed: number[] = [];
+    const events = new EventEmitter();
+    const closes = async (n: number) => {
+      while (closed.length < n) await once(events, 'closed');
+    };
+    const server = createServer((_req, res) => {
+      let sent = 0;
+      res.on('close', () => {
+        closed.push(sent);
+        events.emit('closed');
+      });
+      if (declared !== undefined)
+        return void res.writeHead(200, { 'content-length': String(declared) }).flushHeaders();
+      const chunk = new Uint8Array(64 << 10).fill(1);
+      const pump = (): void => {
+        while (!res.destroyed && sent < 256 << 20) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        if (!res.destroyed) res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, closed, closes };
+  }
+
+  const refused = (p: Promise<unknown>) =>
+    p.then(
+      () => null,
+      (e: BodyTooLargeError) => ({ name: e.name, bytes: e.bytes, maxBytes: e.maxBytes }),
+    );
+
+  it('cannot make a peer buffer more than the listing cap, the base or a tokenizer file allows', async () => {
+    const base = baseCheckpoint();
+    const manifest = manifestFor(base);
+    const tokenizerFile = { sha256: 'a'.repeat(64), bytes: 3000 };
+    const hf = { ...manifest, tokenizer: { kind: 'hf' as const, tokenizer: tokenizerFile } };
+    const { url, closed, closes } = await hostile();
+    const cases = [
+      [fetchJob(url), PROTOCOL_LIMITS.maxApiJsonBytes],
+      [fetchBase(url, manifest), base.byteLength],
+      [fetchTokenizer(url, hf), tokenizerFile.bytes],
+      [requestTicket(url, 'peer-a', 'invite'), PROTOCOL_LIMITS.maxApiJsonBytes],
+    ] as const;
+    for (const [fetching, max] of cases) {
+      const e = await refused(fetching);
+      expect(e).toMatchObject({ name: 'BodyTooLargeError', maxBytes: max });
+      // Refused at the read that crossed the limit: at most one socket read (64 KiB) beyond it.
+      expect(e!.bytes).toBeLessThanOrEqual(max + (64 << 10));
+    }
+    // Every connection was closed by the client, long before the 256 MiB the server would have sent.
+    await closes(cases.length);
+    for (const sent of closed) expect(sent).toBeLessThan(32 << 20);
+  });
+
+  it('refuses a base whose Content-Length is longer than the manifest says, reading none of it', async () => {
+    const base = baseCheckpoint();
+    const { url, closes } = await hostile(base.byteLength + 1);
+    const e = await refused(fetchBase(url, manifestFor(base)));
+    expect(e).toEqual({ name: 'BodyTooLargeError', bytes: base.byteLength + 1, maxBytes: base.byteLength });
+    await closes(1); // the client hung up
   });
 });
 

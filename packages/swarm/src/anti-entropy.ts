@@ -17,6 +17,7 @@ import {
   encodeFrame,
   maxDeltaFrameBytes,
   tensorFromTyped,
+  trainableParamCount,
   topics,
   type AntiEntropySummary,
   type DecodedFrame,
@@ -141,7 +142,7 @@ export class AntiEntropy {
     const slots = [...wanted.keys()];
     for (const k of slots) this.pulling.add(k);
     const signal = AbortSignal.timeout(this.net.timings.streamTimeoutMs);
-    const maxFrame = maxDeltaFrameBytes(this.manifest.baseCheckpoint.params);
+    const maxFrame = maxDeltaFrameBytes(trainableParamCount(this.manifest));
     let stream: FrameStream | null = null;
     try {
       stream = await this.net.dial(from, 'antiEntropy', signal, maxFrame);

@@ -17,6 +17,7 @@ import {
   f32ToF16Bits,
   tensorFromTyped,
   tensorToTyped,
+  trainableParamCount,
   type CodecId,
   type DType,
   type Tensor,
@@ -53,7 +54,7 @@ export function topkCount(size: number, fraction: number): number {
 }
 
 /**
- * What a payload must fit, from the manifest: P (baseCheckpoint.params) and the job's top-k fraction.
+ * What a payload must fit, from the manifest: P (trainableParamCount) and the job's top-k fraction.
  * Every length a payload carries is checked against these before anything of that length is allocated.
  */
 export interface DeltaShape {
@@ -62,11 +63,10 @@ export interface DeltaShape {
 }
 
 /** The shape a job's deltas must have. */
-export function deltaShapeOf(manifest: {
-  baseCheckpoint: { params: number };
-  compression: { topkFraction: number };
-}): DeltaShape {
-  return { params: manifest.baseCheckpoint.params, topkFraction: manifest.compression.topkFraction };
+export function deltaShapeOf(
+  manifest: Parameters<typeof trainableParamCount>[0] & { compression: { topkFraction: number } },
+): DeltaShape {
+  return { params: trainableParamCount(manifest), topkFraction: manifest.compression.topkFraction };
 }
 
 /** Varint bytes of one index gap below P: ⌈bits(P − 1) / 7⌉, at least 1. */

@@ -19,6 +19,7 @@ import {
   limitsFromManifest,
   maxDeltaPayloadBytes,
   partRange,
+  trainableParamCount,
   type DecodedFrame,
   type DeltaAnnouncement,
   type JobManifest,
@@ -116,9 +117,11 @@ const DECODE_VERDICTS: Record<ProtocolErrorName, Refusal | ((err: { newer?: bool
   TensorBoundsError: rejected('malformed'),
   SafetensorsFormatError: rejected('malformed'),
   DTypeMismatchError: rejected('malformed'),
-  // Not decode failures (signed jobs are checked over HTTP, not in frames): listed for completeness.
+  // Not decode failures (signed jobs and HTTP bodies are checked over HTTP, not in frames): listed for
+  // completeness.
   JobSignatureError: rejected('malformed'),
   JobKeyMismatchError: rejected('wrong-job'),
+  BodyTooLargeError: rejected('oversize'),
 };
 
 /** Maps a decode failure to a verdict; anything that is not a protocol error is malformed input. */
@@ -203,7 +206,8 @@ export function checkDelta(frame: DecodedFrame, author: string, ctx: DeltaContex
   const m = ctx.manifest;
   if (h.jobId !== m.jobId) return rejected('wrong-job');
   if (h.codec !== m.compression.codec) return rejected('wrong-codec');
-  if (h.payloadBytes > maxDeltaPayloadBytes(m.baseCheckpoint.params)) return rejected('oversize');
+  // Before any part is held: a payload sized for the base cannot pass as a LoRA job's adapters.
+  if (h.payloadBytes > maxDeltaPayloadBytes(trainableParamCount(m))) return rejected('oversize');
   const { start, end } = partRange(h.payloadBytes, h.part.count, h.part.index);
   const slices = h.partDigests.length;
   // Every signed slice holds at least one byte, and this frame holds exactly its own.
@@ -279,19 +283,18 @@ function matchesPartDigests(h: DeltaAnnouncement, part: Uint8Array): boolean {
 }
 
 /**
- * Judges a reassembled payload; accept carries the decoded delta (P values). `params` is the replica's
- * size when it trains fewer tensors than the base holds (a LoRA job's adapters); by default the base's.
+ * Judges a reassembled payload; accept carries the decoded delta of the job's P values
+ * (trainableParamCount: the base's, or a LoRA job's adapters), the same for a replica and an observer.
  */
 export function checkPayload(
   header: Pick<DeltaAnnouncement, 'payloadSha256' | 'codec'>,
   payload: Uint8Array,
   manifest: JobManifest,
-  params: number = manifest.baseCheckpoint.params,
 ): { action: 'accept'; delta: Float32Array } | Refusal {
   if (sha256Hex(payload) !== header.payloadSha256) return rejected('bad-digest');
   let delta: Float32Array;
   try {
-    delta = decodeDelta(header.codec, decodeDeltaPayload(payload), { ...deltaShapeOf(manifest), params });
+    delta = decodeDelta(header.codec, decodeDeltaPayload(payload), deltaShapeOf(manifest));
   } catch (err) {
     // The payload's size was bounded already: inside it any container fault is malformed.
     if (isProtocolError(err) && err.name === 'NonFiniteTensorError') return rejected('non-finite');

@@ -7,12 +7,11 @@
  *
  * Checking the payload matters once Rejects are scored: a replica Rejects a bad payload, and gossipsub
  * blames the peer that delivered it, so an observer that forwarded every well-signed delta would be
- * graylisted by the replicas for what its attackers sent. Multi-part payloads and what depends on the
- * round state (replays, equivocation, rounds, bases) stay the replicas' to judge, and so do the payloads
- * of a LoRA job: they hold the adapters, whose size only the model's shapes give, which an observer has
- * not got (judged against the base's size, every honest delta would be Rejected). Heartbeats, summaries and
- * deltas whose stamp does not admit their sender are refused too, so an observer counts (and forwards)
- * only admitted peers.
+ * graylisted by the replicas for what its attackers sent. The payload's size comes from the manifest
+ * alone (trainableParamCount: the base's parameters, or a LoRA job's adapters), so an observer judges it
+ * exactly as a replica does. Multi-part payloads and what depends on the round state (replays,
+ * equivocation, rounds, bases) stay the replicas' to judge. Heartbeats, summaries and deltas whose stamp
+ * does not admit their sender are refused too, so an observer counts (and forwards) only admitted peers.
  */
 import { topics, type DecodedFrame, type JobManifest, type Message } from '@slimswarm/protocol';
 import { AdmittedPeers, type AdmissionCheck } from './admission.js';
@@ -45,7 +44,7 @@ export function observerVerdict(
   if (frame.message.type !== 'delta-announce') return { action: 'accept', frame };
   const v = checkDelta(frame, msg.from, { manifest, admission, rounds: null });
   if (v.action !== 'accept') return v;
-  if (v.header.part.count === 1 && !manifest.training.lora) {
+  if (v.header.part.count === 1) {
     const p = checkPayload(v.header, v.part, manifest);
     if (p.action !== 'accept') return p;
   }

@@ -9,6 +9,7 @@
  */
 import {
   maxDeltaPayloadBytes,
+  trainableParamCount,
   type DecodedFrame,
   type DeltaAnnouncement,
   type DeltaRef,
@@ -27,7 +28,7 @@ import {
   type RoundView,
 } from './delta-verdict.js';
 import { Bans, buildEvidence, type BanTarget, type EquivocationEvidence } from './equivocation.js';
-import { BaseModelMismatchError } from './errors.js';
+import { BaseModelMismatchError, ModelLayoutError } from './errors.js';
 import { ModelLayout, compareCodeUnits, type Weights } from './model-layout.js';
 import { PartialDeltas } from './partials.js';
 import { SwarmTimings } from './peer-config.js';
@@ -135,6 +136,11 @@ export class RoundState implements RoundView, BanTarget {
   private nextOpenedAt: number | null = null;
 
   constructor(init: RoundStateInit) {
+    // Every delta is decoded at the job's size: a replica of another size would refuse them all.
+    const trainable = trainableParamCount(init.manifest);
+    if (init.layout.size !== trainable) {
+      throw new ModelLayoutError(`the job trains ${trainable} values, the layout holds ${init.layout.size}`);
+    }
     this.manifest = init.manifest;
     this.layout = init.layout;
     this.roundValue = init.round ?? 0;
@@ -151,7 +157,7 @@ export class RoundState implements RoundView, BanTarget {
     // One largest delta always fits, or a job whose dense deltas exceed the cap could never assemble one.
     const partialBytes = Math.max(
       limits.maxPartialBytes,
-      maxDeltaPayloadBytes(this.manifest.baseCheckpoint.params),
+      maxDeltaPayloadBytes(trainableParamCount(this.manifest)),
     );
     this.partial = new PartialDeltas(partialBytes);
     this.lastRoundByPeer = new BoundedMap(limits.maxPeersTracked);
@@ -309,7 +315,7 @@ export class RoundState implements RoundView, BanTarget {
     for (const peer of evicted) this.counters?.refused(peer, ignored('evicted'));
     this.noteRound(author, header.round);
     if (!payload) return { action: 'accept', completed: null };
-    const p = checkPayload(header, payload, this.manifest, this.layout.size);
+    const p = checkPayload(header, payload, this.manifest);
     if (p.action !== 'accept') return p;
     const d: AcceptedDelta = {
       peer: author,

@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION,
   encodeFrame,
   maxDeltaFrameBytes,
+  trainableParamCount,
   type JobManifest,
   type ModelRef,
   type RoundRecord,
@@ -129,7 +130,7 @@ export interface SyncAsk {
 
 /** The largest frame a weight sync legitimately carries: one whole delta of this job (or a record). */
 function maxSyncFrameBytes(manifest: JobManifest): number {
-  return maxDeltaFrameBytes(manifest.baseCheckpoint.params);
+  return maxDeltaFrameBytes(trainableParamCount(manifest));
 }
 
 /**

@@ -7,6 +7,9 @@ import {
   WrongJobError,
   decodeFrame,
   encodeFrame,
+  limitsFromManifest,
+  maxDeltaPayloadBytes,
+  sha256Hex,
 } from '@slimswarm/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import {
@@ -21,7 +24,7 @@ import {
 import * as signature from '../src/signature.js';
 import { AdmittedPeers } from '../src/admission.js';
 import { deltaFrame, identities, signedBy, stampFor } from './identities.js';
-import { deltaOf, smallJob } from './parts.fixture.js';
+import { deltaOf, loraJob, smallJob } from './parts.fixture.js';
 
 describe('verdictOfDecodeError', () => {
   it('maps decode failures of real frames to the swarm vocabulary', () => {
@@ -153,6 +156,33 @@ describe('checkDelta', () => {
     );
     expect(decodeJobFrame(tooBig, manifest, 'delta-announce')).toEqual(rejected('oversize'));
     expect(decodeJobFrame(bytes, manifest, 'heartbeat')).toEqual(rejected('malformed'));
+  });
+
+  it("a LoRA job's deltas are bounded by its adapters: a payload sized for the base is refused before any part is held", async () => {
+    const [a] = await identities(1);
+    const baseParams = 64 * 1024;
+    const { manifest, state, layout } = loraJob({}, baseParams);
+    const s = state();
+    // Part 0 of 2 of a dense delta of the whole base (256 KiB), well signed: small parts, a huge total.
+    const payload = new Uint8Array(baseParams * 4).fill(1);
+    const half = payload.length / 2;
+    const digests = [payload.subarray(0, half), payload.subarray(half)].map((x) => sha256Hex(x));
+    const header = signedBy(a!, {
+      ...deltaOf(smallJob().state(), a!).delta.header,
+      jobId: manifest.jobId,
+      baseModelSha256: manifest.baseCheckpoint.sha256,
+      admission: stampFor(manifest, a!.id),
+      payloadBytes: payload.length,
+      payloadSha256: sha256Hex(payload),
+      partDigests: digests,
+      part: { index: 0, count: 2 },
+    });
+    const part = deltaFrame(header, payload.subarray(0, half));
+    expect(s.offer(part, a!.id, 0)).toEqual(rejected('oversize'));
+    expect(s.heldBytes()).toBe(0);
+    // The replica holds the adapters, and so does the frame limit of the job (not the base).
+    expect(layout.size).toBe(128);
+    expect(limitsFromManifest(manifest).maxTensorElements).toBe(maxDeltaPayloadBytes(128));
   });
 
   it('every protocol error name has a verdict', () => {

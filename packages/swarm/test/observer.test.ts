@@ -1,43 +1,61 @@
 /** The passive observer's verdict (coordinator, dashboard): what it can judge without a model. */
 import {
-  JobManifest,
   PROTOCOL_VERSION,
   encodeFrame,
   tensorFromTyped,
   topics,
   type AdmissionStamp,
+  type JobManifest,
   type Message,
 } from '@slimswarm/protocol';
-import { describe, expect, it } from 'vitest';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { afterEach, describe, expect, it } from 'vitest';
 import { AdmittedPeers } from '../src/admission.js';
+import { rejected } from '../src/delta-verdict.js';
 import { encodeDelta } from '../src/codec.js';
 import type { GossipIn, GossipVerdict } from '../src/network.js';
 import { buildEvidence } from '../src/equivocation.js';
 import { jobTopics, observeJob, observerVerdict } from '../src/observer.js';
+import { scoringOf } from '../src/gossip-scoring.js';
 import { encodeDeltaPayload } from '../src/wire.js';
-import { signedDeltaFrame } from './harness.js';
+import { createNodePeer } from '../src/peer.js';
+import { createSwarmReplica } from '../src/replica.js';
+import { FAST, authorOf, bareGossipNode, signedDeltaFrame, waitFor } from './harness.js';
 import { forgedStamp, identities, stampFor } from './identities.js';
-import { deltaOf, smallJob } from './parts.fixture.js';
+import { deltaOf, loraJob, smallJob } from './parts.fixture.js';
 
 describe('observerVerdict', () => {
-  it("leaves a LoRA job's payloads to the replicas: adapter-sized deltas pass, where a full job refuses them", async () => {
+  it("judges a LoRA job's one-part payloads at the adapters' size, which the manifest alone gives", async () => {
     const [author] = await identities(1);
-    const { manifest } = smallJob({ codec: 'dense-f32' });
-    const lora = { factors: 'b' as const, rank: 2, alpha: 2, targets: ['q' as const] };
-    const loraJob = JobManifest.parse({ ...manifest, training: { ...manifest.training, lora } });
-    const adapters = new Float32Array(40).fill(0.01); // fewer values than the base's 512
-    const frame = (job: JobManifest) =>
+    const { manifest: loraManifest, layout } = loraJob({ aggregation: { rule: 'mean', normBound: 1 } });
+    const { manifest: fullManifest } = smallJob({ codec: 'dense-f32' });
+    const frame = (job: JobManifest, values: Float32Array) =>
       signedDeltaFrame({
         jobId: job.jobId,
         base: job.baseCheckpoint.sha256,
         codec: 'dense-f32',
-        payload: encodeDeltaPayload(encodeDelta(adapters, { codec: 'dense-f32', topkFraction: 1 })),
+        payload: encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 })),
         author: { sign: author!.sign, admission: stampFor(job, author!.id) },
       });
-    const judge = (job: JobManifest) =>
-      observerVerdict({ from: author!.id, data: frame(job) }, job, 'delta-announce', new AdmittedPeers(job));
-    expect(judge(manifest)).toEqual({ action: 'reject', reason: 'malformed' });
-    expect(judge(loraJob).action).toBe('accept');
+    const judge = (job: JobManifest, values: Float32Array) =>
+      observerVerdict(
+        { from: author!.id, data: frame(job, values) },
+        job,
+        'delta-announce',
+        new AdmittedPeers(job),
+      );
+    const adapters = new Float32Array(layout.size).fill(0.01);
+    expect(judge(loraManifest, adapters).action).toBe('accept');
+    expect(judge(fullManifest, adapters)).toEqual(rejected('malformed'));
+    // The base's size, too few values, a NaN, a step over the norm bound: all refused before forwarding.
+    const bad = {
+      malformed: [new Float32Array(fullManifest.baseCheckpoint.params), new Float32Array(40)],
+      'non-finite': [adapters.map((x, i) => (i === 7 ? NaN : x))],
+      'norm-bound': [new Float32Array(layout.size).fill(1)],
+    };
+    for (const [reason, payloads] of Object.entries(bad))
+      for (const values of payloads)
+        expect(judge(loraManifest, values)).toEqual({ action: 'reject', reason });
   });
 
   it('accepts what it cannot fault, and refuses frames, headers, signatures and one-part payloads', async () => {
@@ -148,5 +166,105 @@ describe('observerVerdict', () => {
     expect(judge(good)).toBe('accept');
     expect(judge({ ...good, author: mallory!.id })).toBe('reject');
     expect(jobTopics(manifest.jobId)[topics.evidence(manifest.jobId)]).toBe('equivocation-evidence');
+  });
+});
+
+describe('an observer of a LoRA job between real peers (memory transport)', () => {
+  let cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+
+  it('refuses well-signed junk adapters (not forwarded, Rejected) and forwards an honest delta to a replica', async () => {
+    const baseParams = 64 * 1024; // a full fine-tuning delta of this base is 256 KiB, the adapters' 512 B
+    const job = loraJob({ aggregation: { rule: 'mean', normBound: 1 } }, baseParams);
+    const { manifest, layout } = job;
+    const topic = topics.deltas(manifest.jobId);
+    // attacker, honest → observer ↔ replica: the replica hears the authors only through the observer.
+    const [observer, replicaPeer] = await Promise.all(
+      ['obs-lora-o', 'obs-lora-r'].map((name) => createNodePeer({ ...FAST, listen: [`/memory/${name}`] })),
+    );
+    const replica = await createSwarmReplica({
+      peer: replicaPeer!,
+      manifest,
+      initialWeights: layout.view(job.w0),
+      shapes: job.shapes,
+    });
+    // The deltas' verdicts (the replica's heartbeats and summaries pass the observer too).
+    const verdicts: string[] = [];
+    const stopObserving = observeJob(observer!.services.swarm, manifest, (_msg, v) => {
+      if (v.action !== 'accept') verdicts.push(v.reason);
+      else if (v.frame.message.type === 'delta-announce') verdicts.push('accept');
+    });
+    const keys = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')]);
+    const [attacker, honest] = await Promise.all(keys.map((k, i) => bareGossipNode(`obs-lora-a${i}`, k)));
+    cleanup.push(async () => {
+      stopObserving();
+      await replica.stop();
+      await Promise.all([observer!, replicaPeer!, attacker!, honest!].map((n) => n.stop()));
+    });
+    // Gossipsub forwards to its mesh: wait until the replica and the observer have grafted each other.
+    const observerId = observer!.peerId.toString();
+    const meshed = new Promise<void>((resolve) =>
+      replicaPeer!.services.pubsub.addEventListener('gossipsub:graft', (e) => {
+        if (e.detail.topic === topic && e.detail.peerId.toString() === observerId) resolve();
+      }),
+    );
+    await replicaPeer!.dial(observer!.getMultiaddrs()[0]!);
+    for (const node of [attacker!, honest!]) {
+      node.services.pubsub.subscribe(topic);
+      await node.dial(observer!.getMultiaddrs()[0]!);
+    }
+    await meshed;
+    await waitFor('the authors see the observer', () =>
+      [attacker!, honest!].every((n) => n.services.pubsub.getSubscribers(topic).length === 1),
+    );
+    const delivered: Uint8Array[] = [];
+    replicaPeer!.services.pubsub.addEventListener('message', (e) => {
+      if (e.detail.topic === topic) delivered.push(e.detail.data);
+    });
+
+    const frame = (key: (typeof keys)[number], values: Float32Array) =>
+      signedDeltaFrame({
+        jobId: manifest.jobId,
+        base: manifest.baseCheckpoint.sha256,
+        codec: 'dense-f32',
+        payload: encodeDeltaPayload(encodeDelta(values, { codec: 'dense-f32', topkFraction: 1 })),
+        author: authorOf(key, manifest),
+      });
+    const adapters = new Float32Array(layout.size).fill(0.01);
+    const junk = [
+      new Float32Array(baseParams), // sized for full fine-tuning: refused by the frame limits, unsigned
+      new Float32Array(layout.size - 1),
+      adapters.map((x, i) => (i === 3 ? Infinity : x)),
+      new Float32Array(layout.size).fill(1), // norm √128 against a bound of 1
+    ];
+    for (const values of junk) await attacker!.services.pubsub.publish(topic, frame(keys[0]!, values));
+    const good = frame(keys[1]!, adapters);
+    await honest!.services.pubsub.publish(topic, good);
+
+    await waitFor(
+      'the replica accepts the honest delta',
+      () => replicaPeer!.services.swarm.stats().accepted === 1,
+    );
+    await waitFor('the observer judged all five', () => verdicts.length === 5);
+    expect([...verdicts].sort()).toEqual(['accept', 'malformed', 'non-finite', 'norm-bound', 'oversize']);
+    const rejectedAt = observer!.services.swarm.stats().rejected;
+    expect([
+      rejectedAt.oversize,
+      rejectedAt.malformed,
+      rejectedAt['non-finite'],
+      rejectedAt['norm-bound'],
+    ]).toEqual([1, 1, 1, 1]);
+    // Only the honest delta reached the replica: nothing it would Reject (and blame on the observer).
+    expect(delivered.map((d) => Buffer.from(d).equals(Buffer.from(good)))).toEqual([true]);
+    expect(Object.values(replicaPeer!.services.swarm.stats().rejected).every((n) => n === 0)).toBe(true);
+    // The Rejects count against the attacker's score at the observer (gossipsub refreshes it on its
+    // heartbeat), not against the honest author's.
+    const score = (node: typeof attacker) =>
+      scoringOf(observer!.services.pubsub).getScore(node!.peerId.toString());
+    await waitFor("the attacker's score falls", () => score(attacker) < 0);
+    expect(score(honest)).toBeGreaterThanOrEqual(0);
   });
 });
