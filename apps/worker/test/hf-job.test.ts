@@ -103,7 +103,12 @@ describe('a job with a Hugging Face tokenizer', () => {
   it('a client refuses a served tokenizer file that is not the one the manifest names', async () => {
     const tampered = bpe.files.tokenizer.slice();
     tampered[tampered.length - 3]! ^= 1;
-    const server = createServer((_req, res) => res.end(tampered));
+    // The config file is served as it is, so the refusal is the tokenizer's own.
+    const spec = job.manifest.tokenizer;
+    const configPath = spec.kind === 'hf' && spec.config ? `/api/tokenizer/${spec.config.sha256}` : null;
+    const server = createServer((req, res) =>
+      res.end(req.url === configPath ? bpe.files.config : tampered),
+    );
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
