@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-web';
 import type { ModelConfig } from '../model/config.js';
 import { dimsOf } from '../model/config.js';
 import type { LayerFeatures } from '../model/features.js';
-import type { LoraFrozen } from '../model/lora.js';
+import type { LoraConfig, LoraFrozen } from '../model/lora.js';
 import type { Params } from '../model/params.js';
 import type { ChunkGraphKind, FrozenSource, ParamSlot } from './graphs.js';
 import {
@@ -100,6 +100,7 @@ export class ChunkRunner {
   private externalData: { path: string; data: Uint8Array }[] | undefined;
   private readonly sessions = new Map<ChunkGraphKind, Promise<ort.InferenceSession>>();
   private readonly zeroState: ort.Tensor;
+  private readonly loraConfig: LoraConfig | undefined;
   private readonly dims;
   private readonly stateShape: number[];
   /** θ_p for p < E/2, in fp64. */
@@ -115,13 +116,15 @@ export class ChunkRunner {
     private readonly config: ModelConfig,
     readonly chunk: number,
     private readonly backend: Backend,
-    private readonly lora?: LoraFrozen,
+    lora?: LoraFrozen,
     frozenSource: FrozenSource = backend === 'wasm' ? 'resident' : 'inputs',
   ) {
     this.dims = dimsOf(config);
     const layouts = chunkLayouts(config, lora?.lora);
     this.slots = layouts.params.slots;
     this.paramCount = layouts.params.total;
+    // Only the config is kept: on the resident path the frozen arrays must not outlive session creation.
+    this.loraConfig = lora?.lora;
     this.frozenSource = lora ? frozenSource : undefined;
     if (lora) {
       const { slots } = layouts.frozen!;
@@ -161,14 +164,14 @@ export class ChunkRunner {
     if (this.frozenSource === 'resident') {
       const externalData = this.externalData!;
       made = ort.InferenceSession.create(
-        buildResidentGraph(this.config, this.chunk, RESIDENT_KINDS, this.lora!.lora),
+        buildResidentGraph(this.config, this.chunk, RESIDENT_KINDS, this.loraConfig!),
         // Prepacking would keep a packed copy of every constant MatMul/Gemm weight beside the original.
         { ...options, externalData, extra: { session: { disable_prepacking: '1' } } },
       );
       void made.then(() => (this.externalData = undefined), () => undefined);
       for (const k of RESIDENT_KINDS) this.sessions.set(k, made);
     } else {
-      made = ort.InferenceSession.create(buildChunkGraph(this.config, this.chunk, kind, this.lora?.lora), options);
+      made = ort.InferenceSession.create(buildChunkGraph(this.config, this.chunk, kind, this.loraConfig), options);
       this.sessions.set(kind, made);
     }
     return made;
