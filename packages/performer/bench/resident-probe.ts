@@ -48,8 +48,9 @@ function rss(): { hwm: number; rss: number } {
 }
 
 const memories: { buffer: ArrayBuffer }[] = [];
-const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: unknown) => { buffer: ArrayBuffer } } })
-  .WebAssembly;
+const wasm = (
+  globalThis as unknown as { WebAssembly: { Memory: new (d: unknown) => { buffer: ArrayBuffer } } }
+).WebAssembly;
 wasm.Memory = new Proxy(wasm.Memory, {
   construct(target, args: [unknown]) {
     const memory = Reflect.construct(target, args) as { buffer: ArrayBuffer };
@@ -63,7 +64,13 @@ const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 async function engineWay(way: 'fed' | 'resident'): Promise<object> {
   configureThreads(2);
   let frozen: ReturnType<typeof loraFrozen> | undefined = loraFrozen(CONFIG, LORA, initParams(CONFIG));
-  const runner = new ChunkRunner(CONFIG, C, 'wasm', { lora: LORA, frozen }, way === 'fed' ? 'inputs' : 'resident');
+  const runner = new ChunkRunner(
+    CONFIG,
+    C,
+    'wasm',
+    { lora: LORA, frozen },
+    way === 'fed' ? 'inputs' : 'resident',
+  );
   const t0 = performance.now();
   await runner.createSessions(['states', 'given', 'subtract']);
   const createSeconds = (performance.now() - t0) / 1000;
@@ -96,7 +103,10 @@ async function engineWay(way: 'fed' | 'resident'): Promise<object> {
     grads = step.grads;
     loss = step.loss;
   }
-  writeFileSync(`/tmp/resident-probe-${way}.grads`, new Uint8Array(grads.buffer, grads.byteOffset, grads.byteLength));
+  writeFileSync(
+    `/tmp/resident-probe-${way}.grads`,
+    new Uint8Array(grads.buffer, grads.byteOffset, grads.byteLength),
+  );
   const stepped = { ...rss(), heap: heap() };
   void frozen;
   await runner.dispose();
@@ -151,7 +161,8 @@ if (args[0] === '--child') {
     console.log(out);
   }
   if (ways.includes('fed') && ways.includes('resident')) {
-    const read = (w: string): Float32Array => new Float32Array(readFileSync(`/tmp/resident-probe-${w}.grads`).buffer.slice(0));
+    const read = (w: string): Float32Array =>
+      new Float32Array(readFileSync(`/tmp/resident-probe-${w}.grads`).buffer.slice(0));
     const [a, b] = [read('fed'), read('resident')];
     let maxAbs = 0;
     let maxRef = 0;

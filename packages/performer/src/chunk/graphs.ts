@@ -164,7 +164,11 @@ export function chunkGraphBuilder(
       slot.name,
       frozenSource === 'inputs'
         ? b.input(name, 'float', slot.shape)
-        : b.externalInitializer(name, 'float', slot.shape, { location: name, offset: 0, length: 4 * slot.size }),
+        : b.externalInitializer(name, 'float', slot.shape, {
+            location: name,
+            offset: 0,
+            length: 4 * slot.size,
+          }),
     );
   }
   const params = new Map(tensors);

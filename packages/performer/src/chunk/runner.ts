@@ -168,10 +168,16 @@ export class ChunkRunner {
         // Prepacking would keep a packed copy of every constant MatMul/Gemm weight beside the original.
         { ...options, externalData, extra: { session: { disable_prepacking: '1' } } },
       );
-      void made.then(() => (this.externalData = undefined), () => undefined);
+      void made.then(
+        () => (this.externalData = undefined),
+        () => undefined,
+      );
       for (const k of RESIDENT_KINDS) this.sessions.set(k, made);
     } else {
-      made = ort.InferenceSession.create(buildChunkGraph(this.config, this.chunk, kind, this.loraConfig), options);
+      made = ort.InferenceSession.create(
+        buildChunkGraph(this.config, this.chunk, kind, this.loraConfig),
+        options,
+      );
       this.sessions.set(kind, made);
     }
     return made;

@@ -129,14 +129,23 @@ export class GraphBuilder {
       value.dtype,
       `${this.scope}${name}`,
     );
-    this.outputs.push({ name: named.name, dataType: named.dtype, ...(declareShape && { dims: named.shape }) });
+    this.outputs.push({
+      name: named.name,
+      dataType: named.dtype,
+      ...(declareShape && { dims: named.shape }),
+    });
   }
 
   /**
    * A tensor whose bytes are not in the model but supplied when the session is created (onnxruntime-web:
    * the externalData option), so they never pass through the model proto.
    */
-  externalInitializer(name: string, dtype: DataTypeName, shape: readonly number[], external: ExternalData): Value {
+  externalInitializer(
+    name: string,
+    dtype: DataTypeName,
+    shape: readonly number[],
+    external: ExternalData,
+  ): Value {
     this.initializers.push({ name, dataType: dtype, dims: shape, external });
     this.external.add(name);
     return { name, dtype, shape };
