@@ -108,9 +108,10 @@ export class ChunkRunner {
   runs = 0;
 
   /**
-   * With LoRA the frozen tensors are resident by default on wasm (one copy in the heap instead of a JS
-   * copy plus a heap copy per run; docs/benchmarks.md). WebGPU keeps feeding them: the resident graph's
-   * If nodes run on the CPU there.
+   * With LoRA the frozen tensors are resident by default on wasm: one copy in the heap, made when the
+   * session is created, instead of the caller's arrays plus a heap copy made by every run. The arrays are
+   * read until the first run or createSessions resolves, never after. WebGPU keeps feeding them: the
+   * resident graph (If nodes, external initializers) is untried on that backend.
    */
   constructor(
     private readonly config: ModelConfig,
