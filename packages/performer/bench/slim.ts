@@ -213,7 +213,7 @@ async function measure(job: Job): Promise<Row> {
     job.lora === null
       ? undefined
       : LoraConfig.parse({ rank: job.lora, alpha: 2 * job.lora, targets: LORA_TARGETS });
-  // The base is held by the engine only (as its frozen input): the bench keeps no second copy.
+  // The base is held by the engine only (resident in onnxruntime's heap): the bench drops its arrays.
   const frozen = lora ? { lora, frozen: loraFrozen(config, lora, initParams(config)) } : undefined;
   const engine =
     kind === 'slim-ort'

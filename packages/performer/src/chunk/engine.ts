@@ -201,7 +201,9 @@ class ChunkEngine implements StatsEngine {
 
 /**
  * SLiM: exact gradients with memory independent of the sequence length. With `lora` the engine is
- * called with the trainable adapters and returns their gradients; the frozen base is fed as it is.
+ * called with the trainable adapters and returns their gradients. On wasm the frozen tensors are copied
+ * into onnxruntime's heap while the engine is created and never read again: the caller may drop
+ * `lora.frozen` once this resolves (on WebGPU they are fed to every run and must be kept).
  */
 export async function createSlimEngine(
   config: ModelConfig,
@@ -222,7 +224,8 @@ export async function createSlimEngine(
 
 /**
  * The same graphs with one chunk of the whole sequence (C = L), so onnxruntime keeps every activation:
- * the baseline for SLiM's time overhead. Graphs are rebuilt when L changes.
+ * the baseline for SLiM's time overhead. Graphs are rebuilt when L changes, from `lora.frozen`: the caller
+ * keeps it for the engine's lifetime.
  */
 export async function createFullEngine(
   config: ModelConfig,

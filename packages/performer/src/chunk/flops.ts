@@ -16,7 +16,7 @@ import { chunkGraphBuilder } from './graphs.js';
 export function matmulFlops(b: GraphBuilder): number {
   let flops = 0;
   for (const node of b.nodes) {
-    if (node.info.op !== 'MatMul') continue;
+    if (node.info.op !== 'MatMul' && node.info.op !== 'MatMulTransB') continue;
     const k = node.inputs[0]!.shape.at(-1)!;
     flops += 2 * k * node.output.shape.reduce((a, d) => a * d, 1);
   }

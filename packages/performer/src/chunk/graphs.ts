@@ -115,16 +115,24 @@ export function buildChunkGraph(
   return chunkGraphBuilder(config, chunk, kind, lora).build();
 }
 
-/** The chunk graph as recorded nodes, before encoding: what FLOP counting (flops.ts) reads. */
+/** Where the LoRA frozen tensors come from: graph inputs fed to every run, or initializers made once. */
+export type FrozenSource = 'inputs' | 'resident';
+
+/**
+ * The chunk graph as recorded nodes, before encoding: what FLOP counting (flops.ts) reads. `scope`
+ * prefixes its names, for use as a branch of the resident graph.
+ */
 export function chunkGraphBuilder(
   config: ModelConfig,
   chunk: number,
   kind: ChunkGraphKind,
   lora?: LoraConfig,
+  frozenSource: FrozenSource = 'inputs',
+  scope = '',
 ): GraphBuilder {
   const { kv: kvHeads, e, m, n } = dimsOf(config);
   const c = chunk;
-  const b = new GraphBuilder(`slim_${kind}_c${c}`);
+  const b = new GraphBuilder(`slim_${kind}_c${c}`, scope);
   const layouts = chunkLayouts(config, lora);
   const layout = layouts.params;
   const layerState = [kvHeads, m, e + 1];
@@ -151,7 +159,17 @@ export function chunkGraphBuilder(
   // Frozen tensors are inputs of their own, not slices of one flat input: a slice is a copy in the wasm
   // heap, and the base of a 135 M model is 540 MB (docs/benchmarks.md, SmolLM2's shapes).
   for (const slot of layouts.frozen?.slots ?? []) {
-    tensors.set(slot.name, b.input(frozenInputName(slot.name), 'float', slot.shape));
+    const name = frozenInputName(slot.name);
+    tensors.set(
+      slot.name,
+      frozenSource === 'inputs'
+        ? b.input(name, 'float', slot.shape)
+        : b.externalInitializer(name, 'float', slot.shape, {
+            location: name,
+            offset: 0,
+            length: 4 * slot.size,
+          }),
+    );
   }
   const params = new Map(tensors);
   if (lora) {
@@ -239,4 +257,52 @@ export function chunkGraphBuilder(
   b.output(stack(grads.slice(paramValues.length)), 'stateGradIn');
   if (kind === 'subtract') b.output(stack(contributions), 'contribution');
   return b;
+}
+
+/** Every output a chunk graph kind can have, in the order the resident graph returns them. */
+const KIND_OUTPUTS: Readonly<Record<ChunkGraphKind, readonly string[]>> = {
+  states: ['contribution'],
+  forward: ['loss', 'stateOut'],
+  logits: ['logits', 'stateOut'],
+  given: ['loss', 'grads', 'stateGradIn'],
+  subtract: ['loss', 'grads', 'stateGradIn', 'contribution'],
+};
+
+/**
+ * LoRA's resident graph: the chunk graphs of `kinds` as branches of one model, chosen per run by the
+ * int32 scalar input `kind` (an index into `kinds`), with the frozen tensors as initializers whose bytes
+ * come from the externalData session option (locations frozenInputName). onnxruntime copies initializers
+ * into its heap once per session, so one session for all kinds holds the frozen base once, and no run
+ * copies it again (an input is copied into the wasm heap on every run). Outputs are the union of the
+ * kinds' (KIND_OUTPUTS); those a kind lacks are a scalar 0.
+ */
+export function buildResidentGraph(
+  config: ModelConfig,
+  chunk: number,
+  kinds: readonly ChunkGraphKind[],
+  lora: LoraConfig,
+): Uint8Array {
+  const names = [...new Set(kinds.flatMap((kind) => KIND_OUTPUTS[kind]))];
+  const branches = kinds.map((kind) => {
+    const sub = chunkGraphBuilder(config, chunk, kind, lora, 'resident', `${kind}/`);
+    for (const name of names) {
+      if (!KIND_OUTPUTS[kind].includes(name)) sub.output(sub.scalar(0), name);
+    }
+    return sub;
+  });
+  if (kinds.length < 2) throw new RangeError('a resident graph serves two kinds or more');
+  const b = new GraphBuilder(`slim_resident_c${chunk}`);
+  const kind = b.input('kind', 'int32', []);
+  const isKind = (i: number): Value => b.equal(kind, b.constantInt32(Int32Array.of(i), []));
+  // If chooses between two branches: kinds i, i+1, … nest, the last kind being the innermost else.
+  const rest = (i: number): GraphBuilder => {
+    if (i === kinds.length - 1) return branches[i]!;
+    const wrap = new GraphBuilder(`slim_resident_${i}`, `resident${i}/`);
+    const outs = wrap.ifElse(isKind(i), branches[i]!, rest(i + 1), names);
+    outs.forEach((out, k) => wrap.output(out, names[k]!, false));
+    return wrap;
+  };
+  const outs = b.ifElse(isKind(0), branches[0]!, rest(1), names);
+  outs.forEach((out, k) => b.output(out, names[k]!, false));
+  return b.build();
 }

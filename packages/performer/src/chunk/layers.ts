@@ -321,8 +321,7 @@ export function layerMix(
 /** The final norm and the head (tok_embᵀ when tied, lm_head otherwise): [C, D] → logits [C, V]. */
 export function lmHead(b: GraphBuilder, config: ModelConfig, source: ModelSource, hidden: Value): Value {
   const final = norm(b, config, source, 'ln_f', hidden);
-  return b.matmul(
-    final,
-    config.tiedHead ? b.transposeLast(source.param('tok_emb')) : source.param('lm_head'),
-  );
+  return config.tiedHead
+    ? b.matmulTransposed(final, source.param('tok_emb'))
+    : b.matmul(final, source.param('lm_head'));
 }

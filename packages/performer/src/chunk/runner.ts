@@ -8,10 +8,17 @@ import * as ort from 'onnxruntime-web';
 import type { ModelConfig } from '../model/config.js';
 import { dimsOf } from '../model/config.js';
 import type { LayerFeatures } from '../model/features.js';
-import type { LoraFrozen } from '../model/lora.js';
+import type { LoraConfig, LoraFrozen } from '../model/lora.js';
 import type { Params } from '../model/params.js';
-import type { ChunkGraphKind, ParamSlot } from './graphs.js';
-import { buildChunkGraph, chunkLayouts, frozenInputName, stateShape, stateSize } from './graphs.js';
+import type { ChunkGraphKind, FrozenSource, ParamSlot } from './graphs.js';
+import {
+  buildChunkGraph,
+  buildResidentGraph,
+  chunkLayouts,
+  frozenInputName,
+  stateShape,
+  stateSize,
+} from './graphs.js';
 import { InvalidStateError } from './errors.js';
 import {
   InvalidTokensError,
@@ -74,57 +81,117 @@ export function configureThreads(threads: number | undefined): void {
   ort.env.wasm.numThreads = threads ?? available ?? 1;
 }
 
+/** The kinds one resident session serves: all of them, so the frozen base sits in the heap once. */
+const RESIDENT_KINDS: readonly ChunkGraphKind[] = ['states', 'given', 'subtract', 'forward', 'logits'];
+
 export class ChunkRunner {
   readonly stateSize: number;
   readonly paramCount: number;
   /** Where each tensor of `params` (and of the gradients) sits in the flat input. */
   readonly slots: ParamSlot[];
-  /** LoRA's frozen base and A, one tensor each over the caller's arrays (no copy), fed to every run. */
+  /** LoRA's frozen tensors: fed to every run ('inputs') or made initializers of one session ('resident'). */
+  readonly frozenSource: FrozenSource | undefined;
+  /** 'inputs': the frozen base and A, one tensor each over the caller's arrays (no copy), fed to every run. */
   private readonly frozen: Record<string, ort.Tensor> = {};
+  /**
+   * 'resident': the same arrays as the externalData of the resident session, dropped once it exists (the
+   * session holds its own copy), so the caller's arrays can then be freed.
+   */
+  private externalData: { path: string; data: Uint8Array }[] | undefined;
   private readonly sessions = new Map<ChunkGraphKind, Promise<ort.InferenceSession>>();
+  private readonly zeroState: ort.Tensor;
+  private readonly loraConfig: LoraConfig | undefined;
   private readonly dims;
   private readonly stateShape: number[];
   /** θ_p for p < E/2, in fp64. */
   private readonly frequencies: Float64Array;
   runs = 0;
 
+  /**
+   * With LoRA the frozen tensors are resident by default on wasm: one copy in the heap, made when the
+   * session is created, instead of the caller's arrays plus a heap copy made by every run. The arrays are
+   * read until the first run or createSessions resolves, never after. WebGPU keeps feeding them: the
+   * resident graph (If nodes, external initializers) is untried on that backend.
+   */
   constructor(
     private readonly config: ModelConfig,
     readonly chunk: number,
     private readonly backend: Backend,
-    private readonly lora?: LoraFrozen,
+    lora?: LoraFrozen,
+    frozenSource: FrozenSource = backend === 'wasm' ? 'resident' : 'inputs',
   ) {
     this.dims = dimsOf(config);
     const layouts = chunkLayouts(config, lora?.lora);
     this.slots = layouts.params.slots;
     this.paramCount = layouts.params.total;
+    // Only the config is kept: on the resident path the frozen arrays must not outlive session creation.
+    this.loraConfig = lora?.lora;
+    this.frozenSource = lora ? frozenSource : undefined;
     if (lora) {
       const { slots } = layouts.frozen!;
       checkParams(config, lora.frozen, Object.fromEntries(slots.map((s) => [s.name, s.shape])));
-      for (const slot of slots) {
-        this.frozen[frozenInputName(slot.name)] = new ort.Tensor(
-          'float32',
-          lora.frozen[slot.name]!,
-          slot.shape,
-        );
+      if (frozenSource === 'resident') {
+        this.externalData = slots.map((slot) => {
+          const array = lora.frozen[slot.name]!;
+          return {
+            path: frozenInputName(slot.name),
+            data: new Uint8Array(array.buffer, array.byteOffset, array.byteLength),
+          };
+        });
+      } else {
+        for (const slot of slots) {
+          this.frozen[frozenInputName(slot.name)] = new ort.Tensor(
+            'float32',
+            lora.frozen[slot.name]!,
+            slot.shape,
+          );
+        }
       }
     }
     this.stateSize = stateSize(config);
     this.stateShape = stateShape(config);
+    this.zeroState = new ort.Tensor('float32', new Float32Array(this.stateSize), this.stateShape);
     const { e } = this.dims;
     this.frequencies = Float64Array.from({ length: e / 2 }, (_, p) => config.ropeBase ** ((-2 * p) / e));
   }
 
   private session(kind: ChunkGraphKind): Promise<ort.InferenceSession> {
     let made = this.sessions.get(kind);
-    if (!made) {
-      made = ort.InferenceSession.create(buildChunkGraph(this.config, this.chunk, kind, this.lora?.lora), {
-        executionProviders: [this.backend],
-        graphOptimizationLevel: 'all',
-      });
+    if (made) return made;
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [this.backend],
+      graphOptimizationLevel: 'all',
+    };
+    if (this.frozenSource === 'resident') {
+      const externalData = this.externalData!;
+      made = ort.InferenceSession.create(
+        buildResidentGraph(this.config, this.chunk, RESIDENT_KINDS, this.loraConfig!),
+        // Prepacking would keep a packed copy of every constant MatMul/Gemm weight beside the original.
+        { ...options, externalData, extra: { session: { disable_prepacking: '1' } } },
+      );
+      void made.then(
+        () => (this.externalData = undefined),
+        () => undefined,
+      );
+      for (const k of RESIDENT_KINDS) this.sessions.set(k, made);
+    } else {
+      made = ort.InferenceSession.create(
+        buildChunkGraph(this.config, this.chunk, kind, this.loraConfig),
+        options,
+      );
       this.sessions.set(kind, made);
     }
     return made;
+  }
+
+  /** Inputs only the resident graph has: which kind runs, and a state gradient for every kind. */
+  private residentFeeds(kind: ChunkGraphKind): Record<string, ort.Tensor> {
+    if (this.frozenSource !== 'resident') return {};
+    const feeds: Record<string, ort.Tensor> = {
+      kind: new ort.Tensor('int32', Int32Array.of(RESIDENT_KINDS.indexOf(kind)), []),
+    };
+    if (kind !== 'given' && kind !== 'subtract') feeds.stateGradOut = this.zeroState;
+    return feeds;
   }
 
   /** Creates the sessions of these graph kinds now rather than on first use. */
@@ -243,6 +310,7 @@ export class ChunkRunner {
     const session = await this.session('forward');
     const out = await session.run({
       ...this.feeds(seq, start, end, lossScale),
+      ...this.residentFeeds('forward'),
       state: this.stateTensor(stateIn),
     });
     this.runs++;
@@ -276,6 +344,7 @@ export class ChunkRunner {
     const session = await this.session('logits');
     const out = await session.run({
       ...this.feeds({ ...model, tokens }, start, end, 0, positionOffset),
+      ...this.residentFeeds('logits'),
       state: this.stateTensor(stateIn),
     });
     this.runs++;
@@ -300,7 +369,11 @@ export class ChunkRunner {
     this.checkRange(seq, start, end);
     if (end - start > this.chunk) throw new InvalidTokensError(`chunk of ${end - start} > ${this.chunk}`);
     const session = await this.session('states');
-    const out = await session.run({ ...this.feeds(seq, start, end, 0), state: this.stateTensor(stateIn) });
+    const out = await session.run({
+      ...this.feeds(seq, start, end, 0),
+      ...this.residentFeeds('states'),
+      state: this.stateTensor(stateIn),
+    });
     this.runs++;
     const contribution = out.contribution!.data as Float32Array;
     return stateIn.map((s, i) => s + contribution[i]!);
@@ -319,6 +392,7 @@ export class ChunkRunner {
     const session = await this.session(state.kind);
     const out = await session.run({
       ...this.feeds(seq, start, end, lossScale),
+      ...this.residentFeeds(state.kind),
       state: this.stateTensor(state.kind === 'given' ? state.stateIn : state.stateOut),
       stateGradOut: this.stateTensor(stateGradOut),
     });
@@ -360,7 +434,7 @@ export class ChunkRunner {
   }
 
   async dispose(): Promise<void> {
-    const sessions = [...this.sessions.values()];
+    const sessions = [...new Set(this.sessions.values())];
     this.sessions.clear();
     await Promise.all(sessions.map(async (s) => (await s).release()));
   }

@@ -54,9 +54,11 @@ function backwardOf(b: GraphBuilder, node: RecordedNode, g: Value): Contribution
       ];
     case 'MatMul':
       return [
-        () => unbroadcast(b, b.matmul(g, b.transposeLast(w)), x.shape),
+        () => unbroadcast(b, b.matmulTransposed(g, w), x.shape),
         () => unbroadcast(b, b.matmul(b.transposeLast(x), g), w.shape),
       ];
+    case 'MatMulTransB':
+      return [() => b.matmul(g, w), () => b.matmul(b.transposeLast(g), x)];
     case 'Neg':
       return [() => b.neg(g)];
     case 'Identity':

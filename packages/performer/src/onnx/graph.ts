@@ -6,7 +6,15 @@
  * Only ops that run on both the wasm and the WebGPU execution providers are offered (no Trilu, no
  * LogSoftmax: masks and log-softmax are built from primitives).
  */
-import type { AttributeValue, DataTypeName, NodeSpec, TensorSpec, ValueSpec } from './proto.js';
+import type {
+  AttributeValue,
+  DataTypeName,
+  ExternalData,
+  GraphSpec,
+  NodeSpec,
+  TensorSpec,
+  ValueSpec,
+} from './proto.js';
 import { DataType, encodeModel } from './proto.js';
 
 /** Opset 18: ReduceSum/ReduceMean/ReduceMax take axes as an input; Pad takes `axes`. */
@@ -21,6 +29,8 @@ export interface Value {
 /** What autodiff needs to know about a recorded node beyond its ONNX form. */
 export type NodeInfo =
   | { op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'MatMul' }
+  /** a · bᵀ (Gemm, transB), both rank 2. */
+  | { op: 'MatMulTransB' }
   | { op: 'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Erf' | 'Tanh' | 'Sigmoid' | 'Identity' }
   /** Rows of the first operand picked by `indices` ([R] int32, not differentiable). */
   | { op: 'Gather'; indices: Value }
@@ -82,14 +92,22 @@ export class GraphBuilder {
   private readonly initializers: TensorSpec[] = [];
   private readonly inputs: ValueSpec[] = [];
   private readonly outputs: ValueSpec[] = [];
+  private readonly external = new Set<string>();
   private readonly int64Cache = new Map<string, string>();
   private readonly scalarCache = new Map<number, Value>();
   private counter = 0;
 
-  constructor(private readonly graphName: string) {}
+  /**
+   * `scope` prefixes every name the builder makes (values and outputs): a builder meant as a subgraph
+   * needs one, since ONNX names must not repeat across a graph and its subgraphs.
+   */
+  constructor(
+    private readonly graphName: string,
+    private readonly scope = '',
+  ) {}
 
   private fresh(prefix: string): string {
-    return `${prefix}_${this.counter++}`;
+    return `${this.scope}${prefix}_${this.counter++}`;
   }
 
   input(name: string, dtype: DataTypeName, shape: readonly number[]): Value {
@@ -97,10 +115,85 @@ export class GraphBuilder {
     return { name, dtype, shape };
   }
 
-  /** Exposes `value` as a graph output called `name`. */
-  output(value: Value, name: string): void {
-    const named = this.emit({ op: 'NoGradient' }, 'Identity', [value], [], value.shape, value.dtype, name);
-    this.outputs.push({ name: named.name, dataType: named.dtype, dims: named.shape });
+  /**
+   * Exposes `value` as a graph output called `name` (after the scope). `declareShape` false leaves the
+   * shape unknown: an If's outputs take the shape of whichever branch ran.
+   */
+  output(value: Value, name: string, declareShape = true): void {
+    const named = this.emit(
+      { op: 'NoGradient' },
+      'Identity',
+      [value],
+      [],
+      value.shape,
+      value.dtype,
+      `${this.scope}${name}`,
+    );
+    this.outputs.push({
+      name: named.name,
+      dataType: named.dtype,
+      ...(declareShape && { dims: named.shape }),
+    });
+  }
+
+  /**
+   * A tensor whose bytes are not in the model but supplied when the session is created (onnxruntime-web:
+   * the externalData option), so they never pass through the model proto.
+   */
+  externalInitializer(
+    name: string,
+    dtype: DataTypeName,
+    shape: readonly number[],
+    external: ExternalData,
+  ): Value {
+    this.initializers.push({ name, dataType: dtype, dims: shape, external });
+    this.external.add(name);
+    return { name, dtype, shape };
+  }
+
+  /**
+   * ONNX If: the outputs `names` of `thenBranch` when `cond` (bool []) holds, else of `elseBranch`. The
+   * branches read this graph's values by name; their inputs and external initializers move up into this
+   * graph (shared by name), so each exists once however many branches use it. Not differentiable.
+   */
+  ifElse(cond: Value, thenBranch: GraphBuilder, elseBranch: GraphBuilder, names: readonly string[]): Value[] {
+    const branch = (sub: GraphBuilder): GraphSpec => {
+      for (const input of sub.inputs) {
+        if (!this.inputs.some((i) => i.name === input.name)) this.inputs.push(input);
+      }
+      for (const t of sub.initializers) {
+        if ('external' in t && !this.initializers.some((i) => i.name === t.name)) this.initializers.push(t);
+      }
+      const spec = sub.graph();
+      const outputs = names.map((name) => {
+        const found = spec.outputs.find((o) => o.name === `${sub.scope}${name}`);
+        if (!found) throw new ShapeError(`branch ${sub.graphName} has no output ${name}`);
+        return found;
+      });
+      return {
+        ...spec,
+        inputs: [],
+        initializers: spec.initializers.filter((t) => !('external' in t)),
+        outputs,
+      };
+    };
+    const thenSpec = branch(thenBranch);
+    const elseSpec = branch(elseBranch);
+    const outputs = thenSpec.outputs.map((o) => ({
+      name: this.fresh('if'),
+      dtype: o.dataType,
+      shape: o.dims ?? [],
+    }));
+    this.specs.push({
+      opType: 'If',
+      inputs: [cond.name],
+      outputs: outputs.map((o) => o.name),
+      attributes: {
+        then_branch: { kind: 'graph', value: thenSpec },
+        else_branch: { kind: 'graph', value: elseSpec },
+      },
+    });
+    return outputs;
   }
 
   constant(data: Float32Array, shape: readonly number[]): Value {
@@ -304,6 +397,22 @@ export class GraphBuilder {
     return this.emit({ op: 'MatMul' }, 'MatMul', [a, b], [], [...batch, m, n], a.dtype);
   }
 
+  /**
+   * a · bᵀ. With b an external initializer (a resident weight) one Gemm reads b as it is: onnxruntime
+   * would fold Transpose(b) into a transposed copy of the weight. Otherwise Transpose and MatMul.
+   */
+  matmulTransposed(a: Value, b: Value): Value {
+    if (!this.external.has(b.name) || a.shape.length !== 2 || b.shape.length !== 2) {
+      return this.matmul(a, this.transposeLast(b));
+    }
+    const [m, k] = a.shape as [number, number];
+    const [n, k2] = b.shape as [number, number];
+    if (k !== k2) throw new ShapeError(`matmul [${a.shape}] @ [${b.shape}]ᵀ`);
+    return this.emit({ op: 'MatMulTransB' }, 'Gemm', [a, b], [], [m, n], a.dtype, undefined, {
+      transB: { kind: 'int', value: 1 },
+    });
+  }
+
   transpose(x: Value, perm: readonly number[]): Value {
     if (perm.length !== x.shape.length) throw new ShapeError(`perm [${perm}] for [${x.shape}]`);
     const shape = perm.map((p) => x.shape[p] ?? 0);
@@ -420,15 +529,18 @@ export class GraphBuilder {
     return this.emit({ op: 'NoGradient' }, 'Identity', [x], [], x.shape, x.dtype);
   }
 
-  /** The serialised ModelProto. */
-  build(): Uint8Array {
-    return encodeModel({
-      graphName: this.graphName,
+  graph(): GraphSpec {
+    return {
+      name: this.graphName,
       nodes: this.specs,
       initializers: this.initializers,
       inputs: this.inputs,
       outputs: this.outputs,
-      opsetVersion: OPSET,
-    });
+    };
+  }
+
+  /** The serialised ModelProto. */
+  build(): Uint8Array {
+    return encodeModel({ ...this.graph(), opsetVersion: OPSET });
   }
 }

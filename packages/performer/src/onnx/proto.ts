@@ -9,13 +9,15 @@ export const DataType = { float: 1, int32: 6, int64: 7, bool: 9, double: 11 } as
 export type DataTypeName = keyof typeof DataType;
 
 /** AttributeProto.AttributeType values used here. */
-const AttributeType = { float: 1, int: 2, string: 3, ints: 7 } as const;
+const AttributeType = { float: 1, int: 2, string: 3, graph: 5, ints: 7 } as const;
 
 export type AttributeValue =
   | { kind: 'float'; value: number }
   | { kind: 'int'; value: number }
   | { kind: 'ints'; value: readonly number[] }
-  | { kind: 'string'; value: string };
+  | { kind: 'string'; value: string }
+  /** A subgraph (If branches); it may read any value of the graphs around it by name. */
+  | { kind: 'graph'; value: GraphSpec };
 
 export interface NodeSpec {
   opType: string;
@@ -24,26 +26,42 @@ export interface NodeSpec {
   attributes?: Readonly<Record<string, AttributeValue>>;
 }
 
-export interface TensorSpec {
+/** Where an initializer's little-endian bytes live outside the model (TensorProto.external_data). */
+export interface ExternalData {
+  /** The file name onnxruntime looks up (onnxruntime-web: a `path` of the externalData option). */
+  location: string;
+  offset: number;
+  length: number;
+}
+
+export type TensorSpec = {
   name: string;
   dataType: DataTypeName;
   dims: readonly number[];
-  /** Little-endian bytes of the elements (TensorProto.raw_data). */
-  raw: Uint8Array;
-}
+} & (
+  | {
+      /** Little-endian bytes of the elements (TensorProto.raw_data). */
+      raw: Uint8Array;
+    }
+  | { external: ExternalData }
+);
 
 export interface ValueSpec {
   name: string;
   dataType: DataTypeName;
-  dims: readonly number[];
+  /** Omitted: the shape is left unknown (If outputs, whose branches may differ in shape). */
+  dims?: readonly number[];
 }
 
-export interface ModelSpec {
-  graphName: string;
+export interface GraphSpec {
+  name: string;
   nodes: readonly NodeSpec[];
   initializers: readonly TensorSpec[];
   inputs: readonly ValueSpec[];
   outputs: readonly ValueSpec[];
+}
+
+export interface ModelSpec extends GraphSpec {
   opsetVersion: number;
 }
 
@@ -122,9 +140,12 @@ function writeValueInfo(w: Writer, value: ValueSpec): void {
     // TypeProto.tensor_type
     type.message(1, (tensor) => {
       tensor.int(1, DataType[value.dataType]); // elem_type
-      tensor.message(2, (shape) => {
-        for (const d of value.dims) shape.message(1, (dim) => dim.int(1, d)); // dim.dim_value
-      });
+      const dims = value.dims;
+      if (dims) {
+        tensor.message(2, (shape) => {
+          for (const d of dims) shape.message(1, (dim) => dim.int(1, d)); // dim.dim_value
+        });
+      }
     }),
   );
 }
@@ -133,7 +154,20 @@ function writeTensor(w: Writer, tensor: TensorSpec): void {
   for (const d of tensor.dims) w.int(1, d); // dims
   w.int(2, DataType[tensor.dataType]); // data_type
   w.string(8, tensor.name); // name
-  w.raw(9, tensor.raw); // raw_data
+  if ('raw' in tensor) {
+    w.raw(9, tensor.raw); // raw_data
+    return;
+  }
+  const { location, offset, length } = tensor.external;
+  const entries = { location, offset: String(offset), length: String(length) };
+  for (const [key, value] of Object.entries(entries)) {
+    // external_data: StringStringEntryProto { key, value }
+    w.message(13, (entry) => {
+      entry.string(1, key);
+      entry.string(2, value);
+    });
+  }
+  w.int(14, 1); // data_location EXTERNAL
 }
 
 function writeAttribute(w: Writer, name: string, attribute: AttributeValue): void {
@@ -152,6 +186,9 @@ function writeAttribute(w: Writer, name: string, attribute: AttributeValue): voi
     case 'string':
       w.string(4, attribute.value); // AttributeProto.s
       break;
+    case 'graph':
+      w.message(6, (g) => writeGraph(g, attribute.value)); // AttributeProto.g
+      break;
   }
 }
 
@@ -165,18 +202,21 @@ function writeNode(w: Writer, node: NodeSpec, index: number): void {
   }
 }
 
-/** Serialises a ModelProto with one graph in the default ONNX domain. */
+function writeGraph(w: Writer, spec: GraphSpec): void {
+  // Node names only need to be unique within a graph; the graph's name keeps subgraphs' apart in logs.
+  spec.nodes.forEach((node, i) => w.message(1, (n) => writeNode(n, node, i)));
+  w.string(2, spec.name);
+  for (const t of spec.initializers) w.message(5, (m) => writeTensor(m, t));
+  for (const v of spec.inputs) w.message(11, (m) => writeValueInfo(m, v));
+  for (const v of spec.outputs) w.message(12, (m) => writeValueInfo(m, v));
+}
+
+/** Serialises a ModelProto with one graph (and its subgraphs) in the default ONNX domain. */
 export function encodeModel(spec: ModelSpec): Uint8Array {
   const w = new Writer();
   w.int(1, IR_VERSION); // ir_version
   w.string(2, 'slimswarm'); // producer_name
-  w.message(7, (graph) => {
-    spec.nodes.forEach((node, i) => graph.message(1, (n) => writeNode(n, node, i)));
-    graph.string(2, spec.graphName);
-    for (const t of spec.initializers) graph.message(5, (m) => writeTensor(m, t));
-    for (const v of spec.inputs) graph.message(11, (m) => writeValueInfo(m, v));
-    for (const v of spec.outputs) graph.message(12, (m) => writeValueInfo(m, v));
-  });
+  w.message(7, (graph) => writeGraph(graph, spec));
   w.message(8, (opset) => {
     opset.string(1, '');
     opset.int(2, spec.opsetVersion);
