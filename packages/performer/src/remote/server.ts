@@ -69,10 +69,12 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
   };
   const handle = async (message: ToEngine): Promise<void> => {
     switch (message.type) {
-      case 'init':
-        started = { init: message.init, engine: create(message.init) };
+      case 'init': {
+        const { init } = message;
+        started = { init: withoutResidentBase(init), engine: create(init) };
         await started.engine;
         return send({ type: 'ready' });
+      }
       case 'loss': {
         const { engine } = await ready();
         const loss = await engine.loss(message.params, message.tokens, message.features);
@@ -119,4 +121,14 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
       handle(message).catch((err: unknown) => fail('id' in message ? message.id : null, err)),
     );
   });
+}
+
+/**
+ * What the host keeps of its init: on wasm a LoRA engine holds the frozen base resident in its own heap
+ * (chunk/runner.ts), so keeping the arrays here would keep a second copy (538 MB for a 135 M base) alive
+ * for nothing; other backends read them on every run. Without them `verify` refuses a LoRA engine.
+ */
+function withoutResidentBase(init: EngineInit): EngineInit {
+  if (!init.lora || init.backend !== 'wasm') return init;
+  return { ...init, lora: { lora: init.lora.lora, frozen: {} } };
 }
