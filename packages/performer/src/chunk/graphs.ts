@@ -48,7 +48,7 @@ import { paramShapes } from '../model/params.js';
 import { gradients } from '../onnx/autodiff.js';
 import type { Value } from '../onnx/graph.js';
 import { GraphBuilder, sizeOf } from '../onnx/graph.js';
-import type { ModelSource, Rows } from './layers.js';
+import type { LowRank, ModelSource, Rows } from './layers.js';
 import { embed, layerKeysValues, layerMix, lmHead, ropeRows } from './layers.js';
 
 export type ChunkGraphKind = 'states' | 'forward' | 'logits' | 'given' | 'subtract';
@@ -171,17 +171,17 @@ export function chunkGraphBuilder(
           }),
     );
   }
-  const params = new Map(tensors);
+  const adapters = new Map<string, LowRank>();
   if (lora) {
     const scale = b.scalar(loraScale(lora));
     for (const a of adaptedMatrices(config, lora)) {
-      const update = b.mul(b.matmul(tensors.get(a.a)!, tensors.get(a.b)!), scale);
-      params.set(a.name, b.add(tensors.get(a.name)!, update));
+      adapters.set(a.name, { a: tensors.get(a.a)!, b: tensors.get(a.b)!, scale });
     }
   }
   // Weights and ω are sliced from the flat inputs: one session serves every parameter version.
   const source: ModelSource = {
-    param: (name) => params.get(name)!,
+    param: (name) => tensors.get(name)!,
+    adapter: (name) => adapters.get(name),
     features: (i) => {
       const layerFeatures = b.slice(features, 0, i, i + 1);
       return {

@@ -24,8 +24,17 @@ export interface LayerFeatureValues {
 export interface ModelSource {
   /** A parameter by its Params name, in its paramShapes shape: the one place weights are looked up. */
   param(name: string): Value;
+  /** LoRA's factors of matrix `name` and their scale α/r; undefined where it is not adapted. */
+  adapter?(name: string): LowRank | undefined;
   /** ω and the key stabiliser of one layer (called once per layer). */
   features(layer: number): LayerFeatureValues;
+}
+
+/** A low-rank update s·A·B of a [in, out] matrix: A [in, r], B [r, out], s a scalar. */
+export interface LowRank {
+  a: Value;
+  b: Value;
+  scale: Value;
 }
 
 /** Where the run's tokens sit in the sequence, in the form the config's positions need. */
@@ -168,7 +177,11 @@ export function embed(
     : tokens;
 }
 
-/** x @ weight, plus bias when one is named (the config says which projections carry one). */
+/**
+ * x @ weight, plus bias when one is named (the config says which projections carry one). An adapted
+ * matrix computes x·W + s·(x·A)·B, not x·(W + s·A·B): the merged [in, out] matrix would be one more copy
+ * of W per adapted matrix, alive across the backward, and its gradient a full [in, out] matmul per run.
+ */
 export function linear(
   b: GraphBuilder,
   source: ModelSource,
@@ -176,7 +189,9 @@ export function linear(
   weight: string,
   bias: string | false,
 ): Value {
-  const out = b.matmul(x, source.param(weight));
+  let out = b.matmul(x, source.param(weight));
+  const adapter = source.adapter?.(weight);
+  if (adapter) out = b.add(out, b.mul(b.matmul(b.matmul(x, adapter.a), adapter.b), adapter.scale));
   return bias ? b.add(out, source.param(bias)) : out;
 }
 
