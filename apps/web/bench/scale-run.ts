@@ -20,6 +20,8 @@ export interface ClientRun {
   lora: number;
   /** Peak resident set from start to the first round, start-up, base fetch and engine creation included. */
   peakRssMiB: number;
+  /** Peak resident set from start to ready to train (base fetched, engine created). */
+  startPeakRssMiB: number;
   /** Peak resident set while the first local step trained and the delta was sent. */
   trainingPeakRssMiB: number;
   /** Start (process spawn or page load) to ready to train. */
@@ -50,6 +52,7 @@ export function clientRun(
     length: job.length,
     lora: job.lora,
     peakRssMiB: Math.max(peaks.startMiB, peaks.trainingMiB),
+    startPeakRssMiB: peaks.startMiB,
     trainingPeakRssMiB: peaks.trainingMiB,
     startSeconds: (times.synced - times.spawned) / 1000,
     stepSeconds: (times.stepped - times.synced) / 1000,
