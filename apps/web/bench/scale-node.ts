@@ -3,6 +3,7 @@
  * thread of the same process), on this repository's docs as local text, for one round. Its memory is
  * the process's, read from /proc.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VolunteerEvent } from '@slimswarm/client';
 import { REPO_ROOT, spawnJsonChild } from '@slimswarm/local';
@@ -24,6 +25,19 @@ export async function runNodeClient(job: ScaleJob): Promise<ClientRun> {
     log: (label, line) => job.say(`[${label}] ${line}`),
   });
   const pid = worker.process.pid!;
+  // Where the memory goes, as it goes: the resident set every 2 s beside the last event seen.
+  let last = 'spawned';
+  const timeline = setInterval(() => {
+    void readFile(`/proc/${pid}/status`, 'utf8')
+      .then((status) => {
+        const rss = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) / 1024;
+        job.say(
+          `[worker] ${((Date.now() - spawned) / 1000).toFixed(0)} s: ${rss.toFixed(0)} MiB after ${last}`,
+        );
+      })
+      .catch(() => {});
+  }, 2_000);
+  worker.onEvent((e) => (last = e.event));
   try {
     const start = new ProcessWindow(pid, 200);
     await start.start();
@@ -51,6 +65,7 @@ export async function runNodeClient(job: ScaleJob): Promise<ClientRun> {
       trainingMiB: trained.peakRssMiB,
     });
   } finally {
+    clearInterval(timeline);
     await worker.stop();
   }
 }
