@@ -14,28 +14,16 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-web';
-import { LoraConfig, ModelConfig } from '@slimswarm/protocol';
+import { LoraConfig } from '@slimswarm/protocol';
 import { ChunkRunner, chunkGraphBuilder, configureThreads } from '../src/chunk/index.js';
 import { frozenInputName } from '../src/chunk/graphs.js';
 import { drawFeatures } from '../src/model/features.js';
 import { initParams } from '../src/model/params.js';
 import { initTrainable, loraFrozen } from '../src/model/lora.js';
 import { Rng } from '../src/model/random.js';
+import { SMOLLM2_135M_SHAPES } from './smollm2-shapes.js';
 
-const CONFIG = ModelConfig.parse({
-  dModel: 576,
-  nLayers: 30,
-  nHeads: 9,
-  nKvHeads: 3,
-  nFeatures: 64,
-  vocabSize: 49_152,
-  ffnSize: 1536,
-  norm: 'rmsnorm',
-  mlp: 'swiglu',
-  ropeBase: 100_000,
-  bias: { qkv: false, attnOut: false, mlp: false },
-  seed: 2021,
-});
+const CONFIG = SMOLLM2_135M_SHAPES;
 const LORA = LoraConfig.parse({ rank: 8, alpha: 16, targets: ['q', 'k', 'v', 'o'] });
 const L = 256;
 const C = 256;

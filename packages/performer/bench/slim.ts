@@ -40,6 +40,7 @@ import {
 import { drawFeatures } from '../src/model/features.js';
 import { initParams, paramCount } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
+import { SMOLLM2_135M_SHAPES } from './smollm2-shapes.js';
 import { initTrainable, loraFrozen } from '../src/model/lora.js';
 import { createNaiveEngine, naiveLossAndGrad } from '../src/naive/index.js';
 
@@ -59,20 +60,7 @@ const MODELS = {
     seed: 2021,
   }),
   job: DEFAULT_MODEL,
-  'smollm2-135m-shapes': ModelConfig.parse({
-    dModel: 576,
-    nLayers: 30,
-    nHeads: 9,
-    nKvHeads: 3,
-    nFeatures: 64,
-    vocabSize: 49_152,
-    ffnSize: 1536,
-    norm: 'rmsnorm',
-    mlp: 'swiglu',
-    ropeBase: 100_000,
-    bias: { qkv: false, attnOut: false, mlp: false },
-    seed: 2021,
-  }),
+  'smollm2-135m-shapes': SMOLLM2_135M_SHAPES,
 } as const;
 type ModelName = keyof typeof MODELS;
 const MODEL_NAMES = Object.keys(MODELS) as [ModelName, ...ModelName[]];
