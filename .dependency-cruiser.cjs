@@ -137,7 +137,14 @@ const ROWS = [
     name: 'web',
     dir: 'apps/web',
     may: ['packages/client', 'protocol', 'packages/performer', 'packages/swarm', 'packages/theme'],
-    extra: [{ from: '^apps/web/test/', may: ['apps/local', 'apps/coordinator', 'packages/default-job'] }],
+    extra: [
+      { from: '^apps/web/test/', may: ['apps/local', 'apps/coordinator', 'packages/default-job'] },
+      // The scale bench drives a coordinator and a worker around the page, on a model folder it writes.
+      {
+        from: '^apps/web/bench/',
+        may: ['apps/local', 'apps/coordinator', 'packages/default-job', 'packages/hf-import'],
+      },
+    ],
   },
   { name: 'dashboard', dir: 'apps/dashboard', may: ['protocol', 'packages/swarm', 'packages/theme'] },
 ];
@@ -210,7 +217,7 @@ module.exports = {
     {
       name: 'performer-knows-no-network',
       comment:
-        'packages/performer knows no network: no libp2p, @libp2p/*, @chainsafe/*, @multiformats/*, swarm, client. Its benchmarks (not the library) may size a delta with the swarm\'s codec.',
+        "packages/performer knows no network: no libp2p, @libp2p/*, @chainsafe/*, @multiformats/*, swarm, client. Its benchmarks (not the library) may size a delta with the swarm's codec.",
       severity: 'error',
       from: { path: '^packages/performer/', pathNot: '^packages/performer/bench/' },
       to: { path: NETWORK },
