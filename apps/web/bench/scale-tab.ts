@@ -31,10 +31,13 @@ async function renderers(): Promise<number[]> {
     }
   }
   const ours = (pid: number): boolean => {
-    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === process.pid) return true;
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p))
+      if (p === process.pid) return true;
     return false;
   };
-  return [...commands].filter(([pid, cmd]) => cmd.includes('--type=renderer') && ours(pid)).map(([pid]) => pid);
+  return [...commands]
+    .filter(([pid, cmd]) => cmd.includes('--type=renderer') && ours(pid))
+    .map(([pid]) => pid);
 }
 
 /** Several renderers may exist (the blank start page's); the tab's is the one that grows. */
@@ -73,12 +76,14 @@ export async function runTabClient(job: ScaleJob): Promise<ClientRun> {
       { name: VOLUNTEER_EVENT, binding: BINDING },
     );
     page.on('pageerror', (e) => job.say(`[tab] page error: ${e.message}`));
-    const waitFor = async <T extends VolunteerEvent>(match: (e: VolunteerEvent) => e is T): Promise<T> => {
+    const waitFor = async <K extends VolunteerEvent['event']>(
+      event: K,
+    ): Promise<Extract<VolunteerEvent, { event: K }>> => {
       const deadline = Date.now() + STEP_TIMEOUT_MS;
       for (;;) {
-        const found = events.find(match);
+        const found = events.find((e): e is Extract<VolunteerEvent, { event: K }> => e.event === event);
         if (found) return found;
-        if (Date.now() > deadline) throw new Error(`the tab sent no ${match.name} event in time`);
+        if (Date.now() > deadline) throw new Error(`the tab sent no ${event} event in time`);
         await new Promise<void>((wake) => waiters.push(wake));
       }
     };
@@ -90,14 +95,14 @@ export async function runTabClient(job: ScaleJob): Promise<ClientRun> {
     const files = (await readdir(docs)).filter((f) => f.endsWith('.md')).map((f) => join(docs, f));
     await page.setInputFiles('#files', files);
     await page.click('#start');
-    await waitFor((e): e is Extract<VolunteerEvent, { event: 'synced' }> => e.event === 'synced');
+    await waitFor('synced');
     const synced = Date.now();
     const startMiB = await memory.finish();
     const training = new RendererWindows();
     await training.start();
-    const step = await waitFor((e): e is Extract<VolunteerEvent, { event: 'step' }> => e.event === 'step');
+    const step = await waitFor('step');
     const stepped = Date.now();
-    const round = await waitFor((e): e is Extract<VolunteerEvent, { event: 'round' }> => e.event === 'round');
+    const round = await waitFor('round');
     const trainingMiB = await training.finish();
     return clientRun(job, { spawned, synced, stepped }, step, round, { startMiB, trainingMiB });
   } finally {

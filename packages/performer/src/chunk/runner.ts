@@ -81,6 +81,15 @@ export function configureThreads(threads: number | undefined): void {
   ort.env.wasm.numThreads = threads ?? available ?? 1;
 }
 
+/**
+ * Where a LoRA job's frozen tensors live unless the caller says otherwise: resident on wasm, fed on
+ * WebGPU (the resident graph's If nodes and external initializers are untried there). The one rule: the
+ * engine host reads it too, to know whether the engine still needs the caller's arrays.
+ */
+export function defaultFrozenSource(backend: Backend): FrozenSource {
+  return backend === 'wasm' ? 'resident' : 'inputs';
+}
+
 /** The kinds one resident session serves: all of them, so the frozen base sits in the heap once. */
 const RESIDENT_KINDS: readonly ChunkGraphKind[] = ['states', 'given', 'subtract', 'forward', 'logits'];
 
@@ -118,7 +127,7 @@ export class ChunkRunner {
     readonly chunk: number,
     private readonly backend: Backend,
     lora?: LoraFrozen,
-    frozenSource: FrozenSource = backend === 'wasm' ? 'resident' : 'inputs',
+    frozenSource: FrozenSource = defaultFrozenSource(backend),
   ) {
     this.dims = dimsOf(config);
     const layouts = chunkLayouts(config, lora?.lora);

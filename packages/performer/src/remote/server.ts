@@ -12,6 +12,7 @@ import type { GenerateResult } from '../decode/decoder.js';
 import type { GradientEngine } from '../model/engine.js';
 import { ToEngine, parseMessage, type EngineInit, type EnginePort, type FromEngine } from './protocol.js';
 import { verifyEngine } from './verify.js';
+import { defaultFrozenSource } from '../chunk/runner.js';
 
 type GenerateRequest = Extract<ToEngine, { type: 'generate' }>;
 
@@ -129,6 +130,6 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
  * for nothing; other backends read them on every run. Without them `verify` refuses a LoRA engine.
  */
 function withoutResidentBase(init: EngineInit): EngineInit {
-  if (!init.lora || init.backend !== 'wasm') return init;
+  if (!init.lora || defaultFrozenSource(init.backend) !== 'resident') return init;
   return { ...init, lora: { lora: init.lora.lora, frozen: {} } };
 }
