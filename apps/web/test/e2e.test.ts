@@ -111,6 +111,15 @@ async function overflowing(page: Page): Promise<string[]> {
   );
 }
 
+/** What a tab says of itself, for a failed wait: its state, its last message and its console errors. */
+async function tabStatus(tab: Tab): Promise<string> {
+  const [state, message] = await Promise.all([
+    text(tab.page, '#tab-state'),
+    text(tab.page, '#message'),
+  ]).catch((e: unknown) => [`unreadable (${String(e)})`, '']);
+  return `The tab is ${state}: ${message}. Console errors: ${tab.recorder.consoleErrors.slice(-5).join(' | ')}`;
+}
+
 /**
  * Waits for a fresh checkpoint, then reopens the tab (`reopen` returns the page that now shows it): the
  * next checkpoint is a whole round away, so the tab must resume at exactly that step and train on.
@@ -123,10 +132,15 @@ async function resumesFromCheckpoint(tab: Tab, reopen: (page: Page) => Promise<P
     return step > before ? step : null;
   });
   tab.page = await reopen(tab.page);
-  const resumed = await until('the tab to resume', 60_000, async () => {
-    const step = await tab.page.getAttribute('#f-resumed', 'data-step').catch(() => null);
-    return step ? Number(step) : null;
-  });
+  const resumed = await until(
+    'the tab to resume',
+    60_000,
+    async () => {
+      const step = await tab.page.getAttribute('#f-resumed', 'data-step').catch(() => null);
+      return step ? Number(step) : null;
+    },
+    () => tabStatus(tab),
+  );
   expect(resumed).toBe(saved);
   // The identity comes back from IndexedDB too: the swarm sees the same peer, not a newcomer.
   expect(await text(tab.page, '#f-peer')).toBe(peerId);

@@ -4,10 +4,11 @@
  * signal, or leaving the loop) stops the work on the other side and frees it for the next request.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { ModelConfig } from '@slimswarm/protocol';
+import { LoraConfig, ModelConfig } from '@slimswarm/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDecoder, InvalidSampleOptionsError } from '../src/decode/index.js';
 import { drawFeatures } from '../src/model/features.js';
+import { initTrainable, loraFrozen, mergeAdapters } from '../src/model/lora.js';
 import { initParams } from '../src/model/params.js';
 import type { Params } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
@@ -56,14 +57,17 @@ function portOf(p: MessagePort): EnginePort {
 }
 
 /** A RemoteEngine served in this thread, counting the messages it is sent. */
-async function connect(): Promise<{ remote: RemoteEngine; sent: string[] }> {
+async function connect(
+  engineInit: EngineInit = init,
+  keepBaseBytes?: number,
+): Promise<{ remote: RemoteEngine; sent: string[] }> {
   const { port1, port2 } = new MessageChannel();
   const sent: string[] = [];
   port2.on('message', (m: { type: string }) => sent.push(m.type));
-  serveEngine(portOf(port2), async (i) => createNaiveEngine(i.config));
+  serveEngine(portOf(port2), async (i) => createNaiveEngine(i.config), { keepBaseBytes });
   const remote = await RemoteEngine.connect(
     { ...portOf(port1), onError: () => {}, terminate: () => port1.close() },
-    init,
+    engineInit,
   );
   open.push({ engine: remote, ports: [port1, port2] });
   return { remote, sent };
@@ -142,5 +146,42 @@ describe('RemoteEngine.generate', () => {
     await expect(drain(remote.generate(missing, Int32Array.of(1)))).rejects.toThrow(/ParamShapeError/);
     await expect(drain(remote.generate(params, Int32Array.of(1, 42)))).rejects.toThrow(RemoteEngineError);
     await expect(drain(remote.generate(params, new Int32Array(0)))).rejects.toThrow(/EmptyPromptError/);
+  });
+});
+
+describe('RemoteEngine.generate on a LoRA job (wasm: the base is resident in the training session)', () => {
+  const lora = LoraConfig.parse({ rank: 2, alpha: 4, targets: ['q', 'v', 'up'] });
+  const base = liveParams();
+  const adapters = (): Params => {
+    const trainable = initTrainable(config, lora);
+    const rng = new Rng(5, 'remote-lora');
+    for (const value of Object.values(trainable))
+      for (let i = 0; i < value.length; i++) value[i]! += 0.2 * rng.normal();
+    return trainable;
+  };
+  const loraInit = (): EngineInit => ({ ...init, lora: { lora, frozen: loraFrozen(config, lora, base) } });
+
+  it('samples from the adapters merged into the base it keeps, as a local decoder of the merged model', async () => {
+    const trainable = adapters();
+    const engineInit = loraInit();
+    const merged = mergeAdapters(config, lora, { ...engineInit.lora!.frozen, ...trainable });
+    const prompt = Int32Array.of(2, 7, 1, 8);
+    const sample = { seed: 4, maxTokens: 12, temperature: 0.9 };
+    const local = await createDecoder(config, merged, { chunk: init.chunk, threads: 1 });
+    const want = await drain(local.generate(prompt, sample));
+    await local.dispose();
+    const { remote } = await connect(engineInit);
+    expect(await drain(remote.generate(trainable, prompt, sample))).toEqual(want);
+    // The adapters matter: the base alone samples another continuation.
+    const plain = await createDecoder(config, base, { chunk: init.chunk, threads: 1 });
+    expect((await drain(plain.generate(prompt, sample))).tokens).not.toEqual(want.tokens);
+    await plain.dispose();
+  });
+
+  it('says generation is unavailable when the base is too large to keep beside the resident one', async () => {
+    const { remote } = await connect(loraInit(), 0);
+    await expect(drain(remote.generate(adapters(), Int32Array.of(1, 2)))).rejects.toThrow(
+      /GenerationUnavailableError: .*slimswarm-generate/,
+    );
   });
 });

@@ -26,6 +26,7 @@ import { readRequest } from './frame-stream.js';
 import { HistoryReplay, type RecordIn, type ReplayRoot } from './history-replay.js';
 import type { ModelLayout } from './model-layout.js';
 import type { FrameStream, SwarmNetwork } from './network.js';
+import { SyncDeadline } from './sync-deadline.js';
 
 /** What a weight sync may cost the peer that serves it. */
 export interface SyncLimits {
@@ -88,8 +89,13 @@ export function serveWeightSync(
   log?: Logger,
 ): (stream: FrameStream, remote: string) => Promise<void> {
   return async (stream, remote) => {
-    const signal = AbortSignal.timeout(net.timings.streamTimeoutMs);
-    const request = await readRequest(stream, manifest, 'weight-sync-request', signal);
+    const request = await readRequest(
+      stream,
+      manifest,
+      'weight-sync-request',
+      AbortSignal.timeout(net.timings.streamTimeoutMs),
+    );
+    const deadline = new SyncDeadline(net.timings.streamTimeoutMs);
     const release = gate.enter(remote, Date.now());
     let served = false;
     try {
@@ -101,6 +107,7 @@ export function serveWeightSync(
         s && (asked === null || asked === s.modelSha256) ? (atTip ? [] : s.log.since(from)) : null;
       const status: WeightSyncResponse['status'] = !release ? 'busy' : records ? 'ok' : 'not-found';
       log?.('weight sync for %s from round %d: %s', remote, request.from.round, status);
+      if (status === 'ok') deadline.carry(records!.length);
       await stream.write(
         encodeFrame({
           type: 'weight-sync-response',
@@ -111,11 +118,12 @@ export function serveWeightSync(
           modelSha256: status === 'ok' ? s!.modelSha256 : null,
           records: status === 'ok' ? records!.length : 0,
         }),
-        signal,
+        deadline.next(),
       );
-      if (status === 'ok') for (const r of records!) for (const f of r.frames) await stream.write(f, signal);
+      if (status === 'ok')
+        for (const r of records!) for (const f of r.frames) await stream.write(f, deadline.next());
       served = status === 'ok';
-      await stream.close(signal);
+      await stream.close(deadline.next());
     } finally {
       release?.(served);
     }
@@ -145,10 +153,10 @@ export async function fetchHistory(
   layout: ModelLayout,
   admitted?: AdmittedPeers,
 ): Promise<HistoryReplay> {
-  const signal = AbortSignal.timeout(net.timings.streamTimeoutMs);
+  const deadline = new SyncDeadline(net.timings.streamTimeoutMs);
   const maxBytes = maxSyncFrameBytes(manifest);
   // Every frame of a sync is one record or one delta: a longer length prefix is refused before it is read.
-  const stream = await net.dial(peer, 'weightSync', signal, maxBytes);
+  const stream = await net.dial(peer, 'weightSync', deadline.next(), maxBytes);
   const from: ModelRef = { round: ask.root.round, modelSha256: ask.root.modelSha256 };
   await stream.write(
     encodeFrame({
@@ -158,10 +166,10 @@ export async function fetchHistory(
       modelSha256: ask.asked,
       from,
     }),
-    signal,
+    deadline.next(),
   );
   const next = async <T extends 'weight-sync-response' | 'round-record' | 'delta-announce'>(type: T) => {
-    const bytes = await stream.read(signal);
+    const bytes = await stream.read(deadline.next());
     if (!bytes) throw new WeightSyncError(`the stream ended before a ${type}`);
     const decoded = decodeJobFrame(bytes, manifest, type, maxBytes);
     if (!('frame' in decoded)) throw new WeightSyncError(`a ${type} was refused: ${decoded.reason}`);
@@ -176,6 +184,7 @@ export async function fetchHistory(
     throw new WeightSyncError(
       `peer offers ${m.records} records from round ${from.round} to round ${m.round}`,
     );
+  deadline.carry(m.records);
   const replay = new HistoryReplay(manifest, layout, ask.root, admitted);
   for (let i = 0; i < m.records; i++) {
     const head = await next('round-record');
@@ -189,6 +198,6 @@ export async function fetchHistory(
     throw new WeightSyncError(
       `the history leads to ${replay.state.modelSha256}, the peer claims ${m.modelSha256}`,
     );
-  await stream.close(signal).catch(() => {});
+  await stream.close(deadline.next()).catch(() => {});
   return replay;
 }

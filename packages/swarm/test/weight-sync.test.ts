@@ -2,6 +2,7 @@
  * Sync by replay: the log, the replay of its records (genuine and forged), the stream exchange with its
  * gate, and the joiner's choice among announced models (Sybil announcers, a minority's own history).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeFrame, type RoundRecord } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { DeltaLog, encodeRoundRecord, type LoggedRound } from '../src/delta-log.js';
@@ -11,7 +12,9 @@ import { HistorySync } from '../src/history-sync.js';
 import type { NeighbourView } from '../src/resync.js';
 import type { RoundState } from '../src/round-state.js';
 import { DEFAULT_SYNC_LIMITS, SyncGate, fetchHistory, serveWeightSync } from '../src/weight-sync.js';
-import { FakeHub } from './fake-network.js';
+import type { FrameStream } from '../src/network.js';
+import { SwarmTimings } from '../src/peer-config.js';
+import { FAKE_TIMINGS, FakeHub } from './fake-network.js';
 import { identities, type Identity } from './identities.js';
 import { deltaOf, smallJob } from './parts.fixture.js';
 
@@ -171,6 +174,63 @@ describe('weight sync over streams (no libp2p)', () => {
     const ask = { asked: 'e'.repeat(64), root: { round: 0, weights: w0, modelSha256: base } };
     await expect(fetchHistory(netA, b!.id, ask, manifest, layout)).rejects.toThrow(ReplayError);
     expect(WeightSyncError).toBeDefined();
+  });
+});
+
+/** `stream` with each write held back `delayMs(i)` ms (i counts writes), as a slow link or a slow reader does. */
+function slowWrites(stream: FrameStream, delayMs: (i: number) => number): FrameStream {
+  let writes = 0;
+  return {
+    read: (signal) => stream.read(signal),
+    write: async (frame, signal) => {
+      await sleep(delayMs(writes++), undefined, { signal });
+      await stream.write(frame, signal);
+    },
+    close: (signal) => stream.close(signal),
+    abort: (err) => stream.abort(err),
+  };
+}
+
+describe('weight sync time limits: per frame, and for the whole sync by the records it carries', () => {
+  const timings = SwarmTimings.parse({ ...FAKE_TIMINGS, streamTimeoutMs: 1_000 });
+
+  async function syncThrough(delayMs: (i: number) => number, rounds: number) {
+    const [a, b, c] = await identities(3);
+    const { state, manifest, layout, w0 } = smallJob();
+    const s = state();
+    const base = s.modelSha256;
+    const log = run(s, [c!], rounds);
+    const hub = new FakeHub();
+    const netA = hub.join(a!, 'worker', timings);
+    const netB = hub.join(b!, 'worker', timings);
+    const serve = serveWeightSync(
+      netB,
+      manifest,
+      () => ({ round: s.round, modelSha256: s.modelSha256, log }),
+      new SyncGate(DEFAULT_SYNC_LIMITS),
+    );
+    netB.serve('weightSync', (stream, remote) => serve(slowWrites(stream, delayMs), remote));
+    const started = Date.now();
+    const replay = await fetchHistory(
+      netA,
+      b!.id,
+      { asked: null, root: { round: 0, weights: w0, modelSha256: base } },
+      manifest,
+      layout,
+    );
+    return { replay, ms: Date.now() - started, want: s.modelSha256 };
+  }
+
+  it('a history that takes longer than one stream timeout in all, each frame in time, syncs whole', async () => {
+    // 1 response + 10 × (record + delta) frames, 80 ms each: about 1.7 s, past the 1 s stream timeout.
+    const { replay, ms, want } = await syncThrough(() => 80, 10);
+    expect(ms).toBeGreaterThan(timings.streamTimeoutMs);
+    expect(replay.records).toHaveLength(10);
+    expect(replay.state.modelSha256).toBe(want);
+  });
+
+  it('a frame held back past the stream timeout ends the sync', async () => {
+    await expect(syncThrough((i) => (i === 3 ? 5_000 : 0), 4)).rejects.toThrow();
   });
 });
 

@@ -44,3 +44,13 @@ export class InvalidLogitsError extends Error {
   override readonly name = 'InvalidLogitsError';
   readonly code = 'ERR_INVALID_LOGITS';
 }
+
+/**
+ * An engine host asked to generate from a LoRA job whose base it does not keep: on wasm the base lives
+ * only inside the training session, and a second copy for the decoder was judged too large to hold
+ * (serveEngine's keepBaseBytes).
+ */
+export class GenerationUnavailableError extends Error {
+  override readonly name = 'GenerationUnavailableError';
+  readonly code = 'ERR_GENERATION_UNAVAILABLE';
+}

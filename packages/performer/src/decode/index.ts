@@ -8,6 +8,7 @@ export {
   DecoderBusyError,
   DecoderDisposedError,
   EmptyPromptError,
+  GenerationUnavailableError,
   InvalidDecoderOptionsError,
   InvalidLogitsError,
   InvalidSampleOptionsError,

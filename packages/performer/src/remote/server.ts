@@ -7,16 +7,36 @@
  * back one message each, so a page that samples stays responsive.
  */
 import { createDecoder } from '../decode/decoder.js';
+import { GenerationUnavailableError } from '../decode/errors.js';
 import { nextMacrotask } from '../decode/yield.js';
 import type { GenerateResult } from '../decode/decoder.js';
 import type { GradientEngine } from '../model/engine.js';
+import { mergeAdapters } from '../model/lora.js';
+import type { Params } from '../model/params.js';
 import { ToEngine, parseMessage, type EngineInit, type EnginePort, type FromEngine } from './protocol.js';
 import { verifyEngine } from './verify.js';
 import { defaultFrozenSource } from '../chunk/runner.js';
 
 type GenerateRequest = Extract<ToEngine, { type: 'generate' }>;
 
-export function serveEngine(port: EnginePort, create: (init: EngineInit) => Promise<GradientEngine>): void {
+/**
+ * The largest LoRA base a host keeps beside a resident engine, so that generate can merge the adapters into
+ * it (the tab's "Try" panel). Above it a second copy of the base costs more than trying the model is worth
+ * (a 135 M base is 538 MB): generation then needs the worker's slimswarm-generate.
+ */
+export const KEEP_BASE_BYTES = 64 << 20;
+
+export interface ServeOptions {
+  /** The largest resident LoRA base kept for generation, in bytes (KEEP_BASE_BYTES). */
+  keepBaseBytes?: number;
+}
+
+export function serveEngine(
+  port: EnginePort,
+  create: (init: EngineInit) => Promise<GradientEngine>,
+  opts: ServeOptions = {},
+): void {
+  const keepBaseBytes = opts.keepBaseBytes ?? KEEP_BASE_BYTES;
   let started: { init: EngineInit; engine: Promise<GradientEngine> } | null = null;
   const send = (message: FromEngine, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
   const fail = (id: number | null, err: unknown): void => {
@@ -42,7 +62,7 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
       if (controller.signal.aborted) {
         return send({ type: 'generated', id: message.id, reason: 'aborted', tokens: 0 });
       }
-      const decoder = await createDecoder(init.config, message.params, {
+      const decoder = await createDecoder(init.config, generationWeights(init, message.params), {
         chunk: init.chunk,
         threads: init.threads,
         backend: init.backend,
@@ -72,7 +92,7 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
     switch (message.type) {
       case 'init': {
         const { init } = message;
-        started = { init: withoutResidentBase(init), engine: create(init) };
+        started = { init: withoutResidentBase(init, keepBaseBytes), engine: create(init) };
         await started.engine;
         return send({ type: 'ready' });
       }
@@ -126,10 +146,25 @@ export function serveEngine(port: EnginePort, create: (init: EngineInit) => Prom
 
 /**
  * What the host keeps of its init: on wasm a LoRA engine holds the frozen base resident in its own heap
- * (chunk/runner.ts), so keeping the arrays here would keep a second copy (538 MB for a 135 M base) alive
- * for nothing; other backends read them on every run. Without them `verify` refuses a LoRA engine.
+ * (chunk/runner.ts), so keeping the arrays here would keep a second copy alive; other backends read them on
+ * every run. A base up to `keepBaseBytes` is kept anyway, for generation. Without them `verify` refuses a
+ * LoRA engine and generate throws GenerationUnavailableError.
  */
-function withoutResidentBase(init: EngineInit): EngineInit {
+function withoutResidentBase(init: EngineInit, keepBaseBytes: number): EngineInit {
   if (!init.lora || defaultFrozenSource(init.backend) !== 'resident') return init;
+  const bytes = Object.values(init.lora.frozen).reduce((sum, t) => sum + t.byteLength, 0);
+  if (bytes <= keepBaseBytes) return init;
   return { ...init, lora: { lora: init.lora.lora, frozen: {} } };
+}
+
+/** The full weights a decoder needs: the given ones, or for LoRA the adapters merged into the kept base. */
+function generationWeights(init: EngineInit, params: Params): Params {
+  if (!init.lora) return params;
+  if (Object.keys(init.lora.frozen).length === 0) {
+    throw new GenerationUnavailableError(
+      'this engine holds its LoRA base only inside its training session (too large to keep a second copy ' +
+        'for sampling): generate with slimswarm-generate instead',
+    );
+  }
+  return mergeAdapters(init.config, init.lora.lora, { ...init.lora.frozen, ...params });
 }
