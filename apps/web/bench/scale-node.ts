@@ -37,7 +37,11 @@ export async function runNodeClient(job: ScaleJob): Promise<ClientRun> {
       })
       .catch(() => {});
   }, 2_000);
-  worker.onEvent((e) => (last = e.event));
+  let ready: Extract<VolunteerEvent, { event: 'ready' }> | null = null;
+  worker.onEvent((e) => {
+    last = e.event;
+    if (e.event === 'ready') ready = e;
+  });
   try {
     const start = new ProcessWindow(pid, 200);
     await start.start();
@@ -60,10 +64,16 @@ export async function runNodeClient(job: ScaleJob): Promise<ClientRun> {
       STEP_TIMEOUT_MS,
     );
     const trained = await training.finish();
-    return clientRun(job, { spawned, synced, stepped }, step, round, {
-      startMiB: startup.peakRssMiB,
-      trainingMiB: trained.peakRssMiB,
-    });
+    if (!ready) throw new Error('the worker synced before it said it was ready');
+    return clientRun(
+      job,
+      { spawned, synced, stepped },
+      { ready, step, round },
+      {
+        startMiB: startup.peakRssMiB,
+        trainingMiB: trained.peakRssMiB,
+      },
+    );
   } finally {
     clearInterval(timeline);
     await worker.stop();

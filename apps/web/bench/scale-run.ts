@@ -16,6 +16,8 @@ export interface ScaleJob {
 }
 
 export interface ClientRun {
+  /** The engine the client trained with, as its ready event names it (backend and threads). */
+  engine: string;
   length: number;
   lora: number;
   /** Peak resident set from start to the first round, start-up, base fetch and engine creation included. */
@@ -37,6 +39,7 @@ export interface ClientRun {
   loss: number;
 }
 
+type Ready = Extract<VolunteerEvent, { event: 'ready' }>;
 type Step = Extract<VolunteerEvent, { event: 'step' }>;
 type Round = Extract<VolunteerEvent, { event: 'round' }>;
 
@@ -44,11 +47,12 @@ type Round = Extract<VolunteerEvent, { event: 'round' }>;
 export function clientRun(
   job: ScaleJob,
   times: { spawned: number; synced: number; stepped: number },
-  step: Step,
-  round: Round,
+  events: { ready: Ready; step: Step; round: Round },
   peaks: { startMiB: number; trainingMiB: number },
 ): ClientRun {
+  const { ready, step, round } = events;
   return {
+    engine: ready.engine,
     length: job.length,
     lora: job.lora,
     peakRssMiB: Math.max(peaks.startMiB, peaks.trainingMiB),

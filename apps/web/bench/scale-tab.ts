@@ -95,6 +95,7 @@ export async function runTabClient(job: ScaleJob): Promise<ClientRun> {
     const files = (await readdir(docs)).filter((f) => f.endsWith('.md')).map((f) => join(docs, f));
     await page.setInputFiles('#files', files);
     await page.click('#start');
+    const ready = await waitFor('ready');
     await waitFor('synced');
     const synced = Date.now();
     const startMiB = await memory.finish();
@@ -104,7 +105,7 @@ export async function runTabClient(job: ScaleJob): Promise<ClientRun> {
     const stepped = Date.now();
     const round = await waitFor('round');
     const trainingMiB = await training.finish();
-    return clientRun(job, { spawned, synced, stepped }, step, round, { startMiB, trainingMiB });
+    return clientRun(job, { spawned, synced, stepped }, { ready, step, round }, { startMiB, trainingMiB });
   } finally {
     await browser.close();
   }
