@@ -130,6 +130,18 @@ export function tensorToF32(t: Tensor): Float32Array {
 }
 
 /**
+ * The values of an f32 tensor as a view over its bytes when they are 4-byte aligned (a safetensors file
+ * of ours always is), else an aligned copy: for a large read-only tensor that must not be held twice (a
+ * LoRA base). The view shares the bytes: transferring or changing them changes the tensor. Throws
+ * DTypeMismatchError for any other dtype.
+ */
+export function tensorViewF32(t: Tensor): Float32Array {
+  if (t.dtype !== 'f32') throw new DTypeMismatchError(`expected an f32 tensor, got ${t.dtype}`);
+  checkTensorBytes('tensor', t);
+  return alignedView(t.data, 4, (b, o, n) => new Float32Array(b, o, n));
+}
+
+/**
  * A typed view of `data` when it is aligned for the element size, else an aligned copy. Lets checks run
  * over large tensors without copying in the common (aligned) case.
  */

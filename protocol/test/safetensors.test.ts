@@ -7,6 +7,7 @@ import {
   isProtocolError,
   sha256Hex,
   tensorToF32,
+  tensorViewF32,
 } from '../src/index.js';
 import type { Tensor } from '../src/index.js';
 import { tensorName, tensorSet } from './arbitraries.js';
@@ -85,6 +86,29 @@ describe('safetensors round trip', () => {
     expect([...tensorToF32(decoded.tensors.a!)]).toEqual([1.25]);
     expect([...tensorToF32(decoded.tensors.b!)]).toEqual([3]);
     expect(decoded.tensors.b!.shape).toEqual([]);
+  });
+
+  it('tensorViewF32 shares the file’s bytes when aligned (our files always are), else copies', () => {
+    const bytes = encodeSafetensors({
+      a: f32Tensor([3], Float32Array.of(1, 2, 3)),
+      b: f32Tensor([], Float32Array.of(4)),
+    });
+    const decoded = decodeSafetensors(bytes);
+    const a = tensorViewF32(decoded.tensors.a!);
+    expect(a.buffer).toBe(bytes.buffer);
+    expect([...a]).toEqual([1, 2, 3]);
+    bytes.set(new Uint8Array(Float32Array.of(9).buffer), a.byteOffset);
+    expect(a[0]).toBe(9);
+    expect(tensorToF32(decoded.tensors.a!).buffer).not.toBe(bytes.buffer);
+    // An unpadded header leaves the data at an odd offset: an aligned copy, the same values.
+    const data = new Uint8Array(new Float32Array([1.25]).buffer);
+    const odd = decodeSafetensors(file('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', data));
+    const copy = tensorViewF32(odd.tensors.a!);
+    expect(copy.byteOffset % 4).toBe(0);
+    expect([...copy]).toEqual([1.25]);
+    expect(() => tensorViewF32({ dtype: 'f16', shape: [1], data: new Uint8Array(2) })).toThrow(
+      /expected an f32/,
+    );
   });
 
   it('keeps a tensor named __proto__ as an own entry', () => {

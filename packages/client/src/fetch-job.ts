@@ -19,6 +19,7 @@ import {
   tensorToF32,
   verifySignedJob,
   type JobManifest,
+  type Tensor,
 } from '@slimswarm/protocol';
 import { loadTokenizer, type Params, type Tokenizer, type TokenizerFiles } from '@slimswarm/performer';
 import { z } from 'zod';
@@ -121,8 +122,14 @@ export async function fetchTokenizer(
   return loadTokenizer(spec, files, model.vocabSize);
 }
 
-/** The weights of a weights-only safetensors file (the base checkpoint), by name. */
-export function weightsFromSafetensors(bytes: Uint8Array): Params {
+/**
+ * The weights of a weights-only safetensors file (the base checkpoint), by name: copies by default, or
+ * with `tensorViewF32` views over `bytes` (no second copy of the base; they share its buffer).
+ */
+export function weightsFromSafetensors(
+  bytes: Uint8Array,
+  read: (t: Tensor) => Float32Array = tensorToF32,
+): Params {
   const { tensors } = decodeSafetensors(bytes);
-  return Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, tensorToF32(t)]));
+  return Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, read(t)]));
 }

@@ -8,7 +8,7 @@
  *                      peer derives from the seed; the base (plus the seeded A with factors 'b') is the
  *                      engine's frozen input and never travels.
  */
-import type { JobManifest } from '@slimswarm/protocol';
+import { tensorViewF32, type JobManifest } from '@slimswarm/protocol';
 import { initTrainable, loraFrozen, trainableShapes } from '@slimswarm/performer';
 import type { LoraFrozen, LoraSpec, Params } from '@slimswarm/performer';
 import { weightsFromSafetensors } from './fetch-job.js';
@@ -38,11 +38,13 @@ export function jobModel(manifest: JobManifest, base: Uint8Array): JobModel {
 }
 
 /**
- * A LoRA job's frozen engine inputs: the base's tensors (views over `base`'s bytes where aligned, no
- * copy) and the seeded A factors; undefined for full fine-tuning, whose engine is fed every weight.
+ * A LoRA job's frozen engine inputs: the base's tensors (views over `base`'s bytes, no copy) and the
+ * seeded A factors; undefined for full fine-tuning, whose engine is fed every weight. An engine that
+ * takes them by transfer (RemoteEngine transferFrozen) detaches `base` itself: with copies here the
+ * fetched base stayed alive beside the moved copy for the whole session (513 MiB at SmolLM2's size).
  */
 export function frozenInputs(manifest: JobManifest, base: Uint8Array): LoraFrozen | undefined {
   const lora = manifest.training.lora;
   if (!lora) return undefined;
-  return { lora, frozen: loraFrozen(manifest.model, lora, weightsFromSafetensors(base)) };
+  return { lora, frozen: loraFrozen(manifest.model, lora, weightsFromSafetensors(base, tensorViewF32)) };
 }
