@@ -1,4 +1,4 @@
-import { JobManifest, type PrivacyConfig } from '@slimswarm/protocol';
+import { JobManifest, privateDeltaNormBound, type CodecId, type PrivacyConfig } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { densify } from '../src/aggregate.js';
 import { ErrorFeedbackEncoder, topkCount, topkIndices } from '../src/codec.js';
@@ -6,11 +6,11 @@ import { makeContribution } from '../src/contribution.js';
 import { l2Norm } from '../src/model-layout.js';
 import { cryptoNormals, privatizeDelta, type NormalSource } from '../src/private-delta.js';
 import { RoundState } from '../src/round-state.js';
-import { identities, stampFor } from './identities.js';
+import { deltaFrame, identities, stampFor } from './identities.js';
 import { smallJob } from './parts.fixture.js';
 
 const PRIVACY: PrivacyConfig = { mechanism: 'gaussian', clipNorm: 0.5, noiseMultiplier: 1.5, delta: 1e-6 };
-const [ME] = await identities(1);
+const [ME, PEER] = await identities(2);
 
 const zeros: NormalSource = (out) => out.fill(0);
 
@@ -129,4 +129,36 @@ describe('a private contribution', () => {
     });
     expect(payloads[0]).not.toBe(payloads[1]);
   });
+});
+
+describe('the norm bound of a private job', () => {
+  it.each<CodecId>(['dense-f32', 'dense-f16', 'topk-int8'])(
+    'lets honest noised %s deltas through at normBound = privateDeltaNormBound',
+    (codec) => {
+      const job = smallJob({ codec, topkFraction: 0.05, errorFeedback: false }, 4096);
+      const normBound = privateDeltaNormBound(PRIVACY, job.layout.size);
+      const manifest = JobManifest.parse({
+        ...job.manifest,
+        privacy: PRIVACY,
+        aggregation: { ...job.manifest.aggregation, normBound },
+      });
+      for (let trial = 0; trial < 5; trial++) {
+        const author = new RoundState({ manifest, layout: job.layout, weights: job.w0 });
+        const receiver = new RoundState({ manifest, layout: job.layout, weights: job.w0 });
+        // A local step far longer than C: clipping, not the step, sets the signal's norm.
+        const local = Float32Array.from(job.w0, (w, i) => w - Math.cos(i));
+        const { parts } = makeContribution(author, {
+          encoder: new ErrorFeedbackEncoder(job.layout.size, manifest.compression),
+          peer: PEER!.id,
+          localWeights: local,
+          stats: { tokens: 1, steps: 1, meanLoss: 1 },
+          maxPartBytes: 1 << 20,
+          sign: PEER!.sign,
+          admission: stampFor(manifest, PEER!.id),
+        });
+        const verdicts = parts.map((p) => receiver.offer(deltaFrame(p.header, p.bytes), PEER!.id, 0));
+        expect(verdicts.map((v) => v.action)).toEqual(parts.map(() => 'accept'));
+      }
+    },
+  );
 });
