@@ -526,6 +526,11 @@ export const Heartbeat = z
     bytesOut: Count,
     /** Sender's wall clock, ms since epoch; informational only. */
     sentAt: Count,
+    /**
+     * In a private job: the ε (at the job's δ) the sender says its releases spent so far. Self-reported:
+     * no peer can check another's noise.
+     */
+    epsilon: FiniteNonNeg.optional(),
     /** The sender's admission stamp: heartbeats of peers without one are not counted. */
     admission: AdmissionStamp,
   })

@@ -89,6 +89,7 @@ export { HistoryReplay, type ReplayRoot, type RecordIn } from './history-replay.
 export { DeltaLog, encodeRoundRecord, type LoggedRound, type LoggedDelta } from './delta-log.js';
 export { HistorySync, ACTIVE_WINDOW_ROUNDS } from './history-sync.js';
 export { privatizeDelta, cryptoNormals, type NormalSource } from './private-delta.js';
+export { PrivacyBudget, type PrivacySpent } from './privacy-budget.js';
 export {
   ErrorFeedbackEncoder,
   encodeDelta,

@@ -45,6 +45,8 @@ export interface HeartbeatState {
   /** Bytes the replica holds (model, momentum, residual, past models, held deltas). */
   memoryBytes: number;
   progress: TrainerProgress;
+  /** In a private job, the ε this peer's releases spent (self-reported: nobody can check it). */
+  epsilon?: number;
 }
 
 /** The open round and the authors of the deltas accepted for it. */
@@ -154,6 +156,7 @@ export class Liveness {
       bytesOut: stats.bytesOut,
       sentAt: now,
       admission: this.admission.stamp,
+      ...(s.epsilon === undefined ? {} : { epsilon: s.epsilon }),
     };
   }
 
