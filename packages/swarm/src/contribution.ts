@@ -100,7 +100,8 @@ export function makeContribution(
     round,
     baseRound: base.round,
     baseModelSha256: base.sha256,
-    stats,
+    // The mean loss is a function of the volunteer's text that no noise covers: a private job keeps it home.
+    stats: privacy ? { ...stats, meanLoss: 0 } : stats,
     codec: state.manifest.compression.codec,
     payloadBytes: payload.length,
     payloadSha256,

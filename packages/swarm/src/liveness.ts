@@ -148,7 +148,8 @@ export class Liveness {
       modelSha256: s.modelSha256,
       step: s.progress.step,
       tokensPerSec: s.progress.tokensPerSec,
-      loss: s.progress.loss,
+      // As the delta's meanLoss: a figure of the volunteer's text outside the noise stays home.
+      loss: this.manifest.privacy ? null : s.progress.loss,
       memoryBytes: s.memoryBytes,
       connectedPeers: this.net.connectedPeers().slice(0, PROTOCOL_LIMITS.maxPeersListed),
       webRtcPeers: this.net.webRtcPeers().slice(0, PROTOCOL_LIMITS.maxPeersListed),

@@ -72,7 +72,11 @@ describe('a replica in a private job', () => {
     const hub = new FakeHub();
     const nets = ids.map((id) => hub.join(id));
     const epsilonOf = new Map<string, number | undefined>();
-    nets[1]!.events.on('heartbeat', (e) => epsilonOf.set(e.peer, e.heartbeat.epsilon));
+    const losses = new Set<number | null>();
+    nets[1]!.events.on('heartbeat', (e) => {
+      epsilonOf.set(e.peer, e.heartbeat.epsilon);
+      losses.add(e.heartbeat.loss);
+    });
     try {
       const [a, b] = await Promise.all([
         createSwarmReplica({
@@ -83,6 +87,7 @@ describe('a replica in a private job', () => {
         }),
         createSwarmReplica({ peer: { services: { swarm: nets[1]! } }, manifest, initialWeights: w0 }),
       ]);
+      a.reportProgress({ step: 30, loss: 1.25, tokensPerSec: 10 });
       expect(a.privacySpent()?.releases).toBe(10);
       expect(b.privacySpent()).toEqual({ releases: 0, epsilon: 0, delta: PRIVACY.delta });
       await Promise.all([a, b].map((r, i) => trainLoop(r, problem, i, 3, manifest)));
@@ -102,6 +107,8 @@ describe('a replica in a private job', () => {
       });
       await heard;
       expect(epsilonOf.get(ids[0]!.id)).toBe(spentA.epsilon);
+      // The trainer's loss (of its own text, not noised) stayed out of its heartbeats.
+      expect([...losses]).toEqual([null]);
     } finally {
       await Promise.all(nets.map((n) => n.stop()));
     }

@@ -95,13 +95,15 @@ describe('a private contribution', () => {
       encoder,
       peer: ME!.id,
       localWeights: local,
-      stats: { tokens: 1, steps: 1, meanLoss: 1 },
+      stats: { tokens: 1, steps: 1, meanLoss: 2.5 },
       maxPartBytes: 1 << 20,
       sign: ME!.sign,
       admission: stampFor(manifest, ME!.id),
       normals: seededNormals(42),
     });
     expect(encoder.seen).toHaveLength(1);
+    // The mean loss (of the volunteer's text, not noised) does not go out.
+    expect(delta.header.stats).toEqual({ tokens: 1, steps: 1, meanLoss: 0 });
     const expected = privatizeDelta(Float32Array.from(raw), PRIVACY, seededNormals(42));
     expect(encoder.seen[0]).toEqual(expected);
     expect(encoder.seen[0]).not.toEqual(raw);
