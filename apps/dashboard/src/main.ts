@@ -2,6 +2,8 @@
  * The dashboard page: loads the job from the coordinator (same origin), joins the swarm as a passive peer
  * and redraws the views from the SwarmState at most a few times a second.
  */
+// First: zod must not compile schemas with `new Function` under the coordinator's CSP.
+import '@slimswarm/protocol/jitless';
 import './style.css';
 import 'uplot/dist/uPlot.min.css';
 import { SwarmFeed, fetchJobListing } from './feed.js';

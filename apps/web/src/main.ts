@@ -2,6 +2,8 @@
  * The volunteer page: picks files, starts a volunteer session (session.ts: the swarm peer and the
  * volunteer loop; gradients in a compute worker) and draws what it reports.
  */
+// First: zod must not compile schemas with `new Function` under the coordinator's CSP.
+import '@slimswarm/protocol/jitless';
 import './style.css';
 import type { VolunteerEvent } from '@slimswarm/client';
 import { NoDataError } from './errors.js';
