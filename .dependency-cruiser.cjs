@@ -73,7 +73,8 @@ const ROWS = [
   {
     name: 'swarm',
     dir: 'packages/swarm',
-    may: ['protocol', 'packages/node-compat'],
+    // packages/privacy: a private job's replica accounts the ε its own releases spend (privacy-budget.ts).
+    may: ['protocol', 'packages/node-compat', 'packages/privacy'],
     extra: [{ from: '^packages/swarm/bench/', may: ['packages/plots'] }],
   },
   {

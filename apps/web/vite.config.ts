@@ -64,6 +64,11 @@ export default defineConfig({
     chunkSizeWarningLimit: 2048,
     // Our packages' modules only define things, so what a thread does not use is left out of its bundle
     // (the page would otherwise carry onnxruntime and libp2p, imported by the packages it takes schemas from).
-    rolldownOptions: { treeshake: { moduleSideEffects: (id: string) => !OWN_SOURCES.test(id) } },
+    // protocol's jitless module is there for its side effect alone (z.config), so it is kept.
+    rolldownOptions: {
+      treeshake: {
+        moduleSideEffects: (id: string) => !OWN_SOURCES.test(id) || id.endsWith('/protocol/src/jitless.ts'),
+      },
+    },
   },
 });

@@ -8,5 +8,6 @@ export * from './job-key.js';
 export * from './job-listing.js';
 export * from './job-signature.js';
 export * from './messages.js';
+export * from './privacy.js';
 export * from './safetensors.js';
 export * from './tensor.js';

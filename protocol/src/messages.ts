@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AdmissionPolicy, AdmissionStamp } from './admission.js';
 import { PROTOCOL_LIMITS, PROTOCOL_VERSION } from './constants.js';
 import { JobKeyHex, SignatureHex, jobIdMatchesKey } from './job-key.js';
+import { PrivacyConfig, privateDeltaNormBound } from './privacy.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Primitives shared by several messages.
@@ -395,6 +396,8 @@ export const JobManifest = z
     compression: CompressionConfig,
     aggregation: AggregationConfig,
     round: RoundPolicy,
+    /** User-level differential privacy: each peer clips and noises its delta (docs/privacy.md). */
+    privacy: PrivacyConfig.optional(),
   })
   .strict()
   .refine((m) => m.tokenizer.kind !== 'byte' || m.model.vocabSize >= 256, {
@@ -409,6 +412,20 @@ export const JobManifest = z
     message: `LoRA adapters may hold at most ${PROTOCOL_LIMITS.maxParams} values`,
     path: ['training', 'lora'],
   })
+  // Error feedback would hold back ~(1 − topkFraction) of every round's noise and re-send it later: the
+  // residual (noise only) grows with the rounds past any fixed norm bound and carries no signal.
+  .refine((m) => !m.privacy || !m.compression.errorFeedback, {
+    message: 'privacy needs compression.errorFeedback false',
+    path: ['compression', 'errorFeedback'],
+  })
+  // Honest noised deltas must pass the norm bound every receiver applies.
+  .refine(
+    (m) => !m.privacy || m.aggregation.normBound >= privateDeltaNormBound(m.privacy, trainableParamCount(m)),
+    {
+      message: 'aggregation.normBound is below the norm of a noised delta (privateDeltaNormBound)',
+      path: ['aggregation', 'normBound'],
+    },
+  )
   .refine((m) => jobIdMatchesKey(m.jobId, m.jobKey), {
     message: 'jobId must end with "-" and the job key\'s fingerprint (jobIdFor)',
     path: ['jobId'],
@@ -509,6 +526,11 @@ export const Heartbeat = z
     bytesOut: Count,
     /** Sender's wall clock, ms since epoch; informational only. */
     sentAt: Count,
+    /**
+     * In a private job: the ε (at the job's δ) the sender says its releases spent so far. Self-reported:
+     * no peer can check another's noise.
+     */
+    epsilon: FiniteNonNeg.optional(),
     /** The sender's admission stamp: heartbeats of peers without one are not counted. */
     admission: AdmissionStamp,
   })

@@ -13,7 +13,7 @@ import { startHttp, type HttpService } from './http.js';
 import { ephemeralJobKey, loadOrCreateJobKey } from './job-key.js';
 import { loadJob } from './published-job.js';
 import { InviteCodes, answerTicketRequest } from './tickets.js';
-import type { CoordinatorOptions } from './options.js';
+import { privacyOf, type CoordinatorOptions } from './options.js';
 import type { CoordinatorStats } from './events.js';
 
 const log = logger('slimswarm:coordinator');
@@ -55,6 +55,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
       ...(options.tokenizerConfig !== undefined ? { config: options.tokenizerConfig } : {}),
     },
     admission: invites ? { mode: 'invite' } : { mode: 'open', difficultyBits: options.difficulty },
+    privacy: privacyOf(options),
   });
   const peer = await createNodePeer({
     role: 'coordinator',

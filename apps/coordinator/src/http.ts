@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { logger } from '@libp2p/logger';
+import { SECURITY_HEADERS } from './security-headers.js';
 
 const log = logger('slimswarm:coordinator:http');
 
@@ -65,7 +66,12 @@ function send(
   contentType: string,
   cache = 'no-cache',
 ): void {
-  res.writeHead(status, { ...ISOLATION_HEADERS, 'Content-Type': contentType, 'Cache-Control': cache });
+  res.writeHead(status, {
+    ...ISOLATION_HEADERS,
+    ...SECURITY_HEADERS,
+    'Content-Type': contentType,
+    'Cache-Control': cache,
+  });
   res.end(body);
 }
 
@@ -93,6 +99,7 @@ async function serveFile(res: ServerResponse, file: string, method: string): Pro
   if (info.isDirectory()) return serveFile(res, join(file, 'index.html'), method);
   res.writeHead(200, {
     ...ISOLATION_HEADERS,
+    ...SECURITY_HEADERS,
     'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
     'Content-Length': info.size,
     'Cache-Control': 'no-cache',

@@ -6,6 +6,7 @@ import {
   LoraConfig,
   MAX_DIFFICULTY_BITS,
   PROTOCOL_LIMITS,
+  PrivacyConfig,
   type LoraTarget,
 } from '@slimswarm/protocol';
 import { z } from 'zod';
@@ -62,10 +63,35 @@ export const CoordinatorOptions = z
     iceServers: z.array(IceServer).max(PROTOCOL_LIMITS.maxIceServers),
     /** Peers /api/job lists per /24 (IPv4) or /48 (IPv6) of their observed address (bootstrap-list.ts). */
     listPerPrefix: z.number().int().min(1).max(MAX_LISTED_ADDRESSES),
+    /**
+     * User-level differential privacy (docs/privacy.md): every peer clips its round delta to L2 norm
+     * dpClip and adds Gaussian noise of dpNoise · dpClip; peers report ε at dpDelta. All three or none.
+     */
+    dpNoise: PrivacyConfig.shape.noiseMultiplier.optional(),
+    dpClip: PrivacyConfig.shape.clipNorm.optional(),
+    dpDelta: PrivacyConfig.shape.delta.optional(),
     json: z.boolean(),
   })
-  .strict();
+  .strict()
+  .refine(
+    (o) => [o.dpNoise, o.dpClip, o.dpDelta].every((v) => v === undefined) || privacyOf(o) !== undefined,
+    { message: '--dp-noise, --dp-clip and --dp-delta go together', path: ['dpNoise'] },
+  );
 export type CoordinatorOptions = z.infer<typeof CoordinatorOptions>;
+
+/** The job's privacy from the --dp-* flags; undefined unless all three are given. */
+export function privacyOf(o: {
+  dpNoise?: number | undefined;
+  dpClip?: number | undefined;
+  dpDelta?: number | undefined;
+}): PrivacyConfig | undefined {
+  if (o.dpNoise === undefined || o.dpClip === undefined || o.dpDelta === undefined) return undefined;
+  return { mechanism: 'gaussian', noiseMultiplier: o.dpNoise, clipNorm: o.dpClip, delta: o.dpDelta };
+}
+
+/** A number flag's value, or NaN for text that is not one (so zod names the flag). */
+const real = (value: unknown): number | undefined =>
+  value === undefined ? undefined : /^[0-9.eE+-]+$/.test(String(value)) ? Number(value) : NaN;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -181,6 +207,12 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
       'peers /api/job lists per /24 (IPv4) or /48 (IPv6) network, loopback excepted',
       String(DEFAULT_LISTED_PER_PREFIX),
     )
+    .option(
+      '--dp-noise <z>',
+      'user-level differential privacy: Gaussian noise of z × the clip norm on every delta (with --dp-clip and --dp-delta)',
+    )
+    .option('--dp-clip <C>', 'with --dp-noise: the L2 norm every round delta is clipped to')
+    .option('--dp-delta <δ>', 'with --dp-noise: the δ at which peers report their ε (at most 1e-2)')
     .option('--json', 'print JSON lines', false);
   return parseCommandLine(program, argv, CoordinatorOptions, ({ loraAlpha, loraTargets, ...raw }) => ({
     ...raw,
@@ -190,5 +222,8 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
     difficulty: /^\d+$/.test(String(raw.difficulty)) ? Number(raw.difficulty) : NaN,
     listen: raw.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
     iceServers: ((raw.iceServers as string[] | undefined) ?? []).map((urls) => ({ urls })),
+    dpNoise: real(raw.dpNoise),
+    dpClip: real(raw.dpClip),
+    dpDelta: real(raw.dpDelta),
   }));
 }

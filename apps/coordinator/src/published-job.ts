@@ -17,12 +17,14 @@ import {
   shapeElements,
   type AdmissionPolicy,
   type LoraConfig,
+  type PrivacyConfig,
   type SignedJob,
 } from '@slimswarm/protocol';
 import { DEFAULT_MODEL, DEFAULT_SEQ_LEN, defaultManifest, jobManifest } from '@slimswarm/default-job/job';
 import { importHfFolder } from '@slimswarm/hf-import/node';
 import { allocateBaseWeights, paramCount } from '@slimswarm/performer/weights';
 import type { JobKey } from './job-key.js';
+import { withPrivacy } from './private-job.js';
 
 /** The base checkpoint is missing, unreadable or not a valid safetensors file. */
 export class BaseCheckpointError extends Error {
@@ -86,10 +88,13 @@ export interface LoadJobOptions {
   /** The default job's admission (a manifest file names its own). */
   admission?: AdmissionPolicy;
   tokenizer?: TokenizerPaths;
+  /** Make the job private (whichever way it was built): replaces a manifest file's own privacy. */
+  privacy?: PrivacyConfig | undefined;
 }
 
 export async function loadJob(opts: LoadJobOptions): Promise<PublishedJob> {
-  const job = opts.model ? await importedJob(opts.model, opts) : await loadManifest(opts);
+  const built = opts.model ? await importedJob(opts.model, opts) : await loadManifest(opts);
+  const job = opts.privacy ? { ...built, manifest: withPrivacy(built.manifest, opts.privacy) } : built;
   return { ...job, signed: signJob(job.manifest, opts.key.secretKey) };
 }
 

@@ -2,6 +2,8 @@
  * The dashboard page: loads the job from the coordinator (same origin), joins the swarm as a passive peer
  * and redraws the views from the SwarmState at most a few times a second.
  */
+// First: zod must not compile schemas with `new Function` under the coordinator's CSP.
+import '@slimswarm/protocol/jitless';
 import './style.css';
 import 'uplot/dist/uPlot.min.css';
 import { SwarmFeed, fetchJobListing } from './feed.js';
@@ -75,6 +77,7 @@ class Dashboard {
     this.drawAgreement(state, now);
     this.drawRound(state, now);
     this.drawRejected(state);
+    this.drawPrivacy(state, now);
     this.loss.update(state);
     this.tps.update(state);
     this.sent.update(state);
@@ -147,6 +150,28 @@ class Dashboard {
     }
     bar.style.width = `${Math.min(100, (100 * progress.delivered) / progress.trainers)}%`;
     text.textContent = `round ${progress.round}: ${progress.delivered} of ${progress.trainers} trainers delivered a delta`;
+  }
+
+  /** A private job's trainers and the ε each says it spent (self-reported; see docs/privacy.md). */
+  private drawPrivacy(state: SwarmState, now: number): void {
+    const privacy = this.feed.manifest.privacy;
+    const card = element('privacy-card');
+    card.hidden = !privacy;
+    if (!privacy) return;
+    element('privacy-text').textContent =
+      `Gaussian noise z = ${privacy.noiseMultiplier} on deltas clipped to C = ${privacy.clipNorm}; ε at δ = ${privacy.delta}. ` +
+      'Self-reported: each peer counts its own releases and nobody can check its noise.';
+    const trainers = state.peerList().filter((p) => p.reportedEpsilon !== null && state.isLive(p, now));
+    element('privacy').replaceChildren(
+      ...trainers.map((p) => {
+        const row = document.createElement('li');
+        row.dataset.peerId = p.id;
+        row.dataset.epsilon = String(p.reportedEpsilon);
+        row.textContent = `${p.role ?? 'peer'} ${shortId(p.id)}: reported ε ${p.reportedEpsilon!.toFixed(2)}`;
+        row.title = p.id;
+        return row;
+      }),
+    );
   }
 
   private drawRejected(state: SwarmState): void {

@@ -42,6 +42,11 @@ export interface ObservedPeer {
   heardAt: number | null;
   /** Messages from this peer that failed validation here. */
   rejected: number;
+  /**
+   * In a private job, the ε its latest heartbeat reported: the peer's own word, which nobody can check
+   * (its noise never leaves it). Null when it reported none.
+   */
+  reportedEpsilon: number | null;
 }
 
 export interface Sample {
@@ -119,6 +124,7 @@ export class SwarmState {
       bytesIn: hb.bytesIn,
       bytesOut: hb.bytesOut,
       heardAt: at,
+      reportedEpsilon: hb.epsilon ?? null,
     });
     for (const other of hb.connectedPeers) this.peer(other);
     if (TRAINER_ROLES.has(hb.role)) {
@@ -279,5 +285,6 @@ function emptyPeer(id: string): ObservedPeer {
     bytesOut: 0,
     heardAt: null,
     rejected: 0,
+    reportedEpsilon: null,
   };
 }

@@ -53,6 +53,18 @@ function announcement(
   };
 }
 
+describe('reported ε', () => {
+  it("keeps each peer's latest self-reported ε, and null for peers that report none", () => {
+    const s = new SwarmState('dash', TIMEOUT);
+    s.heartbeat('w1', heartbeat({ epsilon: 1.5 }), 300, 1000);
+    s.heartbeat('w2', heartbeat(), 300, 1000);
+    expect(s.peers.get('w1')!.reportedEpsilon).toBe(1.5);
+    expect(s.peers.get('w2')!.reportedEpsilon).toBeNull();
+    s.heartbeat('w1', heartbeat({ epsilon: 2.25 }), 300, 2000);
+    expect(s.peers.get('w1')!.reportedEpsilon).toBe(2.25);
+  });
+});
+
 describe('SwarmState', () => {
   it('knows itself as the dashboard and learns peers from heartbeats and connection lists', () => {
     const s = new SwarmState('dash', TIMEOUT);

@@ -3,6 +3,8 @@
  * nothing else, so that onnxruntime's blocking runs never stall the page's network. `serveEngine` also
  * answers the page's WebGPU probe here (a float64 reference step beside the engine's, compared).
  */
+// First: zod must not compile schemas with `new Function` under the coordinator's CSP.
+import '@slimswarm/protocol/jitless';
 import { createSlimEngine, serveEngine } from '@slimswarm/performer';
 import * as ort from 'onnxruntime-web';
 

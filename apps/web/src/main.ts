@@ -2,6 +2,8 @@
  * The volunteer page: picks files, starts a volunteer session (session.ts: the swarm peer and the
  * volunteer loop; gradients in a compute worker) and draws what it reports.
  */
+// First: zod must not compile schemas with `new Function` under the coordinator's CSP.
+import '@slimswarm/protocol/jitless';
 import './style.css';
 import type { VolunteerEvent } from '@slimswarm/client';
 import { NoDataError } from './errors.js';
@@ -31,6 +33,8 @@ const ui = {
   round: element('m-round'),
   step: element('m-step'),
   peers: element('m-peers'),
+  epsilonTile: element('t-epsilon'),
+  epsilon: element('m-epsilon'),
   compute: element('f-compute'),
   peer: element('f-peer'),
   model: element('f-model'),
@@ -60,6 +64,14 @@ function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** A private job's ε tile: shown once the loop reports one (it never does outside private jobs). */
+function showEpsilon(epsilon: number | undefined): void {
+  if (epsilon === undefined) return;
+  ui.epsilonTile.hidden = false;
+  ui.epsilon.textContent = epsilon.toFixed(2);
+  ui.epsilon.dataset.epsilon = String(epsilon);
 }
 
 function say(text: string, kind: 'info' | 'error' = 'info'): void {
@@ -187,6 +199,7 @@ class VolunteerPage {
         ui.peer.textContent = e.peerId;
         ui.resumed.textContent = e.resumedFromStep === null ? 'a fresh start' : `step ${e.resumedFromStep}`;
         ui.resumed.dataset.step = String(e.resumedFromStep ?? '');
+        showEpsilon(e.epsilon);
         break;
       case 'synced':
         this.showModel(e.modelSha256);
@@ -206,6 +219,7 @@ class VolunteerPage {
         if (e.memoryBytes > 0) ui.memory.textContent = formatBytes(e.memoryBytes);
         this.showModel(e.modelSha256);
         this.listRound(e);
+        showEpsilon(e.epsilon);
         break;
       case 'checkpoint':
         ui.checkpoint.textContent = `step ${e.step}, round ${e.round}`;

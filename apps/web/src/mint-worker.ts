@@ -3,6 +3,8 @@
  * SHA-256 hashes, a few seconds). Off the page's thread, so the UI and the libp2p peer stay responsive;
  * separate from the compute worker, whose engine may still be loading. One request, one answer.
  */
+// First: zod must not compile schemas with `new Function` under the coordinator's CSP.
+import '@slimswarm/protocol/jitless';
 import { MintRequest, mintStamp } from '@slimswarm/protocol';
 
 interface WorkerScope {

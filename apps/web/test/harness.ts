@@ -69,13 +69,15 @@ const log = (label: string, line: string) => {
   if (process.env.SLIMSWARM_E2E_LOG) console.log(`[${label}] ${line}`);
 };
 
-export async function startCoordinator(job: TestJob) {
+/** `flags`: more coordinator flags (the privacy test's --dp-*). */
+export async function startCoordinator(job: TestJob, flags: readonly string[] = []) {
   const child = spawnJsonChild(CoordinatorEvent, {
     label: 'coordinator',
     entry: 'apps/coordinator/src/main.ts',
     args: [
       ...['--port', '0', '--json', '--base', job.basePath],
       ...['--manifest', job.manifestPath, '--job-key', job.keyPath],
+      ...flags,
     ],
     log,
   });

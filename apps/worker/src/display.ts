@@ -17,6 +17,15 @@ export function jsonDisplay(write: (line: string) => void = (l) => process.stdou
 
 const MiB = 1024 * 1024;
 
+/** In a private job: the ε this worker's releases spent so far (its own figure, as the heartbeat's). */
+export function privacyNote(event: {
+  epsilon?: number | undefined;
+  privacyReleases?: number | undefined;
+}): string {
+  if (event.epsilon === undefined) return '';
+  return ` · privacy ε ${event.epsilon.toFixed(2)} after ${event.privacyReleases ?? 0} releases`;
+}
+
 export function terminalDisplay(): Display {
   let localSteps = 1;
   const bar = new SingleBar({
@@ -62,7 +71,7 @@ export function terminalDisplay(): Display {
           payload.peers = event.peers;
           payload.mem = Math.round(event.memoryBytes / MiB);
           log(
-            `round ${event.round} closed · ${event.accepted} deltas merged · mean loss ${event.meanLoss.toFixed(3)} · model ${event.modelSha256.slice(0, 12)}`,
+            `round ${event.round} closed · ${event.accepted} deltas merged · mean loss ${event.meanLoss.toFixed(3)} · model ${event.modelSha256.slice(0, 12)}${privacyNote(event)}`,
           );
           break;
         case 'checkpoint':

@@ -18,6 +18,8 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
     engine: z.string(),
     localSteps: Count,
     resumedFromStep: Count.nullable(),
+    /** In a private job: ε already spent when this run starts (0 for a fresh volunteer). */
+    epsilon: NonNeg.optional(),
   }),
   /** The volunteer holds model `modelSha256` of `round`: at the start, and again after every resync. */
   z.object({ event: z.literal('synced'), round: Count, modelSha256: z.string(), source: z.string() }),
@@ -59,6 +61,10 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
     rejected: z.record(z.string(), Count),
     /** Times this peer replaced its model with its neighbours' so far. */
     resyncs: Count,
+    /** In a private job: ε (at the job's δ) spent by this volunteer's releases so far, over all its runs. */
+    epsilon: NonNeg.optional(),
+    /** … and how many deltas it has published in the job (one release each). */
+    privacyReleases: Count.optional(),
   }),
   z.object({ event: z.literal('checkpoint'), path: z.string(), step: Count, round: Count }),
   z.object({ event: z.literal('stopped'), reason: z.string(), round: Count, step: Count }),

@@ -27,12 +27,17 @@ function isNoSyncSource(err: unknown): boolean {
 export async function joinSwarm(
   opts: Pick<VolunteerOptions, 'peer' | 'manifest' | 'base' | 'signal' | 'joinTimeoutMs' | 'admission'>,
   model: JobModel = jobModel(opts.manifest, opts.base),
+  /** Deltas this volunteer published in the job before (its saved state): ε goes on from there. */
+  privacyReleases = 0,
 ): Promise<Joined> {
   // Names and shapes come from the manifest, the weights from the verified base (or, for LoRA, the
   // seeded adapter init): never from a peer.
   const { shapes, initialWeights } = model;
   const start = model.lora ? ('derived' as const) : ('base' as const);
-  const admission = opts.admission ? { admission: opts.admission } : {};
+  const admission = {
+    ...(opts.admission ? { admission: opts.admission } : {}),
+    privacyReleases,
+  };
   try {
     const replica = await createSwarmReplica({
       peer: opts.peer,

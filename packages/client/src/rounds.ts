@@ -202,7 +202,14 @@ export class VolunteerRounds {
       memoryBytes: this.opts.memoryBytes?.() ?? 0,
       wireBytesOut: sent.wireBytes,
       ...refusals(this.opts.peer),
+      ...this.privacy(),
     });
+  }
+
+  /** In a private job, what this volunteer's releases spent so far (self-reported, like all of this). */
+  private privacy(): { epsilon: number; privacyReleases: number } | Record<string, never> {
+    const spent = this.replica.privacySpent();
+    return spent ? { epsilon: spent.epsilon, privacyReleases: spent.releases } : {};
   }
 
   /** The trainer always starts its local steps from the shared model it holds. */
@@ -230,6 +237,7 @@ export class VolunteerRounds {
         round: this.snapshot.round,
         modelSha256: this.snapshot.sha256,
         tokensTotal: this.tokensTotal,
+        privacyReleases: this.replica.privacySpent()?.releases ?? 0,
         savedAt: Date.now(),
       },
     });

@@ -13,6 +13,11 @@ export const VolunteerState = z
     round: Round,
     modelSha256: Sha256Hex,
     tokensTotal: z.number().int().min(0),
+    /**
+     * In a private job: the deltas this volunteer published so far, so a reload does not reset its ε.
+     * Saved with every checkpoint; states saved before privacy existed read as 0.
+     */
+    privacyReleases: z.number().int().min(0).default(0),
     savedAt: z.number().int().min(0),
   })
   .strict();

@@ -34,13 +34,14 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
   const { trainer, tokensTotal } = restoreTrainer(opts, model, saved);
   let joined;
   try {
-    joined = await joinSwarm(opts, model);
+    joined = await joinSwarm(opts, model, saved?.state.privacyReleases ?? 0);
   } catch (e) {
     if (!opts.signal?.aborted) throw e;
     return stoppedBeforeJoining(opts, trainer, saved);
   }
   const { replica, source } = joined;
   opts.onSharedModel?.(() => replica.current());
+  const spent = replica.privacySpent();
   try {
     opts.emit({
       event: 'ready',
@@ -50,6 +51,7 @@ export async function runVolunteer(opts: VolunteerOptions): Promise<VolunteerSum
       engine: opts.engineName,
       localSteps: opts.manifest.training.localSteps,
       resumedFromStep: saved ? trainer.stepCount : null,
+      ...(spent ? { epsilon: spent.epsilon } : {}),
     });
     const rounds = new VolunteerRounds(opts, trainer, replica, tokensTotal);
     const { round, sha256 } = rounds.shared;

@@ -27,6 +27,7 @@ import { allFinite, l2Norm } from './model-layout.js';
 import type { SwarmNetwork } from './network.js';
 import type { AcceptedDelta, RoundState } from './round-state.js';
 import type { DeltaSigner, UnsignedDelta } from './signature.js';
+import { privatizeDelta, type NormalSource } from './private-delta.js';
 import { encodeDeltaPayload, sha256Hex } from './wire.js';
 
 export interface ContributionPart {
@@ -47,11 +48,14 @@ export interface ContributionInput {
   sign: DeltaSigner;
   /** The author's admission stamp, carried by every part (bound to the peer id, so not signed). */
   admission: AdmissionStamp;
+  /** The privacy noise's source in a private job (default: the CSPRNG; tests pass a seeded one). */
+  normals?: NormalSource;
 }
 
 /**
  * Builds this peer's delta for the open round r from local steps that started at model `base` (g_r, or an
- * earlier model within `maxStaleness`): Δ = g_b − w_local in f32, compressed with error feedback, as
+ * earlier model within `maxStaleness`): Δ = g_b − w_local in f32 (in a private job clipped and noised),
+ * compressed with error feedback, as
  * canonical payload bytes split into parts of at most `maxPartBytes`. The error-feedback residual is
  * updated only when this returns (the caller then publishes the parts).
  */
@@ -70,6 +74,10 @@ export function makeContribution(
   }
   const raw = new Float32Array(g.length); // [P] g_b − w_local
   for (let i = 0; i < g.length; i++) raw[i] = g[i]! - localWeights[i]!;
+  // A private job's delta is clipped and noised first: the codec's data-dependent top-k then only
+  // post-processes the private vector (private-delta.ts).
+  const { privacy } = state.manifest;
+  if (privacy) privatizeDelta(raw, privacy, input.normals);
   const { tensors, sent, commit } = encoder.encode(raw);
   // Every receiver applies the norm bound to what it decodes; so does the sender, or it would merge a
   // delta nobody else accepted.
@@ -92,7 +100,8 @@ export function makeContribution(
     round,
     baseRound: base.round,
     baseModelSha256: base.sha256,
-    stats,
+    // The mean loss is a function of the volunteer's text that no noise covers: a private job keeps it home.
+    stats: privacy ? { ...stats, meanLoss: 0 } : stats,
     codec: state.manifest.compression.codec,
     payloadBytes: payload.length,
     payloadSha256,

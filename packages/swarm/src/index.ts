@@ -88,6 +88,8 @@ export { fetchHistory, SyncGate, DEFAULT_SYNC_LIMITS, type SyncLimits } from './
 export { HistoryReplay, type ReplayRoot, type RecordIn } from './history-replay.js';
 export { DeltaLog, encodeRoundRecord, type LoggedRound, type LoggedDelta } from './delta-log.js';
 export { HistorySync, ACTIVE_WINDOW_ROUNDS } from './history-sync.js';
+export { privatizeDelta, cryptoNormals, type NormalSource } from './private-delta.js';
+export { PrivacyBudget, type PrivacySpent } from './privacy-budget.js';
 export {
   ErrorFeedbackEncoder,
   encodeDelta,

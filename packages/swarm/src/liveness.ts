@@ -45,6 +45,8 @@ export interface HeartbeatState {
   /** Bytes the replica holds (model, momentum, residual, past models, held deltas). */
   memoryBytes: number;
   progress: TrainerProgress;
+  /** In a private job, the ε this peer's releases spent (self-reported: nobody can check it). */
+  epsilon?: number;
 }
 
 /** The open round and the authors of the deltas accepted for it. */
@@ -146,7 +148,8 @@ export class Liveness {
       modelSha256: s.modelSha256,
       step: s.progress.step,
       tokensPerSec: s.progress.tokensPerSec,
-      loss: s.progress.loss,
+      // As the delta's meanLoss: a figure of the volunteer's text outside the noise stays home.
+      loss: this.manifest.privacy ? null : s.progress.loss,
       memoryBytes: s.memoryBytes,
       connectedPeers: this.net.connectedPeers().slice(0, PROTOCOL_LIMITS.maxPeersListed),
       webRtcPeers: this.net.webRtcPeers().slice(0, PROTOCOL_LIMITS.maxPeersListed),
@@ -154,6 +157,7 @@ export class Liveness {
       bytesOut: stats.bytesOut,
       sentAt: now,
       admission: this.admission.stamp,
+      ...(s.epsilon === undefined ? {} : { epsilon: s.epsilon }),
     };
   }
 

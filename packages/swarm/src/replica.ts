@@ -34,6 +34,7 @@ import { HistorySync, type Synced } from './history-sync.js';
 import { Liveness, isTrainer, type TrainerProgress } from './liveness.js';
 import type { Weights } from './model-layout.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
+import { PrivacyBudget, type PrivacySpent } from './privacy-budget.js';
 import { chooseResyncTarget } from './resync.js';
 import { RoundState, type Verdict } from './round-state.js';
 import { RoundWaiters } from './round-waiters.js';
@@ -88,6 +89,11 @@ export interface CreateReplicaOptions {
    */
   admission?: AdmissionStamp;
   signal?: AbortSignal;
+  /**
+   * In a private job: the deltas this volunteer published in earlier runs (its store keeps the count),
+   * so the ε it reports goes on from there rather than from 0.
+   */
+  privacyReleases?: number;
 }
 
 type ResyncReason = 'join' | 'disagreement' | 'behind';
@@ -117,6 +123,8 @@ export class SwarmReplica {
   private stopped = false;
   private status: PeerStatus = 'starting';
   private progress: TrainerProgress = { step: 0, loss: null, tokensPerSec: 0 };
+  /** Null outside private jobs. */
+  private readonly budget: PrivacyBudget | null;
 
   static async create(opts: CreateReplicaOptions): Promise<SwarmReplica> {
     const parsed = JobManifest.safeParse(opts.manifest);
@@ -134,7 +142,8 @@ export class SwarmReplica {
       derived: opts.start === 'derived',
     };
     const base = RoundState.fromBase(manifest, opts.initialWeights, init);
-    const replica = new SwarmReplica(net, manifest, admission, base, bans);
+    const budget = manifest.privacy ? new PrivacyBudget(manifest.privacy, opts.privacyReleases) : null;
+    const replica = new SwarmReplica(net, manifest, admission, base, bans, budget);
     if (!opts.syncFromPeers) {
       replica.start(base);
       return replica;
@@ -156,7 +165,9 @@ export class SwarmReplica {
     private readonly admission: JobAdmission,
     base: RoundState,
     private readonly bans: Bans,
+    budget: PrivacyBudget | null,
   ) {
+    this.budget = budget;
     this.events = net.events;
     this.deltaTopic = topics.deltas(manifest.jobId);
     this.log = {
@@ -219,6 +230,11 @@ export class SwarmReplica {
     void this.publishHeartbeat();
   }
 
+  /** In a private job, what this volunteer's releases spent so far (heartbeats carry ε); else null. */
+  privacySpent(): PrivacySpent | null {
+    return this.budget?.spent() ?? null;
+  }
+
   /** The trainer's own figures, which heartbeats carry to the dashboard (the swarm computes none). */
   reportProgress(progress: TrainerProgress): void {
     this.progress = { ...progress };
@@ -255,6 +271,8 @@ export class SwarmReplica {
       sign: this.net.signDelta,
       admission: this.admission.stamp,
     });
+    // Counted before it goes out: a publish that fails half-way has released it all the same.
+    this.budget?.released();
     s.addOwn(delta, Date.now());
     this.own.record(round, delta.payloadSha256);
     this.waiters.contributed(round);
@@ -432,6 +450,7 @@ export class SwarmReplica {
       modelSha256: s?.modelSha256 ?? null,
       memoryBytes: (s?.memoryBytes() ?? 0) + this.history.memoryBytes(),
       progress: this.progress,
+      ...(this.budget ? { epsilon: this.budget.spent().epsilon } : {}),
     };
   }
 
