@@ -93,7 +93,8 @@ describe('replay', () => {
     const fresh = () => new HistoryReplay(manifest, layout, { round: 0, weights: w0 });
     expect(() => fresh().apply(recordIn(forged(r0!, 'f'.repeat(64))))).toThrow(/the merge gives/);
 
-    const tampered = recordIn(r0!);
+    // A copy: decoded frames are views, and the cases below need the untampered bytes.
+    const tampered = recordIn({ ...r0!, frames: r0!.frames.map((f) => f.slice()) });
     const part = tampered.deltas[0]!.frame.tensors.part!.data as Uint8Array;
     part[part.length - 1]! ^= 1;
     expect(() => fresh().apply(tampered)).toThrow(/refused \(bad-part-digest\)/);
