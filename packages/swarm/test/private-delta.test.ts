@@ -77,6 +77,21 @@ class RecordingEncoder extends ErrorFeedbackEncoder {
   }
 }
 
+/** One signed contribution of `who` (its identity's key and stamp) to `state`'s open round. */
+function contribute(
+  state: RoundState,
+  who: typeof ME,
+  opts: Pick<Parameters<typeof makeContribution>[1], 'encoder' | 'localWeights' | 'stats' | 'normals'>,
+) {
+  return makeContribution(state, {
+    ...opts,
+    peer: who!.id,
+    maxPartBytes: 1 << 20,
+    sign: who!.sign,
+    admission: stampFor(state.manifest, who!.id),
+  });
+}
+
 function privateJob() {
   const job = smallJob({ codec: 'topk-int8', topkFraction: 0.05, errorFeedback: false }, 4096);
   const manifest = JobManifest.parse({ ...job.manifest, privacy: PRIVACY });
@@ -91,14 +106,10 @@ describe('a private contribution', () => {
     // A local step with a sparse, recognisable shape: 10 large coordinates.
     const local = Float32Array.from(w0, (w, i) => (i % 400 === 0 ? w - 5 : w));
     const raw = Float32Array.from(w0, (w, i) => w - local[i]!);
-    const { delta } = makeContribution(state, {
+    const { delta } = contribute(state, ME, {
       encoder,
-      peer: ME!.id,
       localWeights: local,
       stats: { tokens: 1, steps: 1, meanLoss: 2.5 },
-      maxPartBytes: 1 << 20,
-      sign: ME!.sign,
-      admission: stampFor(manifest, ME!.id),
       normals: seededNormals(42),
     });
     expect(encoder.seen).toHaveLength(1);
@@ -119,14 +130,10 @@ describe('a private contribution', () => {
     const local = Float32Array.from(w0, (w) => w - 0.01);
     const payloads = [0, 1].map(() => {
       const state = new RoundState({ manifest, layout, weights: w0 });
-      return makeContribution(state, {
+      return contribute(state, ME, {
         encoder: new ErrorFeedbackEncoder(layout.size, manifest.compression),
-        peer: ME!.id,
         localWeights: local,
         stats: { tokens: 1, steps: 1, meanLoss: 1 },
-        maxPartBytes: 1 << 20,
-        sign: ME!.sign,
-        admission: stampFor(manifest, ME!.id),
       }).delta.payloadSha256;
     });
     expect(payloads[0]).not.toBe(payloads[1]);
@@ -149,14 +156,10 @@ describe('the norm bound of a private job', () => {
         const receiver = new RoundState({ manifest, layout: job.layout, weights: job.w0 });
         // A local step far longer than C: clipping, not the step, sets the signal's norm.
         const local = Float32Array.from(job.w0, (w, i) => w - Math.cos(i));
-        const { parts } = makeContribution(author, {
+        const { parts } = contribute(author, PEER, {
           encoder: new ErrorFeedbackEncoder(job.layout.size, manifest.compression),
-          peer: PEER!.id,
           localWeights: local,
           stats: { tokens: 1, steps: 1, meanLoss: 1 },
-          maxPartBytes: 1 << 20,
-          sign: PEER!.sign,
-          admission: stampFor(manifest, PEER!.id),
         });
         const verdicts = parts.map((p) => receiver.offer(deltaFrame(p.header, p.bytes), PEER!.id, 0));
         expect(verdicts.map((v) => v.action)).toEqual(parts.map(() => 'accept'));
