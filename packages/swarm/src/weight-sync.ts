@@ -21,7 +21,7 @@ import type { Logger } from '@libp2p/interface';
 import type { AdmittedPeers } from './admission.js';
 import type { DeltaLog } from './delta-log.js';
 import { decodeJobFrame } from './delta-verdict.js';
-import { WeightSyncError } from './errors.js';
+import { ReplayError, WeightSyncError } from './errors.js';
 import { readRequest } from './frame-stream.js';
 import { HistoryReplay, type RecordIn, type ReplayRoot } from './history-replay.js';
 import type { ModelLayout } from './model-layout.js';
@@ -143,7 +143,9 @@ function maxSyncFrameBytes(manifest: JobManifest): number {
 
 /**
  * Fetches the history from `ask.root` to `peer`'s model and replays it as it arrives (one round held at a
- * time). Throws WeightSyncError for a refusal or a bad answer, ReplayError for a history that does not replay.
+ * time). Throws ReplayError for a history that does not replay, and WeightSyncError for everything else
+ * that ends the sync: a refusal, a bad answer, or a stream the peer or the connection dropped (the cause
+ * kept), so a caller can tell "try again or elsewhere" from "this peer's history is wrong".
  */
 export async function fetchHistory(
   net: SwarmNetwork,
@@ -155,8 +157,35 @@ export async function fetchHistory(
 ): Promise<HistoryReplay> {
   const deadline = new SyncDeadline(net.timings.streamTimeoutMs);
   const maxBytes = maxSyncFrameBytes(manifest);
-  // Every frame of a sync is one record or one delta: a longer length prefix is refused before it is read.
-  const stream = await net.dial(peer, 'weightSync', deadline.next(), maxBytes);
+  let stream: FrameStream | undefined;
+  try {
+    // Every frame of a sync is one record or one delta: a longer length prefix is refused before it is read.
+    stream = await net.dial(peer, 'weightSync', deadline.next(), maxBytes);
+    const replay = await replayOver(stream, deadline, ask, manifest, layout, maxBytes, admitted);
+    await stream.close(deadline.next()).catch(() => {});
+    return replay;
+  } catch (err) {
+    const failure =
+      err instanceof ReplayError || err instanceof WeightSyncError
+        ? err
+        : new WeightSyncError(`the sync stream failed: ${(err as Error)?.message ?? String(err)}`, {
+            cause: err,
+          });
+    stream?.abort(failure);
+    throw failure;
+  }
+}
+
+/** One sync over an open stream: the request, the answer, and each record replayed as it arrives. */
+async function replayOver(
+  stream: FrameStream,
+  deadline: SyncDeadline,
+  ask: SyncAsk,
+  manifest: JobManifest,
+  layout: ModelLayout,
+  maxBytes: number,
+  admitted?: AdmittedPeers,
+): Promise<HistoryReplay> {
   const from: ModelRef = { round: ask.root.round, modelSha256: ask.root.modelSha256 };
   await stream.write(
     encodeFrame({
@@ -198,6 +227,5 @@ export async function fetchHistory(
     throw new WeightSyncError(
       `the history leads to ${replay.state.modelSha256}, the peer claims ${m.modelSha256}`,
     );
-  await stream.close(deadline.next()).catch(() => {});
   return replay;
 }
