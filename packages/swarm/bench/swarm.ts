@@ -6,7 +6,13 @@
  * With --slow-peer one of the 8 needs longer than a round for its local steps (a phone tab beside
  * workers); top-k runs with maxStaleness 0 and 1 show what bounded staleness buys, beside all peers fast.
  *
- *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer]
+ * With --scale the swarm grows: N = 8, 32 and 128 peers (--quick: 8 and 16) in this one process, top-k,
+ * each peer dialling its ring neighbour and two seeded random others (a random graph of diameter about
+ * log N, as a swarm that meshes through the coordinator's listing is). Each row gives per peer and round
+ * the frame bytes sent and received, the gossip amplification (frame bytes a peer received over the
+ * bytes of the round's distinct deltas), the merge's CPU time and the round latency.
+ *
+ *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer | --scale]
  */
 import '@slimswarm/node-compat';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
@@ -17,8 +23,10 @@ import { ModelLayout } from '../src/model-layout.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica } from '../src/replica.js';
 import { modelSha256 } from '../src/wire.js';
+import { TransportMeter } from './transport-meter.js';
 import {
   flat,
+  rng,
   syntheticManifest,
   syntheticProblem,
   trainLoop,
@@ -39,8 +47,10 @@ const Flags = z
     quick: z.boolean(),
     aggregation: z.enum(Object.keys(AGGREGATIONS) as [keyof typeof AGGREGATIONS]),
     slowPeer: z.boolean(),
+    scale: z.boolean(),
   })
-  .strict();
+  .strict()
+  .refine((f) => !(f.slowPeer && f.scale), '--slow-peer and --scale are separate runs');
 
 function parseFlags(argv: string[]): z.infer<typeof Flags> {
   const program = new Command('bench:swarm')
@@ -51,7 +61,8 @@ function parseFlags(argv: string[]): z.infer<typeof Flags> {
       `merge rule, one of ${Object.keys(AGGREGATIONS).join(', ')} (the norm bound, 1e6, never binds)`,
       'mean',
     )
-    .option('--slow-peer', 'one peer slower than a round: maxStaleness 0 vs 1 (top-k)', false);
+    .option('--slow-peer', 'one peer slower than a round: maxStaleness 0 vs 1 (top-k)', false)
+    .option('--scale', 'N = 8, 32, 128 peers (--quick: 8, 16): bytes, amplification, merge time', false);
   return parseCommandLineOrExit(program, argv, Flags);
 }
 
@@ -77,6 +88,22 @@ interface Row {
   compression: number;
   roundLatencyMsP50: number;
   roundLatencyMsP95: number;
+  /** Deltas merged per round (peer 0's view), and the bytes of those distinct deltas on the wire. */
+  deltasPerRound: number;
+  uniqueDeltaBytesPerRound: number;
+  /**
+   * Frame bytes our handlers saw, per peer and round: deltas, heartbeats, summaries, pulls, each gossip
+   * message once (gossipsub drops duplicates before validation); no gossipsub control, no encryption.
+   */
+  bytesSentPerPeerRound: number;
+  bytesReceivedPerPeerRound: number;
+  /** What the transport carried in, per peer and round: encrypted, muxed, gossip control and duplicates. */
+  transportBytesPerPeerRound: number;
+  /** transportBytesPerPeerRound over uniqueDeltaBytesPerRound: what a peer takes in per byte of distinct delta. */
+  gossipAmplification: number;
+  /** CPU time of one round's close (robust merge and optimiser step), over every peer and round. */
+  mergeMsP50: number;
+  mergeMsP95: number;
   maxReplicaDiff: number;
   initialLoss: number;
   finalLoss: number;
@@ -85,8 +112,10 @@ interface Row {
   lossByRound: number[];
 }
 
-const PEERS = 8;
+const DEFAULT_PEERS = 8;
 const PARAMS = 131_072;
+/** The scale runs' model: small, so 128 replicas and their merges fit one process beside libp2p. */
+const SCALE_PARAMS = 32_768;
 const TOPK_FRACTION = 0.005;
 
 function quantile(sorted: number[], q: number): number {
@@ -94,6 +123,10 @@ function quantile(sorted: number[], q: number): number {
 }
 
 interface Run {
+  peers: number;
+  params: number;
+  /** Ring with chords at 1 and 2 (the 8-peer rows), or ring plus two seeded random chords per peer. */
+  topology: 'ring-chords' | 'ring-random';
   codec: CodecId;
   rounds: number;
   seed: number;
@@ -107,12 +140,13 @@ interface Run {
 
 async function runSwarm(run: Run): Promise<Row> {
   const { codec, rounds, seed, aggregation, errorFeedback, maxStaleness, slowPeerMs, deadlineMs } = run;
+  const { peers: PEERS, params: PARAMS } = run;
   const started = performance.now();
   const problem = syntheticProblem(PARAMS, seed);
   const layout = new ModelLayout(problem.shapes);
   const w0 = zeroWeights(problem);
   const manifest = syntheticManifest({
-    name: `bench-${codec}-${errorFeedback ? 'ef' : 'noef'}-${aggregation.rule}-s${maxStaleness}`,
+    name: `bench-${PEERS}-${codec}-${errorFeedback ? 'ef' : 'noef'}-${aggregation.rule}-s${maxStaleness}`,
     baseSha256: modelSha256(layout, layout.flatten(w0)),
     params: PARAMS,
     codec,
@@ -122,19 +156,29 @@ async function runSwarm(run: Run): Promise<Row> {
     round: { quorumFraction: 1, deadlineMs, minDeltas: 1, peerTimeoutMs: 5_000, maxStaleness },
   });
   const peers: SwarmPeer[] = [];
+  const meters = Array.from({ length: PEERS }, () => new TransportMeter());
   for (let i = 0; i < PEERS; i++) {
     peers.push(
-      await createNodePeer({
-        listen: [`/memory/${manifest.jobId}-${slowPeerMs ?? 0}-${i}`],
-        gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 200, D: 4, Dlo: 3, Dhi: 6 },
-        swarm: { heartbeatIntervalMs: 1000, antiEntropyIntervalMs: 1000, tickMs: 10 },
-      }),
+      await createNodePeer(
+        {
+          listen: [`/memory/${manifest.jobId}-${slowPeerMs ?? 0}-${i}`],
+          gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 200, D: 4, Dlo: 3, Dhi: 6 },
+          swarm: { heartbeatIntervalMs: 1000, antiEntropyIntervalMs: 1000, tickMs: 10 },
+        },
+        { metrics: meters[i]!.metrics },
+      ),
     );
   }
-  // A ring with chords (degree 4), not a full mesh: closer to a real swarm, and fewer duplicate copies of
-  // each large message for the one shared CPU to encrypt.
+  // Not a full mesh: closer to a real swarm, and fewer duplicate copies of each large message for the one
+  // shared CPU to encrypt. A ring with chords (degree 4) at 8 peers; beyond, its diameter (N/4) would be
+  // the latency measured, so the scale runs add random chords instead.
+  const chords = rng(seed + PEERS);
   for (let i = 0; i < PEERS; i++) {
-    for (const step of [1, 2]) await peers[i]!.dial(peers[(i + step) % PEERS]!.getMultiaddrs()[0]!);
+    const steps =
+      run.topology === 'ring-chords'
+        ? [1, 2]
+        : [1, ...[0, 1].map(() => 2 + Math.floor(chords() * (PEERS - 3)))];
+    for (const step of new Set(steps)) await peers[i]!.dial(peers[(i + step) % PEERS]!.getMultiaddrs()[0]!);
   }
   const replicas = await Promise.all(
     peers.map((peer) => createSwarmReplica({ peer, manifest, initialWeights: w0 })),
@@ -149,10 +193,16 @@ async function runSwarm(run: Run): Promise<Row> {
   const slowId = peers[PEERS - 1]!.peerId.toString();
   let slowPeerMergedRounds = 0;
   let staleDeltas = 0;
+  let merged = 0;
   replicas[0]!.events.on('round:closed', (e) => {
     if (e.peers.includes(slowId)) slowPeerMergedRounds++;
     staleDeltas += e.stale;
+    merged += e.accepted;
   });
+  const mergeMs: number[] = [];
+  for (const r of replicas) r.events.on('round:closed', (e) => mergeMs.push(e.mergeMs));
+  const bytesAtStart = peers.map((p) => p.services.swarm.stats());
+  const transportAtStart = meters.map((m) => m.received);
   const reports: RoundReport[] = [];
   await Promise.all(
     replicas.map((r, i) =>
@@ -181,12 +231,26 @@ async function runSwarm(run: Run): Promise<Row> {
     for (let j = 0; j < PARAMS; j++)
       maxReplicaDiff = Math.max(maxReplicaDiff, Math.abs(w[j]! - finals[0]![j]!));
   const resyncs = peers.reduce((n, p) => n + p.services.swarm.stats().resyncs, 0);
+  const traffic = peers.map((p, i) => {
+    const now = p.services.swarm.stats();
+    return {
+      sent: now.bytesOut - bytesAtStart[i]!.bytesOut,
+      received: now.bytesIn - bytesAtStart[i]!.bytesIn,
+      transport: meters[i]!.received - transportAtStart[i]!,
+    };
+  });
   await Promise.all(replicas.map((r) => r.stop()));
   await Promise.all(peers.map((p) => p.stop()));
 
   const latencies = reports.map((r) => r.publishToMergeMs).sort((a, b) => a - b);
   const wire = reports.reduce((s, r) => s + r.wireBytes, 0) / reports.length;
   const dense = PARAMS * 4;
+  const perPeerRound = (bytes: (t: (typeof traffic)[number]) => number) =>
+    traffic.reduce((n, t) => n + bytes(t), 0) / PEERS / rounds;
+  const deltasPerRound = merged / rounds;
+  const uniqueDeltaBytesPerRound = deltasPerRound * wire;
+  const transport = perPeerRound((t) => t.transport);
+  mergeMs.sort((a, b) => a - b);
   return {
     peers: PEERS,
     rounds,
@@ -205,6 +269,14 @@ async function runSwarm(run: Run): Promise<Row> {
     compression: Number((dense / wire).toFixed(1)),
     roundLatencyMsP50: Number(quantile(latencies, 0.5).toFixed(1)),
     roundLatencyMsP95: Number(quantile(latencies, 0.95).toFixed(1)),
+    deltasPerRound: Number(deltasPerRound.toFixed(1)),
+    uniqueDeltaBytesPerRound: Math.round(uniqueDeltaBytesPerRound),
+    bytesSentPerPeerRound: Math.round(perPeerRound((t) => t.sent)),
+    bytesReceivedPerPeerRound: Math.round(perPeerRound((t) => t.received)),
+    transportBytesPerPeerRound: Math.round(transport),
+    gossipAmplification: Number((transport / uniqueDeltaBytesPerRound).toFixed(2)),
+    mergeMsP50: Number(quantile(mergeMs, 0.5).toFixed(2)),
+    mergeMsP95: Number(quantile(mergeMs, 0.95).toFixed(2)),
     maxReplicaDiff,
     initialLoss: Number(problem.loss(new Float32Array(PARAMS)).toFixed(4)),
     finalLoss: Number(problem.loss(finals[0]!).toFixed(4)),
@@ -217,6 +289,9 @@ const flags = parseFlags(process.argv.slice(2));
 // --quick is a smoke run (each configuration once, a few rounds), not a loss comparison.
 const rounds = flags.quick ? (flags.slowPeer ? 4 : 2) : 30;
 const base: Run = {
+  peers: DEFAULT_PEERS,
+  params: PARAMS,
+  topology: 'ring-chords',
   codec: 'topk-int8',
   rounds,
   seed: 42,
@@ -228,18 +303,29 @@ const base: Run = {
 };
 // Same seed and data for every row. Codecs: the last row shows what error feedback buys. Slow peer: its
 // local steps take 2.5 s while a round closes 1.5 s after the first delta.
-const runs: Run[] = flags.slowPeer
-  ? [
-      { ...base, deadlineMs: 1_500 },
-      { ...base, deadlineMs: 1_500, slowPeerMs: 2_500, maxStaleness: 0 },
-      { ...base, deadlineMs: 1_500, slowPeerMs: 2_500, maxStaleness: 1 },
-    ]
-  : [
-      { ...base, codec: 'dense-f32' },
-      { ...base, codec: 'dense-f16' },
-      base,
-      ...(flags.quick ? [] : [{ ...base, errorFeedback: false }]),
-    ];
+const scale = (flags.quick ? [8, 16] : [8, 32, 128]).map((peers): Run => ({
+  ...base,
+  peers,
+  params: SCALE_PARAMS,
+  topology: 'ring-random',
+  rounds: flags.quick ? 3 : 6,
+  // Room for 128 peers' deltas to cross a random graph on one shared CPU; rounds still close on quorum.
+  deadlineMs: 20_000,
+}));
+const runs: Run[] = flags.scale
+  ? scale
+  : flags.slowPeer
+    ? [
+        { ...base, deadlineMs: 1_500 },
+        { ...base, deadlineMs: 1_500, slowPeerMs: 2_500, maxStaleness: 0 },
+        { ...base, deadlineMs: 1_500, slowPeerMs: 2_500, maxStaleness: 1 },
+      ]
+    : [
+        { ...base, codec: 'dense-f32' },
+        { ...base, codec: 'dense-f16' },
+        base,
+        ...(flags.quick ? [] : [{ ...base, errorFeedback: false }]),
+      ];
 for (const run of runs) {
   const row = await runSwarm(run);
   if (flags.json) console.log(JSON.stringify(row));
@@ -252,7 +338,7 @@ for (const run of runs) {
       `${row.codec.padEnd(10)}${run.codec === 'topk-int8' && !run.errorFeedback ? ' (no error feedback)' : ''} ` +
         `${row.peers} peers, ${row.rounds} rounds, ${row.params} params: ` +
         `${row.wireBytesPerDelta} B/delta (${row.compression}× vs dense f32), merge latency p50 ${row.roundLatencyMsP50} ms ` +
-        `p95 ${row.roundLatencyMsP95} ms, max replica diff ${row.maxReplicaDiff}, ${row.resyncs} resyncs, loss ${row.initialLoss} → ${row.finalLoss}${slow}, ${row.wallSeconds} s`,
+        `p95 ${row.roundLatencyMsP95} ms, ${row.transportBytesPerPeerRound} B in per peer-round (×${row.gossipAmplification} the distinct deltas), merge p50 ${row.mergeMsP50} ms, max replica diff ${row.maxReplicaDiff}, ${row.resyncs} resyncs, loss ${row.initialLoss} → ${row.finalLoss}${slow}, ${row.wallSeconds} s`,
     );
   }
 }

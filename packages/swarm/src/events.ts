@@ -27,6 +27,8 @@ export interface SwarmEventMap {
     stale: number;
     modelSha256: string;
     durationMs: number;
+    /** CPU time of the close itself: the robust merge and the optimiser step (this peer, this round). */
+    mergeMs: number;
   };
   'delta:accepted': { peer: string; round: number; payloadSha256: string; via: 'gossip' | 'pull' | 'self' };
   /** Reject blames the sender (gossipsub scoring); ignore drops without blame. */

@@ -28,6 +28,7 @@ export {
   createNodePeer,
   createBrowserPeer,
   newIdentityBytes,
+  type PeerInstrumentation,
   type SwarmPeer,
   type SwarmServices,
 } from './peer.js';

@@ -88,8 +88,17 @@ function peerDiscovery(config: PeerConfig): Libp2pOptions['peerDiscovery'] {
   return config.bootstrap.length > 0 ? [bootstrap({ list: config.bootstrap, timeout: 100 })] : [];
 }
 
+/** What a peer's owner may plug into libp2p beside the config (objects, not data: no zod here). */
+export interface PeerInstrumentation {
+  /** libp2p's metrics hook: byte counts per connection and stream, gossipsub's own counters. */
+  metrics?: Libp2pOptions['metrics'];
+}
+
 /** A Node peer (worker, coordinator, dashboard backend). Call `start()` is not needed: it starts. */
-export async function createNodePeer(input: PeerConfigInput): Promise<SwarmPeer> {
+export async function createNodePeer(
+  input: PeerConfigInput,
+  instrumentation: PeerInstrumentation = {},
+): Promise<SwarmPeer> {
   const config = parsePeerConfig(input);
   let privateKey: PrivateKey;
   if (config.identity.kind === 'file') {
@@ -105,6 +114,7 @@ export async function createNodePeer(input: PeerConfigInput): Promise<SwarmPeer>
     streamMuxers: [yamux()],
     peerDiscovery: peerDiscovery(config),
     connectionManager: { inboundConnectionThreshold: 100 },
+    ...(instrumentation.metrics ? { metrics: instrumentation.metrics } : {}),
     // The relay server is an extra service the swarm never calls, hence the widening.
     services: (config.relayServer
       ? { ...services, relay: circuitRelayServer({ reservations: { maxReservations: RELAY_RESERVATIONS } }) }

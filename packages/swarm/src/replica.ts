@@ -394,12 +394,14 @@ export class SwarmReplica {
   }
 
   private closeRound(s: RoundState, now: number): void {
+    const mergeStarted = performance.now();
     const { dropped, merged, baseModelSha256, ...closed } = s.close(now);
+    const mergeMs = performance.now() - mergeStarted;
     this.history.recordClose({ ...closed, baseModelSha256, merged });
     for (const d of dropped) this.net.counters.refused(d.peer, rejected('unknown-base'));
     this.net.counters.round('closed');
     this.log.merge('closed round %d with %d deltas -> %s', closed.round, closed.accepted, closed.modelSha256);
-    this.events.emit('round:closed', { ...closed, durationMs: now - this.roundSince });
+    this.events.emit('round:closed', { ...closed, durationMs: now - this.roundSince, mergeMs });
     this.opened(now, false);
   }
 
