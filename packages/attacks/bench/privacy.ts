@@ -16,14 +16,16 @@
  *   {"bench":"privacy","attack":"token-recovery","model","tokenizer","epsilon","noiseMultiplier","clipNorm",
  *    "codec","topkFraction","volunteer","present","predicted","recall","precision","auc","payloadBytes"}
  *
- * Canary exposure (The Secret Sharer): "my PIN is d d d d d d", its digits random, is put k times
- * (`--ks`, default 1, 4, 16) into volunteer 0's text; the volunteers train `--rounds` rounds together
- * (private-rounds.ts; the texts are sized so those rounds read each `--passes` times), and the shared model
- * ranks the canary among `--candidates` random PINs. Beside it, the shared model's held-out bits per byte
+ * Canary exposure (The Secret Sharer): a canary "my PIN is d d d d d d", its digits random, is put k times
+ * (`--ks`, default 1, 4, 16) into a volunteer's text — each volunteer its own PIN, in its text only; the
+ * volunteers train `--rounds` rounds together (private-rounds.ts; the texts are sized so those rounds read
+ * each `--passes` times), and the shared model ranks each canary among `--candidates` random PINs. Beside it, the shared model's held-out bits per byte
  * (text none of them trained on), so privacy and utility sit side by side. One line per (setting, k):
  *
  *   {"bench":"privacy","attack":"canary","model","epsilon","noiseMultiplier","clipNorm","rounds","passes",
- *    "volunteers","k","candidates","rank","exposure","heldOutBitsPerByte"}
+ *    "volunteers","k","candidates","ranks","exposures","exposure","heldOutBitsPerByte"}
+ *
+ * (`ranks` and `exposures` per volunteer's canary, `exposure` their mean, `candidates` counts the canary.)
  *
  * `epsilon` is null for ε = ∞ (JSON has no infinity). Full run: the default job's model from its base on
  * the SLiM engine, its codec (top-k int8 at 5 %) and an uncompressed delta beside it, three volunteers
@@ -196,21 +198,23 @@ const contextBytes = new TextDecoder().decode(
   corpus.subarray(heldOutStart, heldOutStart + 2 * training.seqLen),
 );
 const context = contextBytes.slice(0, contextBytes.lastIndexOf('\n') + 1);
-const secret = randomSecrets(PIN_CANARY, 1, 'privacy/canary')[0]!;
-const canary = canaryText(PIN_CANARY, secret);
-const others = randomSecrets(PIN_CANARY, candidates, 'privacy/candidates', secret).map((o) =>
+// One canary per volunteer, each its own PIN, k times in that volunteer's text only: V measurements of
+// the same question per run (a single canary's rank is noisy), none crowding one text.
+const secrets = randomSecrets(PIN_CANARY, flags.volunteers, 'privacy/canary');
+const canaries = secrets.map((secret) => canaryText(PIN_CANARY, secret));
+const others = randomSecrets(PIN_CANARY, candidates, 'privacy/candidates', secrets).map((o) =>
   canaryText(PIN_CANARY, o),
 );
-const scored = candidateSequences(context, [canary, ...others], training.seqLen + 1);
+const scored = candidateSequences(context, [...canaries, ...others], training.seqLen + 1);
 const encoder = new TextEncoder();
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 for (const s of settings) {
   for (const k of flags.ks) {
-    const texts = Array.from({ length: flags.volunteers }, (_, v) => {
-      if (v > 0) return encoder.encode(slice(v));
+    const texts = canaries.map((canary, v) => {
       // Room for the k canary lines, so the text still fits the rounds.
       const room = k * (encoder.encode(canary).length + 1);
-      const own = slice(0).slice(0, Math.max(0, sliceBytes - room));
-      return encoder.encode(insertCanary(own, canary, k, `privacy/insert/${k}`));
+      const own = slice(v).slice(0, Math.max(0, sliceBytes - room));
+      return encoder.encode(insertCanary(own, canary, k, `privacy/insert/${v}/${k}`));
     });
     const shared = await trainPrivateRounds({
       config,
@@ -228,7 +232,8 @@ for (const s of settings) {
     const heldOutBitsPerByte = (await trainer.evaluate(heldOut)) / Math.LN2;
     const scores: number[] = [];
     for (const seq of scored) scores.push(await trainer.evaluate([seq]));
-    const found = exposureOf(scores);
+    const otherScores = scores.slice(canaries.length);
+    const found = canaries.map((_, v) => exposureOf([scores[v]!, ...otherScores]));
     const row = {
       bench: 'privacy',
       attack: 'canary',
@@ -238,14 +243,18 @@ for (const s of settings) {
       passes,
       volunteers: flags.volunteers,
       k,
-      ...found,
+      candidates: candidates + 1,
+      /** Each volunteer's canary, and their mean. */
+      ranks: found.map((f) => f.rank),
+      exposures: found.map((f) => f.exposure),
+      exposure: mean(found.map((f) => f.exposure)),
       heldOutBitsPerByte,
     };
     console.log(
       flags.json
         ? JSON.stringify(row)
-        : `${epsilonName(s.epsilon)} canary ×${String(k).padEnd(3)} rank ${found.rank} of ${found.candidates}: ` +
-            `exposure ${found.exposure.toFixed(2)} bits · held-out ${heldOutBitsPerByte.toFixed(3)} bits/byte`,
+        : `${epsilonName(s.epsilon)} canary ×${String(k).padEnd(3)} ranks ${row.ranks.join(', ')} of ${row.candidates}: ` +
+            `exposure ${row.exposure.toFixed(2)} bits (mean) · held-out ${heldOutBitsPerByte.toFixed(3)} bits/byte`,
     );
   }
 }

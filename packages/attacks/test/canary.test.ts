@@ -23,11 +23,12 @@ describe('canary exposure', () => {
 
   it('draws distinct secrets of the format, never the canary, the same for a seed', () => {
     const [canary] = randomSecrets(PIN_CANARY, 1, 'canary');
-    const others = randomSecrets(PIN_CANARY, 500, 'others', canary);
+    const others = randomSecrets(PIN_CANARY, 500, 'others', [canary!]);
     expect(new Set(others.map((o) => o.join(''))).size).toBe(500);
     expect(others.map((o) => o.join(''))).not.toContain(canary!.join(''));
     expect(others.every((o) => o.length === 6 && o.every((d) => d >= 0 && d <= 9))).toBe(true);
-    expect(randomSecrets(PIN_CANARY, 500, 'others', canary)).toEqual(others);
+    expect(randomSecrets(PIN_CANARY, 500, 'others', [canary!])).toEqual(others);
+    expect(() => randomSecrets({ prefix: '', digits: 1 }, 10, 'all', [[3]])).toThrow(RangeError);
     expect(canaryText(PIN_CANARY, [4, 8, 1, 9, 3, 7])).toBe('my PIN is 4 8 1 9 3 7');
   });
 

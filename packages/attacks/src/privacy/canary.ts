@@ -24,17 +24,18 @@ export function canaryText(format: CanaryFormat, secret: readonly number[]): str
   return format.prefix + secret.join(' ');
 }
 
-/** `count` distinct random secrets of the format, none equal to `except` (seeded). */
+/** `count` distinct random secrets of the format, none of them one of `except` (seeded). */
 export function randomSecrets(
   format: CanaryFormat,
   count: number,
   seed: string,
-  except: readonly number[] = [],
+  except: readonly (readonly number[])[] = [],
 ): number[][] {
   const space = 10 ** format.digits;
-  if (count >= space) throw new RangeError(`only ${space} secrets of ${format.digits} digits exist`);
+  if (count + except.length > space)
+    throw new RangeError(`only ${space} secrets of ${format.digits} digits exist`);
   const rng = new Rng(0, seed);
-  const seen = new Set<string>([except.join('')]);
+  const seen = new Set<string>(except.map((e) => e.join('')));
   const out: number[][] = [];
   while (out.length < count) {
     const secret = Array.from({ length: format.digits }, () => rng.nextU32() % 10);
