@@ -5,7 +5,7 @@
 // First: zod must not compile schemas with `new Function` under the coordinator's CSP.
 import '@slimswarm/protocol/jitless';
 import './style.css';
-import type { VolunteerEvent } from '@slimswarm/client';
+import { describeScrubCounts, type VolunteerEvent } from '@slimswarm/client';
 import { NoDataError } from './errors.js';
 import { LossChart } from './loss-chart.js';
 import { VolunteerSession, type SessionUpdate, type TabState } from './tab-session.js';
@@ -23,6 +23,8 @@ const ui = {
   state: element('tab-state'),
   files: element<HTMLInputElement>('files'),
   fileList: element('file-list'),
+  scrub: element<HTMLInputElement>('scrub'),
+  scrubbed: element('scrubbed'),
   start: element<HTMLButtonElement>('start'),
   pause: element<HTMLButtonElement>('pause'),
   forget: element<HTMLButtonElement>('forget'),
@@ -72,6 +74,17 @@ function showEpsilon(epsilon: number | undefined): void {
   ui.epsilonTile.hidden = false;
   ui.epsilon.textContent = epsilon.toFixed(2);
   ui.epsilon.dataset.epsilon = String(epsilon);
+}
+
+/**
+ * What scrubbing replaced in the volunteer's files, for the volunteer's eyes only (the counts are in no
+ * message the tab sends). Each count is also a data attribute (data-email, …) for tests and embedders.
+ */
+function showScrubbed(e: Extract<VolunteerEvent, { event: 'scrubbed' }>): void {
+  ui.scrubbed.textContent = `Removed from your text before training${e.complete ? '' : ' (so far)'}: ${describeScrubCounts(e.counts)}.`;
+  for (const [kind, count] of Object.entries(e.counts)) ui.scrubbed.dataset[kind] = String(count);
+  ui.scrubbed.dataset.complete = String(e.complete);
+  ui.scrubbed.hidden = false;
 }
 
 function say(text: string, kind: 'info' | 'error' = 'info'): void {
@@ -134,8 +147,13 @@ class VolunteerPage {
     await this.storage.setIntent({ train: true, paused });
     this.session = new VolunteerSession((update) => this.receive(update));
     this.tryPanel.use(this.session, false);
+    ui.scrubbed.hidden = true;
     this.session.start(
-      { coordinator: location.origin, ortWasmPrefix: new URL('ort/', document.baseURI).href },
+      {
+        coordinator: location.origin,
+        ortWasmPrefix: new URL('ort/', document.baseURI).href,
+        scrub: ui.scrub.checked,
+      },
       paused,
     );
   }
@@ -221,6 +239,9 @@ class VolunteerPage {
         this.listRound(e);
         showEpsilon(e.epsilon);
         break;
+      case 'scrubbed':
+        showScrubbed(e);
+        break;
       case 'checkpoint':
         ui.checkpoint.textContent = `step ${e.step}, round ${e.round}`;
         ui.checkpoint.dataset.step = String(e.step);
@@ -286,6 +307,8 @@ class VolunteerPage {
     ui.state.textContent = this.state;
     ui.state.dataset.state = this.state;
     ui.start.disabled = this.files.length === 0 || this.session !== null;
+    // A running session keeps the choice it started with (its sequences are already being made).
+    ui.scrub.disabled = this.session !== null;
     ui.pause.disabled = this.state !== 'training' && this.state !== 'paused';
     ui.pause.textContent = this.state === 'paused' ? 'Resume' : 'Pause';
   }

@@ -5,14 +5,14 @@
  * thread because RTCPeerConnection exists only there (not in workers); the gradients — nearly all the
  * work, the WebGPU probe included — are computed by the SLiM engine on onnxruntime-web in a compute
  * worker (compute-worker.ts), so this thread stays free for the UI and the network. The text is read from
- * IndexedDB (where the page put the picked files) into token sequences that only the engine sees.
+ * IndexedDB (where the page put the picked files), scrubbed of PII unless the volunteer said not to, and
+ * made into token sequences that only the engine sees.
  */
 import { mintInWorker } from './mint.js';
-import { startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
+import { localTrainingSequences, startVolunteerSession, type VolunteerEvent } from '@slimswarm/client';
 import {
   blobSource,
   RemoteEngine,
-  streamSequences,
   type EngineInit,
   type LoraFrozen,
   type GenerateResult,
@@ -45,8 +45,6 @@ export type SessionUpdate =
   /** Whether the tab holds a shared model it can sample from (the "Try the shared model" panel). */
   | { type: 'model'; available: boolean };
 
-/** Sequences buffered for shuffling: bounded memory, varied order. */
-const SHUFFLE_BUFFER = 64;
 const NETWORK_REPORT_MS = 2000;
 /** Held by the one tab of this browser that volunteers. */
 const VOLUNTEER_LOCK = 'slimswarm-volunteer';
@@ -148,21 +146,13 @@ function isLocal(url: URL): boolean {
   return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
 }
 
-async function* trainingTokens(blob: Blob, seqLen: number, tokenizer: Tokenizer): AsyncGenerator<Int32Array> {
-  const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
-  const sequences = streamSequences(
-    blobSource(blob),
-    { seqLen, epochs: Infinity, shuffle: { bufferSize: SHUFFLE_BUFFER, seed } },
-    tokenizer,
-  );
-  for await (const sequence of sequences) yield sequence.tokens;
-}
-
 export interface SessionStart {
   /** Origin of the coordinator (the page's own origin in production). */
   coordinator: string;
   /** Where onnxruntime-web's wasm files are served (our origin, never a CDN). */
   ortWasmPrefix: string;
+  /** Scrub PII from the files before tokenising; the counts come back as 'scrubbed' events for the page. */
+  scrub: boolean;
 }
 
 /** Trains in this tab until stopped; reports what the page shows through `report`. */
@@ -303,7 +293,18 @@ export class VolunteerSession {
         },
         sequences: ({ manifest, tokenizer }) => {
           this.tokenizer = tokenizer;
-          return trainingTokens(text, manifest.training.seqLen, tokenizer);
+          return localTrainingSequences(blobSource(text), {
+            seqLen: manifest.training.seqLen,
+            seed: crypto.getRandomValues(new Uint32Array(1))[0]!,
+            tokenizer,
+            // The page shows the counts; they go nowhere else.
+            ...(start.scrub
+              ? {
+                  scrub: (report) =>
+                    this.report({ type: 'volunteer', event: { event: 'scrubbed', ...report } }),
+                }
+              : {}),
+          });
         },
         store: (manifest) => storage.volunteerStore(manifest.jobId),
         pins: storage.jobKeyPins(),

@@ -4,7 +4,7 @@
  * one JSON line per event, the same `VolunteerEvent` objects the launcher parses back.
  */
 import { SingleBar } from 'cli-progress';
-import type { VolunteerEvent } from '@slimswarm/client';
+import { describeScrubCounts, type ScrubCounts, type VolunteerEvent } from '@slimswarm/client';
 
 export interface Display {
   show(event: VolunteerEvent): void;
@@ -24,6 +24,11 @@ export function privacyNote(event: {
 }): string {
   if (event.epsilon === undefined) return '';
   return ` · privacy ε ${event.epsilon.toFixed(2)} after ${event.privacyReleases ?? 0} releases`;
+}
+
+/** The counts of local PII scrubbing, for this volunteer's eyes (they never go on the wire). */
+export function scrubNote(counts: ScrubCounts): string {
+  return `scrubbed before training: ${describeScrubCounts(counts)}`;
 }
 
 export function terminalDisplay(): Display {
@@ -73,6 +78,10 @@ export function terminalDisplay(): Display {
           log(
             `round ${event.round} closed · ${event.accepted} deltas merged · mean loss ${event.meanLoss.toFixed(3)} · model ${event.modelSha256.slice(0, 12)}${privacyNote(event)}`,
           );
+          break;
+        case 'scrubbed':
+          // Once per run, when the first pass over the text is done (the counts grow until then).
+          if (event.complete) log(scrubNote(event.counts));
           break;
         case 'checkpoint':
           break;

@@ -38,6 +38,8 @@ export const WorkerOptions = z
     invite: z.string().min(1).max(256).optional(),
     /** A ticket file as `slimswarm-coordinator ticket` prints it. */
     ticket: z.string().min(1).optional(),
+    /** Scrub PII from the text before tokenising (on unless --no-scrub); the counts are printed here only. */
+    scrub: z.boolean(),
   })
   .strict();
 export type WorkerOptions = z.infer<typeof WorkerOptions>;
@@ -59,6 +61,10 @@ export function parseWorkerArgs(argv: readonly string[], defaults: { threads: nu
     .option('--name <name>', 'a label shown on the dashboard')
     .option('--job-key <hex>', "the job's public key to trust (default: pin the key first served)")
     .option('--invite <code>', 'an invite code for an invite-only job')
-    .option('--ticket <file>', 'an admission ticket from the operator (slimswarm-coordinator ticket)');
+    .option('--ticket <file>', 'an admission ticket from the operator (slimswarm-coordinator ticket)')
+    .option(
+      '--no-scrub',
+      'train on the text as it is, without replacing emails, card numbers, phones, IPs and keys',
+    );
   return parseCommandLine(program, argv, WorkerOptions, (raw) => ({ ...raw, data: raw.data ?? [] }));
 }

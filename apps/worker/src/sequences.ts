@@ -1,6 +1,7 @@
 /** Local text files as training and held-out sequences, streamed piece by piece (memory flat in size). */
 import { ByteTokenizer, streamSequences, type ByteSource, type Tokenizer } from '@slimswarm/performer';
 import { fileSource } from '@slimswarm/performer/node';
+import { localTrainingSequences, type ScrubReport } from '@slimswarm/client';
 
 /** The files one after another, as one stream of bytes. */
 export function filesSource(paths: readonly string[]): ByteSource {
@@ -11,22 +12,16 @@ export function filesSource(paths: readonly string[]): ByteSource {
 
 /**
  * Endless training sequences of L + 1 ids of the job's tokenizer (default: bytes), shuffled within a window, different
- * order per worker.
+ * order per worker; PII scrubbed first when `scrub` takes the counts (@slimswarm/client's localTrainingSequences).
  */
 export function trainingSequences(
   paths: readonly string[],
   seqLen: number,
   seed: number,
   tokenizer: Tokenizer = new ByteTokenizer(),
+  scrub?: (report: ScrubReport) => void,
 ): AsyncIterator<Int32Array> {
-  const stream = streamSequences(
-    filesSource(paths),
-    { seqLen, epochs: Infinity, shuffle: { bufferSize: 64, seed } },
-    tokenizer,
-  );
-  return (async function* () {
-    for await (const s of stream) yield s.tokens;
-  })();
+  return localTrainingSequences(filesSource(paths), { seqLen, seed, tokenizer, ...(scrub ? { scrub } : {}) });
 }
 
 /** Held-out sequences worker 0 evaluates after each round: enough for a stable number, few enough to be quick. */

@@ -59,6 +59,8 @@ export async function runWorker(
         manifest.training.seqLen,
         new Rng(0, `data-order/${peer.peerId.toString()}`).nextU32(),
         tokenizer,
+        // The counts go to this machine's display only, never to the swarm.
+        options.scrub ? (report) => display.show({ event: 'scrubbed', ...report }) : undefined,
       ),
     ...(heldOutPath
       ? {

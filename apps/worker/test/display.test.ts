@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { privacyNote } from '../src/display.js';
+import { privacyNote, scrubNote } from '../src/display.js';
 
 describe("the worker's round line", () => {
   it('names the ε and releases of a private job, and nothing otherwise', () => {
@@ -7,5 +7,16 @@ describe("the worker's round line", () => {
       ' · privacy ε 3.14 after 12 releases',
     );
     expect(privacyNote({})).toBe('');
+  });
+});
+
+describe("the worker's scrub line", () => {
+  it('names the kinds found and their counts, or that nothing was found', () => {
+    expect(scrubNote({ email: 2, card: 0, phone: 1, ip: 0, secret: 0 })).toBe(
+      'scrubbed before training: 2 email addresses, 1 phone number',
+    );
+    expect(scrubNote({ email: 0, card: 0, phone: 0, ip: 0, secret: 0 })).toBe(
+      'scrubbed before training: nothing',
+    );
   });
 });

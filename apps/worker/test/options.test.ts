@@ -40,6 +40,11 @@ describe('worker flags', () => {
     expect([o.jobKey, o.invite, o.ticket]).toEqual([key, 'code-1', 't.json']);
   });
 
+  it('scrubs PII by default, and not with --no-scrub', () => {
+    expect(parseWorkerArgs(['--data', 'a.txt'], defaults).scrub).toBe(true);
+    expect(parseWorkerArgs(['--data', 'a.txt', '--no-scrub'], defaults).scrub).toBe(false);
+  });
+
   it.each([
     [[], /--data/],
     [['--data', 'a.txt', '--bootstrap', 'not-an-address'], /--bootstrap: not a multiaddr/],

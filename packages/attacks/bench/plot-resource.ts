@@ -23,7 +23,10 @@ const Row = z.object({
 });
 
 const outDir = process.argv[2] ?? '.';
-const prefix = z.string().regex(/^[a-z0-9-]*$/).parse(process.argv[3] ?? '');
+const prefix = z
+  .string()
+  .regex(/^[a-z0-9-]*$/)
+  .parse(process.argv[3] ?? '');
 const rows: z.infer<typeof Row>[] = [];
 for await (const line of createInterface({ input: process.stdin })) {
   const parsed = Row.safeParse(JSON.parse(line || 'null'));

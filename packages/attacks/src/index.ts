@@ -6,3 +6,5 @@ export { synthetic, type SyntheticOptions } from './problems/synthetic.js';
 export { performer, TINY_PERFORMER, type PerformerOptions } from './problems/performer.js';
 export * from './privacy/token-recovery.js';
 export * from './privacy/round-leak.js';
+export * from './privacy/canary.js';
+export * from './privacy/private-rounds.js';

@@ -66,6 +66,15 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
     /** … and how many deltas it has published in the job (one release each). */
     privacyReleases: Count.optional(),
   }),
+  /**
+   * What local PII scrubbing replaced in the volunteer's text before tokenising (so far, or in all of it
+   * once `complete`): for the volunteer's own display only — no heartbeat or message carries it.
+   */
+  z.object({
+    event: z.literal('scrubbed'),
+    counts: z.object({ email: Count, card: Count, phone: Count, ip: Count, secret: Count }).strict(),
+    complete: z.boolean(),
+  }),
   z.object({ event: z.literal('checkpoint'), path: z.string(), step: Count, round: Count }),
   z.object({ event: z.literal('stopped'), reason: z.string(), round: Count, step: Count }),
   z.object({ event: z.literal('error'), name: z.string(), message: z.string() }),

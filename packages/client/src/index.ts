@@ -13,3 +13,6 @@ export { DEFAULT_JOIN_TIMEOUT_MS } from './join.js';
 export { RoundThroughput } from './throughput.js';
 export * from './model-file.js';
 export * from './job-model.js';
+export * from './local-text.js';
+export * from './scrub-source.js';
+export { describeScrubCounts } from './scrub-note.js';

@@ -5,8 +5,8 @@
  * rule the attacker learned from a shadow round of its own.
  */
 import { Trainer, type GradientEngine, type ModelConfig, type Params } from '@slimswarm/performer';
-import type { CodecId, InnerOptimizer } from '@slimswarm/protocol';
-import { ModelLayout, decodeDelta, encodeDelta } from '@slimswarm/swarm';
+import type { CodecId, InnerOptimizer, PrivacyConfig } from '@slimswarm/protocol';
+import { ModelLayout, decodeDelta, encodeDelta, privatizeDelta } from '@slimswarm/swarm';
 import { calibrateRecovery, recoverTokens, type TokenRecovery } from './token-recovery.js';
 
 export interface RoundLeakOptions {
@@ -19,6 +19,11 @@ export interface RoundLeakOptions {
   /** The attacker's own round on text it knows (its shadow), same length. */
   shadow: readonly Int32Array[];
   codecs: readonly { codec: CodecId; topkFraction: number }[];
+  /**
+   * A private job's mechanism (clip C, noise multiplier z), applied to both rounds before the codec: the
+   * attacker knows the job's settings and calibrates on a shadow delta noised the same way.
+   */
+  privacy?: Pick<PrivacyConfig, 'clipNorm' | 'noiseMultiplier'>;
 }
 
 export interface RoundLeak extends TokenRecovery {
@@ -35,13 +40,13 @@ export function distinctTokens(sequences: readonly Int32Array[]): Set<number> {
   return present;
 }
 
-/** Δ = g − w_local after one round of local steps on `sequences`. */
-async function roundDelta(
-  opts: RoundLeakOptions,
+/** Δ = g − w_local after one round of local steps on `sequences` from `start` (flat, not changed). */
+export async function roundDelta(
+  opts: Pick<RoundLeakOptions, 'config' | 'engine' | 'optimizer'>,
   layout: ModelLayout,
+  start: Float32Array,
   sequences: readonly Int32Array[],
 ): Promise<Float32Array> {
-  const start = layout.flatten(opts.base);
   const trainer = new Trainer({
     config: opts.config,
     optimizer: opts.optimizer,
@@ -58,14 +63,19 @@ export async function roundLeak(opts: RoundLeakOptions): Promise<RoundLeak[]> {
   const layout = ModelLayout.fromWeights(opts.base);
   const embedding = layout.tensors.find((t) => t.name === 'tok_emb');
   if (!embedding) throw new Error('the model has no tok_emb tensor');
-  const victim = await roundDelta(opts, layout, opts.sequences);
-  const shadow = await roundDelta(opts, layout, opts.shadow);
+  const start = layout.flatten(opts.base);
+  const victim = await roundDelta(opts, layout, start, opts.sequences);
+  const shadow = await roundDelta(opts, layout, start, opts.shadow);
   const present = distinctTokens(opts.sequences);
   const shadowPresent = distinctTokens(opts.shadow);
-  /** The embedding rows of Δ as a receiver decodes them. */
+  /**
+   * The embedding rows of Δ as a receiver decodes them: in a private job clipped and noised first
+   * (afresh for each codec, as each would be a release of its own), as the peer does before its codec.
+   */
   const received = (delta: Float32Array, codec: CodecId, topkFraction: number) => {
-    const tensors = encodeDelta(delta, { codec, topkFraction });
-    const decoded = decodeDelta(codec, tensors, { params: delta.length, topkFraction });
+    const sent = opts.privacy ? privatizeDelta(Float32Array.from(delta), opts.privacy) : delta;
+    const tensors = encodeDelta(sent, { codec, topkFraction });
+    const decoded = decodeDelta(codec, tensors, { params: sent.length, topkFraction });
     const payloadBytes = Object.values(tensors).reduce((n, t) => n + t.data.byteLength, 0);
     return { rows: decoded.subarray(embedding.offset, embedding.offset + embedding.size), payloadBytes };
   };
