@@ -134,10 +134,7 @@ class VolunteerPage {
     await this.storage.setIntent({ train: true, paused });
     this.session = new VolunteerSession((update) => this.receive(update));
     this.tryPanel.use(this.session, false);
-    this.session.start(
-      { coordinator: location.origin, ortWasmPrefix: new URL('ort/', document.baseURI).href },
-      paused,
-    );
+    this.session.start({ coordinator: location.origin }, paused);
   }
 
   private async togglePause(): Promise<void> {
