@@ -52,7 +52,9 @@ const OWN_SOURCES = /\/(protocol|packages\/(client|performer|swarm))\/src\//;
  */
 const conditions = ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions];
 
-export default defineConfig({
+export default defineConfig(({ command }) => ({
+  // Workers are bundled (ortBuildOfWorker applies) by `vite build` only, not by the dev server.
+  define: { __COMPUTE_WORKERS_BUNDLED__: JSON.stringify(command === 'build') },
   root: fileURLToPath(new URL('.', import.meta.url)),
   // Relative URLs: the coordinator serves this page at `/`, tests may serve it anywhere.
   base: './',
@@ -75,4 +77,4 @@ export default defineConfig({
       },
     },
   },
-});
+}));

@@ -86,6 +86,9 @@ async function chooseBackend(): Promise<ComputeBackend> {
   return { backend: adapter ? 'webgpu' : 'wasm', threads, crossOriginIsolated, fallbackReason: null };
 }
 
+/** Set by vite.config.ts: whether workers are bundled, i.e. served from `vite build`'s output. */
+declare const __COMPUTE_WORKERS_BUNDLED__: boolean;
+
 /**
  * A compute worker (compute-worker.ts) whose onnxruntime build fits the backend: the WebGPU (JSEP) build
  * only where WebGPU is tried, so that a tab without an adapter never fetches its 28 MB binary. The dev
@@ -94,7 +97,7 @@ async function chooseBackend(): Promise<ComputeBackend> {
  */
 function newComputeWorker(backend: ComputeBackend['backend']): Worker {
   // Vite finds worker entries (and their options) by these literal forms only.
-  if (backend === 'webgpu' || import.meta.env.DEV)
+  if (backend === 'webgpu' || !__COMPUTE_WORKERS_BUNDLED__)
     return new Worker(new URL('./compute-worker-webgpu.ts', import.meta.url), {
       type: 'module',
       name: 'compute',
