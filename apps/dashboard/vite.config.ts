@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { precompress } from '../../tools/precompress.js';
 
 /** In development the job API comes from a running coordinator (`npm start` of apps/coordinator). */
 const COORDINATOR = process.env.SLIMSWARM_COORDINATOR ?? 'http://127.0.0.1:8700';
@@ -14,6 +15,8 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   // Relative URLs: the coordinator serves this page under /dashboard/.
   base: './',
+  // .br/.gz twins of every file, which the coordinator serves to browsers that accept them.
+  plugins: [precompress()],
   server: { headers: ISOLATION_HEADERS, proxy: { '/api': COORDINATOR } },
   preview: { headers: ISOLATION_HEADERS },
   build: { target: 'es2022', chunkSizeWarningLimit: 2048 },

@@ -1,18 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Connect, Plugin } from 'vite';
+import type { Plugin } from 'vite';
 import { defaultClientConditions, defineConfig } from 'vite';
-
-/**
- * onnxruntime-web's wasm binary and its Emscripten glue are loaded at run time from
- * `ort.env.wasm.wasmPaths`. They are served from our own origin (never a CDN): copied into `dist/ort/`
- * on build and served from node_modules under `/ort/` by the dev and preview servers. The glue is a
- * separate file (the `onnxruntime-web-use-extern-wasm` build) so that wasm threads start from it rather
- * than from our worker bundle.
- */
-const ORT_DIST = fileURLToPath(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url));
-const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
-const ORT_URL_DIR = 'ort/';
+import { precompress } from '../../tools/precompress.js';
 
 /** In development the job API comes from a running coordinator (`npm start` of apps/coordinator). */
 const COORDINATOR = process.env.SLIMSWARM_COORDINATOR ?? 'http://127.0.0.1:8700';
@@ -23,39 +12,56 @@ const ISOLATION_HEADERS = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
-function serveOrtFiles(): Connect.NextHandleFunction {
-  return (req, res, next) => {
-    const name = req.url?.split('?')[0]?.split('/').pop();
-    if (!name || !req.url?.includes(`/${ORT_URL_DIR}`) || !ORT_FILES.includes(name)) return next();
-    res.setHeader('Content-Type', name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript');
-    res.end(readFileSync(ORT_DIST + name));
-  };
-}
+/**
+ * The onnxruntime-web build each compute-worker entry runs, when it is not the package's main one (the
+ * WebGPU/JSEP build). The performer's modules import plain 'onnxruntime-web'; in the wasm worker's
+ * bundle that must be the same wasm-only build its entry loads (one runtime, the smaller binary).
+ */
+const ORT_BUILD_OF_WORKER: Readonly<Record<string, string>> = {
+  'compute-worker-wasm.ts': 'onnxruntime-web/wasm',
+};
 
-function onnxruntimeFiles(): Plugin {
+/**
+ * Resolves 'onnxruntime-web' to the build ORT_BUILD_OF_WORKER names for the worker being bundled. Vite
+ * bundles each worker on its own with fresh plugins (worker.plugins), so the entry is known here.
+ */
+function ortBuildOfWorker(): Plugin {
+  let build: string | undefined;
   return {
-    name: 'slimswarm:onnxruntime-files',
-    configureServer: (server) => void server.middlewares.use(serveOrtFiles()),
-    configurePreviewServer: (server) => void server.middlewares.use(serveOrtFiles()),
-    generateBundle() {
-      for (const name of ORT_FILES) {
-        this.emitFile({ type: 'asset', fileName: ORT_URL_DIR + name, source: readFileSync(ORT_DIST + name) });
-      }
+    name: 'slimswarm:ort-build-of-worker',
+    enforce: 'pre',
+    buildStart(options) {
+      const inputs = Array.isArray(options.input) ? options.input : Object.values(options.input ?? {});
+      const entry = inputs.map((input) => input.split('/').pop() ?? '');
+      build = entry.length === 1 ? ORT_BUILD_OF_WORKER[entry[0]!] : undefined;
+    },
+    resolveId(source, importer, options) {
+      if (source !== 'onnxruntime-web' || build === undefined) return null;
+      return this.resolve(build, importer, { ...options, skipSelf: true });
     },
   };
 }
 
 const OWN_SOURCES = /\/(protocol|packages\/(client|performer|swarm))\/src\//;
 
+/**
+ * onnxruntime-web's wasm binary and Emscripten glue are separate files (the
+ * `onnxruntime-web-use-extern-wasm` build) so that wasm threads start from the glue rather than from our
+ * worker bundle. The compute-worker entries import their URLs (`?url`), so they are emitted as
+ * content-hashed assets of our own origin (never a CDN).
+ */
 const conditions = ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions];
 
-export default defineConfig({
+export default defineConfig(({ command }) => ({
+  // Workers are bundled (ortBuildOfWorker applies) by `vite build` only, not by the dev server.
+  define: { __COMPUTE_WORKERS_BUNDLED__: JSON.stringify(command === 'build') },
   root: fileURLToPath(new URL('.', import.meta.url)),
   // Relative URLs: the coordinator serves this page at `/`, tests may serve it anywhere.
   base: './',
   resolve: { conditions },
-  worker: { format: 'es' },
-  plugins: [onnxruntimeFiles()],
+  worker: { format: 'es', plugins: () => [ortBuildOfWorker()] },
+  // .br/.gz twins of every file, which the coordinator serves to browsers that accept them.
+  plugins: [precompress()],
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   server: { headers: ISOLATION_HEADERS, proxy: { '/api': COORDINATOR } },
   preview: { headers: ISOLATION_HEADERS },
@@ -71,4 +77,4 @@ export default defineConfig({
       },
     },
   },
-});
+}));

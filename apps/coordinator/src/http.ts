@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { normalize, resolve, sep } from 'node:path';
 import { logger } from '@libp2p/logger';
+import { IMMUTABLE, REVALIDATE, etagOf, notModified } from './caching.js';
 import { SECURITY_HEADERS } from './security-headers.js';
+import { representFile } from './static-files.js';
 
 const log = logger('slimswarm:coordinator:http');
 
@@ -17,24 +18,11 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.txt': 'text/plain; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.safetensors': 'application/octet-stream',
-};
-
 /**
  * A dynamic route answers with bytes it computes (`immutable`: content named by its hash, cacheable for
- * good); static mounts map a URL prefix onto a folder.
+ * good; anything else is revalidated by ETag); static mounts map a URL prefix onto a folder, whose
+ * content-hashed assets are immutable and whose precompressed twins are served to clients that accept
+ * them (static-files.ts).
  */
 export type RouteAnswer = { body: Uint8Array | string; contentType: string; immutable?: boolean } | undefined;
 export type Route = () => RouteAnswer | Promise<RouteAnswer>;
@@ -59,18 +47,13 @@ export interface HttpService {
   close(): Promise<void>;
 }
 
-function send(
-  res: ServerResponse,
-  status: number,
-  body: Uint8Array | string,
-  contentType: string,
-  cache = 'no-cache',
-): void {
+/** Answers that are no cacheable representation (POST replies, errors): sent as they are, no ETag. */
+function send(res: ServerResponse, status: number, body: Uint8Array | string, contentType: string): void {
   res.writeHead(status, {
     ...ISOLATION_HEADERS,
     ...SECURITY_HEADERS,
     'Content-Type': contentType,
-    'Cache-Control': cache,
+    'Cache-Control': REVALIDATE,
   });
   res.end(body);
 }
@@ -89,23 +72,61 @@ export function resolveInside(root: string, urlPath: string): string | undefined
   return target === rootAbs || target.startsWith(rootAbs + sep) ? target : undefined;
 }
 
-async function serveFile(res: ServerResponse, file: string, method: string): Promise<boolean> {
-  let info;
-  try {
-    info = await stat(file);
-  } catch {
-    return false;
-  }
-  if (info.isDirectory()) return serveFile(res, join(file, 'index.html'), method);
+/** ETags of route bodies that are bytes (the base checkpoint: megabytes, the same object every time). */
+const routeEtags = new WeakMap<Uint8Array, string>();
+
+function routeEtag(body: Uint8Array | string): string {
+  if (typeof body === 'string') return etagOf(body);
+  let etag = routeEtags.get(body);
+  if (etag === undefined) routeEtags.set(body, (etag = etagOf(body)));
+  return etag;
+}
+
+/** The headers of a 304: what the 200 would have said about caching, without the body's. */
+function sendNotModified(res: ServerResponse, headers: Record<string, string>): void {
+  res.writeHead(304, { ...ISOLATION_HEADERS, ...SECURITY_HEADERS, ...headers });
+  res.end();
+}
+
+async function serveRoute(req: IncomingMessage, res: ServerResponse, route: Route, method: string) {
+  const answer = await route();
+  if (answer === undefined) return send(res, 404, 'not found\n', 'text/plain');
+  const cache = { 'Cache-Control': answer.immutable ? IMMUTABLE : REVALIDATE, ETag: routeEtag(answer.body) };
+  if (notModified(req.headers['if-none-match'], cache.ETag)) return sendNotModified(res, cache);
   res.writeHead(200, {
     ...ISOLATION_HEADERS,
     ...SECURITY_HEADERS,
-    'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-    'Content-Length': info.size,
-    'Cache-Control': 'no-cache',
+    'Content-Type': answer.contentType,
+    ...cache,
+  });
+  res.end(method === 'HEAD' ? '' : answer.body);
+}
+
+async function serveFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  root: string,
+  file: string,
+  method: string,
+) {
+  const found = await representFile(root, file, req.headers['accept-encoding']);
+  if (found === undefined) return false;
+  // Vary on every file, twins or not: a shared cache must not hand one client's encoding to another.
+  const cache = { 'Cache-Control': found.cacheControl, ETag: found.etag, Vary: 'Accept-Encoding' };
+  if (notModified(req.headers['if-none-match'], found.etag)) {
+    sendNotModified(res, cache);
+    return true;
+  }
+  res.writeHead(200, {
+    ...ISOLATION_HEADERS,
+    ...SECURITY_HEADERS,
+    'Content-Type': found.contentType,
+    'Content-Length': found.size,
+    ...(found.encoding === 'identity' ? {} : { 'Content-Encoding': found.encoding }),
+    ...cache,
   });
   if (method === 'HEAD') res.end();
-  else createReadStream(file).pipe(res);
+  else createReadStream(found.path).pipe(res);
   return true;
 }
 
@@ -135,18 +156,14 @@ async function handle(init: HttpInit, req: IncomingMessage, res: ServerResponse)
   }
   if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'method not allowed\n', 'text/plain');
   const route = init.routes[path];
-  if (route !== undefined) {
-    const answer = await route();
-    if (answer === undefined) return send(res, 404, 'not found\n', 'text/plain');
-    const cache = answer.immutable ? 'public, max-age=31536000, immutable' : 'no-cache';
-    return send(res, 200, method === 'HEAD' ? '' : answer.body, answer.contentType, cache);
-  }
+  if (route !== undefined) return serveRoute(req, res, route, method);
   // Longest prefix first, so '/dashboard/' wins over '/'.
   const prefixes = Object.keys(init.mounts).sort((a, b) => b.length - a.length);
   for (const prefix of prefixes) {
     if (!path.startsWith(prefix) && path + '/' !== prefix) continue;
-    const file = resolveInside(init.mounts[prefix]!, path.slice(prefix.length));
-    if (file !== undefined && (await serveFile(res, file, method))) return;
+    const root = init.mounts[prefix]!;
+    const file = resolveInside(root, path.slice(prefix.length));
+    if (file !== undefined && (await serveFile(req, res, resolve(root), file, method))) return;
     break;
   }
   send(res, 404, 'not found\n', 'text/plain');

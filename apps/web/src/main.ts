@@ -148,14 +148,7 @@ class VolunteerPage {
     this.session = new VolunteerSession((update) => this.receive(update));
     this.tryPanel.use(this.session, false);
     ui.scrubbed.hidden = true;
-    this.session.start(
-      {
-        coordinator: location.origin,
-        ortWasmPrefix: new URL('ort/', document.baseURI).href,
-        scrub: ui.scrub.checked,
-      },
-      paused,
-    );
+    this.session.start({ coordinator: location.origin, scrub: ui.scrub.checked }, paused);
   }
 
   private async togglePause(): Promise<void> {

@@ -84,12 +84,31 @@ async function chooseBackend(): Promise<ComputeBackend> {
   return { backend: adapter ? 'webgpu' : 'wasm', threads, crossOriginIsolated, fallbackReason: null };
 }
 
-/** The gradient engine in a compute worker of its own (compute-worker.ts). */
-function startComputeWorker(init: EngineInit, transferFrozen: boolean): Promise<RemoteEngine> {
-  const worker = new Worker(new URL('./compute-worker.ts', import.meta.url), {
+/** Set by vite.config.ts: whether workers are bundled, i.e. served from `vite build`'s output. */
+declare const __COMPUTE_WORKERS_BUNDLED__: boolean;
+
+/**
+ * A compute worker (compute-worker.ts) whose onnxruntime build fits the backend: the WebGPU (JSEP) build
+ * only where WebGPU is tried, so that a tab without an adapter never fetches its 28 MB binary. The dev
+ * server does not bundle workers, so there the performer's modules and the wasm entry would load two
+ * onnxruntime builds side by side; it starts the WebGPU entry, whose build runs wasm too.
+ */
+function newComputeWorker(backend: ComputeBackend['backend']): Worker {
+  // Vite finds worker entries (and their options) by these literal forms only.
+  if (backend === 'webgpu' || !__COMPUTE_WORKERS_BUNDLED__)
+    return new Worker(new URL('./compute-worker-webgpu.ts', import.meta.url), {
+      type: 'module',
+      name: 'compute',
+    });
+  return new Worker(new URL('./compute-worker-wasm.ts', import.meta.url), {
     type: 'module',
     name: 'compute',
   });
+}
+
+/** The gradient engine in a compute worker of its own. */
+function startComputeWorker(init: EngineInit, transferFrozen: boolean): Promise<RemoteEngine> {
+  const worker = newComputeWorker(init.backend);
   return RemoteEngine.connect(
     {
       postMessage: (message, transfer) => worker.postMessage(message, transfer ?? []),
@@ -106,7 +125,6 @@ function startComputeWorker(init: EngineInit, transferFrozen: boolean): Promise<
 async function startEngine(
   config: ModelConfig,
   training: { chunkSize: number; seqLen: number },
-  ortWasmPrefix: string,
   lora: LoraFrozen | undefined,
 ): Promise<{ compute: ComputeBackend; engine: RemoteEngine }> {
   const preferred = await chooseBackend();
@@ -119,7 +137,6 @@ async function startEngine(
         chunk: training.chunkSize,
         threads: compute.threads,
         backend: compute.backend,
-        wasmPaths: ortWasmPrefix,
         ...(lora ? { lora } : {}),
       },
       last,
@@ -149,8 +166,6 @@ function isLocal(url: URL): boolean {
 export interface SessionStart {
   /** Origin of the coordinator (the page's own origin in production). */
   coordinator: string;
-  /** Where onnxruntime-web's wasm files are served (our origin, never a CDN). */
-  ortWasmPrefix: string;
   /** Scrub PII from the files before tokenising; the counts come back as 'scrubbed' events for the page. */
   scrub: boolean;
 }
@@ -280,12 +295,7 @@ export class VolunteerSession {
           return peer;
         },
         createEngine: async (manifest, lora) => {
-          const { compute, engine } = await startEngine(
-            manifest.model,
-            manifest.training,
-            start.ortWasmPrefix,
-            lora,
-          );
+          const { compute, engine } = await startEngine(manifest.model, manifest.training, lora);
           this.report({ type: 'backend', compute });
           this.engine = engine;
           const threads = compute.backend === 'wasm' ? ` ×${compute.threads}` : '';
