@@ -4,7 +4,7 @@
  * (part of `npm run lint`, so CI runs it).
  *
  * Workspaces import each other by package name; the resolver below follows the package.json "exports"
- * (which point at the TypeScript sources) and the node_modules/@slimswarm/* symlinks to their real paths,
+ * (whose "@slimswarm/source" condition points at the TypeScript sources) and the node_modules/@slimswarm/* symlinks to their real paths,
  * so every rule sees `protocol/src/index.ts`, not `@slimswarm/protocol`. Rules therefore name folders,
  * and catch a relative import into another workspace just like an import by name.
  */
@@ -27,7 +27,7 @@ const entryPattern = (/** @type {unknown} */ file) =>
  */
 const PERFORMER_ENTRIES = Object.entries(PERFORMER_EXPORTS)
   .filter(([subpath]) => subpath !== './weights')
-  .map(([, file]) => entryPattern(file));
+  .map(([, conditions]) => entryPattern(conditions['@slimswarm/source']));
 
 /** Network stacks the performer must not know. */
 const NETWORK = [
@@ -260,7 +260,8 @@ module.exports = {
     preserveSymlinks: false,
     enhancedResolveOptions: {
       exportsFields: ['exports'],
-      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      // '@slimswarm/source' first: our workspaces resolve to their sources, as in tests and typechecks.
+      conditionNames: ['@slimswarm/source', 'import', 'require', 'node', 'default', 'types'],
       mainFields: ['module', 'main', 'types', 'typings'],
     },
   },

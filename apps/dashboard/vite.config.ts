@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 
 /** In development the job API comes from a running coordinator (`npm start` of apps/coordinator). */
 const COORDINATOR = process.env.SLIMSWARM_COORDINATOR ?? 'http://127.0.0.1:8700';
@@ -14,6 +14,8 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   // Relative URLs: the coordinator serves this page under /dashboard/.
   base: './',
+  // Our packages are bundled from their TypeScript sources (not their dist/ builds).
+  resolve: { conditions: ['@slimswarm/source', ...defaultClientConditions] },
   server: { headers: ISOLATION_HEADERS, proxy: { '/api': COORDINATOR } },
   preview: { headers: ISOLATION_HEADERS },
   build: { target: 'es2022', chunkSizeWarningLimit: 2048 },

@@ -47,7 +47,8 @@ function onnxruntimeFiles(): Plugin {
 
 const OWN_SOURCES = /\/(protocol|packages\/(client|performer|swarm))\/src\//;
 
-const conditions = ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions];
+// '@slimswarm/source': our packages are bundled from their TypeScript sources (not their dist/ builds).
+const conditions = ['@slimswarm/source', 'onnxruntime-web-use-extern-wasm', ...defaultClientConditions];
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),

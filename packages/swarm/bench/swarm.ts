@@ -6,7 +6,7 @@
  * With --slow-peer one of the 8 needs longer than a round for its local steps (a phone tab beside
  * workers); top-k runs with maxStaleness 0 and 1 show what bounded staleness buys, beside all peers fast.
  *
- *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer]
+ *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer]
  */
 import '@slimswarm/node-compat';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
