@@ -148,6 +148,15 @@ const ROWS = [
     ],
   },
   { name: 'dashboard', dir: 'apps/dashboard', may: ['protocol', 'packages/swarm', 'packages/theme'] },
+  {
+    // Runs the installed packages as child processes; of ours it takes only the event schemas it reads
+    // back (client's, the coordinator's) and node-compat.
+    name: 'pack-check',
+    dir: 'apps/pack-check',
+    may: ['packages/client', 'apps/coordinator', 'packages/node-compat'],
+    // The script it copies into the install folder imports the performer there (here it resolves to ours).
+    extra: [{ from: '^apps/pack-check/installed/', may: ['packages/performer'] }],
+  },
 ];
 
 /** @returns {import('dependency-cruiser').IForbiddenRuleType[]} */
