@@ -154,8 +154,14 @@ const ROWS = [
     name: 'pack-check',
     dir: 'apps/pack-check',
     may: ['packages/client', 'apps/coordinator', 'packages/node-compat'],
-    // The script it copies into the install folder imports the performer there (here it resolves to ours).
-    extra: [{ from: '^apps/pack-check/installed/', may: ['packages/performer'] }],
+    // The scripts it copies into the install folder import the installed packages there (here they
+    // resolve to ours).
+    extra: [
+      {
+        from: '^apps/pack-check/installed/',
+        may: ['packages/performer', 'apps/coordinator', 'packages/default-job', 'packages/node-compat'],
+      },
+    ],
   },
 ];
 

@@ -17,4 +17,5 @@ export {
   performerGradient,
   helpText,
   GradientReport,
+  type CheckJob,
 } from './installed.js';

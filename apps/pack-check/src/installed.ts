@@ -20,16 +20,31 @@ export interface InstalledCoordinator {
   readonly listening: Listening;
 }
 
+/** Which job the installed coordinator publishes for the worker's round. */
+export type CheckJob = 'quick' | 'default';
+
+const QUICK_JOB_SCRIPT = fileURLToPath(new URL('../installed/quick-job.mjs', import.meta.url));
+
 /**
- * Starts the installed coordinator on loopback, on a free port, serving the default job. Its admission
- * difficulty is lowered to 8 bits: the check is about the install, not about proof-of-work, and the
- * default 20 bits cost the worker seconds of hashing on a busy CI machine.
+ * Starts the installed coordinator on loopback, on a free port. `quick`: the default job with a one-step
+ * round of 256 tokens (installed/quick-job.mjs writes its manifest with the installed packages);
+ * `default`: the embedded default job itself (four 2048-token steps a round, about a minute on two cores).
+ * Admission is at 8 bits either way: the check is about the install, not about proof-of-work.
  */
-export async function startInstalledCoordinator(dir: string): Promise<InstalledCoordinator> {
+export async function startInstalledCoordinator(dir: string, job: CheckJob): Promise<InstalledCoordinator> {
+  const keyPath = join(dir, 'job.key');
+  let jobArgs = ['--difficulty', '8'];
+  if (job === 'quick') {
+    const script = join(dir, 'quick-job.mjs');
+    const manifestPath = join(dir, 'quick-job.json');
+    await copyFile(QUICK_JOB_SCRIPT, script);
+    await runOk(process.execPath, [script, keyPath, manifestPath], { cwd: dir, timeoutMs: 60_000 });
+    jobArgs = ['--manifest', manifestPath];
+  }
   const child = startJsonLines(
     CoordinatorEvent,
     bin(dir, 'slimswarm-coordinator'),
-    ['--host', '127.0.0.1', '--port', '0', '--difficulty', '8', '--job-key', join(dir, 'job.key'), '--json'],
+    ['--host', '127.0.0.1', '--port', '0', ...jobArgs, '--job-key', keyPath, '--json'],
     dir,
   );
   try {
@@ -117,11 +132,21 @@ export async function performerGradient(dir: string): Promise<GradientReport> {
   return report;
 }
 
-/** `<command> --help` from the install: exits 0 with its usage line. */
-export async function helpText(dir: string, command: string): Promise<string> {
-  const { stdout } = await runOk(bin(dir, command), ['--help'], { cwd: dir, timeoutMs: 60_000 });
-  if (!stdout.startsWith(`Usage: ${command}`)) {
-    throw new ChildProcessError(`${command} --help printed no usage:\n${stdout.slice(0, 2000)}`);
+/**
+ * `<command> --help` from the install (`command`: an array runs that command line, e.g. npx): exits 0
+ * and starts with the usage line of `program`.
+ */
+export async function helpText(
+  dir: string,
+  command: string | readonly string[],
+  program: string,
+): Promise<string> {
+  const [file, ...args] = typeof command === 'string' ? [bin(dir, command)] : command;
+  const { stdout } = await runOk(file!, [...args, '--help'], { cwd: dir, timeoutMs: 60_000 });
+  if (!stdout.startsWith(`Usage: ${program}`)) {
+    throw new ChildProcessError(
+      `${[file, ...args].join(' ')} --help printed no usage of ${program}:\n${stdout.slice(0, 2000)}`,
+    );
   }
   return stdout;
 }

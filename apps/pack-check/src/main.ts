@@ -22,6 +22,7 @@ async function main(argv: readonly string[]): Promise<number> {
       skipBuild: flags.skipBuild,
       keep: flags.keep,
       roundTimeoutMs: flags.roundTimeout * 1000,
+      job: flags.job,
       say: (line) => process.stdout.write(`pack:check: ${line}\n`),
     });
     return 0;

@@ -8,9 +8,10 @@
  */
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import { writeFileAtomic } from '@slimswarm/node-compat/fs';
 import {
+  type CheckJob,
   fetchPages,
   helpText,
   performerGradient,
@@ -30,6 +31,8 @@ export interface PackCheckOptions {
   keep: boolean;
   /** How long the worker may take for its round. */
   roundTimeoutMs: number;
+  /** The job of the worker's round (installed.ts). */
+  job: CheckJob;
   say: (line: string) => void;
 }
 
@@ -46,13 +49,16 @@ async function roundFromInstall(
   installDir: string,
   dataDir: string,
   roundTimeoutMs: number,
+  job: CheckJob,
   say: (line: string) => void,
 ): Promise<void> {
   const t = performance.now();
-  const coordinator = await startInstalledCoordinator(installDir);
+  const coordinator = await startInstalledCoordinator(installDir, job);
   try {
     const { http, jobId, baseSha256 } = coordinator.listening;
-    say(`slimswarm-coordinator: ${http} (job ${jobId.slice(0, 16)}…, base ${baseSha256.slice(0, 12)}…)`);
+    say(
+      `slimswarm-coordinator: ${http} (${job} job ${jobId.slice(0, 16)}…, base ${baseSha256.slice(0, 12)}…)`,
+    );
     for (const page of await fetchPages(http)) say(`  GET ${page.path}: ${page.status}, ${kb(page.bytes)}`);
     const round = await runWorkerRound(installDir, http, dataDir, roundTimeoutMs);
     say(
@@ -72,7 +78,15 @@ export async function packCheck(opts: PackCheckOptions): Promise<void> {
 
   const published = publishedWorkspaces(await workspaces(root));
   const names = published.map((w) => w.manifest.name);
-  const commands = published.flatMap((w) => Object.keys(w.manifest.bin ?? {}));
+  // Every command of every package, with the program it must run: bin/<program>.js (an alias such as the
+  // worker's `worker`, which `npx @slimswarm/worker` picks, runs the same program as its full name).
+  const commands = published.flatMap((w) =>
+    Object.entries(w.manifest.bin ?? {}).map(([command, target]) => ({
+      command,
+      program: basename(target, '.js'),
+    })),
+  );
+  const npxPackages = published.filter((w) => w.manifest.bin !== undefined).map((w) => w.manifest.name);
 
   if (!opts.skipBuild) {
     const t = performance.now();
@@ -123,11 +137,16 @@ export async function packCheck(opts: PackCheckOptions): Promise<void> {
       await writeFileAtomic(join(dataDir, file.replaceAll('/', '-')), await readFile(join(root, file)));
     }
     await Promise.all([
-      roundFromInstall(installDir, dataDir, opts.roundTimeoutMs, say),
+      roundFromInstall(installDir, dataDir, opts.roundTimeoutMs, opts.job, say),
       (async () => {
-        for (const command of commands) {
-          const usage = await helpText(installDir, command);
-          say(`${command} --help: exit 0, ${usage.trim().split('\n').length} lines of usage`);
+        for (const { command, program } of commands) {
+          const usage = await helpText(installDir, command, program);
+          say(`${command} --help: exit 0, ${usage.trim().split('\n').length} lines of ${program}'s usage`);
+        }
+        // What the README tells volunteers and job authors to type (here from the install, not the registry).
+        for (const name of npxPackages) {
+          const usage = await helpText(installDir, ['npx', '--no-install', name], 'slimswarm-');
+          say(`npx ${name} --help: exit 0, ${usage.split('\n')[0]}`);
         }
         const t = performance.now();
         const gradient = await performerGradient(installDir);
