@@ -4,7 +4,7 @@
  * (part of `npm run lint`, so CI runs it).
  *
  * Workspaces import each other by package name; the resolver below follows the package.json "exports"
- * (which point at the TypeScript sources) and the node_modules/@slimswarm/* symlinks to their real paths,
+ * (whose "@slimswarm/source" condition points at the TypeScript sources) and the node_modules/@slimswarm/* symlinks to their real paths,
  * so every rule sees `protocol/src/index.ts`, not `@slimswarm/protocol`. Rules therefore name folders,
  * and catch a relative import into another workspace just like an import by name.
  */
@@ -27,7 +27,7 @@ const entryPattern = (/** @type {unknown} */ file) =>
  */
 const PERFORMER_ENTRIES = Object.entries(PERFORMER_EXPORTS)
   .filter(([subpath]) => subpath !== './weights')
-  .map(([, file]) => entryPattern(file));
+  .map(([, conditions]) => entryPattern(conditions['@slimswarm/source']));
 
 /** Network stacks the performer must not know. */
 const NETWORK = [
@@ -154,6 +154,21 @@ const ROWS = [
     ],
   },
   { name: 'dashboard', dir: 'apps/dashboard', may: ['protocol', 'packages/swarm', 'packages/theme'] },
+  {
+    // Runs the installed packages as child processes; of ours it takes only the event schemas it reads
+    // back (client's, the coordinator's) and node-compat.
+    name: 'pack-check',
+    dir: 'apps/pack-check',
+    may: ['packages/client', 'apps/coordinator', 'packages/node-compat'],
+    // The scripts it copies into the install folder import the installed packages there (here they
+    // resolve to ours).
+    extra: [
+      {
+        from: '^apps/pack-check/installed/',
+        may: ['packages/performer', 'apps/coordinator', 'packages/default-job', 'packages/node-compat'],
+      },
+    ],
+  },
 ];
 
 /** @returns {import('dependency-cruiser').IForbiddenRuleType[]} */
@@ -194,9 +209,10 @@ module.exports = {
       name: 'no-unresolvable',
       comment:
         'Every import resolves (an unresolved workspace import would escape the rules below). ' +
-        "Vite's `?url` imports of onnxruntime-web's files (a URL, not a module) are resolved by Vite.",
+        "Vite's `?url` imports of onnxruntime-web's files (a URL, not a module) are resolved by Vite. " +
+        "A package's bin/ scripts import its dist/ build, which exists only after `npm run build`.",
       severity: 'error',
-      from: {},
+      from: { pathNot: '^apps/[^/]+/bin/[^/]+\\.js$' },
       to: { couldNotResolve: true, pathNot: '^onnxruntime-web/[\\w.-]+\\?url$' },
     },
     {
@@ -268,7 +284,8 @@ module.exports = {
     preserveSymlinks: false,
     enhancedResolveOptions: {
       exportsFields: ['exports'],
-      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      // '@slimswarm/source' first: our workspaces resolve to their sources, as in tests and typechecks.
+      conditionNames: ['@slimswarm/source', 'import', 'require', 'node', 'default', 'types'],
       mainFields: ['module', 'main', 'types', 'typings'],
     },
   },

@@ -1,9 +1,13 @@
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
-// One vitest project per workspace; tests import each package's TypeScript sources directly
-// (package.json "exports" point at src/index.ts), so nothing is built before testing.
+// One vitest project per workspace; tests import each package's TypeScript sources directly (the
+// "@slimswarm/source" condition of each package.json "exports" entry names src/*.ts), so nothing is built
+// before testing. Vitest also hands the server conditions to its test processes as --conditions, so worker
+// threads a test starts resolve the sources too.
+const SOURCE_CONDITION = '@slimswarm/source';
 const workspaceDirs = [
   'protocol',
   ...['packages', 'apps'].flatMap((group) =>
@@ -18,6 +22,8 @@ const polyfill = new URL('./packages/node-compat/src/index.ts', import.meta.url)
 const GROUP_ORDER: Record<string, number> = { local: 1, web: 2 };
 
 export default defineConfig({
+  resolve: { conditions: [SOURCE_CONDITION, ...defaultClientConditions] },
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
     projects: workspaceDirs.map((dir) => ({
       extends: true,

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 import { precompress } from '../../tools/precompress.js';
 
 /** In development the job API comes from a running coordinator (`npm start` of apps/coordinator). */
@@ -17,6 +17,8 @@ export default defineConfig({
   base: './',
   // .br/.gz twins of every file, which the coordinator serves to browsers that accept them.
   plugins: [precompress()],
+  // Our packages are bundled from their TypeScript sources (not their dist/ builds).
+  resolve: { conditions: ['@slimswarm/source', ...defaultClientConditions] },
   server: { headers: ISOLATION_HEADERS, proxy: { '/api': COORDINATOR } },
   preview: { headers: ISOLATION_HEADERS },
   build: { target: 'es2022', chunkSizeWarningLimit: 2048 },

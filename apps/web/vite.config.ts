@@ -50,7 +50,12 @@ const OWN_SOURCES = /\/(protocol|packages\/(client|performer|swarm))\/src\//;
  * worker bundle. The compute-worker entries import their URLs (`?url`), so they are emitted as
  * content-hashed assets of our own origin (never a CDN).
  */
-const conditions = ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions];
+const conditions = [
+  // Our packages are bundled from their TypeScript sources (not their dist/ builds).
+  '@slimswarm/source',
+  'onnxruntime-web-use-extern-wasm',
+  ...defaultClientConditions,
+];
 
 export default defineConfig(({ command }) => ({
   // Workers are bundled (ortBuildOfWorker applies) by `vite build` only, not by the dev server.

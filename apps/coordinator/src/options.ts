@@ -10,7 +10,6 @@ import {
   type LoraTarget,
 } from '@slimswarm/protocol';
 import { z } from 'zod';
-import { fileURLToPath } from 'node:url';
 import {
   DEFAULT_BASE_PATH,
   DEFAULT_CHUNK,
@@ -20,14 +19,12 @@ import {
 } from '@slimswarm/default-job/job';
 import { DEFAULT_FEATURES } from '@slimswarm/hf-import';
 import { DEFAULT_LISTED_PER_PREFIX, MAX_LISTED_ADDRESSES } from './bootstrap-list.js';
+import { DEFAULT_DASHBOARD_DIR, DEFAULT_WEB_DIR } from './bundled-pages.js';
 
 /** The attention projections, as LoLCATs adapts them. */
 const DEFAULT_LORA_TARGETS: readonly LoraTarget[] = ['q', 'k', 'v', 'o'];
 
 export { InvalidOptionError };
-
-const DEFAULT_WEB = fileURLToPath(new URL('../../web/dist', import.meta.url));
-const DEFAULT_DASHBOARD = fileURLToPath(new URL('../../dashboard/dist', import.meta.url));
 
 export const CoordinatorOptions = z
   .object({
@@ -195,8 +192,8 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorOption
       '--invite-codes <file>',
       'invite codes, one per line, each traded once for an admission ticket (makes the default job invite-only)',
     )
-    .option('--web-dir <dir>', 'built volunteer page', DEFAULT_WEB)
-    .option('--dashboard-dir <dir>', 'built dashboard', DEFAULT_DASHBOARD)
+    .option('--web-dir <dir>', 'built volunteer page', DEFAULT_WEB_DIR)
+    .option('--dashboard-dir <dir>', 'built dashboard', DEFAULT_DASHBOARD_DIR)
     .option(
       '--ice-servers <url>',
       'STUN/TURN URL tabs use to reach each other over WebRTC (repeatable; none: same network only)',

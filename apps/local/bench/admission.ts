@@ -7,7 +7,7 @@ import '@slimswarm/node-compat';
  *
  *   { bench: 'admission', runtime: 'node'|'chromium', difficultyBits, mints, mintMsMedian, mintMsP90, verifyUs }
  *
- *   node --import tsx apps/local/bench/admission.ts [--quick] [--bits N] [--mints N]
+ *   node --conditions=@slimswarm/source --import tsx apps/local/bench/admission.ts [--quick] [--bits N] [--mints N]
  *
  * Minting takes 2^d hashes on average (geometric: the median is ln 2 of the mean, the p90 ln 10), so the
  * spread over peer ids is the point, not noise. `--quick`: 6 peer ids per runtime.

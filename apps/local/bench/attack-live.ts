@@ -14,7 +14,7 @@ import '@slimswarm/node-compat';
  * 3 workers of their mean round tokensPerSec, as the demo computes it) in both runs, and what the attacker
  * got through. The merge rule is whatever the coordinator's manifest names (reported as `aggregation`).
  *
- *   node --import tsx apps/local/bench/attack-live.ts [--json] [--quick] [--rounds N] [--attack gaussian|sign-flip]
+ *   node --conditions=@slimswarm/source --import tsx apps/local/bench/attack-live.ts [--json] [--quick] [--rounds N] [--attack gaussian|sign-flip]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

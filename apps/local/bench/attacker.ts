@@ -19,7 +19,7 @@ import '@slimswarm/node-compat';
  * after --max-rounds contributions, when no other trainer has been active for --alone-timeout-ms, or when
  * its parent process is gone.
  *
- *   node --import tsx apps/local/bench/attacker.ts --coordinator http://127.0.0.1:8700/ [--attack gaussian]
+ *   node --conditions=@slimswarm/source --import tsx apps/local/bench/attacker.ts --coordinator http://127.0.0.1:8700/ [--attack gaussian]
  */
 import { Command } from 'commander';
 import { z } from 'zod';

@@ -8,7 +8,7 @@ import '@slimswarm/node-compat';
  * It never trains and never joins the rounds with a replica: everything it sends is a flood message.
  * Prints JSON lines (flood-events.ts).
  *
- *   node --import tsx apps/local/bench/flood-attacker.ts --coordinator http://127.0.0.1:8700/ --attack partial-parts
+ *   node --conditions=@slimswarm/source --import tsx apps/local/bench/flood-attacker.ts --coordinator http://127.0.0.1:8700/ --attack partial-parts
  */
 import { Command } from 'commander';
 import { z } from 'zod';

@@ -10,7 +10,7 @@ import '@slimswarm/node-compat';
  * for --seconds while /proc is read for every worker (proc-sampler.ts). One JSON line per row
  * (flood-rows.ts), the clean row first.
  *
- *   node --import tsx apps/local/bench/flood-live.ts [--json] [--quick] [--seconds S] [--attacks a,b]
+ *   node --conditions=@slimswarm/source --import tsx apps/local/bench/flood-live.ts [--json] [--quick] [--seconds S] [--attacks a,b]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

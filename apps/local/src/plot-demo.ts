@@ -2,7 +2,7 @@
  * Renders what `npm run demo -- --json` prints as SVG: held-out bits per byte per round of the swarm, worker
  * 0 alone and centralized training, with xz (alone and primed with the training shards) as dashed lines:
  *
- *   npm run demo -- --peers 3 --rounds 10 --json | node --import tsx apps/local/src/plot-demo.ts > docs/img/demo-heldout.svg
+ *   npm run demo -- --peers 3 --rounds 10 --json | node --conditions=@slimswarm/source --import tsx apps/local/src/plot-demo.ts > docs/img/demo-heldout.svg
  */
 import { createInterface } from 'node:readline';
 import { lineChartSvg } from '@slimswarm/plots';

@@ -48,7 +48,9 @@ export interface SpawnOptions {
 
 export function spawnJsonChild<S extends z.ZodType>(schema: S, opts: SpawnOptions): JsonChild<z.infer<S>> {
   type E = z.infer<S>;
-  const child = spawn(process.execPath, ['--import', 'tsx', opts.entry, ...opts.args], {
+  // Sources, not builds: our packages resolve to src/*.ts under the source condition, which tsx runs.
+  const loader = ['--conditions=@slimswarm/source', '--import', 'tsx'];
+  const child = spawn(process.execPath, [...loader, opts.entry, ...opts.args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (the workspace ships no build step for apps).
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/export-main.ts');
+// The installed command runs the built JavaScript (npm run build); in the workspace, run the sources
+// instead: node --conditions=@slimswarm/source --import tsx apps/worker/src/export-main.ts
+await import('../dist/export-main.js');

@@ -1,7 +1,8 @@
 /**
  * Runs inside the engine's worker thread (started by start-engine-thread.ts): the SLiM engine behind
  * performer's serveEngine, so that onnxruntime's blocking wasm runs never stall libp2p on the main
- * thread. Loaded through engine-host-thread-boot.mjs, which gives the thread the TypeScript loader.
+ * thread. Run from the sources, it is loaded through engine-host-thread-boot.mjs, which gives the thread
+ * the TypeScript loader; built, it is the thread's entry itself.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';

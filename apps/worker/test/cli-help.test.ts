@@ -1,7 +1,7 @@
 /**
  * The use-the-model CLIs as a user first meets them: `--help` lists every flag and exits 0, and a bad
  * command line names the flag and exits 2 before anything is loaded. Flag parsing itself is checked
- * in-process, where it is cheap.
+ * in-process, where it is cheap. (These run the sources; `npm run pack:check` runs the installed bins.)
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../src/errors.js';
@@ -14,21 +14,18 @@ const defaults = { threads: 2 };
 describe('slimswarm-generate and slimswarm-export --help', () => {
   it.each([
     [
-      'apps/worker/bin/slimswarm-generate.js',
+      'apps/worker/src/generate-main.ts',
       ['--checkpoint', '--config', '--coordinator', '--prompt', '--max-tokens', '--temperature', '--top-k'],
     ],
-    [
-      'apps/worker/bin/slimswarm-export.js',
-      ['--checkpoint', '--config', '--coordinator', '--out', '--force'],
-    ],
+    ['apps/worker/src/export-main.ts', ['--checkpoint', '--config', '--coordinator', '--out', '--force']],
   ])('%s --help lists its flags and exits 0', async (bin, flags) => {
-    const out = await run(bin, ['--help'], { loader: false });
+    const out = await run(bin, ['--help']);
     expect(out.code).toBe(0);
     for (const flag of flags) expect(out.stdout).toContain(flag);
   });
 
   it('a bad command line names the flag and exits 2', async () => {
-    const out = await run('apps/worker/bin/slimswarm-generate.js', ['--checkpoint', 'x'], { loader: false });
+    const out = await run('apps/worker/src/generate-main.ts', ['--checkpoint', 'x']);
     expect(out.code).toBe(2);
     expect(out.stderr).toMatch(/slimswarm-generate: .*--prompt/);
   });

@@ -1,6 +1,6 @@
 /**
  * The worker's CLIs, the worker and the coordinator as real OS processes, for the tests: started the way
- * users start them (`node --import tsx <entry>`), their JSON lines read back through the schemas they
+ * users start them (`node --conditions=@slimswarm/source --import tsx <entry>`), their JSON lines read back through the schemas they
  * were written with, stopped with SIGINT. (apps/local has the launcher's version of this; the worker cannot
  * depend on apps/local, which depends on the worker.)
  */
@@ -24,18 +24,11 @@ export interface Child<E> {
   stop(): Promise<number | null>;
 }
 
-/**
- * Starts `entry` (a TypeScript file, or with `loader: false` a bin script that loads the sources itself,
- * as installed commands do).
- */
-export function start<S extends z.ZodType>(
-  schema: S,
-  entry: string,
-  args: string[],
-  opts: { loader?: boolean } = {},
-): Child<z.output<S>> {
+/** Starts `entry`, a TypeScript file. */
+export function start<S extends z.ZodType>(schema: S, entry: string, args: string[]): Child<z.output<S>> {
   type E = z.output<S>;
-  const loader = opts.loader === false ? [] : ['--import', 'tsx'];
+  // Sources, not builds: our packages resolve to src/*.ts under the source condition, which tsx runs.
+  const loader = ['--conditions=@slimswarm/source', '--import', 'tsx'];
   const child = spawn(process.execPath, [...loader, entry, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -89,9 +82,8 @@ export function start<S extends z.ZodType>(
 export async function run(
   entry: string,
   args: string[],
-  opts: { loader?: boolean } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string; chunks: number }> {
-  const child = start(z.never(), entry, args, opts);
+  const child = start(z.never(), entry, args);
   const code = await child.exited;
   return { code, stdout: child.stdout.join(''), stderr: child.stderr.join(''), chunks: child.stdout.length };
 }

@@ -15,7 +15,7 @@
  * 60 s (10 s with --quick) against 8 honest workers on loopback, beside a clean run of the same
  * invocation, one `{"bench":"attack-resource", …}` line per row. `--problem none` runs only those.
  *
- *   node --import tsx packages/attacks/bench/attack.ts [--json] [--quick] [--live] [--resource]
+ *   node --conditions=@slimswarm/source --import tsx packages/attacks/bench/attack.ts [--json] [--quick] [--live] [--resource]
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -224,7 +224,14 @@ function round4(x: number): number {
  */
 async function live(entry: 'attack-live.ts' | 'flood-live.ts', quick: boolean, json: boolean): Promise<void> {
   const script = fileURLToPath(new URL(`../../../apps/local/bench/${entry}`, import.meta.url));
-  const args = ['--import', 'tsx', script, ...(json ? ['--json'] : []), ...(quick ? ['--quick'] : [])];
+  const args = [
+    '--conditions=@slimswarm/source',
+    '--import',
+    'tsx',
+    script,
+    ...(json ? ['--json'] : []),
+    ...(quick ? ['--quick'] : []),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   if (code !== 0) throw new Error(`${entry} exited with ${code}`);

@@ -17,7 +17,7 @@
  * cores): the tiny naive-engine Performer from random weights, and only the rows
  * that change one thing from the job — the same suspects, a smaller world.
  *
- *   node --import tsx packages/attacks/bench/outer.ts [--json] [--quick] [--model tiny|job] [--seeds n]
+ *   node --conditions=@slimswarm/source --import tsx packages/attacks/bench/outer.ts [--json] [--quick] [--model tiny|job] [--seeds n]
  *     [--rounds n] [--peers n] [--threads n]
  */
 import { isDeepStrictEqual } from 'node:util';

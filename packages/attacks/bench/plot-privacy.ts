@@ -4,7 +4,7 @@
  * privacy and utility side by side. Writes two SVGs into a folder:
  *
  *   npm run bench:privacy -- --quick --json > rows.jsonl
- *   node --import tsx packages/attacks/bench/plot-privacy.ts docs/img < rows.jsonl
+ *   node --conditions=@slimswarm/source --import tsx packages/attacks/bench/plot-privacy.ts docs/img < rows.jsonl
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -4,7 +4,7 @@
  * each, into a folder:
  *
  *   npm run bench:attack -- --problem none --resource --json > floods.jsonl
- *   node --import tsx packages/attacks/bench/plot-resource.ts docs/img [prefix] < floods.jsonl
+ *   node --conditions=@slimswarm/source --import tsx packages/attacks/bench/plot-resource.ts docs/img [prefix] < floods.jsonl
  *
  * `prefix` names a second set of charts beside the first (docs keep the rows before and after the defence).
  */

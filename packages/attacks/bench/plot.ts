@@ -3,8 +3,8 @@
  * against the number of Byzantine peers, one line per (attack, rule) — the mean over seeds — on a log
  * axis (the undefended mean is off by orders of magnitude). Writes one SVG per problem into a folder:
  *
- *   node --import tsx packages/attacks/bench/attack.ts --json > rows.jsonl
- *   node --import tsx packages/attacks/bench/plot.ts docs/img < rows.jsonl
+ *   node --conditions=@slimswarm/source --import tsx packages/attacks/bench/attack.ts --json > rows.jsonl
+ *   node --conditions=@slimswarm/source --import tsx packages/attacks/bench/plot.ts docs/img < rows.jsonl
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

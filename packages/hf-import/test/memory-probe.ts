@@ -1,5 +1,5 @@
 /**
- * Run as `node --expose-gc --import tsx memory-probe.ts <folder>` by memory.test.ts (with a 1 MB young
+ * Run as `node --expose-gc --conditions=@slimswarm/source --import tsx memory-probe.ts <folder>` by memory.test.ts (with a 1 MB young
  * generation, so short-lived garbage does not pass for held memory): imports the folder
  * and prints, as one JSON line, the growth of V8 heap + ArrayBuffer memory over the import (its peak,
  * sampled between file reads, and what stays) beside the size of one fp32 copy of the weights.

@@ -28,7 +28,15 @@ describe('memory', () => {
     const probe = new URL('./memory-probe.ts', import.meta.url).pathname;
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--expose-gc', '--max-semi-space-size=1', '--import', 'tsx', probe, dir],
+      [
+        '--expose-gc',
+        '--max-semi-space-size=1',
+        '--conditions=@slimswarm/source',
+        '--import',
+        'tsx',
+        probe,
+        dir,
+      ],
       {
         cwd: join(import.meta.dirname, '..'),
       },

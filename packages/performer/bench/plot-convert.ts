@@ -2,7 +2,7 @@
  * Plots `npm run bench:convert -- --json` output (packages/default-job/bench/convert.ts) for
  * docs/benchmarks.md: KL(softmax ‖ FAVOR+) against M, mean ± std over ω seeds, as SVG.
  *
- *   node --import tsx packages/performer/bench/plot-convert.ts <bench.jsonl> <output dir>
+ *   node --conditions=@slimswarm/source --import tsx packages/performer/bench/plot-convert.ts <bench.jsonl> <output dir>
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

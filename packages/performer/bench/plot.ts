@@ -2,7 +2,7 @@
  * Plots `npm run bench:slim -- --json` output for docs/benchmarks.md: peak memory vs L and time per token
  * vs L, one line per engine, as SVG (vega, no native dependencies).
  *
- *   node --import tsx packages/performer/bench/plot.ts <bench.jsonl> <output dir>
+ *   node --conditions=@slimswarm/source --import tsx packages/performer/bench/plot.ts <bench.jsonl> <output dir>
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -4,7 +4,7 @@
  * SmolLM2-135M's shapes with rank-8 adapters on q, k, v, o, one gradient step at L = C = 256. Each way
  * runs in a child process of its own so peaks don't mix; peak RSS is /proc/self/status VmHWM.
  *
- *   node --expose-gc --import tsx packages/performer/bench/resident-probe.ts [way …]
+ *   node --expose-gc --conditions=@slimswarm/source --import tsx packages/performer/bench/resident-probe.ts [way …]
  *
  * Ways: fed, resident (the engine's two paths, three training kinds made up front as createSlimEngine
  * does), and single-session variants that show what onnxruntime does with constant weights:

@@ -1,8 +1,8 @@
 /**
  * Renders the benchmark's loss curves (one line per codec row) as SVG, for docs/benchmarks.md:
  *
- *   node --import tsx packages/swarm/bench/swarm.ts --json > rows.jsonl
- *   node --import tsx packages/swarm/bench/plot.ts < rows.jsonl > docs/img/swarm-loss.svg
+ *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/swarm.ts --json > rows.jsonl
+ *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/plot.ts < rows.jsonl > docs/img/swarm-loss.svg
  *
  * Rows of several runs (different --aggregation) may be concatenated: the rule then joins the labels.
  * Rows of a --slow-peer run are labelled by the slow peer and maxStaleness.

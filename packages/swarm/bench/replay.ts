@@ -4,7 +4,7 @@
  * (decode every frame, verify every author signature, re-merge, compare hashes). Prints one JSON line per
  * configuration: the log's bytes (what the sync transfers) and the replay's milliseconds per round.
  *
- *   node --import tsx packages/swarm/bench/replay.ts [--json] [--quick]
+ *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/replay.ts [--json] [--quick]
  */
 import '@slimswarm/node-compat';
 import { generateKeyPair } from '@libp2p/crypto/keys';

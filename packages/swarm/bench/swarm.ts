@@ -12,7 +12,7 @@
  * the frame bytes sent and received, the gossip amplification (frame bytes a peer received over the
  * bytes of the round's distinct deltas), the merge's CPU time and the round latency.
  *
- *   node --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer | --scale]
+ *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer | --scale]
  */
 import '@slimswarm/node-compat';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';

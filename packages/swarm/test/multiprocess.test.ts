@@ -18,6 +18,7 @@ interface Child {
 
 function start(index: number, peers: number, rounds: number): Child {
   const proc = spawn(process.execPath, [
+    '--conditions=@slimswarm/source',
     '--import',
     'tsx',
     script,

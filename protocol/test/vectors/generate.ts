@@ -1,5 +1,5 @@
 /**
- * Writes the golden vectors: `npx tsx protocol/test/vectors/generate.ts`. Run it only on purpose, when the
+ * Writes the golden vectors: `npx tsx --conditions=@slimswarm/source protocol/test/vectors/generate.ts`. Run it only on purpose, when the
  * format changes together with PROTOCOL_VERSION; vectors.test.ts fails until the files match again.
  */
 import { writeFileSync } from 'node:fs';
