@@ -12,7 +12,7 @@
  * the frame bytes sent and received, the gossip amplification (frame bytes a peer received over the
  * bytes of the round's distinct deltas), the merge's CPU time and the round latency.
  *
- *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer | --scale]
+ *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer | --scale [--peers n,...]]
  */
 import '@slimswarm/node-compat';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
@@ -48,9 +48,17 @@ const Flags = z
     aggregation: z.enum(Object.keys(AGGREGATIONS) as [keyof typeof AGGREGATIONS]),
     slowPeer: z.boolean(),
     scale: z.boolean(),
+    /** With --scale: the swarm sizes to run instead of the default ones (one run per size). */
+    peers: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'a comma-separated list of peer counts')
+      .transform((list) => list.split(',').map(Number))
+      .pipe(z.array(z.number().int().min(2).max(512)))
+      .optional(),
   })
   .strict()
-  .refine((f) => !(f.slowPeer && f.scale), '--slow-peer and --scale are separate runs');
+  .refine((f) => !(f.slowPeer && f.scale), '--slow-peer and --scale are separate runs')
+  .refine((f) => f.peers === undefined || f.scale, { path: ['peers'], message: 'goes with --scale' });
 
 function parseFlags(argv: string[]): z.infer<typeof Flags> {
   const program = new Command('bench:swarm')
@@ -62,7 +70,8 @@ function parseFlags(argv: string[]): z.infer<typeof Flags> {
       'mean',
     )
     .option('--slow-peer', 'one peer slower than a round: maxStaleness 0 vs 1 (top-k)', false)
-    .option('--scale', 'N = 8, 32, 128 peers (--quick: 8, 16): bytes, amplification, merge time', false);
+    .option('--scale', 'N = 8, 32, 128 peers (--quick: 8, 16): bytes, amplification, merge time', false)
+    .option('--peers <n,...>', 'with --scale: these swarm sizes instead (e.g. 128)');
   return parseCommandLineOrExit(program, argv, Flags);
 }
 
@@ -303,7 +312,7 @@ const base: Run = {
 };
 // Same seed and data for every row. Codecs: the last row shows what error feedback buys. Slow peer: its
 // local steps take 2.5 s while a round closes 1.5 s after the first delta.
-const scale = (flags.quick ? [8, 16] : [8, 32, 128]).map((peers): Run => ({
+const scale = (flags.peers ?? (flags.quick ? [8, 16] : [8, 32, 128])).map((peers): Run => ({
   ...base,
   peers,
   params: SCALE_PARAMS,
