@@ -88,6 +88,8 @@ async function chromiumRow(bits: number, peers: string[]) {
     write: false,
     format: 'iife',
     platform: 'browser',
+    // Our packages from their TypeScript sources (no dist/ needed).
+    conditions: ['@slimswarm/source'],
     absWorkingDir: process.cwd(),
     nodePaths: [join(process.cwd(), 'node_modules')],
   });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  BUILD_PAGES_MS,
   buildPages,
   launchChromium,
   removeDir,
@@ -27,7 +28,7 @@ beforeAll(async () => {
   dir = await scratchDir();
   const [job] = await Promise.all([writeTestJob(dir), buildPages()]);
   coordinator = await startCoordinator(job, DP_FLAGS);
-}, 120_000);
+}, BUILD_PAGES_MS);
 
 afterAll(async () => {
   await browser?.close();

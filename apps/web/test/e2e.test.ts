@@ -15,6 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   WireRecorder,
+  BUILD_PAGES_MS,
   buildPages,
   gossipObserver,
   indexOfBytes,
@@ -163,7 +164,7 @@ beforeAll(async () => {
   await writeFile(workerData, english.slice(24_000));
   worker = startWorker(url, workerData, join(dir, 'worker-state'));
   observer = await gossipObserver(coordinator.listening.multiaddrs, coordinator.listening.jobId);
-}, 90_000);
+}, BUILD_PAGES_MS);
 
 afterAll(async () => {
   await Promise.all(browsers.map((b) => b.close()));

@@ -34,6 +34,13 @@ const CHROMIUM_ARGS = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
+/**
+ * Time for a test's setup that builds the pages: the first build of a fresh clone brotli-compresses
+ * onnxruntime's wasm builds at quality 11 (tools/precompress.ts; about two minutes on a shared core),
+ * later builds take the compressed files from the cache.
+ */
+export const BUILD_PAGES_MS = 300_000;
+
 export async function buildPages(): Promise<void> {
   for (const app of ['web', 'dashboard']) {
     await build({ configFile: join(REPO_ROOT, 'apps', app, 'vite.config.ts'), logLevel: 'error' });

@@ -14,6 +14,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VOLUNTEER_EVENT } from '../src/page-events.js';
 import {
+  BUILD_PAGES_MS,
   buildPages,
   launchChromium,
   removeDir,
@@ -41,7 +42,7 @@ beforeAll(async () => {
   data = join(dir, 'tab.txt');
   const english = new TextDecoder().decode((await readPretrainCorpus()).heldOut.subarray(0, 24_000));
   await writeFile(data, english);
-}, 120_000);
+}, BUILD_PAGES_MS);
 
 afterAll(async () => {
   await browser?.close();

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  BUILD_PAGES_MS,
   buildPages,
   launchChromium,
   removeDir,
@@ -39,7 +40,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   text = join(dir, 'notes.txt');
   await writeFile(text, `Meeting notes: write to ${PLANTED} for the minutes of the day.\n`.repeat(LINES));
-}, 120_000);
+}, BUILD_PAGES_MS);
 
 afterAll(async () => {
   await browser?.close();

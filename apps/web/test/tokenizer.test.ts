@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { loadTokenizer } from '@slimswarm/performer';
 import { TINY_BPE_TEXT, tinyBpe } from '@slimswarm/performer/test/tiny-bpe';
 import type { Browser, Page } from 'playwright-core';
-import { build } from 'vite';
+import { build, defaultClientConditions } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, scratchDir } from './harness.js';
 
@@ -52,6 +52,8 @@ beforeAll(async () => {
     root: PAGE,
     base: './',
     logLevel: 'error',
+    // Our packages from their TypeScript sources, as the tab's own build takes them (no dist/ needed).
+    resolve: { conditions: ['@slimswarm/source', ...defaultClientConditions] },
     build: {
       outDir: dir,
       target: 'es2022',

@@ -106,6 +106,11 @@ interface Row {
    */
   bytesSentPerPeerRound: number;
   bytesReceivedPerPeerRound: number;
+  /**
+   * The gossip part of bytesReceivedPerPeerRound by topic (the last segment of its name: deltas,
+   * heartbeat, summaries, evidence), from gossipsub's delivered messages: what each channel costs a peer.
+   */
+  gossipBytesByTopicPerPeerRound: Record<string, number>;
   /** What the transport carried in, per peer and round: encrypted, muxed, gossip control and duplicates. */
   transportBytesPerPeerRound: number;
   /** transportBytesPerPeerRound over uniqueDeltaBytesPerRound: what a peer takes in per byte of distinct delta. */
@@ -211,6 +216,12 @@ async function runSwarm(run: Run): Promise<Row> {
   const mergeMs: number[] = [];
   for (const r of replicas) r.events.on('round:closed', (e) => mergeMs.push(e.mergeMs));
   const bytesAtStart = peers.map((p) => p.services.swarm.stats());
+  const byTopic: Record<string, number> = {};
+  for (const p of peers)
+    p.services.pubsub.addEventListener('message', ({ detail }) => {
+      const channel = detail.topic.slice(detail.topic.lastIndexOf('/') + 1);
+      byTopic[channel] = (byTopic[channel] ?? 0) + detail.data.byteLength;
+    });
   const transportAtStart = meters.map((m) => m.received);
   const reports: RoundReport[] = [];
   await Promise.all(
@@ -282,6 +293,9 @@ async function runSwarm(run: Run): Promise<Row> {
     uniqueDeltaBytesPerRound: Math.round(uniqueDeltaBytesPerRound),
     bytesSentPerPeerRound: Math.round(perPeerRound((t) => t.sent)),
     bytesReceivedPerPeerRound: Math.round(perPeerRound((t) => t.received)),
+    gossipBytesByTopicPerPeerRound: Object.fromEntries(
+      Object.entries(byTopic).map(([topic, bytes]) => [topic, Math.round(bytes / PEERS / rounds)]),
+    ),
     transportBytesPerPeerRound: Math.round(transport),
     gossipAmplification: Number((transport / uniqueDeltaBytesPerRound).toFixed(2)),
     mergeMsP50: Number(quantile(mergeMs, 0.5).toFixed(2)),
