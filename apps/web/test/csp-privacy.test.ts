@@ -5,36 +5,14 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, ConsoleMessage, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BUILD_PAGES_MS,
-  buildPages,
-  launchChromium,
-  removeDir,
-  scratchDir,
-  startCoordinator,
-  writeTestJob,
-} from './harness.js';
+import type { ConsoleMessage, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { pageSuite } from './harness.js';
 
 const DP_FLAGS = ['--dp-noise', '1', '--dp-clip', '1', '--dp-delta', '1e-6'];
 const VIOLATIONS = '__cspViolations';
 
-let dir: string | undefined;
-let coordinator: Awaited<ReturnType<typeof startCoordinator>> | undefined;
-let browser: Browser | undefined;
-
-beforeAll(async () => {
-  dir = await scratchDir();
-  const [job] = await Promise.all([writeTestJob(dir), buildPages()]);
-  coordinator = await startCoordinator(job, DP_FLAGS);
-}, BUILD_PAGES_MS);
-
-afterAll(async () => {
-  await browser?.close();
-  await coordinator?.child.stop(10_000);
-  if (dir) await removeDir(dir);
-}, 60_000);
+const suite = pageSuite(DP_FLAGS);
 
 /** Records every CSP violation a page's document reports (its workers report theirs on the console). */
 function recordViolations(key: string): void {
@@ -48,7 +26,7 @@ function recordViolations(key: string): void {
 const isCspMessage = (m: ConsoleMessage) => /Content Security Policy|Refused to/i.test(m.text());
 
 async function open(path: string, cspMessages: string[]): Promise<Page> {
-  const context = await browser!.newContext();
+  const context = await suite.browser.newContext();
   await context.addInitScript(recordViolations, VIOLATIONS);
   const page = await context.newPage();
   const listen = (m: ConsoleMessage) => {
@@ -56,7 +34,7 @@ async function open(path: string, cspMessages: string[]): Promise<Page> {
   };
   page.on('console', listen);
   page.on('worker', (w) => w.on('console', listen));
-  const response = await page.goto(new URL(path, coordinator!.listening.http).href);
+  const response = await page.goto(new URL(path, suite.coordinator.listening.http).href);
   expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
   expect(response?.headers()['x-content-type-options']).toBe('nosniff');
   return page;
@@ -67,11 +45,10 @@ const violations = (page: Page) =>
 
 describe('a private job in Chromium, under the CSP', () => {
   it('trains in a tab that shows its ε, the dashboard shows it, and nothing breaks the CSP', async () => {
-    browser = await launchChromium();
     const cspMessages: string[] = [];
     const dashboard = await open('/dashboard/', cspMessages);
     const tab = await open('/', cspMessages);
-    const text = join(dir!, 'tab.txt');
+    const text = join(suite.dir, 'tab.txt');
     await writeFile(
       text,
       'A volunteer writes a few lines of plain text for the swarm to learn.\n'.repeat(200),

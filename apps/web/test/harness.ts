@@ -15,6 +15,7 @@ import { topics } from '@slimswarm/protocol';
 import { createNodePeer, type SwarmPeer } from '@slimswarm/swarm';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { afterAll, beforeAll } from 'vitest';
 import { CoordinatorEvent, loadOrCreateJobKey } from '@slimswarm/coordinator';
 import { REPO_ROOT, spawnJsonChild, type JsonChild } from '@slimswarm/local';
 
@@ -282,4 +283,32 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+}
+
+/** A test file's coordinator on the test job, serving freshly built pages, and its Chromium. */
+export interface PageSuite {
+  /** Scratch folder of the file (removed after its tests). */
+  dir: string;
+  coordinator: Awaited<ReturnType<typeof startCoordinator>>;
+  browser: Browser;
+}
+
+/**
+ * Sets up a PageSuite before the file's tests (`flags`: the coordinator's extra flags) and stops it after
+ * them. The fields are filled once the file's first beforeAll has run.
+ */
+export function pageSuite(flags: readonly string[] = []): PageSuite {
+  const suite: Partial<PageSuite> = {};
+  beforeAll(async () => {
+    suite.dir = await scratchDir();
+    const [job] = await Promise.all([writeTestJob(suite.dir), buildPages()]);
+    suite.coordinator = await startCoordinator(job, flags);
+    suite.browser = await launchChromium();
+  }, BUILD_PAGES_MS);
+  afterAll(async () => {
+    await suite.browser?.close();
+    await suite.coordinator?.child.stop(10_000);
+    if (suite.dir) await removeDir(suite.dir);
+  }, 60_000);
+  return suite as PageSuite;
 }

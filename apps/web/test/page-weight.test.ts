@@ -10,18 +10,10 @@ import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@slimswarm/local';
 import { readPretrainCorpus } from '@slimswarm/default-job';
-import type { Browser, BrowserContext } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { VOLUNTEER_EVENT } from '../src/page-events.js';
-import {
-  BUILD_PAGES_MS,
-  buildPages,
-  launchChromium,
-  removeDir,
-  scratchDir,
-  startCoordinator,
-  writeTestJob,
-} from './harness.js';
+import { pageSuite } from './harness.js';
 import { NetworkTally, type Fetched } from './network-tally.js';
 
 /** Issue #17's targets: a first visit without WebGPU, and a repeat visit. */
@@ -30,25 +22,14 @@ const REPEAT_VISIT_MAX_BYTES = 200_000;
 const WEB_DIST = join(REPO_ROOT, 'apps', 'web', 'dist');
 const READY_BINDING = '__slimswarmReadyAt';
 
-let dir = '';
-let coordinator: Awaited<ReturnType<typeof startCoordinator>> | undefined;
-let browser: Browser | undefined;
+const suite = pageSuite();
 let data = '';
 
 beforeAll(async () => {
-  dir = await scratchDir();
-  const [job] = await Promise.all([writeTestJob(dir), buildPages()]);
-  coordinator = await startCoordinator(job);
-  data = join(dir, 'tab.txt');
+  data = join(suite.dir, 'tab.txt');
   const english = new TextDecoder().decode((await readPretrainCorpus()).heldOut.subarray(0, 24_000));
   await writeFile(data, english);
-}, BUILD_PAGES_MS);
-
-afterAll(async () => {
-  await browser?.close();
-  await coordinator?.child.stop(10_000);
-  if (dir) await removeDir(dir);
-}, 60_000);
+});
 
 /** Runs in every page: reports the page's `ready` volunteer event, at its time since navigation start. */
 function reportReady([event, binding]: [string, string]): void {
@@ -116,13 +97,12 @@ function breakdown(requests: readonly Fetched[]): string {
 
 describe('the volunteer tab in Chromium', () => {
   it('loads in ≤ 8 MB on a first visit without WebGPU and ≤ 200 KB on a repeat one', async () => {
-    browser = await launchChromium();
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     const nextReady = await readyTimes(context);
     const page = await context.newPage();
     const tally = await NetworkTally.watch(context, page);
 
-    await page.goto(coordinator!.listening.http);
+    await page.goto(suite.coordinator.listening.http);
     await page.setInputFiles('#files', data);
     await page.click('#start');
     const firstReadyMs = await nextReady();

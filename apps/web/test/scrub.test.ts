@@ -10,17 +10,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BUILD_PAGES_MS,
-  buildPages,
-  launchChromium,
-  removeDir,
-  scratchDir,
-  startCoordinator,
-  writeTestJob,
-} from './harness.js';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { pageSuite } from './harness.js';
 
 const PLANTED = 'planted.volunteer@example.org';
 const LINES = 200;
@@ -28,25 +20,13 @@ const BATCHES = '__engineBatches';
 /** Batches to see before judging: each is 129 of the text's bytes, drawn from all of it (shuffled). */
 const ENOUGH_BATCHES = 8;
 
-let dir: string | undefined;
-let coordinator: Awaited<ReturnType<typeof startCoordinator>> | undefined;
-let browser: Browser | undefined;
+const suite = pageSuite();
 let text: string;
 
 beforeAll(async () => {
-  dir = await scratchDir();
-  const [job] = await Promise.all([writeTestJob(dir), buildPages()]);
-  coordinator = await startCoordinator(job);
-  browser = await launchChromium();
-  text = join(dir, 'notes.txt');
+  text = join(suite.dir, 'notes.txt');
   await writeFile(text, `Meeting notes: write to ${PLANTED} for the minutes of the day.\n`.repeat(LINES));
-}, BUILD_PAGES_MS);
-
-afterAll(async () => {
-  await browser?.close();
-  await coordinator?.child.stop(10_000);
-  if (dir) await removeDir(dir);
-}, 60_000);
+});
 
 /** Runs in the page before its scripts: keeps the text of every training batch posted to a worker. */
 function recordEngineBatches(key: string): void {
@@ -67,10 +47,10 @@ const batches = (page: Page) =>
 
 /** A fresh volunteer (its own context: own storage, own lock) that picks the file and starts. */
 async function volunteer(scrub: boolean): Promise<Page> {
-  const context = await browser!.newContext();
+  const context = await suite.browser.newContext();
   await context.addInitScript(recordEngineBatches, BATCHES);
   const page = await context.newPage();
-  await page.goto(coordinator!.listening.http);
+  await page.goto(suite.coordinator.listening.http);
   expect(await page.isChecked('#scrub')).toBe(true); // on unless the volunteer says otherwise
   if (!scrub) await page.uncheck('#scrub');
   await page.setInputFiles('#files', text);
