@@ -20,8 +20,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL } from '@slimswarm/default-job/job';
-import { LoraConfig, ModelConfig } from '@slimswarm/protocol';
+import { LoraConfig, type ModelConfig } from '@slimswarm/protocol';
 import { encodeDelta } from '@slimswarm/swarm';
 import { z } from 'zod';
 import { Command, Option } from 'commander';
@@ -40,7 +39,7 @@ import {
 import { drawFeatures } from '../src/model/features.js';
 import { initParams, paramCount } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
-import { SMOLLM2_135M_SHAPES } from './smollm2-shapes.js';
+import { BENCH_MODELS, BENCH_MODEL_NAMES } from './models.js';
 import { initTrainable, loraFrozen } from '../src/model/lora.js';
 import { createNaiveEngine, naiveLossAndGrad } from '../src/naive/index.js';
 
@@ -48,23 +47,7 @@ class BenchChildError extends Error {
   override readonly name = 'BenchChildError';
 }
 
-/** The bench models: today's small one, the default job's (3.2 M), and SmolLM2-135M's shapes (random). */
-const MODELS = {
-  tiny: ModelConfig.parse({
-    dModel: 128,
-    nLayers: 2,
-    nHeads: 4,
-    nFeatures: 64,
-    vocabSize: 256,
-    mlpRatio: 4,
-    seed: 2021,
-  }),
-  job: DEFAULT_MODEL,
-  'smollm2-135m-shapes': SMOLLM2_135M_SHAPES,
-} as const;
-type ModelName = keyof typeof MODELS;
-const MODEL_NAMES = Object.keys(MODELS) as [ModelName, ...ModelName[]];
-const CONFIG = MODELS.tiny;
+const CONFIG = BENCH_MODELS.tiny;
 /** The float64 reference gradient is computed only below this many parameters (memory and time). */
 const REFERENCE_MAX_PARAMS = 5_000_000;
 /** The targets of --lora: the attention projections, as LoLCATs adapts them. */
@@ -83,7 +66,7 @@ const Flags = z
   .object({
     json: z.boolean(),
     quick: z.boolean(),
-    model: z.enum(MODEL_NAMES),
+    model: z.enum(BENCH_MODEL_NAMES),
     lora: z.coerce.number().int().min(1).max(1024).optional(),
     lengths: z
       .string()
@@ -98,7 +81,7 @@ function parseFlags(argv: readonly string[]): z.infer<typeof Flags> {
   const program = new Command('bench:slim')
     .option('--json', 'JSON lines only', false)
     .option('--quick', 'a short subset of lengths and time budgets', false)
-    .option('--model <name>', `the model: ${MODEL_NAMES.join(', ')}`, 'tiny')
+    .option('--model <name>', `the model: ${BENCH_MODEL_NAMES.join(', ')}`, 'tiny')
     .option(
       '--lora <rank>',
       'train rank-r LoRA adapters on q, k, v, o (alpha 2r) on the frozen model; full fine-tuning rows beside them where they fit',
@@ -111,7 +94,7 @@ function parseFlags(argv: readonly string[]): z.infer<typeof Flags> {
 const Job = z
   .object({
     engine: z.enum(['slim-ort', 'full-ort']),
-    model: z.enum(MODEL_NAMES),
+    model: z.enum(BENCH_MODEL_NAMES),
     lora: z.number().int().positive().nullable(),
     seqLen: z.number().int().positive(),
     quick: z.boolean(),
@@ -122,7 +105,7 @@ type Job = z.infer<typeof Job>;
 const Row = z
   .object({
     engine: z.enum(['slim-ort', 'full-ort']),
-    model: z.enum(MODEL_NAMES),
+    model: z.enum(BENCH_MODEL_NAMES),
     lora: z.number().int().nullable(),
     seqLen: z.number().int(),
     chunk: z.number().int(),
@@ -189,7 +172,7 @@ function wireBytes(size: number): { topk: number; dense: number } {
 
 async function measure(job: Job): Promise<Row> {
   const { engine: kind, seqLen, quick } = job;
-  const config = MODELS[job.model];
+  const config = BENCH_MODELS[job.model];
   const memories = watchWasmMemories();
   let peakHeap = 0;
   const sample = (): void => {
