@@ -8,7 +8,7 @@
  * - `timed` children at 1 and 2 threads: the real engine (createSlimEngine), every session.run timed from
  *   JS, so a step splits into run() wall time per graph kind and the JS between runs (feeds, the fp64 state
  *   carry, gradient sums, checks); also the bytes fed in and read out per step;
- * - a `traced` child at 2 threads: the same step with onnxruntime's profiler on, so each run's wall time
+ * - a `traced` child at 1 thread: the same step with onnxruntime's profiler on, so each run's wall time
  *   splits into the kernels (summed by op and, for products, by shape, with their GFLOP/s), the executor
  *   between kernels, and what run() costs around model_run (copying inputs into the wasm heap and outputs
  *   out of it, launching).
@@ -24,7 +24,7 @@ import { drawFeatures } from '../src/model/features.js';
 import { initParams } from '../src/model/params.js';
 import { Rng } from '../src/model/random.js';
 import { BENCH_MODELS, BENCH_MODEL_NAMES } from './models.js';
-import { parseTrace, splitRuns, summariseKernels, type OpCategory, type OpSummary } from './profile-trace.js';
+import { parseTrace, splitRuns, summariseKernels, type OpCategory } from './profile-trace.js';
 
 class ProfileChildError extends Error {
   override readonly name = 'ProfileChildError';
@@ -66,7 +66,7 @@ const RunTotals = z.object({ runs: z.number(), ms: z.number(), bytesIn: z.number
 const StepProfile = z.object({ stepMs: z.number(), byKind: z.partialRecord(KIND, RunTotals) });
 type StepProfile = z.infer<typeof StepProfile>;
 
-const ChildResult = z.object({ steps: z.array(StepProfile), traced: z.array(z.string()) });
+const ChildResult = z.object({ steps: z.array(StepProfile) });
 type ChildResult = z.infer<typeof ChildResult>;
 
 /** Which graph a session runs, from its outputs (graphs.ts: states → Δ; given/subtract → grads …). */
@@ -135,15 +135,13 @@ async function child(job: Job): Promise<void> {
     current.stepMs = performance.now() - started;
     if (s > 0) steps.push(current); // step 0 warms up (sessions, heap growth)
   }
-  const traced: string[] = [];
   for (const session of sessions) {
     // The wasm build prints the trace on stdout as the session's profiling ends.
     process.stdout.write(`${TRACE_MARK}${kindOf(session)}\n`);
-    traced.push(kindOf(session));
     session.endProfiling();
   }
   await engine.dispose();
-  process.stdout.write(`${RESULT_MARK}${JSON.stringify({ steps, traced } satisfies ChildResult)}\n`);
+  process.stdout.write(`${RESULT_MARK}${JSON.stringify({ steps } satisfies ChildResult)}\n`);
 }
 
 interface ChildOutput {
@@ -189,16 +187,21 @@ const fastest = (steps: readonly StepProfile[]): StepProfile =>
 
 const sum = (values: Iterable<number>): number => [...values].reduce((a, b) => a + b, 0);
 
+/** What every row says of the child it came from. */
+const jobFields = (job: Job) => ({
+  model: job.model,
+  seqLen: job.seqLen,
+  chunk: job.chunk,
+  threads: job.threads,
+});
+
 /** A timed step: run() per kind, the JS between runs, bytes through the heap boundary. */
 function timedRow(job: Job, step: StepProfile) {
   const kinds = Object.values(step.byKind);
   const runMs = sum(kinds.map((k) => k.ms));
   return {
     engine: 'profile-timed',
-    model: job.model,
-    seqLen: job.seqLen,
-    chunk: job.chunk,
-    threads: job.threads,
+    ...jobFields(job),
     msPerStep: step.stepMs,
     tokensPerSec: (job.seqLen * 1000) / step.stepMs,
     runMs,
@@ -212,23 +215,11 @@ function timedRow(job: Job, step: StepProfile) {
 /** The traced step: its last step's runs of every session, split into kernels, executor and run() cost. */
 function tracedRow(job: Job, output: ChildOutput, matmulCeiling: number) {
   const step = output.result.steps.at(-1)!;
-  const kernels: OpSummary[] = [];
-  let modelRunMs = 0;
-  for (const [kind, lines] of output.traces) {
-    const runs = splitRuns(parseTrace(lines)).slice(-(step.byKind[kind]?.runs ?? 0));
-    modelRunMs += sum(runs.map((r) => r.runMicros)) / 1000;
-    kernels.push(...summariseKernels(runs.flatMap((r) => r.kernels)));
-  }
-  const merged = new Map<string, OpSummary>();
-  for (const k of kernels) {
-    const m = merged.get(k.key);
-    if (m) {
-      m.micros += k.micros;
-      m.calls += k.calls;
-      m.flops += k.flops;
-    } else merged.set(k.key, { ...k });
-  }
-  const ops = [...merged.values()].sort((a, b) => b.micros - a.micros);
+  const runs = [...output.traces].flatMap(([kind, lines]) =>
+    splitRuns(parseTrace(lines)).slice(-(step.byKind[kind]?.runs ?? 0)),
+  );
+  const modelRunMs = sum(runs.map((r) => r.runMicros)) / 1000;
+  const ops = summariseKernels(runs.flatMap((r) => r.kernels));
   const kernelMs = sum(ops.map((o) => o.micros)) / 1000;
   const byCategory: Partial<Record<OpCategory, number>> = {};
   for (const op of ops) byCategory[op.category] = (byCategory[op.category] ?? 0) + op.micros / 1000;
@@ -236,10 +227,7 @@ function tracedRow(job: Job, output: ChildOutput, matmulCeiling: number) {
   const matmulFlops = sum(ops.map((o) => o.flops));
   return {
     engine: 'profile-traced',
-    model: job.model,
-    seqLen: job.seqLen,
-    chunk: job.chunk,
-    threads: job.threads,
+    ...jobFields(job),
     msPerStep: step.stepMs,
     /** Parts of the step, ms: kernels by category, the executor between them, run() around model_run, JS. */
     parts: {
@@ -325,8 +313,8 @@ if (flags.child !== undefined) {
     { engine: 'thread-scaling', model: base.model, seqLen: base.seqLen, speedup },
     `2 threads vs 1: ${speedup.toFixed(2)}×`,
   );
-  // One thread: with two, the wasm build's endProfiling never returned (the trace is printed through the
-  // main thread while a pool thread holds it), so the traced split is of a one-thread step.
+  // One thread: with two the wasm build's endProfiling never returned (cause unknown; it also hung once at
+  // one thread on the 3.2 M model), so the traced split is of a one-thread step.
   const tracedJob = { ...base, threads: 1, trace: true, noTransposeFusion: false };
   let traced: ChildOutput;
   try {
