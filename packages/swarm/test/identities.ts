@@ -27,6 +27,17 @@ export async function identities(n: number): Promise<Identity[]> {
   );
 }
 
+/**
+ * A fresh identity that none of `stamps` admits: at a test job's few difficulty bits (4: one id in 16) a
+ * random id would sometimes pass under another peer's proof of work.
+ */
+export async function outsider(job: AdmissionJob, stamps: readonly AdmissionStamp[]): Promise<Identity> {
+  for (;;) {
+    const [who] = await identities(1);
+    if (!stamps.some((stamp) => verifyAdmission(job, who!.id, stamp))) return who!;
+  }
+}
+
 /** `header` signed by `who` (after a test changed its fields). */
 export function signedBy(who: Identity, header: DeltaAnnouncement): DeltaAnnouncement {
   return { ...header, authorSignature: who.sign(header) };

@@ -3,7 +3,7 @@
  * gate, and the joiner's choice among announced models (Sybil announcers, a minority's own history).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeFrame, type RoundRecord } from '@slimswarm/protocol';
+import { decodeFrame, type DeltaAnnouncement, type RoundRecord } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { DeltaLog, encodeRoundRecord, type LoggedRound } from '../src/delta-log.js';
 import { ReplayError, WeightSyncError } from '../src/errors.js';
@@ -15,7 +15,7 @@ import { DEFAULT_SYNC_LIMITS, SyncGate, fetchHistory, serveWeightSync } from '..
 import type { FrameStream } from '../src/network.js';
 import { SwarmTimings } from '../src/peer-config.js';
 import { FAKE_TIMINGS, FakeHub } from './fake-network.js';
-import { identities, type Identity } from './identities.js';
+import { identities, outsider, type Identity } from './identities.js';
 import { deltaOf, smallJob } from './parts.fixture.js';
 
 /** Closes `rounds` rounds of `state`, each with a delta of every one of `who`; returns the log. */
@@ -86,7 +86,7 @@ describe('replay', () => {
   });
 
   it('refuses a forged result, a tampered delta, a re-attributed delta and an empty round', async () => {
-    const [a, b, eve] = await identities(3);
+    const [a, b] = await identities(2);
     const { state, manifest, layout, w0 } = smallJob();
     const s = state();
     const [r0] = run(s, [a!, b!], 1).all();
@@ -100,7 +100,9 @@ describe('replay', () => {
     expect(() => fresh().apply(tampered)).toThrow(/refused \(bad-part-digest\)/);
 
     const reattributed = recordIn(r0!);
-    reattributed.record = { ...reattributed.record, authors: [eve!.id, reattributed.record.authors[1]!] };
+    const stamps = reattributed.deltas.map(({ frame }) => (frame.message as DeltaAnnouncement).admission);
+    const eve = await outsider(manifest, stamps);
+    reattributed.record = { ...reattributed.record, authors: [eve.id, reattributed.record.authors[1]!] };
     // Its stamp admits the real author, not eve: refused before the signature is even checked.
     expect(() => fresh().apply(reattributed)).toThrow(/refused \(not-admitted\)/);
 
