@@ -20,8 +20,10 @@ export interface CentralizedOptions {
   /** The held-out sequences (L + 1 ids each) the swarm's worker 0 scores. */
   heldOut: readonly Int32Array[];
   rounds: number;
-  /** onnxruntime threads (the demo gives it what one worker gets). */
+  /** onnxruntime threads (the demo gives it the cores the swarm's workers share). */
   threads: number;
+  /** Score every this many rounds (and after the last); default 1, every round. */
+  evalEvery?: number;
   /** Each evaluation as it happens (round 0 is the base). */
   onEval?: (e: CentralizedEval) => void;
 }
@@ -73,7 +75,7 @@ export async function runCentralized(opts: CentralizedOptions): Promise<Centrali
           });
         }
       }
-      await evaluate(round);
+      if (round % (opts.evalEvery ?? 1) === 0 || round === opts.rounds) await evaluate(round);
     }
     return { evals, tokens: throughput.tokens, tokensPerSec: throughput.tokensPerSec };
   } finally {

@@ -2,15 +2,19 @@
 import '@slimswarm/node-compat';
 /**
  * `npm run demo -- --peers 3 --rounds R --json`: a bounded experiment that exits by itself.
- *   1. the swarm: a coordinator and N workers, each on its own shard, for R rounds; meanwhile the
- *      compressor baselines: xz on the scored held-out text, alone and primed with the shards;
+ *   1. the swarm: a coordinator and N workers, each on its own shard, for R rounds;
  *   2. solo: worker 0 alone on the same shard for R rounds (the same number of its own tokens);
- *   3. centralized: one process on all N shards for the swarm's tokens (centralized.ts);
- * and prints each run's held-out bits per byte per round ({run, round, heldOutBitsPerByte}), then one
- * final line {heldOutBitsPerByte: {base, solo, swarm, centralized, xz, xzPrimed}, peers, rounds, tokens,
- * tokensPerSecTotal, …}. The model runs are scored on the same held-out sequences after every round.
+ *   3. centralized: one process on all N shards for the swarm's tokens (centralized.ts), with as many
+ *      threads as the swarm's workers had cores;
+ *   4. the compressor baselines: xz on the scored held-out text, alone and primed with the shards;
+ * one after the other, so no run's speed is another's loss. It prints each run's held-out bits per byte
+ * ({run, round, heldOutBitsPerByte}; every --eval-every rounds and after the last), then one final line
+ * {heldOutBitsPerByte: {base, solo, swarm, centralized, xz, xzPrimed}, peers, rounds, tokens,
+ * tokensPerSecTotal, efficiency: {effectiveTokensPerSec, centralizedTokensPerSec, ratio, workers…}, …}.
+ * The model runs are scored on the same held-out sequences.
  */
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fetchBase, fetchJob, weightsFromSafetensors, type VolunteerEvent } from '@slimswarm/client';
 import { parseDemoArgs, type DemoOptions } from './options.js';
@@ -20,6 +24,7 @@ import { bitsPerByte } from './bits-per-byte.js';
 import { runCentralized } from './centralized.js';
 import { HELD_OUT_SEQUENCES, heldOutSequences } from '@slimswarm/worker';
 import { xzBaseline } from './xz-baseline.js';
+import { swarmEfficiency, type SwarmEfficiency } from './efficiency.js';
 
 type EvalEvent = Extract<VolunteerEvent, { event: 'eval' }>;
 type RoundEvent = Extract<VolunteerEvent, { event: 'round' }>;
@@ -42,6 +47,7 @@ interface RunFigures {
   rates: number[];
   /** Tokens trained by every worker in their rounds. */
   tokens: number;
+  efficiency: SwarmEfficiency;
 }
 
 async function runToEnd(swarm: LocalSwarm): Promise<RunFigures> {
@@ -58,7 +64,7 @@ async function runToEnd(swarm: LocalSwarm): Promise<RunFigures> {
   const rounds = swarm.workers.map((w) => w.events.filter((e): e is RoundEvent => e.event === 'round'));
   const rates = rounds.map((rs) => rs.reduce((sum, r) => sum + r.tokensPerSec, 0) / Math.max(1, rs.length));
   const tokens = rounds.flat().reduce((sum, r) => sum + r.tokens, 0);
-  return { evals, rates, tokens };
+  return { evals, rates, tokens, efficiency: swarmEfficiency(swarm.workers.map((w) => w.events)) };
 }
 
 /** The signed job and base weights the swarm's coordinator publishes: the centralized run uses the same. */
@@ -88,7 +94,14 @@ async function main(argv: readonly string[]): Promise<number> {
     outDir: join(opts.outDir, 'corpus'),
     shards: opts.peers,
   });
-  const common = { corpus, rounds, port: opts.port, threadsPerWorker: opts.threads, ...(log ? { log } : {}) };
+  const common = {
+    corpus,
+    rounds,
+    port: opts.port,
+    threadsPerWorker: opts.threads,
+    evalEvery: opts.evalEvery,
+    ...(log ? { log } : {}),
+  };
 
   say(`swarm: ${opts.peers} workers × ${rounds} rounds…`);
   const swarmProcesses = await startLocalSwarm({
@@ -102,30 +115,30 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   const { training } = job.manifest;
   const heldOut = await heldOutSequences(corpus.heldOut, training.seqLen, HELD_OUT_SEQUENCES);
-  // xz compresses exactly the bytes the models are scored on: sequence i is bytes [i·L, i·L + L].
-  const scoredBytes = heldOut.length * training.seqLen + 1;
-  say('xz -9e on the scored held-out text, alone and primed with the shards…');
-  const xz = await xzBaseline({
-    training: await Promise.all(corpus.shards.map((s) => readFile(s))),
-    heldOut: (await readFile(corpus.heldOut)).subarray(0, scoredBytes),
-  }).catch(async (e: unknown) => {
-    await swarmProcesses.stop();
-    throw e;
-  });
   const swarm = await runToEnd(swarmProcesses);
   say(`solo: worker 0 alone × ${rounds} rounds…`);
   const solo = await runToEnd(
     await startLocalSwarm({ ...common, peers: 1, outDir: join(opts.outDir, 'solo') }),
   );
+  // The cores the swarm's workers shared: the centralized run is one process on the same machine.
+  const threads = Math.min(availableParallelism(), opts.peers * opts.threads);
   say(
-    `centralized: one process on all ${opts.peers} shards × ${rounds} rounds of ${opts.peers * training.localSteps} steps…`,
+    `centralized: one process (${threads} threads) on all ${opts.peers} shards × ${rounds} rounds of ${opts.peers * training.localSteps} steps…`,
   );
   const centralized = await runCentralized({
     ...job,
     shards: corpus.shards,
     heldOut,
     rounds,
-    threads: opts.threads,
+    threads,
+    evalEvery: opts.evalEvery,
+  });
+  // xz compresses exactly the bytes the models are scored on: sequence i is bytes [i·L, i·L + L].
+  const scoredBytes = heldOut.length * training.seqLen + 1;
+  say('xz -9e on the scored held-out text, alone and primed with the shards…');
+  const xz = await xzBaseline({
+    training: await Promise.all(corpus.shards.map((s) => readFile(s))),
+    heldOut: (await readFile(corpus.heldOut)).subarray(0, scoredBytes),
   });
   const bpb = (natsPerToken: number): number => bitsPerByte(natsPerToken, job.manifest.tokenizer);
   // The curves first, one line per evaluation; the summary is always the last line.
@@ -158,6 +171,7 @@ async function main(argv: readonly string[]): Promise<number> {
       tokens: swarm.tokens,
       tokensPerSecTotal,
       tokensPerSecCentralized: centralized.tokensPerSec,
+      efficiency: efficiencyFigures(swarm.efficiency, centralized.tokensPerSec, threads),
       // The same figures in nats per predicted token (the unit of earlier runs).
       heldOutLossBase: base,
       heldOutLossSwarm: last.swarm,
@@ -169,6 +183,26 @@ async function main(argv: readonly string[]): Promise<number> {
     }) + '\n',
   );
   return 0;
+}
+
+/** The efficiency row: the swarm's merged tokens per wall second against the centralized run's rate. */
+function efficiencyFigures(
+  swarm: SwarmEfficiency,
+  centralizedTokensPerSec: number,
+  centralizedThreads: number,
+) {
+  const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+  return {
+    effectiveTokensPerSec: swarm.effectiveTokensPerSec,
+    centralizedTokensPerSec,
+    centralizedThreads,
+    ratio: centralizedTokensPerSec > 0 ? swarm.effectiveTokensPerSec / centralizedTokensPerSec : 0,
+    mergedTokens: swarm.mergedTokens,
+    wallSec: swarm.wallSec,
+    trainShare: swarm.workers.map((w) => round3(w.trainShare)),
+    busyShare: swarm.workers.map((w) => round3(w.busyShare)),
+    waitShare: swarm.workers.map((w) => round3(w.waitShare)),
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * A whole swarm on this machine: one coordinator and N workers as separate OS processes on loopback, each
  * worker on its own shard of the corpus (the default one, or the user's own text), worker 0 also scoring
- * the shared model on the held-out split after every round.
+ * the shared model on the held-out split every few rounds.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,8 +37,10 @@ export interface LocalSwarmOptions {
   /** HTTP port of the coordinator (0: any free port). */
   port: number;
   threadsPerWorker: number;
-  /** Worker 0 scores the held-out split after every round (default true). */
+  /** Worker 0 scores the held-out split now and then (default true) … */
   heldOutEval?: boolean;
+  /** … every this many rounds and after the last (default: the worker's). */
+  evalEvery?: number;
   /** A job manifest file for the coordinator (default: the embedded default job). */
   manifestPath?: string;
   /** The base checkpoint that manifest names (default: the default job's committed one). */
@@ -103,6 +105,7 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
         `worker-${index}`,
         '--json',
         ...(index === 0 && opts.heldOutEval !== false ? ['--eval', corpus.heldOut] : []),
+        ...(opts.evalEvery !== undefined ? ['--eval-every', String(opts.evalEvery)] : []),
         ...(opts.rounds !== undefined ? ['--rounds', String(opts.rounds)] : []),
       ],
       ...(opts.log ? { log: opts.log } : {}),

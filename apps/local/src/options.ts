@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { z } from 'zod';
 import { join } from 'node:path';
+import { DEFAULT_EVAL_EVERY } from '@slimswarm/client';
 import { REPO_ROOT } from './processes.js';
 
 export { InvalidOptionError };
@@ -15,6 +16,7 @@ export const LaunchOptions = z
     port: z.coerce.number().int().min(0).max(65535),
     outDir: z.string().min(1),
     threads: z.coerce.number().int().min(1).max(64),
+    evalEvery: z.coerce.number().int().min(1).max(100_000),
     json: z.boolean(),
     verbose: z.boolean(),
   })
@@ -42,6 +44,7 @@ function launchCommand(name: string, description: string): Command {
       join(REPO_ROOT, '.slimswarm', name),
     )
     .option('--threads <n>', 'compute threads per worker', '1')
+    .option('--eval-every <n>', "rounds between worker 0's held-out scores", String(DEFAULT_EVAL_EVERY))
     .option('--json', 'JSON lines only', false)
     .option('--verbose', "show every process's own output", false);
 }

@@ -39,6 +39,7 @@ async function main(argv: readonly string[]): Promise<number> {
     ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}),
     port: opts.port,
     threadsPerWorker: opts.threads,
+    evalEvery: opts.evalEvery,
     ...(log ? { log } : {}),
   });
   say(

@@ -53,6 +53,8 @@ describe('local swarm end to end', () => {
         outDir: join(dir, 'peers'),
         port: 0,
         threadsPerWorker: 1,
+        // Scored every other round, so the learning check below comes two rounds in.
+        evalEvery: 2,
         log: record,
       });
       swarm.workers.forEach(watch);

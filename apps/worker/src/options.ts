@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
 import { parseCommandLine } from '@slimswarm/node-compat/cli';
+import { DEFAULT_EVAL_EVERY } from '@slimswarm/client';
 import { CoordinatorUrl, JobKeyFlag, Threads, integer } from './flags.js';
 
 const Multiaddr = z.string().refine(
@@ -30,6 +31,7 @@ export const WorkerOptions = z
     json: z.boolean(),
     eval: z.string().min(1).optional(),
     rounds: z.number().int().min(1).optional(),
+    evalEvery: z.number().int().min(1).optional(),
     listen: z.array(Multiaddr).default(['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']),
     name: z.string().min(1).max(64).optional(),
     /** The job key to trust (else the key the coordinator serves first is pinned). */
@@ -55,7 +57,12 @@ export function parseWorkerArgs(argv: readonly string[], defaults: { threads: nu
     .option('--checkpoint-dir <dir>', 'where checkpoints are written', '.slimswarm/worker')
     .option('--threads <n>', 'compute threads', integer('--threads'), defaults.threads)
     .option('--json', 'print JSON lines instead of a progress display', false)
-    .option('--eval <file>', 'held-out text: report its loss after every round')
+    .option('--eval <file>', 'held-out text: report its loss now and then (see --eval-every)')
+    .option(
+      '--eval-every <n>',
+      `rounds between held-out evaluations (default ${DEFAULT_EVAL_EVERY}; also after the last round)`,
+      integer('--eval-every'),
+    )
     .option('--rounds <n>', 'stop after this many rounds', integer('--rounds'))
     .option('--listen <multiaddr>', 'listen address (repeatable)', collect)
     .option('--name <name>', 'a label shown on the dashboard')

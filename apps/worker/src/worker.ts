@@ -76,6 +76,7 @@ export async function runWorker(
     ...(ticket ? { ticket } : {}),
     meetIntervalMs: MEET_INTERVAL_MS,
     ...(options.rounds ? { rounds: options.rounds } : {}),
+    ...(options.evalEvery ? { evalEvery: options.evalEvery } : {}),
     signal,
     emit: (e) => display.show(e),
     memoryBytes: () => process.memoryUsage().rss,

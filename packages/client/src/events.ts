@@ -65,6 +65,12 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
     epsilon: NonNeg.optional(),
     /** … and how many deltas it has published in the job (one release each). */
     privacyReleases: Count.optional(),
+    /**
+     * Wall time since the previous round event (or the start of the rounds), and how much of it went to
+     * training steps, waiting for a round to close, evaluating and encoding checkpoints (phases.ts).
+     */
+    wallMs: NonNeg,
+    phaseMs: z.object({ train: NonNeg, wait: NonNeg, evaluate: NonNeg, checkpoint: NonNeg }).strict(),
   }),
   /**
    * What local PII scrubbing replaced in the volunteer's text before tokenising (so far, or in all of it

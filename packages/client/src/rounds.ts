@@ -1,10 +1,12 @@
 /**
- * The rounds of a volunteer that has joined (volunteer.ts): per round, take the shared model g_r → H local
- * steps on local text → publish Δ = g_r − w (compressed by the swarm) → wait for the round to close
- * (robust merge by every peer) → evaluate → checkpoint. One object holds what the rounds share: the
- * trainer, the shared model it last adopted, and the totals.
+ * The rounds of a volunteer that has joined (volunteer.ts): H local steps on local text → publish
+ * Δ = g − w (compressed by the swarm) → while that round closes (robust merge by every peer), already
+ * the next H steps → when it has closed, move the progress made meanwhile onto the merged model
+ * (carry.ts) → now and then evaluate it → checkpoint in the background. One delta is in flight at a time:
+ * a volunteer whose next steps are done before the round closed waits for it. One object holds what the
+ * rounds share: the trainer, the shared model its steps are based on, and the totals.
  */
-import { encodeCheckpoint, type Trainer } from '@slimswarm/performer';
+import { encodeCheckpoint, type Params, type Trainer } from '@slimswarm/performer';
 import {
   StaleContributionError,
   type ContributeResult,
@@ -12,8 +14,10 @@ import {
   type SwarmPeer,
   type SwarmReplica,
 } from '@slimswarm/swarm';
+import { carryProgress } from './carry.js';
+import { PhaseClock } from './phases.js';
 import { RoundThroughput } from './throughput.js';
-import type { VolunteerOptions, VolunteerSummary } from './volunteer-options.js';
+import { DEFAULT_EVAL_EVERY, type VolunteerOptions, type VolunteerSummary } from './volunteer-options.js';
 
 /** What one round's local steps produced. */
 interface LocalSteps {
@@ -30,15 +34,33 @@ interface ClosedRound {
   accepted: number;
 }
 
+/** The published delta whose round has not closed yet. */
+interface InFlight {
+  local: LocalSteps;
+  sent: ContributeResult;
+  /** The round of the shared model the delta was computed against. */
+  baseRound: number;
+  /** Resolves with the model after that round (or a resync); `next` holds it once it has. */
+  close: Promise<ReplicaSnapshot>;
+  next: ReplicaSnapshot | null;
+}
+
 export class VolunteerRounds {
-  /** The shared model the trainer's local steps start from; it moves whenever the swarm's does. */
-  private snapshot: ReplicaSnapshot;
+  /** The shared model the next delta is computed against; it moves whenever the swarm's does. */
+  private snapshot!: ReplicaSnapshot;
+  /** The local weights the swarm already accounts for: progress beyond them is unpublished. */
+  private anchor!: Params;
+  private inFlight: InFlight | null = null;
   private rounds = 0;
   private heldOutLoss: number | null = null;
   /** Trainer step of the last checkpoint (null: none this run). */
   private savedStep: number | null = null;
-  /** Rounds the swarm closed since the last round event (this peer's round is looked up among them). */
-  private readonly closed: ClosedRound[] = [];
+  /** The checkpoint being written in the background, and a failure to report at the next save. */
+  private saving: Promise<void> | null = null;
+  private saveFailure: { error: unknown } | null = null;
+  /** Rounds the swarm closed that no round event has reported yet. */
+  private closed: ClosedRound[] = [];
+  private readonly clock = new PhaseClock();
 
   constructor(
     private readonly opts: VolunteerOptions,
@@ -47,11 +69,10 @@ export class VolunteerRounds {
     /** Tokens trained over every run of this volunteer (kept in the saved state). */
     private tokensTotal: number,
   ) {
-    this.snapshot = replica.current();
-    this.adopt(this.snapshot);
+    this.adopt(replica.current());
   }
 
-  /** The shared model the trainer holds now. */
+  /** The shared model the trainer's steps are based on. */
   get shared(): ReplicaSnapshot {
     return this.snapshot;
   }
@@ -71,7 +92,12 @@ export class VolunteerRounds {
     );
     try {
       await this.evaluate();
-      while (this.wantsAnotherRound()) await this.round();
+      for (;;) {
+        if (this.opts.signal?.aborted) break;
+        if (this.moreDeltasWanted()) await this.trainAndPublish();
+        else if (this.inFlight) await this.settle();
+        else break;
+      }
     } catch (e) {
       if (!this.opts.signal?.aborted) throw e;
     } finally {
@@ -94,26 +120,63 @@ export class VolunteerRounds {
     };
   }
 
-  private wantsAnotherRound(): boolean {
-    return !this.opts.signal?.aborted && (this.opts.rounds === undefined || this.rounds < this.opts.rounds);
+  /** Whether another delta is to be trained, counting the one in flight as a round that will close. */
+  private moreDeltasWanted(): boolean {
+    const { rounds } = this.opts;
+    return rounds === undefined || this.rounds + (this.inFlight ? 1 : 0) < rounds;
   }
 
-  /** One round; returns early (and the loop checks why) when aborted or when the delta came too late. */
-  private async round(): Promise<void> {
+  /** One delta: its local steps, the wait for the previous delta's round if it is still open, publishing. */
+  private async trainAndPublish(): Promise<void> {
     const local = await this.trainLocalSteps();
     if (!local) return;
-    const sent = await this.contribute(local);
+    if (this.inFlight) await this.settle();
+    const weights = this.trainer.getParams();
+    const sent = await this.contribute(local, weights);
     if (!sent) return;
-    const next = await this.replica.nextRound(this.opts.signal);
-    this.rounds++;
-    this.emitRound(local, sent, next);
-    this.closed.length = 0;
-    this.adopt(next);
-    await this.evaluate();
-    await this.save();
+    const inFlight: InFlight = {
+      local,
+      sent,
+      baseRound: this.snapshot.round,
+      close: this.replica.nextRound(this.opts.signal),
+      next: null,
+    };
+    // Observed here so an abort while training does not leave the rejection unhandled; awaited in settle().
+    inFlight.close.then(
+      (next) => (inFlight.next = next),
+      () => undefined,
+    );
+    this.inFlight = inFlight;
+    this.anchor = weights;
   }
 
-  /** H local steps from the adopted shared model; null when aborted on the way. */
+  /**
+   * The in-flight delta's round closed (waited for if it has not): report it, carry the progress since
+   * onto the new model, evaluate it when due, checkpoint it in the background.
+   */
+  private async settle(): Promise<void> {
+    const inFlight = this.inFlight!;
+    const next = inFlight.next ?? (await this.clock.time('wait', () => inFlight.close));
+    this.inFlight = null;
+    this.rounds++;
+    this.emitRound(inFlight, next);
+    const local = this.trainer.getParams();
+    const anchor = this.anchor;
+    // The trainer holds the shared model alone while it is scored and saved …
+    this.adopt(next);
+    if (this.evaluationDue()) await this.evaluate();
+    this.saveInBackground();
+    // … then the steps taken while the round closed go on from it.
+    this.trainer.setParams(carryProgress(local, anchor, next.weights));
+  }
+
+  /** Every `evalEvery` rounds, and after the last one. */
+  private evaluationDue(): boolean {
+    const every = this.opts.evalEvery ?? DEFAULT_EVAL_EVERY;
+    return this.rounds % every === 0 || this.rounds === this.opts.rounds;
+  }
+
+  /** H local steps; a round that closes meanwhile is settled between two of them. Null when aborted. */
   private async trainLocalSteps(): Promise<LocalSteps | null> {
     const steps = this.opts.manifest.training.localSteps;
     const throughput = new RoundThroughput();
@@ -121,7 +184,8 @@ export class VolunteerRounds {
     for (let h = 1; h <= steps; h++) {
       await this.holdWhilePaused();
       if (this.opts.signal?.aborted) return null;
-      const result = await throughput.time(() => this.step());
+      if (this.inFlight?.next) await this.settle();
+      const result = await this.clock.time('train', () => throughput.time(() => this.step()));
       lossSum += result.loss;
       this.opts.emit({
         event: 'step',
@@ -160,12 +224,12 @@ export class VolunteerRounds {
   }
 
   /** Publishes the delta; null when it is too old to count, after adopting the current model. */
-  private async contribute(local: LocalSteps): Promise<ContributeResult | null> {
+  private async contribute(local: LocalSteps, weights: Params): Promise<ContributeResult | null> {
     let sent: ContributeResult;
     try {
       // Rounds may have closed while we trained: the delta then joins the open round if the job's
       // maxStaleness allows it.
-      sent = await this.replica.contribute(this.snapshot, this.trainer.getParams(), {
+      sent = await this.replica.contribute(this.snapshot, weights, {
         tokens: local.tokens,
         steps: local.steps,
         meanLoss: local.meanLoss,
@@ -185,12 +249,13 @@ export class VolunteerRounds {
     return sent;
   }
 
-  private emitRound(local: LocalSteps, sent: ContributeResult, next: ReplicaSnapshot): void {
+  private emitRound({ local, sent, baseRound }: InFlight, next: ReplicaSnapshot): void {
     const closed = this.closed.find((c) => c.round === sent.round);
+    this.closed = this.closed.filter((c) => c.round > sent.round);
     this.opts.emit({
       event: 'round',
       round: sent.round,
-      baseRound: this.snapshot.round,
+      baseRound,
       meanLoss: local.meanLoss,
       tokens: local.tokens,
       tokensTotal: this.tokensTotal,
@@ -203,6 +268,7 @@ export class VolunteerRounds {
       wireBytesOut: sent.wireBytes,
       ...refusals(this.opts.peer),
       ...this.privacy(),
+      ...this.clock.lap(),
     });
   }
 
@@ -212,46 +278,74 @@ export class VolunteerRounds {
     return spent ? { epsilon: spent.epsilon, privacyReleases: spent.releases } : {};
   }
 
-  /** The trainer always starts its local steps from the shared model it holds. */
+  /** The trainer holds the shared model itself: nothing unpublished. */
   private adopt(next: ReplicaSnapshot): void {
     this.snapshot = next;
+    this.anchor = next.weights;
     this.trainer.setParams(next.weights);
   }
 
   private async evaluate(): Promise<void> {
     const { heldOut } = this.opts;
     if (!heldOut || heldOut.length === 0) return;
-    this.heldOutLoss = await this.trainer.evaluate(heldOut);
+    this.heldOutLoss = await this.clock.time('evaluate', () => this.trainer.evaluate(heldOut));
     const { round, sha256 } = this.snapshot;
     this.opts.emit({ event: 'eval', round, heldOutLoss: this.heldOutLoss, modelSha256: sha256 });
   }
 
-  private async save(): Promise<void> {
+  /**
+   * Writes a checkpoint of the trainer as it is now without waiting for the write: the encoding happens
+   * here (counted as checkpoint time), the file I/O overlaps the next steps. One write at a time: while
+   * one is still going, this round's is skipped (the next one, or the last, catches up).
+   */
+  private saveInBackground(): void {
+    if (this.saveFailure) throw this.saveFailure.error;
+    if (this.saving) return;
+    const written = this.clock.measure('checkpoint', () => this.writeCheckpoint());
+    if (!written) return;
+    this.saving = written.then(
+      () => {
+        this.saving = null;
+      },
+      (error: unknown) => {
+        this.saving = null;
+        this.saveFailure = { error };
+      },
+    );
+  }
+
+  /** Encodes the trainer's state at once; resolves when it is on disk. Null without a store. */
+  private writeCheckpoint(): Promise<void> | null {
     const { store, manifest } = this.opts;
-    if (!store) return;
-    this.savedStep = this.trainer.stepCount;
-    const path = await store.save({
+    if (!store) return null;
+    const step = this.trainer.stepCount;
+    const round = this.snapshot.round;
+    this.savedStep = step;
+    const saved = store.save({
       checkpoint: encodeCheckpoint(this.trainer.toCheckpoint()),
       state: {
         jobId: manifest.jobId,
-        round: this.snapshot.round,
+        round,
         modelSha256: this.snapshot.sha256,
         tokensTotal: this.tokensTotal,
         privacyReleases: this.replica.privacySpent()?.releases ?? 0,
         savedAt: Date.now(),
       },
     });
-    this.opts.emit({ event: 'checkpoint', path, step: this.trainer.stepCount, round: this.snapshot.round });
+    return saved.then((path) => this.opts.emit({ event: 'checkpoint', path, step, round }));
   }
 
   /**
-   * Stopped mid-round: the local steps since the last save are kept (optimiser state, step count), on
-   * top of the shared model, which the next start resynchronises anyway.
+   * Stopped: the background write finishes, then the local steps since the last save are kept (optimiser
+   * state, step count) on top of the shared model, which the next start resynchronises anyway. A delta
+   * still in flight is given up.
    */
   private async saveUnsaved(): Promise<void> {
+    await this.saving;
+    if (this.saveFailure) throw this.saveFailure.error;
     if (this.savedStep === this.trainer.stepCount) return;
     this.trainer.setParams(this.snapshot.weights);
-    await this.save();
+    await this.writeCheckpoint();
   }
 }
 

@@ -22,7 +22,7 @@ export interface VolunteerSessionOptions
     JobEntryOptions,
     Pick<
       VolunteerOptions,
-      'rounds' | 'signal' | 'pause' | 'emit' | 'memoryBytes' | 'joinTimeoutMs' | 'onSharedModel'
+      'rounds' | 'signal' | 'pause' | 'emit' | 'memoryBytes' | 'joinTimeoutMs' | 'onSharedModel' | 'evalEvery'
     > {
   /**
    * Starts the gradient engine for the job's model; `name` is shown in the 'ready' event. For a LoRA
@@ -42,7 +42,7 @@ export interface VolunteerSessionOptions
     peer: SwarmPeer;
     tokenizer: Tokenizer;
   }) => AsyncIterator<Int32Array>;
-  /** Held-out sequences to evaluate the shared model on after every round. */
+  /** Held-out sequences to evaluate the shared model on (VolunteerOptions.heldOut says when). */
   heldOut?: (job: { manifest: JobManifest; tokenizer: Tokenizer }) => Promise<readonly Int32Array[]>;
   /** Where this job's volunteer state is kept between runs. */
   store?: (manifest: JobManifest) => VolunteerStore;
@@ -87,6 +87,7 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
       base,
       sequences: opts.sequences({ manifest, peer, tokenizer }),
       heldOut,
+      evalEvery: opts.evalEvery,
       store: opts.store?.(manifest),
       rounds: opts.rounds,
       signal,

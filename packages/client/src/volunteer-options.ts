@@ -5,6 +5,13 @@ import type { ReplicaSnapshot, SwarmPeer } from '@slimswarm/swarm';
 import type { VolunteerEvent } from './events.js';
 import type { VolunteerStore } from './store.js';
 
+/**
+ * Held-out scoring is a forward pass over as many tokens as it is given (the worker's 24 sequences are
+ * about six local rounds of training for the default job's 4 steps): done every round it would keep the
+ * engine from training a third of the time or more, and keep every other peer waiting for this one.
+ */
+export const DEFAULT_EVAL_EVERY = 5;
+
 export interface VolunteerOptions {
   manifest: JobManifest;
   /** A started swarm peer (createNodePeer / createBrowserPeer), connected to the job's bootstrap peers. */
@@ -18,8 +25,13 @@ export interface VolunteerOptions {
   base: Uint8Array;
   /** Endless training sequences of L + 1 token ids from local data. */
   sequences: AsyncIterator<Int32Array>;
-  /** Held-out sequences; when given, the shared model is evaluated on them after every round. */
+  /**
+   * Held-out sequences; when given, the shared model is evaluated on them at the start, every
+   * `evalEvery` rounds and after the last round.
+   */
   heldOut?: readonly Int32Array[];
+  /** Rounds between evaluations (default DEFAULT_EVAL_EVERY): scoring takes the engine from training. */
+  evalEvery?: number;
   store?: VolunteerStore;
   /** Stop after this many closed rounds (default: until aborted). */
   rounds?: number;
