@@ -18,7 +18,7 @@
  * that change one thing from the job — the same suspects, a smaller world.
  *
  *   node --conditions=@slimswarm/source --import tsx packages/attacks/bench/outer.ts [--json] [--quick] [--model tiny|job] [--seeds n]
- *     [--rounds n] [--peers n] [--threads n]
+ *     [--rounds n] [--peers n] [--threads n] [--only name,…]
  */
 import { isDeepStrictEqual } from 'node:util';
 import '@slimswarm/node-compat';
@@ -27,7 +27,7 @@ import { JobManifest } from '@slimswarm/protocol';
 import { defaultManifest } from '@slimswarm/default-job/job';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { performer, simulate, simulateCentralized, type Problem } from '../src/index.js';
+import { performer, simulate, simulateCentralized, type Overlap, type Problem } from '../src/index.js';
 import { jobModel } from './job-model.js';
 
 const Flags = z
@@ -39,6 +39,12 @@ const Flags = z
     rounds: z.coerce.number().int().min(1).max(1000).optional(),
     peers: z.coerce.number().int().min(1).max(32),
     threads: z.coerce.number().int().min(1).max(64),
+    /** Only the rows whose name contains one of these (comma-separated). */
+    only: z
+      .string()
+      .min(1)
+      .transform((s) => s.split(','))
+      .optional(),
   })
   .strict();
 type Flags = z.infer<typeof Flags>;
@@ -51,7 +57,8 @@ function parseFlags(argv: string[]): Flags {
     .option('--seeds <n>', 'seeds 1 … n (default 2)')
     .option('--rounds <n>', "rounds at the job's H (default 10, the demo's); other H keep the tokens")
     .option('--peers <n>', 'honest peers (the demo runs 3)', '3')
-    .option('--threads <n>', 'onnxruntime threads (job model)', '1');
+    .option('--threads <n>', 'onnxruntime threads (job model)', '1')
+    .option('--only <names>', 'only the rows whose name contains one of these (comma-separated)');
   return parseCommandLineOrExit(program, argv, Flags);
 }
 
@@ -63,6 +70,7 @@ interface Variant {
   codec: string;
   localSteps: number;
   aggregation: JobManifest['aggregation'];
+  overlap: Overlap;
 }
 
 const OUTER_LRS = [0.7, 1.0];
@@ -81,7 +89,11 @@ const CODECS: Record<string, JobManifest['compression']> = {
 /** Each row's name says what differs; the job's own settings are the first row, "job". */
 function named(v: Omit<Variant, 'name'>, job: Omit<Variant, 'name'>): Variant {
   const rule = v.aggregation.rule === job.aggregation.rule ? '' : ` ${v.aggregation.rule}`;
-  return { ...v, name: `lr${v.outer.lr} mom${v.outer.momentum} ${v.codec} H${v.localSteps}${rule}` };
+  const overlap = v.overlap === 'none' ? '' : ` overlap ${v.overlap}`;
+  return {
+    ...v,
+    name: `lr${v.outer.lr} mom${v.outer.momentum} ${v.codec} H${v.localSteps}${rule}${overlap}`,
+  };
 }
 
 /**
@@ -99,6 +111,7 @@ function variants(job: JobManifest, quick: boolean): Variant[] {
     codec,
     localSteps: job.training.localSteps,
     aggregation: job.aggregation,
+    overlap: 'none' as Overlap,
   };
   const rows: Variant[] = [{ ...named(shipped, shipped), name: 'job' }];
   const seen = new Set([named(shipped, shipped).name]);
@@ -112,6 +125,8 @@ function variants(job: JobManifest, quick: boolean): Variant[] {
     for (const momentum of MOMENTA) add({ ...shipped, outer: { ...shipped.outer, momentum } });
     for (const codec of Object.keys(CODECS)) add({ ...shipped, codec });
     for (const localSteps of LOCAL_STEPS) add({ ...shipped, localSteps });
+    // The client's rounds overlap the next steps with the close (rounds.ts): what staleness costs.
+    for (const overlap of ['from-local', 'from-shared'] as const) add({ ...shipped, overlap });
   } else {
     for (const lr of OUTER_LRS)
       for (const momentum of MOMENTA)
@@ -149,6 +164,7 @@ interface Row {
   errorFeedback: boolean;
   localSteps: number;
   aggregation: string;
+  overlap: Overlap;
   rounds: number;
   tokens: number;
   seeds: number;
@@ -204,7 +220,10 @@ async function main(): Promise<void> {
     return centralized.get(key)!;
   };
 
-  for (const v of variants(shipped, flags.quick)) {
+  const rows = variants(shipped, flags.quick).filter(
+    (v) => !flags.only || flags.only.some((part) => v.name.includes(part)),
+  );
+  for (const v of rows) {
     const problem = await problemFor(v.localSteps);
     const manifest = JobManifest.parse({
       ...withParams(shipped, problem.params),
@@ -225,6 +244,7 @@ async function main(): Promise<void> {
         attack: null,
         rounds,
         seed,
+        overlap: v.overlap,
       });
       losses.push(run.finalLoss);
       centrals.push(await centralLoss(v.localSteps, seed));
@@ -241,6 +261,7 @@ async function main(): Promise<void> {
       errorFeedback: compression.codec === 'topk-int8' && compression.errorFeedback,
       localSteps: v.localSteps,
       aggregation: v.aggregation.rule,
+      overlap: v.overlap,
       rounds,
       tokens: stepsPerPeer * flags.peers * shipped.training.seqLen,
       seeds: seeds.length,

@@ -56,7 +56,18 @@ export interface RunSpec {
   attack: AttackName | null;
   rounds: number;
   seed: number;
+  /**
+   * Whether a peer's local steps overlap the close of the round its previous delta joined (client
+   * rounds.ts), modelled at its most stale: the whole round's steps are taken before the merge they
+   * follow is known, then carried onto it. 'none' (default): every round starts from the merged model.
+   * 'from-local': they go on from the peer's own published weights (what the client does: the round
+   * starts at g_{r−1} − Δ_{r−1}, its own last delta on top of the shared model it knew). 'from-shared':
+   * they restart from the shared model the previous delta was computed against (g_{r−1}).
+   */
+  overlap?: Overlap;
 }
+
+export type Overlap = 'none' | 'from-local' | 'from-shared';
 
 export interface RunResult {
   finalLoss: number;
@@ -102,10 +113,20 @@ export async function simulate(spec: RunSpec): Promise<RunResult> {
   const lossByRound: number[] = [];
   let rejected = 0;
   let clipped = 0;
+  /** With overlap: the shared model before the last merge (P) and each peer's raw delta of it (h × P). */
+  let previous: { g: Float32Array; raw: Float32Array[] } | null = null;
+  const overlap = spec.overlap ?? 'none';
+  const startOf = (i: number): Float32Array => {
+    if (overlap === 'none' || previous === null) return g;
+    const { g: before, raw } = previous;
+    return overlap === 'from-shared' ? before : Float32Array.from(before, (x, j) => x - raw[i]![j]!);
+  };
   for (let round = 0; round < spec.rounds; round++) {
     const honest: Contribution[] = [];
+    const raw: Float32Array[] = [];
     for (let i = 0; i < honestCount; i++) {
-      const { tensors, commit } = encoders[i]!.encode(await problem.localDelta(i, g));
+      raw.push(await problem.localDelta(i, startOf(i)));
+      const { tensors, commit } = encoders[i]!.encode(raw[i]!);
       commit();
       const c = judged(tensors, manifest);
       if (c) honest.push(c);
@@ -125,6 +146,7 @@ export async function simulate(spec: RunSpec): Promise<RunResult> {
         else rejected++;
       }
     }
+    if (overlap !== 'none') previous = { g: Float32Array.from(g), raw };
     // Canonical merge order: payload digest (identical Byzantine deltas keep their multiplicity).
     const all = [...honest, ...byzantine].sort((a, b) => compareCodeUnits(a.payloadSha256, b.payloadSha256));
     const held = all.map((c) => c.held);

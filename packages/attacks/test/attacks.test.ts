@@ -65,4 +65,22 @@ describe('attacks', () => {
     expect(defAttacked.finalLoss).toBeLessThan(1.1 * defClean.finalLoss);
     expect(defAttacked.clipped).toBeGreaterThan(0);
   });
+
+  it('overlapped rounds start from the model before the last merge: equal in round 1, apart after', async () => {
+    const problem = synthetic({ params: 256, localSteps: 5, lr: 0.3 });
+    const manifest = syntheticManifest({ baseSha256: '0'.repeat(64), params: 256 });
+    const run = (overlap: 'none' | 'from-local' | 'from-shared', rounds: number) =>
+      simulate({ problem, manifest, peers: 4, byzantine: 0, attack: null, rounds, seed: 3, overlap });
+    const first = await Promise.all([run('none', 1), run('from-local', 1), run('from-shared', 1)]);
+    expect(first[1]!.finalLoss).toBe(first[0]!.finalLoss);
+    expect(first[2]!.finalLoss).toBe(first[0]!.finalLoss);
+    const none = await run('none', 8);
+    const local = await run('from-local', 8);
+    const shared = await run('from-shared', 8);
+    expect(local.finalLoss).not.toBe(none.finalLoss);
+    expect(shared.finalLoss).not.toBe(local.finalLoss);
+    // Staleness costs on this problem (both end above the synchronous run), and neither run is the other.
+    expect(local.finalLoss).toBeGreaterThan(none.finalLoss);
+    expect(local.finalLoss).toBeLessThan(local.lossByRound[0]!);
+  });
 });

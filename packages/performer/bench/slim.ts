@@ -4,7 +4,10 @@
  * ceiling of onnxruntime-web (matmul-peak), one JSON object per line.
  *
  *   npm run bench:slim [-- --json] [-- --quick] [-- --model tiny|job|smollm2-135m-shapes] [-- --lora r]
+ *                      [-- --lengths L,...] [-- --chunks C,...]
  *
+ * `--chunks` adds a slim-ort row per chunk size at every length (choosing C per model: larger chunks make
+ * larger matmuls and fewer runs, at C² more attention work per chunk).
  * Models: `tiny` (428 k parameters, the original rows), `job` (the default job's 3.2 M model) and
  * `smollm2-135m-shapes` (SmolLM2-135M's shapes with random weights: Llama family, 30 layers, GQA 9/3
  * heads, V = 49 152). `--lora r` trains rank-r adapters on q, k, v, o over the frozen model and adds a
@@ -62,17 +65,30 @@ const FULL_MAX_LENGTH = 4096;
 /** Timed steps repeat until this long has passed (at least one step); --quick shortens it. */
 const TIME_BUDGET_MS = { full: 8000, quick: 1000 };
 
+const positiveList = (what: string) =>
+  z
+    .string()
+    .regex(/^\d+(,\d+)*$/, `a comma-separated list of ${what}`)
+    .transform((s) => s.split(',').map(Number))
+    .pipe(
+      z.array(
+        z
+          .number()
+          .int()
+          .min(1)
+          .max(1 << 20),
+      ),
+    );
+
 const Flags = z
   .object({
     json: z.boolean(),
     quick: z.boolean(),
     model: z.enum(BENCH_MODEL_NAMES),
     lora: z.coerce.number().int().min(1).max(1024).optional(),
-    lengths: z
-      .string()
-      .regex(/^\d+(,\d+)*$/, 'a comma-separated list of lengths')
-      .transform((s) => s.split(',').map(Number))
-      .optional(),
+    lengths: positiveList('lengths').optional(),
+    /** Chunk sizes of the slim-ort rows (choosing C per model); the first is the one the other rows use. */
+    chunks: positiveList('chunk sizes').default([CHUNK]),
     child: z.string().optional(),
   })
   .strict();
@@ -81,6 +97,8 @@ function parseFlags(argv: readonly string[]): z.infer<typeof Flags> {
   const program = new Command('bench:slim')
     .option('--json', 'JSON lines only', false)
     .option('--quick', 'a short subset of lengths and time budgets', false)
+    .option('--lengths <L,...>', 'sequence lengths instead of the default ones')
+    .option('--chunks <C,...>', `slim-ort chunk sizes, one row each (default ${CHUNK})`)
     .option('--model <name>', `the model: ${BENCH_MODEL_NAMES.join(', ')}`, 'tiny')
     .option(
       '--lora <rank>',
@@ -97,6 +115,8 @@ const Job = z
     model: z.enum(BENCH_MODEL_NAMES),
     lora: z.number().int().positive().nullable(),
     seqLen: z.number().int().positive(),
+    /** slim-ort's chunk size (full-ort runs L as one chunk). */
+    chunk: z.number().int().positive(),
     quick: z.boolean(),
   })
   .strict();
@@ -188,7 +208,7 @@ async function measure(job: Job): Promise<Row> {
   const frozen = lora ? { lora, frozen: loraFrozen(config, lora, initParams(config)) } : undefined;
   const engine =
     kind === 'slim-ort'
-      ? await createSlimEngine(config, { chunk: CHUNK, threads: THREADS }, frozen)
+      ? await createSlimEngine(config, { chunk: job.chunk, threads: THREADS }, frozen)
       : await createFullEngine(config, { threads: THREADS }, frozen);
   const reference = paramCount(config) <= REFERENCE_MAX_PARAMS && seqLen <= REFERENCE_MAX_LENGTH;
   const referenceFrozen = reference ? frozen : undefined;
@@ -198,7 +218,7 @@ async function measure(job: Job): Promise<Row> {
   const tokens = sequence(config, seqLen);
   // Warm-up: sessions are created and the wasm heap grows to its steady size (SLiM's chunk shapes are
   // fixed, so two chunks suffice; the full engine's graph depends on L).
-  const warmLength = kind === 'slim-ort' ? Math.min(seqLen, 2 * CHUNK) : seqLen;
+  const warmLength = kind === 'slim-ort' ? Math.min(seqLen, 2 * job.chunk) : seqLen;
   await engine.lossAndGrad(params, tokens.subarray(0, warmLength + 1), features);
   // The fastest timed step: the cores are shared, and the minimum is the least disturbed measurement.
   let msPerStep = Number.POSITIVE_INFINITY;
@@ -222,7 +242,7 @@ async function measure(job: Job): Promise<Row> {
       (await naive.lossAndGrad(params, tokens, features)).grads,
     ).error;
   }
-  const chunk = kind === 'slim-ort' ? CHUNK : seqLen;
+  const chunk = kind === 'slim-ort' ? job.chunk : seqLen;
   const flopsPerToken = flopsPerTokenOfStep(config, kind, chunk, lora);
   const tokensPerSec = (seqLen * 1000) / msPerStep;
   const trainableParams = Object.values(params).reduce((n, p) => n + p.length, 0);
@@ -379,19 +399,17 @@ if (flags.child !== undefined) {
   const { quick } = flags;
   // SmolLM2's shapes: the lengths the issue names (the full engine's [H, L, L] scores do not fit).
   const big = flags.model === 'smollm2-135m-shapes';
-  const lengths = big
-    ? quick
-      ? [256]
-      : [1024, 4096, 16384]
-    : quick
-      ? [256, 1024]
-      : [1024, 4096, 16384, 65536];
+  const lengths =
+    flags.lengths ??
+    (big ? (quick ? [256] : [1024, 4096, 16384]) : quick ? [256, 1024] : [1024, 4096, 16384, 65536]);
   const lora = flags.lora ?? null;
-  const job = (engine: Job['engine'], seqLen: number, rank = lora): Job => ({
+  const [chunk, ...otherChunks] = flags.chunks as [number, ...number[]];
+  const job = (engine: Job['engine'], seqLen: number, rank = lora, c = chunk): Job => ({
     engine,
     model: flags.model,
     lora: rank,
     seqLen,
+    chunk: c,
     quick,
   });
   const print = (row: Row | RebuildRow | CeilingRow): void => {
@@ -410,6 +428,7 @@ if (flags.child !== undefined) {
   const withShare = (row: Row): Row => ({ ...row, ceilingShare: row.gflops / ceiling.matmulGflops });
   for (const seqLen of lengths) {
     print(withShare(await runChild(job('slim-ort', seqLen))));
+    for (const c of otherChunks) print(withShare(await runChild(job('slim-ort', seqLen, lora, c))));
     // Full fine-tuning beside LoRA, at the first length: where it fits at all (params, grads and AdamW).
     if (lora !== null && seqLen === lengths[0]) {
       try {
