@@ -41,6 +41,8 @@ export interface LocalSwarmOptions {
   heldOutEval?: boolean;
   /** … every this many rounds and after the last (default: the worker's). */
   evalEvery?: number;
+  /** Local steps a worker takes while a round closes (default: the worker's). */
+  overlapSteps?: number;
   /** A job manifest file for the coordinator (default: the embedded default job). */
   manifestPath?: string;
   /** The base checkpoint that manifest names (default: the default job's committed one). */
@@ -106,6 +108,7 @@ export async function startLocalSwarm(opts: LocalSwarmOptions): Promise<LocalSwa
         '--json',
         ...(index === 0 && opts.heldOutEval !== false ? ['--eval', corpus.heldOut] : []),
         ...(opts.evalEvery !== undefined ? ['--eval-every', String(opts.evalEvery)] : []),
+        ...(opts.overlapSteps !== undefined ? ['--overlap-steps', String(opts.overlapSteps)] : []),
         ...(opts.rounds !== undefined ? ['--rounds', String(opts.rounds)] : []),
       ],
       ...(opts.log ? { log: opts.log } : {}),

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { InvalidOptionError, parseCommandLine } from '@slimswarm/node-compat/cli';
 import { z } from 'zod';
 import { join } from 'node:path';
-import { DEFAULT_EVAL_EVERY } from '@slimswarm/client';
+import { DEFAULT_EVAL_EVERY, DEFAULT_OVERLAP_STEPS } from '@slimswarm/client';
 import { REPO_ROOT } from './processes.js';
 
 export { InvalidOptionError };
@@ -17,6 +17,7 @@ export const LaunchOptions = z
     outDir: z.string().min(1),
     threads: z.coerce.number().int().min(1).max(64),
     evalEvery: z.coerce.number().int().min(1).max(100_000),
+    overlapSteps: z.coerce.number().int().min(0).max(100_000),
     json: z.boolean(),
     verbose: z.boolean(),
   })
@@ -45,6 +46,11 @@ function launchCommand(name: string, description: string): Command {
     )
     .option('--threads <n>', 'compute threads per worker', '1')
     .option('--eval-every <n>', "rounds between worker 0's held-out scores", String(DEFAULT_EVAL_EVERY))
+    .option(
+      '--overlap-steps <n>',
+      'local steps a worker takes while a round closes (0: wait)',
+      String(DEFAULT_OVERLAP_STEPS),
+    )
     .option('--json', 'JSON lines only', false)
     .option('--verbose', "show every process's own output", false);
 }

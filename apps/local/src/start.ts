@@ -40,6 +40,7 @@ async function main(argv: readonly string[]): Promise<number> {
     port: opts.port,
     threadsPerWorker: opts.threads,
     evalEvery: opts.evalEvery,
+    overlapSteps: opts.overlapSteps,
     ...(log ? { log } : {}),
   });
   say(

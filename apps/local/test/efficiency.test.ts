@@ -28,6 +28,7 @@ const round = (
     tokens: 1000,
     tokensTotal: 1000 * (r + 1),
     tokensPerSec: 500,
+    staleSteps: 0,
     accepted: contributors.length,
     contributors,
     peers: 1,

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
 import { parseCommandLine } from '@slimswarm/node-compat/cli';
-import { DEFAULT_EVAL_EVERY } from '@slimswarm/client';
+import { DEFAULT_EVAL_EVERY, DEFAULT_OVERLAP_STEPS } from '@slimswarm/client';
 import { CoordinatorUrl, JobKeyFlag, Threads, integer } from './flags.js';
 
 const Multiaddr = z.string().refine(
@@ -32,6 +32,7 @@ export const WorkerOptions = z
     eval: z.string().min(1).optional(),
     rounds: z.number().int().min(1).optional(),
     evalEvery: z.number().int().min(1).optional(),
+    overlapSteps: z.number().int().min(0).optional(),
     listen: z.array(Multiaddr).default(['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']),
     name: z.string().min(1).max(64).optional(),
     /** The job key to trust (else the key the coordinator serves first is pinned). */
@@ -62,6 +63,11 @@ export function parseWorkerArgs(argv: readonly string[], defaults: { threads: nu
       '--eval-every <n>',
       `rounds between held-out evaluations (default ${DEFAULT_EVAL_EVERY}; also after the last round)`,
       integer('--eval-every'),
+    )
+    .option(
+      '--overlap-steps <n>',
+      `local steps taken while a round closes (default ${DEFAULT_OVERLAP_STEPS}; 0: wait for each close)`,
+      integer('--overlap-steps'),
     )
     .option('--rounds <n>', 'stop after this many rounds', integer('--rounds'))
     .option('--listen <multiaddr>', 'listen address (repeatable)', collect)

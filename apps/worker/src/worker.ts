@@ -77,6 +77,7 @@ export async function runWorker(
     meetIntervalMs: MEET_INTERVAL_MS,
     ...(options.rounds ? { rounds: options.rounds } : {}),
     ...(options.evalEvery ? { evalEvery: options.evalEvery } : {}),
+    ...(options.overlapSteps !== undefined ? { overlapSteps: options.overlapSteps } : {}),
     signal,
     emit: (e) => display.show(e),
     memoryBytes: () => process.memoryUsage().rss,

@@ -51,6 +51,8 @@ export const VolunteerEvent = z.discriminatedUnion('event', [
      * close (throughput.ts): the figure the last step event showed and the heartbeats carry.
      */
     tokensPerSec: NonNeg,
+    /** Local steps taken while the previous delta's round was open: on a model older than `baseRound`'s. */
+    staleSteps: Count,
     accepted: Count,
     contributors: z.array(z.string()),
     peers: Count,

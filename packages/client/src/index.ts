@@ -5,7 +5,7 @@ export * from './job-pin.js';
 export * from './admission.js';
 export * from './store.js';
 export * from './volunteer.js';
-export { DEFAULT_EVAL_EVERY } from './volunteer-options.js';
+export { DEFAULT_EVAL_EVERY, DEFAULT_OVERLAP_STEPS } from './volunteer-options.js';
 export { PHASES, type Phase, type PhaseMs } from './phases.js';
 export * from './connect.js';
 export * from './session.js';

@@ -1,9 +1,10 @@
 /**
  * The rounds of a volunteer that has joined (volunteer.ts): H local steps on local text → publish
  * Δ = g − w (compressed by the swarm) → while that round closes (robust merge by every peer), already
- * the next H steps → when it has closed, move the progress made meanwhile onto the merged model
- * (carry.ts) → now and then evaluate it → checkpoint in the background. One delta is in flight at a time:
- * a volunteer whose next steps are done before the round closed waits for it. One object holds what the
+ * up to `overlapSteps` of the next H steps → when it has closed, move the progress made meanwhile onto
+ * the merged model (carry.ts) → now and then evaluate it → checkpoint in the background. One delta is in
+ * flight at a time. Steps taken before the merge they follow is known are stale, and staleness costs
+ * (docs/benchmarks.md, "The swarm's own efficiency"): hence the bound, 0 unless asked for. One object holds what the
  * rounds share: the trainer, the shared model its steps are based on, and the totals.
  */
 import { encodeCheckpoint, type Params, type Trainer } from '@slimswarm/performer';
@@ -17,7 +18,12 @@ import {
 import { carryProgress } from './carry.js';
 import { PhaseClock } from './phases.js';
 import { RoundThroughput } from './throughput.js';
-import { DEFAULT_EVAL_EVERY, type VolunteerOptions, type VolunteerSummary } from './volunteer-options.js';
+import {
+  DEFAULT_EVAL_EVERY,
+  DEFAULT_OVERLAP_STEPS,
+  type VolunteerOptions,
+  type VolunteerSummary,
+} from './volunteer-options.js';
 
 /** What one round's local steps produced. */
 interface LocalSteps {
@@ -26,6 +32,8 @@ interface LocalSteps {
   meanLoss: number;
   /** The one definition of tokens/s (throughput.ts). */
   tokensPerSec: number;
+  /** Steps taken while the previous delta's round was still open (before their base model was known). */
+  staleSteps: number;
 }
 
 interface ClosedRound {
@@ -179,12 +187,15 @@ export class VolunteerRounds {
   /** H local steps; a round that closes meanwhile is settled between two of them. Null when aborted. */
   private async trainLocalSteps(): Promise<LocalSteps | null> {
     const steps = this.opts.manifest.training.localSteps;
+    const overlap = this.opts.overlapSteps ?? DEFAULT_OVERLAP_STEPS;
     const throughput = new RoundThroughput();
     let lossSum = 0;
+    let staleSteps = 0;
     for (let h = 1; h <= steps; h++) {
       await this.holdWhilePaused();
       if (this.opts.signal?.aborted) return null;
-      if (this.inFlight?.next) await this.settle();
+      if (this.inFlight && (this.inFlight.next || staleSteps >= overlap)) await this.settle();
+      if (this.inFlight) staleSteps++;
       const result = await this.clock.time('train', () => throughput.time(() => this.step()));
       lossSum += result.loss;
       this.opts.emit({
@@ -203,6 +214,7 @@ export class VolunteerRounds {
       tokens: throughput.tokens,
       meanLoss: lossSum / steps,
       tokensPerSec: throughput.tokensPerSec,
+      staleSteps,
     };
   }
 
@@ -260,6 +272,7 @@ export class VolunteerRounds {
       tokens: local.tokens,
       tokensTotal: this.tokensTotal,
       tokensPerSec: local.tokensPerSec,
+      staleSteps: local.staleSteps,
       accepted: closed?.accepted ?? 0,
       contributors: closed?.peers ?? [],
       peers: this.opts.peer.getConnections().length,

@@ -22,7 +22,15 @@ export interface VolunteerSessionOptions
     JobEntryOptions,
     Pick<
       VolunteerOptions,
-      'rounds' | 'signal' | 'pause' | 'emit' | 'memoryBytes' | 'joinTimeoutMs' | 'onSharedModel' | 'evalEvery'
+      | 'rounds'
+      | 'signal'
+      | 'pause'
+      | 'emit'
+      | 'memoryBytes'
+      | 'joinTimeoutMs'
+      | 'onSharedModel'
+      | 'evalEvery'
+      | 'overlapSteps'
     > {
   /**
    * Starts the gradient engine for the job's model; `name` is shown in the 'ready' event. For a LoRA
@@ -88,6 +96,7 @@ export async function startVolunteerSession(opts: VolunteerSessionOptions): Prom
       sequences: opts.sequences({ manifest, peer, tokenizer }),
       heldOut,
       evalEvery: opts.evalEvery,
+      overlapSteps: opts.overlapSteps,
       store: opts.store?.(manifest),
       rounds: opts.rounds,
       signal,
