@@ -204,6 +204,11 @@ async function runSwarm(run: Run): Promise<Row> {
   );
   while (!replicas.every((r) => r.activeContributors() === PEERS))
     await new Promise((r) => setTimeout(r, 20));
+  // Progress on stderr (stdout stays JSON lines): a large swarm in one process takes minutes per round.
+  const progress = (what: string) =>
+    process.stderr.write(`${PEERS} peers, ${((performance.now() - started) / 1000).toFixed(0)} s: ${what}\n`);
+  progress('every peer counts every trainer');
+  replicas[0]!.events.on('round:closed', (e) => progress(`round ${e.round} closed`));
 
   const lossByRound: number[] = [];
   replicas[0]!.events.on('round:opened', () => {

@@ -165,16 +165,18 @@ export class AntiEntropy {
   reconcile(now = Date.now()): void {
     const free = this.net.timings.refListsPerPeriod - this.listsOut;
     if (free <= 0 || !this.hooks.rounds()) return;
-    for (const c of this.candidates.choose(free, now)) void this.fetchRefs(c.from, c.rounds, now);
+    for (const c of this.candidates.choose(free, now)) void this.fetchRefs(c.from, c.rounds);
   }
 
   /**
    * Asks `from` for its refs of `rounds`, then pulls from it those this peer lacks; a sender that brought
    * nothing (or failed) rests for REST_PERIODS periods. Returns the deltas accepted from it.
    */
-  async fetchRefs(from: string, rounds: number[], now = Date.now()): Promise<number> {
+  async fetchRefs(from: string, rounds: number[]): Promise<number> {
     this.listsOut++;
     let accepted = 0;
+    // No pull slot free: what it lists is asked for again later, it has not been asked in vain.
+    let busy = false;
     try {
       const refs = await this.askRefs(from, rounds);
       const state = this.hooks.rounds();
@@ -188,13 +190,15 @@ export class AntiEntropy {
           !state.isBanned(r.peer) &&
           !state.get(r),
       );
-      if (missing.length > 0) accepted = await this.pull(from, missing);
+      if (missing.length > 0 && this.pullsOut >= this.net.timings.maxPullsOut) busy = true;
+      else if (missing.length > 0) accepted = await this.pull(from, missing);
     } catch (err) {
       this.log.error('ref list from %s failed: %e', from, err);
     } finally {
       this.listsOut--;
-      if (accepted === 0)
-        this.candidates.rest(from, now + REST_PERIODS * this.net.timings.antiEntropyIntervalMs);
+      // The rest runs from the end of the exchange, however long it took.
+      if (accepted === 0 && !busy)
+        this.candidates.rest(from, Date.now() + REST_PERIODS * this.net.timings.antiEntropyIntervalMs);
     }
     return accepted;
   }

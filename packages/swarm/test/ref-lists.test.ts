@@ -14,13 +14,12 @@ import {
   topics,
 } from '@slimswarm/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { localSteps, syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic-problem.js';
+import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic-problem.js';
 import { ModelLayout } from '../src/model-layout.js';
 import type { SwarmPeer } from '../src/peer.js';
-import { FAST, bareGossipNode, flat, joinReplicas, memoryPeers, named, waitFor } from './harness.js';
+import { FAST, bareGossipNode, contribute, joinReplicas, memoryPeers, waitFor } from './harness.js';
 import { handAntiEntropy } from './hand-anti-entropy.js';
 import { stampFor } from './identities.js';
-import type { SwarmReplica } from '../src/replica.js';
 import { modelSha256 } from '../src/wire.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -41,12 +40,6 @@ function setup() {
     round: { quorumFraction: 1, deadlineMs: 30_000, minDeltas: 1, peerTimeoutMs: 5_000 },
   });
   return { problem, w0, manifest };
-}
-
-async function contribute(replica: SwarmReplica, problem: ReturnType<typeof syntheticProblem>, i: number) {
-  const base = replica.current();
-  const local = localSteps(problem, i, flat(base.weights, problem), 3, 0.5);
-  return replica.contribute(base, named(local, problem), { tokens: 1, steps: 1, meanLoss: 0 });
 }
 
 /** A bare node on a fresh key, connected to `victim` and seeing its summaries topic. */
