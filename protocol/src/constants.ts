@@ -1,5 +1,5 @@
 /** Version of every message and frame this package defines. Bump on any incompatible change. */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /**
  * Hard ceilings that hold before a manifest is known. A manifest may only tighten them (see

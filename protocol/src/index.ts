@@ -9,5 +9,6 @@ export * from './job-listing.js';
 export * from './job-signature.js';
 export * from './messages.js';
 export * from './privacy.js';
+export * from './ref-digest.js';
 export * from './safetensors.js';
 export * from './tensor.js';

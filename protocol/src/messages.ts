@@ -614,10 +614,24 @@ export const DeltaRef = z
 export type DeltaRef = z.infer<typeof DeltaRef>;
 
 /**
+ * What a sender holds for one round, without listing it: how many deltas it accepted for the round and the
+ * SHA-256 of their refs (`refSetDigest`, ref-digest.ts). Equal digests: nothing to pull from each other.
+ */
+export const HeldRound = z
+  .object({
+    count: z.number().int().min(0).max(PROTOCOL_LIMITS.maxSummaryEntries),
+    digest: Sha256Hex,
+  })
+  .strict();
+export type HeldRound = z.infer<typeof HeldRound>;
+
+/**
  * What a peer has, compactly: its current round and model hash, the hashes of its models of the rounds
- * just before, and the deltas it accepted for the open round(s). A peer that sees refs it lacks pulls
- * them over the anti-entropy stream; one whose model hash disagrees with the majority of its neighbours
- * for the same round (current or past) resynchronises its weights.
+ * just before, and a digest of the deltas it accepted for its open round and for the next (`held`, in that
+ * order). Its size does not depend on how many deltas a round has. A peer whose own digest for such a
+ * round differs asks a few senders for their refs (`delta-refs-request`) and pulls what it lacks; one
+ * whose model hash disagrees with the majority of its neighbours for the same round (current or past)
+ * resynchronises its weights.
  */
 export const AntiEntropySummary = z
   .object({
@@ -627,14 +641,52 @@ export const AntiEntropySummary = z
     round: Round,
     modelSha256: Sha256Hex,
     pastModels: PastModels,
-    deltas: z.array(DeltaRef).max(PROTOCOL_LIMITS.maxSummaryEntries),
+    held: z.tuple([HeldRound, HeldRound]),
     /** The sender's admission stamp: summaries of peers without one are not stored (nor pulled from). */
     admission: AdmissionStamp,
   })
   .strict();
 export type AntiEntropySummary = z.infer<typeof AntiEntropySummary>;
 
-/** Pulls specific deltas named in a summary; the answer is one delta-announce frame per ref. */
+/** Asks a summary's sender for the refs it holds for `rounds` (one or two, ascending). */
+export const DeltaRefsRequest = z
+  .object({
+    type: z.literal('delta-refs-request'),
+    version: Version,
+    jobId: JobId,
+    rounds: z.array(Round).min(1).max(2),
+  })
+  .strict()
+  .refine((r) => r.rounds.length === 1 || r.rounds[0]! < r.rounds[1]!, {
+    message: 'rounds must be ascending',
+  });
+export type DeltaRefsRequest = z.infer<typeof DeltaRefsRequest>;
+
+/**
+ * The answer to a delta-refs-request: the refs the responder holds for the asked rounds, sorted by round,
+ * then author (code units), one per (round, author): one encoding per set, as `refSetDigest` hashes it.
+ */
+export const DeltaRefs = z
+  .object({
+    type: z.literal('delta-refs'),
+    version: Version,
+    jobId: JobId,
+    refs: z.array(DeltaRef).max(PROTOCOL_LIMITS.maxSummaryEntries),
+  })
+  .strict()
+  .refine(
+    (m) =>
+      m.refs.every(
+        (r, i) =>
+          i === 0 ||
+          m.refs[i - 1]!.round < r.round ||
+          (m.refs[i - 1]!.round === r.round && m.refs[i - 1]!.peer < r.peer),
+      ),
+    { message: 'refs must be sorted by round, then author, with no (round, author) twice' },
+  );
+export type DeltaRefs = z.infer<typeof DeltaRefs>;
+
+/** Pulls specific deltas named in a delta-refs answer; the answer is one delta-announce frame per ref. */
 export const DeltaPullRequest = z
   .object({
     type: z.literal('delta-pull'),
@@ -677,6 +729,8 @@ export const Message = z.discriminatedUnion('type', [
   WeightSyncResponse,
   RoundRecord,
   AntiEntropySummary,
+  DeltaRefsRequest,
+  DeltaRefs,
   DeltaPullRequest,
   EquivocationEvidence,
 ]);

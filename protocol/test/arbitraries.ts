@@ -10,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   isFloatDType,
   jobIdFor,
+  sortRefs,
 } from '../src/index.js';
 import type { DType, MessageInput, MessageType, Tensor } from '../src/index.js';
 
@@ -238,6 +239,7 @@ export const roundRecord = fc.record({
 });
 
 const deltaRef = fc.record({ round, peer: peerId, payloadSha256: sha256 });
+const heldRound = fc.record({ count: fc.nat(PROTOCOL_LIMITS.maxSummaryEntries), digest: sha256 });
 
 export const antiEntropySummary = fc.record({
   type: fc.constant('anti-entropy-summary' as const),
@@ -248,8 +250,24 @@ export const antiEntropySummary = fc.record({
   pastModels: fc.array(fc.record({ round, modelSha256: sha256 }), {
     maxLength: PROTOCOL_LIMITS.maxStaleness,
   }),
-  deltas: fc.array(deltaRef, { maxLength: 8 }),
+  held: fc.tuple(heldRound, heldRound),
   admission: admissionStamp,
+});
+
+export const deltaRefsRequest = fc.record({
+  type: fc.constant('delta-refs-request' as const),
+  version: fc.constant(PROTOCOL_VERSION),
+  jobId,
+  rounds: fc.uniqueArray(round, { minLength: 1, maxLength: 2 }).map((r) => r.sort((a, b) => a - b)),
+});
+
+export const deltaRefs = fc.record({
+  type: fc.constant('delta-refs' as const),
+  version: fc.constant(PROTOCOL_VERSION),
+  jobId,
+  refs: fc
+    .uniqueArray(deltaRef, { maxLength: 8, selector: (r) => `${r.round}/${r.peer}` })
+    .map((refs) => sortRefs(refs)),
 });
 
 export const deltaPull = fc.record({
@@ -285,6 +303,8 @@ export const messagesByType: { [T in MessageType]: fc.Arbitrary<MessageInput & {
   'weight-sync-response': weightSyncResponse,
   'round-record': roundRecord,
   'anti-entropy-summary': antiEntropySummary,
+  'delta-refs-request': deltaRefsRequest,
+  'delta-refs': deltaRefs,
   'delta-pull': deltaPull,
   'equivocation-evidence': equivocationEvidence,
 };

@@ -24,7 +24,7 @@ const gossip = { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes };
 
 const request: MessageInput = {
   type: 'weight-sync-request',
-  version: 5,
+  version: 6,
   jobId: 'job-1',
   modelSha256: null,
   from: { round: 0, modelSha256: 'a'.repeat(64) },
@@ -35,7 +35,7 @@ const sha = 'ab'.repeat(32);
 function announce(round = 3): MessageInput {
   return {
     type: 'delta-announce',
-    version: 5,
+    version: 6,
     jobId: 'job-1',
     round,
     baseRound: round,
@@ -361,7 +361,7 @@ describe('frame encoder', () => {
     const largest: MessageInput[] = [
       {
         type: 'anti-entropy-summary',
-        version: 5,
+        version: 6,
         jobId: 'j'.repeat(64),
         round: PROTOCOL_LIMITS.maxRound,
         modelSha256: sha,
@@ -369,10 +369,19 @@ describe('frame encoder', () => {
           round: PROTOCOL_LIMITS.maxRound - 1 - i,
           modelSha256: sha,
         })),
-        deltas: refs,
+        held: [
+          { count: PROTOCOL_LIMITS.maxSummaryEntries, digest: sha },
+          { count: PROTOCOL_LIMITS.maxSummaryEntries, digest: sha },
+        ],
         admission: { kind: 'ticket', signature: 'ff'.repeat(64) },
       },
-      { type: 'delta-pull', version: 5, jobId: 'j'.repeat(64), refs },
+      {
+        type: 'delta-refs',
+        version: 6,
+        jobId: 'j'.repeat(64),
+        refs: refs.map((r, i) => ({ ...r, peer: `${i}`.padStart(128, '0') })),
+      },
+      { type: 'delta-pull', version: 6, jobId: 'j'.repeat(64), refs },
       {
         ...fc.sample(messagesByType.heartbeat, { numRuns: 1, seed: 1 })[0]!,
         connectedPeers: Array.from({ length: PROTOCOL_LIMITS.maxPeersListed }, () => peer),

@@ -49,11 +49,11 @@ describe('golden vectors', () => {
     const header =
       '{"message":{"from":{"modelSha256":"' +
       '1e'.repeat(32) +
-      '","round":0},"jobId":"tiny-shakespeare","modelSha256":null,"type":"weight-sync-request","version":5},' +
+      '","round":0},"jobId":"tiny-shakespeare","modelSha256":null,"type":"weight-sync-request","version":6},' +
       '"tensors":[]}';
     const padded = header.padEnd(Math.ceil((9 + header.length) / 8) * 8 - 9, ' ');
     const expected = new Uint8Array(9 + padded.length);
-    expected.set([0x53, 0x4c, 0x53, 0x57, 0x05, padded.length & 0xff, padded.length >> 8, 0, 0]);
+    expected.set([0x53, 0x4c, 0x53, 0x57, 0x06, padded.length & 0xff, padded.length >> 8, 0, 0]);
     expected.set(new TextEncoder().encode(padded), 9);
     expect(read('weight-sync-request.bin')).toEqual(expected);
   });
@@ -80,8 +80,8 @@ describe('golden vectors', () => {
 
   it('the version vectors tell newer (ignore) from older (reject)', () => {
     for (const [file, newer] of [
-      ['reject-version-6.bin', true],
-      ['reject-version-4.bin', false],
+      ['reject-version-7.bin', true],
+      ['reject-version-5.bin', false],
     ] as const) {
       const error = thrown(() => decodeFrame(read(file), { maxBytes }));
       expect(error).toBeInstanceOf(UnsupportedVersionError);

@@ -95,8 +95,8 @@ export function runFlood(name: FloodName, ctx: FloodContext): Promise<void> {
     case 'partial-parts':
       return partialParts(ctx);
     case 'pull-amplification':
-      return streamFlood(ctx, 'antiEntropy', (peer) => {
-        const refs = ctx.view.refsOf(peer);
+      return streamFlood(ctx, 'antiEntropy', () => {
+        const refs = ctx.view.openRefs();
         return refs.length > 0 ? pullRequest(ctx.manifest, refs) : null;
       });
     case 'weight-sync-storm':

@@ -20,6 +20,7 @@ import {
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   encodeFrame,
+  heldRounds,
   maxDeltaPayloadBytes,
   sha256Hex,
   tensorFromTyped,
@@ -116,7 +117,7 @@ export function trainingHeartbeat(
   });
 }
 
-/** An anti-entropy summary: this peer is at (round, model) with these past models and holds `deltas`. */
+/** An anti-entropy summary: this peer is at (round, model) with these past models and holds `deltas` (by digest). */
 export function summary(
   manifest: JobManifest,
   at: { round: number; modelSha256: string; pastModels?: PastModels; deltas?: DeltaRef[] },
@@ -129,7 +130,7 @@ export function summary(
     round: at.round,
     modelSha256: at.modelSha256,
     pastModels: at.pastModels ?? [],
-    deltas: (at.deltas ?? []).slice(0, PROTOCOL_LIMITS.maxSummaryEntries),
+    held: heldRounds(at.round, (at.deltas ?? []).slice(0, PROTOCOL_LIMITS.maxSummaryEntries)),
     admission,
   };
   return encodeFrame(message);

@@ -98,14 +98,14 @@ export class HonestView {
   }
 
   /**
-   * The deltas `peer` likely holds now: those its latest summary names, and every honest delta gossiped
-   * for the open round or the next (a round's deltas are held from their arrival until it closes).
+   * The deltas every honest peer likely holds now: each honest delta gossiped for the open round or the
+   * next (a round's deltas are held from their arrival until it closes; summaries name them only by
+   * digest, so no peer's own list is known).
    */
-  refsOf(peer: string): DeltaRef[] {
+  openRefs(): DeltaRef[] {
     const round = this.current()?.round ?? 0;
     const refs = new Map<string, DeltaRef>();
     const add = (r: DeltaRef) => refs.set(`${r.peer}/${r.round}/${r.payloadSha256}`, r);
-    (this.byPeer.get(peer)?.summary.deltas ?? []).forEach(add);
     for (const r of [round, round + 1]) for (const ref of this.deltas.get(r)?.values() ?? []) add(ref);
     return [...refs.values()];
   }

@@ -122,6 +122,11 @@ interface Row {
   initialLoss: number;
   finalLoss: number;
   wallSeconds: number;
+  /**
+   * Seconds from the first round's start to quiescence, over the rounds: what the per-round bytes of the
+   * timed channels (heartbeats, summaries) scale with.
+   */
+  secondsPerRound: number;
   /** Loss of the shared model after each round (peer 0's replica), for the plot. */
   lossByRound: number[];
 }
@@ -199,6 +204,11 @@ async function runSwarm(run: Run): Promise<Row> {
   );
   while (!replicas.every((r) => r.activeContributors() === PEERS))
     await new Promise((r) => setTimeout(r, 20));
+  // Progress on stderr (stdout stays JSON lines): a large swarm in one process takes minutes per round.
+  const progress = (what: string) =>
+    process.stderr.write(`${PEERS} peers, ${((performance.now() - started) / 1000).toFixed(0)} s: ${what}\n`);
+  progress('every peer counts every trainer');
+  replicas[0]!.events.on('round:closed', (e) => progress(`round ${e.round} closed`));
 
   const lossByRound: number[] = [];
   replicas[0]!.events.on('round:opened', () => {
@@ -224,6 +234,7 @@ async function runSwarm(run: Run): Promise<Row> {
     });
   const transportAtStart = meters.map((m) => m.received);
   const reports: RoundReport[] = [];
+  const trainStarted = performance.now();
   await Promise.all(
     replicas.map((r, i) =>
       trainLoop(
@@ -244,6 +255,7 @@ async function runSwarm(run: Run): Promise<Row> {
       (r) => r.current().round === rounds && r.current().sha256 === replicas[0]!.current().sha256,
     );
   while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const secondsPerRound = (performance.now() - trainStarted) / 1000 / rounds;
 
   const finals = replicas.map((r) => flat(r.current().weights, problem));
   let maxReplicaDiff = 0;
@@ -304,6 +316,7 @@ async function runSwarm(run: Run): Promise<Row> {
     initialLoss: Number(problem.loss(new Float32Array(PARAMS)).toFixed(4)),
     finalLoss: Number(problem.loss(finals[0]!).toFixed(4)),
     wallSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+    secondsPerRound: Number(secondsPerRound.toFixed(2)),
     lossByRound,
   };
 }

@@ -132,27 +132,28 @@ export function verdictOfDecodeError(err: unknown): Refusal {
 }
 
 /**
- * Decodes a frame of this job that must be a `type` message. Gossip frames are bounded by the gossip
+ * Decodes a frame of this job that must be a `type` message (or one of `type`). Gossip frames are bounded by the gossip
  * limit, frames read from streams by `maxBytes`.
  */
 export function decodeJobFrame(
   bytes: Uint8Array,
   manifest: JobManifest,
-  type: Message['type'],
+  type: Message['type'] | readonly Message['type'][],
   maxBytes: number = PROTOCOL_LIMITS.maxGossipFrameBytes,
 ): { frame: DecodedFrame } | Refusal {
+  const types: readonly string[] = typeof type === 'string' ? [type] : type;
   let frame: DecodedFrame;
   try {
     frame = decodeFrame(bytes, {
       maxBytes,
       jobId: manifest.jobId,
       // Only delta parts are bounded by the delta payload; a weight-sync body holds the whole model twice.
-      ...(type === 'delta-announce' ? { limits: limitsFromManifest(manifest) } : {}),
+      ...(types.includes('delta-announce') ? { limits: limitsFromManifest(manifest) } : {}),
     });
   } catch (err) {
     return verdictOfDecodeError(err);
   }
-  return frame.message.type === type ? { frame } : rejected('malformed');
+  return types.includes(frame.message.type) ? { frame } : rejected('malformed');
 }
 
 /** The one u8 tensor named `name` a frame must carry (and nothing else), or null. */

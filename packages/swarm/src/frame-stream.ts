@@ -48,16 +48,17 @@ export function frameStream(stream: Stream, maxFrameBytes: number, counters: Swa
   };
 }
 
-/** Reads the one request frame a stream of this job opens with; it must be a `type` message. */
+/** Reads the one request frame a stream of this job opens with; it must be a message of one of `types`. */
 export async function readRequest<T extends Message['type']>(
   stream: FrameStream,
   manifest: JobManifest,
-  type: T,
+  types: T | readonly T[],
   signal: AbortSignal,
 ): Promise<Extract<Message, { type: T }>> {
+  const expected = typeof types === 'string' ? types : types.join(' or ');
   const bytes = await stream.read(signal);
-  if (!bytes) throw new UnexpectedRequestError(`the stream closed before its ${type}`);
-  const decoded = decodeJobFrame(bytes, manifest, type);
-  if (!('frame' in decoded)) throw new UnexpectedRequestError(`expected a ${type}: ${decoded.reason}`);
+  if (!bytes) throw new UnexpectedRequestError(`the stream closed before its ${expected}`);
+  const decoded = decodeJobFrame(bytes, manifest, types);
+  if (!('frame' in decoded)) throw new UnexpectedRequestError(`expected a ${expected}: ${decoded.reason}`);
   return decoded.frame.message as Extract<Message, { type: T }>;
 }

@@ -96,6 +96,14 @@ export const SwarmTimings = z
     maxPullsServed: z.number().int().min(1).max(1024).default(16),
     /** Pulls this peer runs at once (one summary names what it lacks; later summaries name it again). */
     maxPullsOut: z.number().int().min(1).max(64).default(4),
+    /**
+     * Ref lists this peer asks for per anti-entropy period, from senders whose summary digests differ from
+     * its own (most refs claimed first); one that brought nothing is not asked again for a few periods.
+     */
+    refListsPerPeriod: z.number().int().min(1).max(64).default(2),
+    /** Ref lists served per anti-entropy period, to one remote peer and to all; more are hung up on. */
+    maxRefListsPerPeer: z.number().int().min(1).max(64).default(2),
+    maxRefListsServed: z.number().int().min(1).max(1024).default(32),
     /** Bytes of one pull answer; at least one largest delta is always sent. */
     maxPullAnswerBytes: z
       .number()

@@ -464,5 +464,7 @@ export class SwarmReplica {
   private async publishSummary(): Promise<void> {
     if (this.stopped) return;
     await this.antiEntropy.publish().catch((err) => this.log.sync.error('summary failed: %e', err));
+    // Once a period, as the summary goes out: ask the few neighbours whose digests differ for their refs.
+    this.antiEntropy.reconcile();
   }
 }

@@ -134,6 +134,8 @@ export class RoundState implements RoundView, BanTarget {
   /** When the open round, and the next, got their first delta: each round's deadline runs from there. */
   private openedAt: number | null = null;
   private nextOpenedAt: number | null = null;
+  /** Bumped whenever `refs()` may change: anti-entropy hashes them again only then. */
+  private refsChanges = 0;
 
   constructor(init: RoundStateInit) {
     // Every delta is decoded at the job's size: a replica of another size would refuse them all.
@@ -288,6 +290,11 @@ export class RoundState implements RoundView, BanTarget {
     return out;
   }
 
+  /** Changes whenever `refs()` may have changed (a delta held or dropped, the round moved). */
+  get refsVersion(): number {
+    return this.refsChanges;
+  }
+
   /** When the open round started collecting (first delta seen or own publish); null while empty. */
   get roundOpenedAt(): number | null {
     return this.openedAt;
@@ -358,6 +365,7 @@ export class RoundState implements RoundView, BanTarget {
   /** Bans the evidence's author: its deltas in the open rounds, complete or partial, are never merged. */
   ban(e: EquivocationEvidence): boolean {
     for (const byPeer of this.accepted.values()) byPeer.delete(e.author);
+    this.refsChanges++;
     for (const round of [this.roundValue, this.roundValue + 1]) this.partial.delete(e.author, round);
     return this.bans.add(e);
   }
@@ -382,6 +390,7 @@ export class RoundState implements RoundView, BanTarget {
     let byPeer = this.accepted.get(d.round);
     if (!byPeer) this.accepted.set(d.round, (byPeer = new Map()));
     byPeer.set(d.peer, d);
+    this.refsChanges++;
     if (d.round === this.roundValue) this.openedAt ??= now;
     else this.nextOpenedAt ??= now;
   }
@@ -430,6 +439,7 @@ export class RoundState implements RoundView, BanTarget {
     for (const d of next?.values() ?? []) {
       if (!this.knowsBase(d.header.baseRound, d.header.baseModelSha256)) {
         next!.delete(d.peer);
+        this.refsChanges++;
         dropped.push(d);
       }
     }
@@ -459,6 +469,7 @@ export class RoundState implements RoundView, BanTarget {
 
   private advanceTo(round: number): void {
     this.roundValue = round;
+    this.refsChanges++;
     this.openedAt = null;
     this.nextOpenedAt = null;
     for (const r of [...this.accepted.keys()]) if (r < round) this.accepted.delete(r);

@@ -8,6 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import {
   PROTOCOL_VERSION,
   encodeFrame,
+  heldRounds,
   issueTicket,
   jobKeyOf,
   topics,
@@ -125,7 +126,7 @@ describe('admission between real peers', () => {
       round: 5,
       modelSha256: 'e'.repeat(64),
       pastModels: [],
-      deltas: [],
+      held: heldRounds(5, []),
       admission: forged,
     });
     await eve.publish(topics.summaries(manifest.jobId), summary);

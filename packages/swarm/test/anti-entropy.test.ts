@@ -1,25 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  localSteps,
-  named,
-  syntheticManifest,
-  syntheticProblem,
-  zeroWeights,
-  flat,
-} from '../bench/synthetic-problem.js';
+import { syntheticManifest, syntheticProblem, zeroWeights } from '../bench/synthetic-problem.js';
 import { ModelLayout } from '../src/model-layout.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
-import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
+import { createSwarmReplica } from '../src/replica.js';
 import { modelSha256 } from '../src/wire.js';
-import { FAST, waitFor } from './harness.js';
+import { FAST, contribute, waitFor } from './harness.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.reverse()) await c();
   cleanup = [];
 });
-
-const STATS = { tokens: 10, steps: 5, meanLoss: 1 };
 
 function setup(deadlineMs: number) {
   const problem = syntheticProblem(2048, 21);
@@ -46,16 +37,6 @@ async function peerWithReplica(name: string, manifest: unknown, w0: Record<strin
     await peer.stop();
   });
   return { peer, replica };
-}
-
-async function contribute(
-  replica: SwarmReplica,
-  problem: ReturnType<typeof syntheticProblem>,
-  index: number,
-) {
-  const base = replica.current();
-  const local = localSteps(problem, index, flat(base.weights, problem), 5, 0.5);
-  return replica.contribute(base, named(local, problem), STATS);
 }
 
 async function connect(a: SwarmPeer, b: SwarmPeer) {

@@ -2,6 +2,7 @@ import {
   EquivocationEvidence,
   PROTOCOL_VERSION,
   SchemaViolationError,
+  decodeFrame,
   encodeFrame,
   topics,
   type DeltaAnnouncement,
@@ -17,7 +18,8 @@ import { RoundState } from '../src/round-state.js';
 import * as signature from '../src/signature.js';
 import { modelSha256 } from '../src/wire.js';
 import { FAKE_TIMINGS, FakeHub } from './fake-network.js';
-import { admissionOf, deltaFrame, identities, signedBy, stampFor, type Identity } from './identities.js';
+import { refsFrame } from './hand-anti-entropy.js';
+import { admissionOf, deltaFrame, identities, signedBy, type Identity } from './identities.js';
 import { deltaOf, smallJob } from './parts.fixture.js';
 
 /** Two different signed deltas `who` made for `state`'s open round (one part each unless `maxPartBytes`). */
@@ -254,23 +256,23 @@ describe('anti-entropy and bans', () => {
       remind: (author) => eq.remind(author),
     });
     ae.start();
-    const dial = vi.spyOn(net, 'dial');
-    const summary = encodeFrame({
-      type: 'anti-entropy-summary',
-      version: PROTOCOL_VERSION,
-      jobId: manifest.jobId,
-      round: 0,
-      modelSha256: s.modelSha256,
-      pastModels: [],
-      deltas: [{ round: 0, peer: eve!.id, payloadSha256: x.delta.payloadSha256 }],
-      admission: stampFor(manifest, neighbour!.id),
+    // The neighbour holds eve's delta x and lists it when asked; it would count any pull.
+    const netN = hub.join(neighbour!);
+    const ref = { round: 0, peer: eve!.id, payloadSha256: x.delta.payloadSha256 };
+    const asked: string[] = [];
+    netN.serve('antiEntropy', async (stream) => {
+      const request = decodeFrame((await stream.read(AbortSignal.timeout(1000)))!, { maxBytes: 1 << 20 });
+      asked.push(request.message.type);
+      await stream.write(refsFrame(manifest.jobId, [ref]), AbortSignal.timeout(1000));
+      await stream.close(AbortSignal.timeout(1000));
     });
     const evidenceTopic = topics.evidence(manifest.jobId);
     const reminders = () => net.published.filter((p) => p.topic === evidenceTopic).length;
-    net.receive(topics.summaries(manifest.jobId), neighbour!.id, summary);
-    net.receive(topics.summaries(manifest.jobId), neighbour!.id, summary);
+    // Two ref lists naming eve's delta within one period.
+    expect(await ae.fetchRefs(neighbour!.id, [0])).toBe(0);
+    expect(await ae.fetchRefs(neighbour!.id, [0])).toBe(0);
     await hub.settled();
-    expect(dial).not.toHaveBeenCalled();
+    expect(asked).toEqual(['delta-refs-request', 'delta-refs-request']); // and no delta-pull
     expect(reminders()).toBe(1);
   });
 
@@ -303,6 +305,8 @@ describe('anti-entropy and bans', () => {
     const blamed: string[] = [];
     netB.events.on('delta:rejected', (e) => blamed.push(e.peer));
     await ae[0]!.publish();
+    await hub.settled();
+    ae[1]!.reconcile(); // the digests differ (x against y): b asks a for its refs
     await until('both banned', () => sa.isBanned(eve!.id) && sb.isBanned(eve!.id));
     expect([sa.has(eve!.id, 0), sb.has(eve!.id, 0)]).toEqual([false, false]);
     // b pulled x from a and found the equivocation: it counts against eve, not against a, who carried it.

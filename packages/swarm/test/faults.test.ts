@@ -1,8 +1,6 @@
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
-import { lpStream } from '@libp2p/utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  PROTOCOL_IDS,
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   decodeFrame,
@@ -33,6 +31,7 @@ import {
   authorOf,
   type Author,
 } from './harness.js';
+import { handAntiEntropy, summaryOf } from './hand-anti-entropy.js';
 import { forgedStamp, stampFor } from './identities.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -266,12 +265,14 @@ describe('faults', () => {
     const { message } = decodeFrame(forged, { maxBytes: PROTOCOL_LIMITS.maxGossipFrameBytes });
     if (message.type !== 'delta-announce') throw new Error('the forged frame is not a delta');
     let pulls = 0;
-    await forger.handle(PROTOCOL_IDS.antiEntropy, async (stream) => {
-      const lp = lpStream(stream);
-      await lp.read();
-      pulls++;
-      await lp.write(forged);
-      await stream.close();
+    const ref = { round: 0, peer: b.peerId.toString(), payloadSha256: message.payloadSha256 };
+    await handAntiEntropy(forger, manifest.jobId, {
+      refs: [ref],
+      onPull: async (_request, lp, stream) => {
+        pulls++;
+        await lp.write(forged);
+        await stream.close();
+      },
     });
     for (const p of peers) await forger.dial(p.getMultiaddrs()[0]!);
     const summaries = topics.summaries(manifest.jobId);
@@ -279,19 +280,10 @@ describe('faults', () => {
       'the forger sees both peers',
       () => forger.services.pubsub.getSubscribers(summaries).length === 2,
     );
-    const ref = { round: 0, peer: b.peerId.toString(), payloadSha256: message.payloadSha256 };
+    const admission = authorOf(forgerKey, manifest).admission;
     await forger.services.pubsub.publish(
       summaries,
-      encodeFrame({
-        type: 'anti-entropy-summary',
-        version: PROTOCOL_VERSION,
-        jobId: manifest.jobId,
-        round: 0,
-        modelSha256: sha0,
-        pastModels: [],
-        deltas: [ref],
-        admission: authorOf(forgerKey, manifest).admission,
-      }),
+      summaryOf({ jobId: manifest.jobId, round: 0, modelSha256: sha0, admission }, [ref]),
     );
     await waitFor(
       'a pulled and refused the forgery',

@@ -2,7 +2,7 @@
  * The fork rule and the resync vote at the replica level (in-memory network): Sybil summaries get no vote
  * and no joiner adopts them; honest halves split by a deadline race converge on one history.
  */
-import { PROTOCOL_VERSION, encodeFrame, topics, type AdmissionStamp } from '@slimswarm/protocol';
+import { PROTOCOL_VERSION, encodeFrame, heldRounds, topics, type AdmissionStamp } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { syntheticManifest, syntheticProblem, trainLoop, zeroWeights } from '../bench/synthetic-problem.js';
 import { ModelLayout } from '../src/model-layout.js';
@@ -37,7 +37,7 @@ function summary(jobId: string, round: number, sha: string, admission: Admission
     round,
     modelSha256: sha,
     pastModels: [],
-    deltas: [],
+    held: heldRounds(round, []),
     admission,
   });
 }

@@ -23,8 +23,16 @@ import { stampFor } from './identities.js';
 import { createNodePeer, type SwarmPeer } from '../src/peer.js';
 import { createSwarmReplica, type SwarmReplica } from '../src/replica.js';
 import type { PeerConfigInput } from '../src/peer-config.js';
+import { flat, localSteps, named, type SyntheticProblem } from '../bench/synthetic-problem.js';
 
 export { flat, named, trainLoop } from '../bench/synthetic-problem.js';
+
+/** `replica`'s delta for its open round: 5 local steps on peer `index`'s data from its current model. */
+export async function contribute(replica: SwarmReplica, problem: SyntheticProblem, index: number) {
+  const base = replica.current();
+  const local = localSteps(problem, index, flat(base.weights, problem), 5, 0.5);
+  return replica.contribute(base, named(local, problem), { tokens: 10, steps: 5, meanLoss: 1 });
+}
 
 export const FAST: Pick<PeerConfigInput, 'gossip' | 'swarm'> = {
   gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 100, seenTtlMs: 30_000 },

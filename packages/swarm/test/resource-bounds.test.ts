@@ -28,6 +28,7 @@ import type { SwarmReplica } from '../src/replica.js';
 import { deltaSigner, type DeltaSigner, type UnsignedDelta } from '../src/signature.js';
 import { modelSha256 } from '../src/wire.js';
 import { FAST, bareGossipNode, joinReplicas, memoryPeers, trainLoop, waitFor } from './harness.js';
+import { handAntiEntropy, summaryOf } from './hand-anti-entropy.js';
 import { stampFor } from './identities.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -293,29 +294,29 @@ describe('resource bounds between real peers', () => {
     expect(victim.stats().ignored.busy).toBe(1);
     expect(await held.ask([refs[0]!])).toHaveLength(1);
 
-    // The victim as puller: a summary names a delta it lacks 512 times, and ones it holds.
-    const lacking = { round: 0, peer: peers[1]!.peerId.toString(), payloadSha256: 'ab'.repeat(32) };
+    // The victim as puller: a ref list names a delta it lacks beside ones it holds.
+    const lacking = { round: 0, peer: a!.id, payloadSha256: 'ab'.repeat(32) };
     const requests: number[] = [];
     let aborted: () => void = () => {};
     const reset = new Promise<void>((r) => (aborted = r));
-    await a!.node.handle(PROTOCOL_IDS.antiEntropy, async (stream) => {
-      const lp = lpStream(stream);
-      const req = decodeFrame((await lp.read()).subarray(), { maxBytes: 1 << 20 }).message;
-      if (req.type === 'delta-pull') requests.push(req.refs.length);
-      stream.addEventListener('close', () => aborted());
-      // A length prefix of 64 MiB (larger than any legal delta frame of this job), then a trickle.
-      stream.send(Uint8Array.of(0x80, 0x80, 0x80, 0x20, 1, 2, 3));
+    await handAntiEntropy(a!.node, manifest.jobId, {
+      refs: [lacking, ...refs],
+      onPull: async (request, _lp, stream) => {
+        requests.push(request.refs.length);
+        stream.addEventListener('close', () => aborted());
+        // A length prefix of 64 MiB (larger than any legal delta frame of this job), then a trickle.
+        stream.send(Uint8Array.of(0x80, 0x80, 0x80, 0x20, 1, 2, 3));
+      },
     });
-    const summary = encodeFrame({
-      type: 'anti-entropy-summary',
-      version: PROTOCOL_VERSION,
-      jobId: manifest.jobId,
-      round: 0,
-      modelSha256: victim.current().sha256,
-      pastModels: [],
-      deltas: [...Array.from({ length: 510 }, () => lacking), ...refs],
-      admission: stampFor(manifest, a!.id),
-    });
+    const summary = summaryOf(
+      {
+        jobId: manifest.jobId,
+        round: 0,
+        modelSha256: victim.current().sha256,
+        admission: stampFor(manifest, a!.id),
+      },
+      [lacking, ...refs],
+    );
     const t0 = Date.now();
     await a!.node.services.pubsub.publish(topics.summaries(manifest.jobId), summary);
     await reset;

@@ -29,7 +29,7 @@ export const validFrames: FrameVector[] = [
     file: 'weight-sync-request.bin',
     message: {
       type: 'weight-sync-request',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       modelSha256: null,
       from: { round: 0, modelSha256: sha('1e') },
@@ -40,7 +40,7 @@ export const validFrames: FrameVector[] = [
     file: 'round-record.bin',
     message: {
       type: 'round-record',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       round: 41,
       baseModelSha256: sha('0e'),
@@ -53,7 +53,7 @@ export const validFrames: FrameVector[] = [
     file: 'weight-sync-response.bin',
     message: {
       type: 'weight-sync-response',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       status: 'ok',
       round: 42,
@@ -66,7 +66,7 @@ export const validFrames: FrameVector[] = [
     file: 'heartbeat.bin',
     message: {
       type: 'heartbeat',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       role: 'browser',
       status: 'training',
@@ -89,7 +89,7 @@ export const validFrames: FrameVector[] = [
     file: 'delta-announce-dense-f32.bin',
     message: {
       type: 'delta-announce',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       round: 42,
       baseRound: 42,
@@ -112,7 +112,7 @@ export const validFrames: FrameVector[] = [
     file: 'delta-announce-topk-int8.bin',
     message: {
       type: 'delta-announce',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       round: 43,
       baseRound: 42,
@@ -139,7 +139,7 @@ export const validFrames: FrameVector[] = [
     // Defaults (title, ropeBase, featureRedraw, beta1, …) are left out: the frame holds them filled in.
     message: {
       type: 'job-manifest',
-      version: 5,
+      version: 6,
       jobId: jobIdFor('tiny-shakespeare', RFC8032_KEY),
       jobKey: RFC8032_KEY,
       admission: { mode: 'open', difficultyBits: 20 },
@@ -158,16 +158,34 @@ export const validFrames: FrameVector[] = [
     file: 'anti-entropy-summary.bin',
     message: {
       type: 'anti-entropy-summary',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       round: 43,
       modelSha256: sha('1e'),
       pastModels: [{ round: 42, modelSha256: sha('0f') }],
-      deltas: [
+      held: [
+        { count: 2, digest: sha('b2') },
+        { count: 0, digest: sha('c3') },
+      ],
+      admission: { kind: 'ticket', signature: '7c'.repeat(64) },
+    },
+    tensors: {},
+  },
+  {
+    file: 'delta-refs-request.bin',
+    message: { type: 'delta-refs-request', version: 6, jobId: 'tiny-shakespeare', rounds: [43, 44] },
+    tensors: {},
+  },
+  {
+    file: 'delta-refs.bin',
+    message: {
+      type: 'delta-refs',
+      version: 6,
+      jobId: 'tiny-shakespeare',
+      refs: [
         { round: 43, peer: '12D3KooWA', payloadSha256: sha('b2') },
         { round: 43, peer: '12D3KooWB', payloadSha256: sha('c3') },
       ],
-      admission: { kind: 'ticket', signature: '7c'.repeat(64) },
     },
     tensors: {},
   },
@@ -175,7 +193,7 @@ export const validFrames: FrameVector[] = [
     file: 'delta-pull.bin',
     message: {
       type: 'delta-pull',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       refs: [{ round: 43, peer: '12D3KooWB', payloadSha256: sha('c3') }],
     },
@@ -187,12 +205,12 @@ export const validFrames: FrameVector[] = [
     // not verify them, every receiver does).
     message: {
       type: 'equivocation-evidence',
-      version: 5,
+      version: 6,
       jobId: 'tiny-shakespeare',
       author: '12D3KooWB',
       first: {
         type: 'delta-announce',
-        version: 5,
+        version: 6,
         jobId: 'tiny-shakespeare',
         round: 43,
         baseRound: 43,
@@ -208,7 +226,7 @@ export const validFrames: FrameVector[] = [
       },
       second: {
         type: 'delta-announce',
-        version: 5,
+        version: 6,
         jobId: 'tiny-shakespeare',
         round: 43,
         baseRound: 43,
@@ -229,7 +247,7 @@ export const validFrames: FrameVector[] = [
     file: 'all-dtypes.bin',
     message: {
       type: 'weight-sync-request',
-      version: 5,
+      version: 6,
       jobId: 'dtypes',
       modelSha256: sha('00'),
       from: { round: 0, modelSha256: sha('01') },
@@ -296,16 +314,16 @@ export const rejectFrames: RejectVector[] = [
     make: (valid) => edit(valid(dense), (b) => (b[3] = 0x58)),
   },
   {
-    file: 'reject-version-6.bin',
+    file: 'reject-version-7.bin',
     error: 'UnsupportedVersionError',
-    description: 'version byte 6 (newer: ignore, do not penalise)',
-    make: (valid) => edit(valid(dense), (b) => (b[4] = 6)),
+    description: 'version byte 7 (newer: ignore, do not penalise)',
+    make: (valid) => edit(valid(dense), (b) => (b[4] = 7)),
   },
   {
-    file: 'reject-version-4.bin',
+    file: 'reject-version-5.bin',
     error: 'UnsupportedVersionError',
-    description: 'version byte 4 (older: reject; v4 manifests know one model family and the byte tokenizer)',
-    make: (valid) => edit(valid(dense), (b) => (b[4] = 4)),
+    description: 'version byte 5 (older: reject; v5 summaries list every ref instead of a digest per round)',
+    make: (valid) => edit(valid(dense), (b) => (b[4] = 5)),
   },
   {
     file: 'reject-header-length.bin',
