@@ -47,7 +47,6 @@ interface RunFigures {
   rates: number[];
   /** Tokens trained by every worker in their rounds. */
   tokens: number;
-  efficiency: SwarmEfficiency;
 }
 
 async function runToEnd(swarm: LocalSwarm): Promise<RunFigures> {
@@ -64,7 +63,7 @@ async function runToEnd(swarm: LocalSwarm): Promise<RunFigures> {
   const rounds = swarm.workers.map((w) => w.events.filter((e): e is RoundEvent => e.event === 'round'));
   const rates = rounds.map((rs) => rs.reduce((sum, r) => sum + r.tokensPerSec, 0) / Math.max(1, rs.length));
   const tokens = rounds.flat().reduce((sum, r) => sum + r.tokens, 0);
-  return { evals, rates, tokens, efficiency: swarmEfficiency(swarm.workers.map((w) => w.events)) };
+  return { evals, rates, tokens };
 }
 
 /** The signed job and base weights the swarm's coordinator publishes: the centralized run uses the same. */
@@ -117,6 +116,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const { training } = job.manifest;
   const heldOut = await heldOutSequences(corpus.heldOut, training.seqLen, HELD_OUT_SEQUENCES);
   const swarm = await runToEnd(swarmProcesses);
+  const efficiency = swarmEfficiency(swarmProcesses.workers.map((w) => w.events));
   say(`solo: worker 0 alone × ${rounds} rounds…`);
   const solo = await runToEnd(
     await startLocalSwarm({ ...common, peers: 1, outDir: join(opts.outDir, 'solo') }),
@@ -172,7 +172,7 @@ async function main(argv: readonly string[]): Promise<number> {
       tokens: swarm.tokens,
       tokensPerSecTotal,
       tokensPerSecCentralized: centralized.tokensPerSec,
-      efficiency: efficiencyFigures(swarm.efficiency, centralized.tokensPerSec, threads),
+      efficiency: efficiencyFigures(efficiency, centralized.tokensPerSec, threads),
       // The same figures in nats per predicted token (the unit of earlier runs).
       heldOutLossBase: base,
       heldOutLossSwarm: last.swarm,

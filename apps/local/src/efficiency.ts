@@ -8,7 +8,7 @@
  * (each round event carries the wall time since the previous one: client phases.ts). Beside it, per worker,
  * the share of that wall time its engine spent training, evaluating (busy = both) and waiting for a round.
  */
-import type { PhaseMs, VolunteerEvent } from '@slimswarm/client';
+import { PHASES, type PhaseMs, type VolunteerEvent } from '@slimswarm/client';
 
 export interface WorkerEfficiency {
   /** Tokens of this worker's deltas that a round merged. */
@@ -53,7 +53,7 @@ function workerEfficiency(events: readonly VolunteerEvent[], index: number): Wor
   let mergedTokens = 0;
   for (const r of rounds) {
     wallMs += r.wallMs;
-    for (const phase of Object.keys(phaseMs) as (keyof PhaseMs)[]) phaseMs[phase] += r.phaseMs[phase];
+    for (const phase of PHASES) phaseMs[phase] += r.phaseMs[phase];
     if (r.contributors.includes(ready.peerId)) mergedTokens += r.tokens;
   }
   const share = (ms: number): number => (wallMs > 0 ? ms / wallMs : 0);

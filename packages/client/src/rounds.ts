@@ -51,13 +51,14 @@ interface InFlight {
   /** Resolves with the model after that round (or a resync); `next` holds it once it has. */
   close: Promise<ReplicaSnapshot>;
   next: ReplicaSnapshot | null;
+  /** The local weights it published, and the trainer's step then: progress beyond them is unpublished. */
+  published: Params;
+  publishedStep: number;
 }
 
 export class VolunteerRounds {
   /** The shared model the next delta is computed against; it moves whenever the swarm's does. */
   private snapshot!: ReplicaSnapshot;
-  /** The local weights the swarm already accounts for: progress beyond them is unpublished. */
-  private anchor!: Params;
   private inFlight: InFlight | null = null;
   private rounds = 0;
   private heldOutLoss: number | null = null;
@@ -148,6 +149,8 @@ export class VolunteerRounds {
       baseRound: this.snapshot.round,
       close: this.replica.nextRound(this.opts.signal),
       next: null,
+      published: weights,
+      publishedStep: this.trainer.stepCount,
     };
     // Observed here so an abort while training does not leave the rejection unhandled; awaited in settle().
     inFlight.close.then(
@@ -155,7 +158,6 @@ export class VolunteerRounds {
       () => undefined,
     );
     this.inFlight = inFlight;
-    this.anchor = weights;
   }
 
   /**
@@ -168,14 +170,14 @@ export class VolunteerRounds {
     this.inFlight = null;
     this.rounds++;
     this.emitRound(inFlight, next);
-    const local = this.trainer.getParams();
-    const anchor = this.anchor;
+    // Steps taken while the round closed (none unless overlapSteps allows them) carry over.
+    const local = this.trainer.stepCount === inFlight.publishedStep ? null : this.trainer.getParams();
     // The trainer holds the shared model alone while it is scored and saved …
     this.adopt(next);
     if (this.evaluationDue()) await this.evaluate();
     this.saveInBackground();
     // … then the steps taken while the round closed go on from it.
-    this.trainer.setParams(carryProgress(local, anchor, next.weights));
+    if (local) this.trainer.setParams(carryProgress(local, inFlight.published, next.weights));
   }
 
   /** Every `evalEvery` rounds, and after the last one. */
@@ -294,7 +296,6 @@ export class VolunteerRounds {
   /** The trainer holds the shared model itself: nothing unpublished. */
   private adopt(next: ReplicaSnapshot): void {
     this.snapshot = next;
-    this.anchor = next.weights;
     this.trainer.setParams(next.weights);
   }
 
