@@ -72,8 +72,15 @@ interface Channel {
   send(method: string, params?: Record<string, unknown>): void;
 }
 
+/** A finished request; its wire status and cache flag are read when asked for (see `requests`). */
+interface Finished extends Omit<Fetched, 'status' | 'fromCache'> {
+  key: string;
+  responseStatus: number;
+  fromBrowserCache: boolean;
+}
+
 export class NetworkTally {
-  private fetched: Fetched[] = [];
+  private fetched: Finished[] = [];
   private readonly responses = new Map<string, z.infer<typeof ResponseReceived>['response']>();
   /** Status codes as received, by request (responseReceivedExtraInfo: absent for cache hits). */
   private readonly wireStatus = new Map<string, number>();
@@ -106,9 +113,18 @@ export class NetworkTally {
     return tally;
   }
 
-  /** Everything finished since the last reset. */
+  /**
+   * Everything finished since the last reset. CDP may deliver `responseReceivedExtraInfo` and
+   * `requestServedFromCache` after `loadingFinished`, so the status on the wire and the cache flag are
+   * looked up now, not when the request finished (a revalidated or cached answer read too early looked
+   * like a 200 whose body came over the wire in 0 or 778 bytes).
+   */
   requests(): readonly Fetched[] {
-    return this.fetched;
+    return this.fetched.map(({ key, responseStatus, fromBrowserCache, ...f }) => ({
+      ...f,
+      status: this.wireStatus.get(key) ?? responseStatus,
+      fromCache: fromBrowserCache || this.servedFromCache.has(key),
+    }));
   }
 
   bytes(): number {
@@ -142,15 +158,16 @@ export class NetworkTally {
         Object.entries(response.headers).find(([k]) => k.toLowerCase() === name)?.[1];
       const length = header('content-length');
       this.fetched.push({
+        key,
         url: response.url,
-        status: this.wireStatus.get(key) ?? response.status,
+        responseStatus: response.status,
         encodedBytes: encodedDataLength,
         contentLength: length === undefined ? undefined : Number(length),
         contentEncoding: header('content-encoding'),
         contentType: header('content-type'),
-        fromCache:
-          this.servedFromCache.has(key) ||
-          Boolean(response.fromDiskCache || response.fromPrefetchCache || response.fromServiceWorker),
+        fromBrowserCache: Boolean(
+          response.fromDiskCache || response.fromPrefetchCache || response.fromServiceWorker,
+        ),
         finishedMs: (timestamp - this.documentSentAt) * 1000,
       });
     }
