@@ -1,51 +1,64 @@
 /**
  * Bytes a page and every worker it starts (workers of workers too: onnxruntime's wasm threads) receive
- * over HTTP, from the DevTools protocol's network events: each request's `Network.loadingFinished`
- * `encodedDataLength`, what came over the wire for it (headers and body as sent, compressed or not; 0
- * for an answer from the browser's cache). WebSocket traffic (the swarm) has no such events and is not
- * counted: this is the weight of the page, not of training.
+ * over HTTP, from the DevTools protocol's network events. WebSocket traffic (the swarm) has no such
+ * events and is not counted: this is the weight of the page, not of training.
  *
- * Dedicated workers are CDP targets of their own, so the page's session does not see their requests.
+ * Dedicated workers are CDP targets of their own, so the page's session does not see all their events.
  * Auto-attach (not flattened, as the wire recorder of harness.ts does) holds each new worker until its
  * Network domain is on, at every level, so no request goes uncounted.
+ *
+ * One request's events arrive on several sessions, so they are joined by request id, which Chromium makes
+ * unique browser-wide ("<renderer pid>.<n>", or a GUID for requests the browser makes itself). Seen on
+ * Chromium 14x: a worker's own script, which the browser fetches (PlzDedicatedWorker), has its
+ * `requestWillBeSent` and raw response headers (`responseReceivedExtraInfo`) on the page's session, its
+ * `loadingFinished` on the worker's (or none at all), and `encodedDataLength` counting the headers only.
+ * A response with raw headers came over the network; when Chromium counted fewer bytes for it than its
+ * `Content-Length`, the body it did not count is added.
  */
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { z } from 'zod';
 
-/** One finished request, for the total and for checking it against what was served. */
+/** One answered request, for the total and for checking it against what was served. */
 export interface Fetched {
   url: string;
   /** As it came over the wire: a revalidated copy is a 304 here (Chromium reports the cached 200). */
   status: number;
-  /** Bytes on the wire (loadingFinished.encodedDataLength). */
+  /** Bytes on the wire: headers and body as sent, compressed or not; 0 for an answer from a cache. */
   encodedBytes: number;
   /** The response's Content-Length and Content-Encoding, where it had them. */
   contentLength: number | undefined;
   contentEncoding: string | undefined;
   contentType: string | undefined;
   fromCache: boolean;
-  /** When it finished, in ms after the page's document request was sent. */
+  /** When it finished (or, with no `loadingFinished`, was sent), in ms after the page's document request. */
   finishedMs: number;
 }
 
+const Headers = z.record(z.string(), z.string());
+const RequestWillBeSent = z.object({
+  requestId: z.string(),
+  type: z.string().optional(),
+  timestamp: z.number(),
+  request: z.object({ url: z.string() }),
+});
 const ResponseReceived = z.object({
   requestId: z.string(),
   response: z.object({
     url: z.string(),
     status: z.number(),
-    headers: z.record(z.string(), z.string()),
+    headers: Headers,
     fromDiskCache: z.boolean().optional(),
     fromPrefetchCache: z.boolean().optional(),
     fromServiceWorker: z.boolean().optional(),
   }),
 });
-const ExtraInfo = z.object({ requestId: z.string(), statusCode: z.number() });
-const ServedFromCache = z.object({ requestId: z.string() });
-const RequestWillBeSent = z.object({
+const ExtraInfo = z.object({
   requestId: z.string(),
-  type: z.string().optional(),
-  timestamp: z.number(),
+  statusCode: z.number(),
+  headers: Headers,
+  headersText: z.string().optional(),
 });
+const ServedFromCache = z.object({ requestId: z.string() });
 const LoadingFinished = z.object({
   requestId: z.string(),
   encodedDataLength: z.number(),
@@ -72,20 +85,29 @@ interface Channel {
   send(method: string, params?: Record<string, unknown>): void;
 }
 
-/** A finished request; its wire status and cache flag are read when asked for (see `requests`). */
-interface Finished extends Omit<Fetched, 'status' | 'fromCache'> {
-  key: string;
-  responseStatus: number;
-  fromBrowserCache: boolean;
+/** What the events of one request have told so far, from whichever sessions they came. */
+interface Seen {
+  sent?: z.infer<typeof RequestWillBeSent>;
+  response?: z.infer<typeof ResponseReceived>['response'];
+  /** The raw response as received: present only for an answer that came over the network. */
+  wire?: z.infer<typeof ExtraInfo>;
+  servedFromCache?: boolean;
+  finished?: z.infer<typeof LoadingFinished>;
+}
+
+function header(headers: Record<string, string> | undefined, name: string): string | undefined {
+  return Object.entries(headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
+}
+
+/** Bytes of a raw header block: its text where Chromium gives it, else `Name: value\r\n` per header. */
+function headerBytes(wire: z.infer<typeof ExtraInfo>): number {
+  if (wire.headersText !== undefined) return wire.headersText.length;
+  const lines = Object.entries(wire.headers).map(([k, v]) => `${k}: ${v}\r\n`);
+  return `HTTP/1.1 ${wire.statusCode}\r\n`.length + lines.join('').length + 2;
 }
 
 export class NetworkTally {
-  private fetched: Finished[] = [];
-  private readonly responses = new Map<string, z.infer<typeof ResponseReceived>['response']>();
-  /** Status codes as received, by request (responseReceivedExtraInfo: absent for cache hits). */
-  private readonly wireStatus = new Map<string, number>();
-  /** Requests the memory cache answered (responseReceived flags only disk, prefetch and service worker). */
-  private readonly servedFromCache = new Set<string>();
+  private readonly seen = new Map<string, Seen>();
   /** When the page's last document request was sent (CDP's monotonic clock, seconds). */
   private documentSentAt = 0;
   /** Sessions of attached workers, by their path of session ids from the page. */
@@ -100,7 +122,7 @@ export class NetworkTally {
       send: (method, params = {}) => void cdp.send(method as never, params as never),
     };
     for (const method of NETWORK_EVENTS) {
-      cdp.on(method, (params: unknown) => tally.event('page', method, params));
+      cdp.on(method, (params: unknown) => tally.event(true, method, params));
     }
     cdp.on('Target.attachedToTarget', (params) => tally.attached('page', direct, params));
     cdp.on('Target.receivedMessageFromTarget', (params) => tally.fromTarget('page', params));
@@ -114,62 +136,76 @@ export class NetworkTally {
   }
 
   /**
-   * Everything finished since the last reset. CDP may deliver `responseReceivedExtraInfo` and
-   * `requestServedFromCache` after `loadingFinished`, so the status on the wire and the cache flag are
-   * looked up now, not when the request finished (a revalidated or cached answer read too early looked
-   * like a 200 whose body came over the wire in 0 or 778 bytes).
+   * Every request answered since the last reset. Read when asked, not when each finished: CDP may
+   * deliver a request's raw headers and cache flag after its `loadingFinished`.
    */
   requests(): readonly Fetched[] {
-    return this.fetched.map(({ key, responseStatus, fromBrowserCache, ...f }) => ({
-      ...f,
-      status: this.wireStatus.get(key) ?? responseStatus,
-      fromCache: fromBrowserCache || this.servedFromCache.has(key),
-    }));
+    const out: Fetched[] = [];
+    for (const s of this.seen.values()) {
+      const url = s.response?.url ?? s.sent?.request.url;
+      if (url === undefined || !/^https?:/.test(url) || !(s.wire || s.finished)) continue;
+      const headers = s.wire?.headers ?? s.response?.headers;
+      const length = header(headers, 'content-length');
+      const contentLength = length === undefined ? undefined : Number(length);
+      const fromCache =
+        s.wire === undefined &&
+        Boolean(
+          s.servedFromCache ||
+          s.response?.fromDiskCache ||
+          s.response?.fromPrefetchCache ||
+          s.response?.fromServiceWorker ||
+          s.finished,
+        );
+      let encodedBytes = s.finished?.encodedDataLength ?? 0;
+      if (s.wire && contentLength !== undefined && encodedBytes < contentLength) {
+        // The uncounted body of a worker's own script (see the top of this file).
+        encodedBytes = Math.max(encodedBytes, headerBytes(s.wire)) + contentLength;
+      }
+      const at = s.finished?.timestamp ?? s.sent?.timestamp ?? this.documentSentAt;
+      out.push({
+        url,
+        status: s.wire?.statusCode ?? s.response?.status ?? 0,
+        encodedBytes,
+        contentLength,
+        contentEncoding: header(headers, 'content-encoding'),
+        contentType: header(headers, 'content-type'),
+        fromCache,
+        finishedMs: (at - this.documentSentAt) * 1000,
+      });
+    }
+    return out;
   }
 
   bytes(): number {
-    return this.fetched.reduce((sum, f) => sum + f.encodedBytes, 0);
+    return this.requests().reduce((sum, f) => sum + f.encodedBytes, 0);
   }
 
-  /** Starts a new count (a second visit). */
+  /** Starts a new count (a second visit): forgets every request answered so far. */
   reset(): void {
-    this.fetched = [];
+    for (const [id, s] of this.seen) if (s.wire || s.finished) this.seen.delete(id);
   }
 
-  /** Request ids are unique per target only: `scope` names the target's session path. */
-  private event(scope: string, method: string, params: unknown): void {
+  private event(fromPage: boolean, method: string, params: unknown): void {
+    const of = (requestId: string): Seen => {
+      let s = this.seen.get(requestId);
+      if (s === undefined) this.seen.set(requestId, (s = {}));
+      return s;
+    };
     if (method === 'Network.requestWillBeSent') {
       const sent = RequestWillBeSent.parse(params);
-      if (scope === 'page' && sent.type === 'Document') this.documentSentAt = sent.timestamp;
+      if (fromPage && sent.type === 'Document') this.documentSentAt = sent.timestamp;
+      of(sent.requestId).sent = sent;
     } else if (method === 'Network.responseReceivedExtraInfo') {
-      const { requestId, statusCode } = ExtraInfo.parse(params);
-      this.wireStatus.set(`${scope}/${requestId}`, statusCode);
+      const wire = ExtraInfo.parse(params);
+      of(wire.requestId).wire = wire;
     } else if (method === 'Network.requestServedFromCache') {
-      this.servedFromCache.add(`${scope}/${ServedFromCache.parse(params).requestId}`);
+      of(ServedFromCache.parse(params).requestId).servedFromCache = true;
     } else if (method === 'Network.responseReceived') {
       const { requestId, response } = ResponseReceived.parse(params);
-      this.responses.set(`${scope}/${requestId}`, response);
+      of(requestId).response = response;
     } else if (method === 'Network.loadingFinished') {
-      const { requestId, encodedDataLength, timestamp } = LoadingFinished.parse(params);
-      const key = `${scope}/${requestId}`;
-      const response = this.responses.get(key);
-      if (response === undefined) return;
-      const header = (name: string) =>
-        Object.entries(response.headers).find(([k]) => k.toLowerCase() === name)?.[1];
-      const length = header('content-length');
-      this.fetched.push({
-        key,
-        url: response.url,
-        responseStatus: response.status,
-        encodedBytes: encodedDataLength,
-        contentLength: length === undefined ? undefined : Number(length),
-        contentEncoding: header('content-encoding'),
-        contentType: header('content-type'),
-        fromBrowserCache: Boolean(
-          response.fromDiskCache || response.fromPrefetchCache || response.fromServiceWorker,
-        ),
-        finishedMs: (timestamp - this.documentSentAt) * 1000,
-      });
+      const finished = LoadingFinished.parse(params);
+      of(finished.requestId).finished = finished;
     }
   }
 
@@ -200,6 +236,6 @@ export class NetworkTally {
       const channel = this.children.get(childScope);
       if (channel) this.attached(childScope, channel, inner);
     } else if (method === 'Target.receivedMessageFromTarget') this.fromTarget(childScope, inner);
-    else this.event(childScope, method, inner);
+    else this.event(false, method, inner);
   }
 }

@@ -137,6 +137,10 @@ describe('the volunteer tab in Chromium', () => {
     ]);
     expect(wasm[0]!.contentEncoding).toBe('br');
     expect(wasm[0]!.contentType).toBe('application/wasm');
+    // The workers' own scripts are counted too (Chromium reports them apart: see network-tally.ts).
+    for (const worker of ['mint-worker', 'compute-worker-wasm']) {
+      expect(first.filter((r) => r.url.includes(`/assets/${worker}-`) && r.status === 200)).toHaveLength(1);
+    }
     await checkAgainstFiles(first);
     await checkAgainstFiles(repeat);
     // The repeat visit fetches no hashed asset again: each comes from the cache without a request.
