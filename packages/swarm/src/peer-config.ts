@@ -98,7 +98,7 @@ export const SwarmTimings = z
     maxPullsOut: z.number().int().min(1).max(64).default(4),
     /**
      * Ref lists this peer asks for per anti-entropy period, from senders whose summary digests differ from
-     * its own (most refs claimed first); one that brought nothing is not asked again for a few periods.
+     * its own (half by most refs claimed, half drawn); one that brought nothing is not asked again for a few periods.
      */
     refListsPerPeriod: z.number().int().min(1).max(64).default(2),
     /** Ref lists served per anti-entropy period, to one remote peer and to all; more are hung up on. */
