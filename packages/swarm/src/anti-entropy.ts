@@ -52,6 +52,8 @@ export interface AntiEntropyHooks {
   offer(frame: DecodedFrame, author: string, via: 'pull'): Verdict;
   /** A neighbour names a delta of an author this peer banned: it has not seen the evidence. */
   remind?(author: string): void;
+  /** How much the timed channels are stretched now (timed-spread.ts); 1 if absent. */
+  spread?(): number;
 }
 
 /** `${author}/${round}`: one delta slot (a second payload for it would be an equivocation). */
@@ -61,7 +63,7 @@ const slot = (r: DeltaRef) => `${r.peer}/${r.round}`;
 const REST_PERIODS = 4;
 
 export class AntiEntropy {
-  /** Latest (round, model, past models) each neighbour announced; silent ones leave after peerTimeoutMs. */
+  /** Latest (round, model, past models) each neighbour announced; silent ones leave after peerTimeoutMs, stretched. */
   readonly views: BoundedMap<string, NeighbourView>;
   private readonly topic: string;
   /** Slots being pulled now, and how many pulls run. */
@@ -91,6 +93,10 @@ export class AntiEntropy {
     this.log = net.logger.forComponent('slimswarm:swarm:anti-entropy');
     this.views = new BoundedMap(net.timings.maxPeersTracked);
     this.candidates = new RefListCandidates(net.timings.maxPeersTracked);
+  }
+
+  private spread(): number {
+    return this.hooks.spread?.() ?? 1;
   }
 
   start(): void {
@@ -130,7 +136,8 @@ export class AntiEntropy {
     if (!('frame' in decoded)) return decoded;
     const s = decoded.frame.message as AntiEntropySummary;
     if (!this.admission.peers.admits(msg.from, s.admission)) return rejected('not-admitted');
-    this.views.dropOldestWhile((v) => now - v.at > this.manifest.round.peerTimeoutMs);
+    const freshMs = this.manifest.round.peerTimeoutMs * this.spread();
+    this.views.dropOldestWhile((v) => now - v.at > freshMs);
     this.views.set(msg.from, {
       round: s.round,
       modelSha256: s.modelSha256,
@@ -198,7 +205,10 @@ export class AntiEntropy {
       this.listsOut--;
       // The rest runs from the end of the exchange, however long it took.
       if (accepted === 0 && !busy)
-        this.candidates.rest(from, Date.now() + REST_PERIODS * this.net.timings.antiEntropyIntervalMs);
+        this.candidates.rest(
+          from,
+          Date.now() + REST_PERIODS * this.net.timings.antiEntropyIntervalMs * this.spread(),
+        );
     }
     return accepted;
   }

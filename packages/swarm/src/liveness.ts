@@ -20,6 +20,7 @@ import type { JobAdmission } from './admission.js';
 import { BoundedMap } from './bounded-map.js';
 import { decodeJobFrame, rejected } from './delta-verdict.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
+import { spreadFactor } from './timed-spread.js';
 
 const TRAINER_ROLES: ReadonlySet<PeerRole> = new Set(['worker', 'browser']);
 
@@ -66,7 +67,7 @@ interface LastHeartbeat {
 
 export class Liveness {
   private readonly topic: string;
-  /** Last heartbeat per peer, newest last; silent peers leave after peerTimeoutMs. */
+  /** Last heartbeat per peer, newest last; silent peers leave after `freshMs()`. */
   private readonly last: BoundedMap<string, LastHeartbeat>;
   /** The latest round each author had a delta accepted for, while that still makes it count. */
   private readonly contributedIn: BoundedMap<string, number>;
@@ -98,11 +99,22 @@ export class Liveness {
     if (!('frame' in decoded)) return decoded;
     const hb = decoded.frame.message as Heartbeat;
     if (!this.admission.peers.admits(msg.from, hb.admission)) return rejected('not-admitted');
-    this.last.dropOldestWhile((e) => now - e.at > this.manifest.round.peerTimeoutMs);
+    const freshMs = this.freshMs();
+    this.last.dropOldestWhile((e) => now - e.at > freshMs);
     const since = this.last.get(msg.from)?.since ?? this.state().round;
     this.last.set(msg.from, { role: hb.role, status: hb.status, at: now, since });
     this.net.events.emit('heartbeat', { peer: msg.from, heartbeat: hb });
     return { action: 'accept' };
+  }
+
+  /** How much the timed channels are stretched now: from the peers whose heartbeats this one holds. */
+  spread(): number {
+    return spreadFactor(this.last.size, this.net.timings);
+  }
+
+  /** How long a peer's heartbeat (or summary) keeps it fresh: the job's peerTimeoutMs, stretched. */
+  freshMs(): number {
+    return this.manifest.round.peerTimeoutMs * this.spread();
   }
 
   /** `author` had a delta accepted for `round`: its heartbeats count for `liveRounds` rounds more. */
@@ -125,8 +137,9 @@ export class Liveness {
     const live = this.net.timings.liveRounds;
     this.contributedIn.dropWhere((round) => open.round - round > live);
     const fresh = new Set<string>(open.authors);
+    const freshMs = this.freshMs();
     for (const [peer, { role, status, at, since }] of this.last) {
-      if (now - at > this.manifest.round.peerTimeoutMs || !isTrainer(role) || status !== 'training') continue;
+      if (now - at > freshMs || !isTrainer(role) || status !== 'training') continue;
       const worked = this.contributedIn.has(peer) || open.round - since < this.net.timings.graceRounds;
       if (worked) fresh.add(peer);
     }

@@ -52,6 +52,18 @@ export const SwarmTimings = z
     heartbeatIntervalMs: Ms.default(5000),
     /** Period of the anti-entropy summary. */
     antiEntropyIntervalMs: Ms.default(3000),
+    /**
+     * Above this many peers heard, heartbeats and summaries slow down, and freshness lasts longer, in
+     * proportion, up to `maxSpread` times (timed-spread.ts): each peer takes in about this many of each per
+     * interval, however large the swarm.
+     */
+    spreadAbove: z
+      .number()
+      .int()
+      .min(1)
+      .max(1 << 20)
+      .default(32),
+    maxSpread: z.number().min(1).max(1024).default(16),
     /** How often the round-closing rule and the resync rule are evaluated. */
     tickMs: Ms.default(200),
     /** Give up on one weight-sync or delta-pull exchange after this long. */

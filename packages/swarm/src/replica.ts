@@ -32,6 +32,7 @@ import { InvalidManifestError, NotStartedError } from './errors.js';
 import type { SwarmEvents } from './events.js';
 import { HistorySync, type Synced } from './history-sync.js';
 import { Liveness, isTrainer, type TrainerProgress } from './liveness.js';
+import { every } from './timed-spread.js';
 import type { Weights } from './model-layout.js';
 import type { GossipIn, GossipVerdict, SwarmNetwork } from './network.js';
 import { PrivacyBudget, type PrivacySpent } from './privacy-budget.js';
@@ -114,7 +115,8 @@ export class SwarmReplica {
   private readonly history: HistorySync;
   private readonly deltaTopic: string;
   private readonly log: { merge: Logger; sync: Logger };
-  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  /** Stop functions of the tick and of the timed channels. */
+  private readonly timers: (() => void)[] = [];
   private readonly leaveOnStop: () => void;
   private readonly waiters = new RoundWaiters<ReplicaSnapshot>();
   private syncing: Promise<void> | null = null;
@@ -192,6 +194,7 @@ export class SwarmReplica {
       rounds: () => this.ready(),
       offer: (frame, author, via) => this.offer(frame, author, via),
       remind: (author) => this.equivocation.remind(author),
+      spread: () => this.liveness.spread(),
     });
     this.leaveOnStop = net.onStop(() => this.stop());
   }
@@ -300,7 +303,7 @@ export class SwarmReplica {
     if (this.stopped) return;
     this.stopped = true;
     this.status = 'stopping';
-    for (const t of this.timers) clearInterval(t);
+    for (const stop of this.timers) stop();
     this.leaveOnStop();
     this.net.unsubscribe(this.deltaTopic);
     this.net.serve('weightSync', null);
@@ -316,9 +319,16 @@ export class SwarmReplica {
     );
     for (const part of [this.liveness, this.equivocation, this.antiEntropy]) part.start();
     const { tickMs, heartbeatIntervalMs, antiEntropyIntervalMs } = this.net.timings;
-    this.timers.push(setInterval(() => this.tick(), tickMs));
-    this.timers.push(setInterval(() => void this.publishHeartbeat(), heartbeatIntervalMs));
-    this.timers.push(setInterval(() => void this.publishSummary(), antiEntropyIntervalMs));
+    // The timed channels slow down as the swarm grows (timed-spread.ts).
+    const spread = (ms: number) => () => ms * this.liveness.spread();
+    this.timers.push(
+      every(
+        () => this.tick(),
+        () => tickMs,
+      ),
+    );
+    this.timers.push(every(() => void this.publishHeartbeat(), spread(heartbeatIntervalMs)));
+    this.timers.push(every(() => void this.publishSummary(), spread(antiEntropyIntervalMs)));
     if (state) this.install(state);
     void this.publishHeartbeat();
   }
@@ -375,9 +385,10 @@ export class SwarmReplica {
       ...s.history(),
       views: new Map([...this.antiEntropy.views].filter(([peer]) => votes(peer))),
       now,
-      freshMs: this.manifest.round.peerTimeoutMs,
+      freshMs: this.liveness.freshMs(),
       roundAgeMs: now - this.roundSince,
-      stuckAfterMs: this.manifest.round.deadlineMs + 2 * this.net.timings.antiEntropyIntervalMs,
+      stuckAfterMs:
+        this.manifest.round.deadlineMs + 2 * this.net.timings.antiEntropyIntervalMs * this.liveness.spread(),
     });
     if (!target) return;
     this.log.sync('resync (%s) to round %d %s', target.reason, target.round, target.modelSha256);

@@ -1,7 +1,7 @@
 import { encodeFrame, topics } from '@slimswarm/protocol';
 import { describe, expect, it } from 'vitest';
 import { Liveness, type HeartbeatState } from '../src/liveness.js';
-import { FakeHub } from './fake-network.js';
+import { FAKE_TIMINGS, FakeHub } from './fake-network.js';
 import { admissionOf, forgedStamp, identities } from './identities.js';
 import { smallJob } from './parts.fixture.js';
 
@@ -44,6 +44,33 @@ describe('liveness (no libp2p)', () => {
     expect(parts[0]!.activeContributors(open(), now + 1_001)).toBe(1);
     // A dashboard is not a trainer itself.
     expect(parts[3]!.activeContributors(open(), now)).toBe(2);
+  });
+
+  it('past spreadAbove peers heard, freshness lasts longer in proportion, up to maxSpread', async () => {
+    const ids = await identities(5);
+    const { manifest } = smallJob({ round: { peerTimeoutMs: 1_000 } });
+    const hub = new FakeHub();
+    const timings = { ...FAKE_TIMINGS, spreadAbove: 2, maxSpread: 1.5 };
+    const parts = ids.map((id) => {
+      const l = new Liveness(
+        hub.join(id, 'worker', timings),
+        manifest,
+        admissionOf(manifest, id),
+        () => TRAINING,
+      );
+      l.start();
+      return l;
+    });
+    const open = { round: TRAINING.round, authors: [] };
+    expect(parts[0]!.spread()).toBe(1);
+    await Promise.all(parts.slice(1).map((l) => l.publish()));
+    await hub.settled();
+    const now = Date.now();
+    // 4 peers heard over spreadAbove 2 is 2, capped at 1.5: heartbeats stay fresh 1.5 s, not 1 s.
+    expect(parts[0]!.spread()).toBe(1.5);
+    expect(parts[0]!.freshMs()).toBe(1_500);
+    expect(parts[0]!.activeContributors(open, now + 1_400)).toBe(5);
+    expect(parts[0]!.activeContributors(open, now + 1_501)).toBe(1);
   });
 
   it('the heartbeat carries what the trainer reported; garbage on the topic is rejected', async () => {
