@@ -10,9 +10,11 @@
  * each peer dialling its ring neighbour and two seeded random others (a random graph of diameter about
  * log N, as a swarm that meshes through the coordinator's listing is). Each row gives per peer and round
  * the frame bytes sent and received, the gossip amplification (frame bytes a peer received over the
- * bytes of the round's distinct deltas), the merge's CPU time and the round latency.
+ * bytes of the round's distinct deltas), the merge's CPU time and the round latency. The scale runs use the
+ * production timings of the timed channels (heartbeats 5 s, summaries 3 s); --max-spread 1,16 runs each
+ * size without and with their spread (timed-spread.ts).
  *
- *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer | --scale [--peers n,...]]
+ *   node --conditions=@slimswarm/source --import tsx packages/swarm/bench/swarm.ts [--json] [--quick] [--aggregation <rule>] [--slow-peer | --scale [--peers n,...] [--max-spread x,...]]
  */
 import '@slimswarm/node-compat';
 import { parseCommandLineOrExit } from '@slimswarm/node-compat/cli';
@@ -55,10 +57,18 @@ const Flags = z
       .transform((list) => list.split(',').map(Number))
       .pipe(z.array(z.number().int().min(2).max(512)))
       .optional(),
+    /** With --scale: run each size once per cap on the timed channels' spread (1: no spread). */
+    maxSpread: z
+      .string()
+      .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?)*$/, 'a comma-separated list of numbers')
+      .transform((list) => list.split(',').map(Number))
+      .pipe(z.array(z.number().min(1).max(1024)))
+      .optional(),
   })
   .strict()
   .refine((f) => !(f.slowPeer && f.scale), '--slow-peer and --scale are separate runs')
-  .refine((f) => f.peers === undefined || f.scale, { path: ['peers'], message: 'goes with --scale' });
+  .refine((f) => f.peers === undefined || f.scale, { path: ['peers'], message: 'goes with --scale' })
+  .refine((f) => f.maxSpread === undefined || f.scale, { path: ['maxSpread'], message: 'goes with --scale' });
 
 function parseFlags(argv: string[]): z.infer<typeof Flags> {
   const program = new Command('bench:swarm')
@@ -71,12 +81,18 @@ function parseFlags(argv: string[]): z.infer<typeof Flags> {
     )
     .option('--slow-peer', 'one peer slower than a round: maxStaleness 0 vs 1 (top-k)', false)
     .option('--scale', 'N = 8, 32, 128 peers (--quick: 8, 16): bytes, amplification, merge time', false)
-    .option('--peers <n,...>', 'with --scale: these swarm sizes instead (e.g. 128)');
+    .option('--peers <n,...>', 'with --scale: these swarm sizes instead (e.g. 128)')
+    .option(
+      '--max-spread <x,...>',
+      "with --scale: each size once per cap on the timed channels' spread (1: none)",
+    );
   return parseCommandLineOrExit(program, argv, Flags);
 }
 
 interface Row {
   peers: number;
+  timings: Run['timings'];
+  maxSpread: number | null;
   rounds: number;
   params: number;
   codec: CodecId;
@@ -111,6 +127,10 @@ interface Row {
    * heartbeat, summaries, evidence), from gossipsub's delivered messages: what each channel costs a peer.
    */
   gossipBytesByTopicPerPeerRound: Record<string, number>;
+  /** Gossip messages a peer took in per second of the rounds, by topic: what the timed channels' spread bounds. */
+  gossipMessagesByTopicPerPeerSecond: Record<string, number>;
+  /** Whether every replica reached the last round with one model hash before the bench gave up waiting. */
+  settled: boolean;
   /** What the transport carried in, per peer and round: encrypted, muxed, gossip control and duplicates. */
   transportBytesPerPeerRound: number;
   /** transportBytesPerPeerRound over uniqueDeltaBytesPerRound: what a peer takes in per byte of distinct delta. */
@@ -155,11 +175,29 @@ interface Run {
   /** Peer PEERS − 1 stalls this long before each delta; null: nobody does. */
   slowPeerMs: number | null;
   deadlineMs: number;
+  /**
+   * 'fast': heartbeats and summaries every 1 s, gossipsub's heartbeat 200 ms, peers fresh for 5 s (rounds of
+   * a few seconds). 'production': the swarm's defaults (5 s, 3 s, gossipsub 1 s) and the default job's 15 s,
+   * for the scale runs: one process carries every peer's share of the timed channels on two cores.
+   */
+  timings: 'fast' | 'production';
+  /** Cap on the timed channels' spread (timed-spread.ts); null: the swarm's default. */
+  maxSpread: number | null;
 }
+
+const TIMINGS = {
+  fast: {
+    peerTimeoutMs: 5_000,
+    gossipHeartbeatMs: 200,
+    swarm: { heartbeatIntervalMs: 1000, antiEntropyIntervalMs: 1000 },
+  },
+  production: { peerTimeoutMs: 15_000, gossipHeartbeatMs: 1000, swarm: {} },
+} as const;
 
 async function runSwarm(run: Run): Promise<Row> {
   const { codec, rounds, seed, aggregation, errorFeedback, maxStaleness, slowPeerMs, deadlineMs } = run;
   const { peers: PEERS, params: PARAMS } = run;
+  const timings = TIMINGS[run.timings];
   const started = performance.now();
   const problem = syntheticProblem(PARAMS, seed);
   const layout = new ModelLayout(problem.shapes);
@@ -172,8 +210,17 @@ async function runSwarm(run: Run): Promise<Row> {
     topkFraction: TOPK_FRACTION,
     errorFeedback,
     aggregation,
-    round: { quorumFraction: 1, deadlineMs, minDeltas: 1, peerTimeoutMs: 5_000, maxStaleness },
+    round: {
+      quorumFraction: 1,
+      deadlineMs,
+      minDeltas: 1,
+      peerTimeoutMs: timings.peerTimeoutMs,
+      maxStaleness,
+    },
   });
+  // Progress on stderr (stdout stays JSON lines): a large swarm in one process takes minutes per round.
+  const progress = (what: string) =>
+    process.stderr.write(`${PEERS} peers, ${((performance.now() - started) / 1000).toFixed(0)} s: ${what}\n`);
   const peers: SwarmPeer[] = [];
   const meters = Array.from({ length: PEERS }, () => new TransportMeter());
   for (let i = 0; i < PEERS; i++) {
@@ -181,8 +228,18 @@ async function runSwarm(run: Run): Promise<Row> {
       await createNodePeer(
         {
           listen: [`/memory/${manifest.jobId}-${slowPeerMs ?? 0}-${i}`],
-          gossip: { ipColocationFactorWeight: 0, heartbeatIntervalMs: 200, D: 4, Dlo: 3, Dhi: 6 },
-          swarm: { heartbeatIntervalMs: 1000, antiEntropyIntervalMs: 1000, tickMs: 10 },
+          gossip: {
+            ipColocationFactorWeight: 0,
+            heartbeatIntervalMs: timings.gossipHeartbeatMs,
+            D: 4,
+            Dlo: 3,
+            Dhi: 6,
+          },
+          swarm: {
+            ...timings.swarm,
+            ...(run.maxSpread === null ? {} : { maxSpread: run.maxSpread }),
+            tickMs: 10,
+          },
         },
         { metrics: meters[i]!.metrics },
       ),
@@ -199,14 +256,15 @@ async function runSwarm(run: Run): Promise<Row> {
         : [1, ...[0, 1].map(() => 2 + Math.floor(chords() * (PEERS - 3)))];
     for (const step of new Set(steps)) await peers[i]!.dial(peers[(i + step) % PEERS]!.getMultiaddrs()[0]!);
   }
+  progress('connected');
   const replicas = await Promise.all(
     peers.map((peer) => createSwarmReplica({ peer, manifest, initialWeights: w0 })),
   );
-  while (!replicas.every((r) => r.activeContributors() === PEERS))
+  const fewestCounted = () => Math.min(...replicas.map((r) => r.activeContributors()));
+  for (let polls = 1; fewestCounted() < PEERS; polls++) {
     await new Promise((r) => setTimeout(r, 20));
-  // Progress on stderr (stdout stays JSON lines): a large swarm in one process takes minutes per round.
-  const progress = (what: string) =>
-    process.stderr.write(`${PEERS} peers, ${((performance.now() - started) / 1000).toFixed(0)} s: ${what}\n`);
+    if (polls % 500 === 0) progress(`the fewest trainers a peer counts: ${fewestCounted()}`);
+  }
   progress('every peer counts every trainer');
   replicas[0]!.events.on('round:closed', (e) => progress(`round ${e.round} closed`));
 
@@ -227,10 +285,12 @@ async function runSwarm(run: Run): Promise<Row> {
   for (const r of replicas) r.events.on('round:closed', (e) => mergeMs.push(e.mergeMs));
   const bytesAtStart = peers.map((p) => p.services.swarm.stats());
   const byTopic: Record<string, number> = {};
+  const messagesByTopic: Record<string, number> = {};
   for (const p of peers)
     p.services.pubsub.addEventListener('message', ({ detail }) => {
       const channel = detail.topic.slice(detail.topic.lastIndexOf('/') + 1);
       byTopic[channel] = (byTopic[channel] ?? 0) + detail.data.byteLength;
+      messagesByTopic[channel] = (messagesByTopic[channel] ?? 0) + 1;
     });
   const transportAtStart = meters.map((m) => m.received);
   const reports: RoundReport[] = [];
@@ -248,14 +308,16 @@ async function runSwarm(run: Run): Promise<Row> {
       ),
     ),
   );
-  // Quiescence: every replica at the last round with one model hash.
-  const deadline = Date.now() + 30_000;
+  // Quiescence: every replica at the last round with one model hash, waited for as long as two rounds took.
+  const deadline = Date.now() + Math.max(30_000, (2 * (performance.now() - trainStarted)) / rounds);
   const settled = () =>
     replicas.every(
       (r) => r.current().round === rounds && r.current().sha256 === replicas[0]!.current().sha256,
     );
   while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  const secondsPerRound = (performance.now() - trainStarted) / 1000 / rounds;
+  const didSettle = settled();
+  const trainSeconds = (performance.now() - trainStarted) / 1000;
+  const secondsPerRound = trainSeconds / rounds;
 
   const finals = replicas.map((r) => flat(r.current().weights, problem));
   let maxReplicaDiff = 0;
@@ -285,6 +347,8 @@ async function runSwarm(run: Run): Promise<Row> {
   mergeMs.sort((a, b) => a - b);
   return {
     peers: PEERS,
+    timings: run.timings,
+    maxSpread: run.maxSpread,
     rounds,
     params: PARAMS,
     codec,
@@ -308,6 +372,13 @@ async function runSwarm(run: Run): Promise<Row> {
     gossipBytesByTopicPerPeerRound: Object.fromEntries(
       Object.entries(byTopic).map(([topic, bytes]) => [topic, Math.round(bytes / PEERS / rounds)]),
     ),
+    gossipMessagesByTopicPerPeerSecond: Object.fromEntries(
+      Object.entries(messagesByTopic).map(([topic, n]) => [
+        topic,
+        Number((n / PEERS / trainSeconds).toFixed(2)),
+      ]),
+    ),
+    settled: didSettle,
     transportBytesPerPeerRound: Math.round(transport),
     gossipAmplification: Number((transport / uniqueDeltaBytesPerRound).toFixed(2)),
     mergeMsP50: Number(quantile(mergeMs, 0.5).toFixed(2)),
@@ -336,18 +407,24 @@ const base: Run = {
   maxStaleness: 1,
   slowPeerMs: null,
   deadlineMs: 10_000,
+  timings: 'fast',
+  maxSpread: null,
 };
 // Same seed and data for every row. Codecs: the last row shows what error feedback buys. Slow peer: its
 // local steps take 2.5 s while a round closes 1.5 s after the first delta.
-const scale = (flags.peers ?? (flags.quick ? [8, 16] : [8, 32, 128])).map((peers): Run => ({
-  ...base,
-  peers,
-  params: SCALE_PARAMS,
-  topology: 'ring-random',
-  rounds: flags.quick ? 3 : 6,
-  // Room for 128 peers' deltas to cross a random graph on one shared CPU; rounds still close on quorum.
-  deadlineMs: 20_000,
-}));
+const scale = (flags.peers ?? (flags.quick ? [8, 16] : [8, 32, 128])).flatMap((peers) =>
+  (flags.maxSpread ?? [null]).map((maxSpread): Run => ({
+    ...base,
+    peers,
+    params: SCALE_PARAMS,
+    topology: 'ring-random',
+    rounds: flags.quick ? 3 : 6,
+    // Room for 128 peers' deltas to cross a random graph on one shared CPU; rounds still close on quorum.
+    deadlineMs: 20_000,
+    timings: 'production',
+    maxSpread,
+  })),
+);
 const runs: Run[] = flags.scale
   ? scale
   : flags.slowPeer
